@@ -1,0 +1,418 @@
+//! Commands are data.
+//!
+//! One table ([`COMMANDS`]) holds every command redynamo knows: name, arity,
+//! flags, key positions, ACL categories and the documentation that
+//! `COMMAND DOCS` serves to redis-cli for its hints. Everything that needs
+//! to know about commands reads it:
+//!
+//! - the connection resolves a command line with [`resolve`], which gives
+//!   Redis' exact unknown-command, unknown-subcommand and arity errors;
+//! - the auth layer lets [`Flags::NO_AUTH`] commands through;
+//! - the cache layer asks [`CommandSpec::is_write`] and [`Command::keys`];
+//! - `COMMAND`, `COMMAND INFO|DOCS|LIST|COUNT` render it;
+//! - the compatibility list in the README is checked against it by a test.
+//!
+//! No layer matches on command names.
+//!
+//! [`Command::keys`]: crate::Command::keys
+
+mod table;
+
+use bytes::Bytes;
+
+use crate::reply::Reply;
+pub use table::COMMANDS;
+
+/// Command flags, as `COMMAND INFO` reports them, plus redynamo's own
+/// routing flags (which `COMMAND` does not show).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Flags(u32);
+
+impl Flags {
+    pub const NONE: Flags = Flags(0);
+    pub const WRITE: Flags = Flags(1 << 0);
+    pub const READONLY: Flags = Flags(1 << 1);
+    pub const DENYOOM: Flags = Flags(1 << 2);
+    pub const ADMIN: Flags = Flags(1 << 3);
+    pub const PUBSUB: Flags = Flags(1 << 4);
+    pub const NOSCRIPT: Flags = Flags(1 << 5);
+    pub const BLOCKING: Flags = Flags(1 << 6);
+    pub const LOADING: Flags = Flags(1 << 7);
+    pub const STALE: Flags = Flags(1 << 8);
+    pub const SKIP_MONITOR: Flags = Flags(1 << 9);
+    pub const SKIP_SLOWLOG: Flags = Flags(1 << 10);
+    pub const FAST: Flags = Flags(1 << 11);
+    pub const NO_AUTH: Flags = Flags(1 << 12);
+    pub const MAY_REPLICATE: Flags = Flags(1 << 13);
+    pub const NO_MANDATORY_KEYS: Flags = Flags(1 << 14);
+    pub const NO_MULTI: Flags = Flags(1 << 15);
+    pub const MOVABLEKEYS: Flags = Flags(1 << 16);
+    pub const ALLOW_BUSY: Flags = Flags(1 << 17);
+    pub const NO_ASYNC_LOADING: Flags = Flags(1 << 18);
+    /// redynamo: handled by the connection itself (session state), never
+    /// sent into the stack. Not shown by `COMMAND`.
+    pub const CONNECTION: Flags = Flags(1 << 31);
+
+    /// The names `COMMAND INFO` prints, in Redis' order.
+    const NAMES: &'static [(Flags, &'static str)] = &[
+        (Flags::WRITE, "write"),
+        (Flags::READONLY, "readonly"),
+        (Flags::DENYOOM, "denyoom"),
+        (Flags::ADMIN, "admin"),
+        (Flags::PUBSUB, "pubsub"),
+        (Flags::NOSCRIPT, "noscript"),
+        (Flags::BLOCKING, "blocking"),
+        (Flags::LOADING, "loading"),
+        (Flags::STALE, "stale"),
+        (Flags::SKIP_MONITOR, "skip_monitor"),
+        (Flags::SKIP_SLOWLOG, "skip_slowlog"),
+        (Flags::FAST, "fast"),
+        (Flags::NO_AUTH, "no_auth"),
+        (Flags::MAY_REPLICATE, "may_replicate"),
+        (Flags::NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (Flags::NO_MULTI, "no_multi"),
+        (Flags::MOVABLEKEYS, "movablekeys"),
+        (Flags::ALLOW_BUSY, "allow_busy"),
+        (Flags::NO_ASYNC_LOADING, "no_async_loading"),
+    ];
+
+    pub const fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The flag names `COMMAND INFO` shows for this set.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Flags::NAMES
+            .iter()
+            .filter(move |(f, _)| self.contains(*f))
+            .map(|(_, n)| *n)
+    }
+}
+
+impl std::ops::BitOr for Flags {
+    type Output = Flags;
+    fn bitor(self, rhs: Flags) -> Flags {
+        self.union(rhs)
+    }
+}
+
+/// The type of a documented argument, as `COMMAND DOCS` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    String,
+    Integer,
+    Double,
+    Key,
+    Pattern,
+    UnixTime,
+    PureToken,
+    Oneof,
+    Block,
+}
+
+impl ArgKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArgKind::String => "string",
+            ArgKind::Integer => "integer",
+            ArgKind::Double => "double",
+            ArgKind::Key => "key",
+            ArgKind::Pattern => "pattern",
+            ArgKind::UnixTime => "unix-time",
+            ArgKind::PureToken => "pure-token",
+            ArgKind::Oneof => "oneof",
+            ArgKind::Block => "block",
+        }
+    }
+}
+
+/// One documented argument, for `COMMAND DOCS` (redis-cli builds its
+/// hints from these). Built with const builder methods so the table reads
+/// like Redis' own JSON:
+/// `Arg::new("seconds", ArgKind::Integer).token("EX")`.
+#[derive(Clone, Copy, Debug)]
+pub struct Arg {
+    pub name: &'static str,
+    pub kind: ArgKind,
+    pub token: Option<&'static str>,
+    pub display: Option<&'static str>,
+    pub since: Option<&'static str>,
+    pub optional: bool,
+    pub multiple: bool,
+    pub multiple_token: bool,
+    /// Index into the command's key specs for `key` arguments.
+    pub key_spec_index: Option<u32>,
+    /// Members of a `oneof` or `block`.
+    pub args: &'static [Arg],
+}
+
+impl Arg {
+    pub const fn new(name: &'static str, kind: ArgKind) -> Arg {
+        Arg {
+            name,
+            kind,
+            token: None,
+            display: None,
+            since: None,
+            optional: false,
+            multiple: false,
+            multiple_token: false,
+            key_spec_index: None,
+            args: &[],
+        }
+    }
+    pub const fn key(name: &'static str, key_spec_index: u32) -> Arg {
+        let mut a = Arg::new(name, ArgKind::Key);
+        a.key_spec_index = Some(key_spec_index);
+        a
+    }
+    pub const fn token(mut self, token: &'static str) -> Arg {
+        self.token = Some(token);
+        self
+    }
+    pub const fn display(mut self, display: &'static str) -> Arg {
+        self.display = Some(display);
+        self
+    }
+    pub const fn since(mut self, since: &'static str) -> Arg {
+        self.since = Some(since);
+        self
+    }
+    pub const fn optional(mut self) -> Arg {
+        self.optional = true;
+        self
+    }
+    pub const fn multiple(mut self) -> Arg {
+        self.multiple = true;
+        self
+    }
+    pub const fn multiple_token(mut self) -> Arg {
+        self.multiple_token = true;
+        self
+    }
+    pub const fn args(mut self, args: &'static [Arg]) -> Arg {
+        self.args = args;
+        self
+    }
+}
+
+/// One command (or subcommand, whose name is `parent|sub`).
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Lowercase; `client|list` for a subcommand.
+    pub name: &'static str,
+    /// Redis arity: positive is exact, negative is a minimum, both counting
+    /// the command name itself.
+    pub arity: i32,
+    pub flags: Flags,
+    /// 1-based argument index of the first key, 0 when there is none.
+    pub first_key: i32,
+    /// Index of the last key; negative counts from the end (-1 = last).
+    pub last_key: i32,
+    pub step: i32,
+    /// ACL categories without the `@`: `write`, `string`, `slow` …
+    pub acl_categories: &'static [&'static str],
+    /// Command tips (`nondeterministic_output`, `request_policy:all_shards` …).
+    pub tips: &'static [&'static str],
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub complexity: &'static str,
+    pub arguments: &'static [Arg],
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub fn is_write(&self) -> bool {
+        self.flags.contains(Flags::WRITE)
+    }
+    pub fn is_readonly(&self) -> bool {
+        self.flags.contains(Flags::READONLY)
+    }
+    pub fn is_admin(&self) -> bool {
+        self.flags.contains(Flags::ADMIN)
+    }
+    /// Allowed before authentication (AUTH, HELLO, QUIT …).
+    pub fn allows_no_auth(&self) -> bool {
+        self.flags.contains(Flags::NO_AUTH)
+    }
+    /// Handled by the connection, not sent into the stack.
+    pub fn is_connection(&self) -> bool {
+        self.flags.contains(Flags::CONNECTION)
+    }
+    /// Not allowed inside MULTI.
+    pub fn is_no_multi(&self) -> bool {
+        self.flags.contains(Flags::NO_MULTI)
+    }
+
+    /// True when `argc` (counting the name) satisfies the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = self.arity as i64;
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// Argument indexes that hold keys, for a command line of `argc`
+    /// arguments (counting the name).
+    pub fn key_indexes(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, last, step) = if self.first_key <= 0 || argc == 0 {
+            (1usize, 0usize, 1usize)
+        } else {
+            let last = if self.last_key < 0 {
+                argc as i64 + self.last_key as i64
+            } else {
+                (self.last_key as i64).min(argc as i64 - 1)
+            };
+            (
+                self.first_key as usize,
+                last.max(0) as usize,
+                self.step.max(1) as usize,
+            )
+        };
+        (first..=last).step_by(step).filter(move |&i| i < argc)
+    }
+
+    /// The subcommand named `sub` (case-insensitive), if this is a
+    /// container command.
+    pub fn subcommand(&'static self, sub: &[u8]) -> Option<&'static CommandSpec> {
+        let parent = self.name.len() + 1;
+        self.subcommands.iter().find(|s| {
+            s.name.len() > parent && s.name.as_bytes()[parent..].eq_ignore_ascii_case(sub)
+        })
+    }
+}
+
+/// Every command and subcommand in the table.
+pub fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .flat_map(|c| std::iter::once(c).chain(c.subcommands.iter()))
+}
+
+/// Look up a top-level command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if name.len() > 32 {
+        return None;
+    }
+    let mut buf = [0u8; 32];
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    COMMANDS
+        .binary_search_by(|c| c.name.as_bytes().cmp(lower))
+        .ok()
+        .map(|i| &COMMANDS[i])
+}
+
+/// Resolve a command line against the table, with Redis' exact errors for
+/// an unknown command, an unknown subcommand and a wrong argument count.
+pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
+    let Some(name) = args.first() else {
+        return Err(Reply::static_error("ERR empty command"));
+    };
+    let Some(spec) = lookup(name) else {
+        return Err(unknown_command(args));
+    };
+    if !spec.subcommands.is_empty() && args.len() >= 2 {
+        return match spec.subcommand(&args[1]) {
+            Some(sub) if sub.arity_ok(args.len()) => Ok(sub),
+            Some(sub) => Err(wrong_arity(sub.name)),
+            None => Err(Reply::error(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                truncate(&args[1], 128),
+                spec.name.to_ascii_uppercase()
+            ))),
+        };
+    }
+    if !spec.arity_ok(args.len()) {
+        return Err(wrong_arity(spec.name));
+    }
+    Ok(spec)
+}
+
+/// `ERR wrong number of arguments for 'get' command`.
+pub fn wrong_arity(name: &str) -> Reply {
+    Reply::error(format!("ERR wrong number of arguments for '{name}' command"))
+}
+
+fn unknown_command(args: &[Bytes]) -> Reply {
+    let mut rest = String::new();
+    for arg in &args[1..] {
+        if rest.len() >= 128 {
+            break;
+        }
+        let room = 128 - rest.len();
+        rest.push('\'');
+        rest.push_str(&truncate(arg, room));
+        rest.push_str("' ");
+    }
+    Reply::error(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        truncate(&args[0], 128),
+        rest
+    ))
+}
+
+/// Lossy text of at most `max` bytes, as Redis' `%.128s` prints it.
+fn truncate(b: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_lowercase() {
+        for pair in COMMANDS.windows(2) {
+            assert!(pair[0].name < pair[1].name, "{} before {}", pair[0].name, pair[1].name);
+        }
+        for spec in all_specs() {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn subcommands_are_named_after_their_parent() {
+        for c in COMMANDS {
+            for s in c.subcommands {
+                assert!(s.name.starts_with(&format!("{}|", c.name)), "{}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn resolve_gives_redis_errors() {
+        let line = |parts: &[&str]| -> Vec<Bytes> {
+            parts.iter().map(|p| Bytes::copy_from_slice(p.as_bytes())).collect()
+        };
+        assert_eq!(resolve(&line(&["GeT", "k"])).map(|s| s.name), Ok("get"));
+        assert_eq!(
+            resolve(&line(&["get"])).unwrap_err(),
+            Reply::error("ERR wrong number of arguments for 'get' command")
+        );
+        assert_eq!(
+            resolve(&line(&["nope", "a", "b"])).unwrap_err(),
+            Reply::error("ERR unknown command 'nope', with args beginning with: 'a' 'b' ")
+        );
+    }
+
+    #[test]
+    fn key_positions() {
+        let mset = lookup(b"mset").unwrap();
+        let keys: Vec<usize> = mset.key_indexes(5).collect();
+        assert_eq!(keys, vec![1, 3]);
+        let get = lookup(b"get").unwrap();
+        assert_eq!(get.key_indexes(2).collect::<Vec<_>>(), vec![1]);
+        let ping = lookup(b"ping").unwrap();
+        assert_eq!(ping.key_indexes(1).count(), 0);
+    }
+}

@@ -1,0 +1,95 @@
+//! What a connection sends into the stack.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::command::CommandSpec;
+
+/// A command line resolved against the command table: its spec and its
+/// arguments. `args[0]` is the command name as the client sent it.
+#[derive(Clone, Debug)]
+pub struct Command {
+    pub spec: &'static CommandSpec,
+    pub args: Vec<Bytes>,
+}
+
+impl Command {
+    /// The keys this command touches, from the table's key positions.
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        self.spec.key_indexes(self.args.len()).map(move |i| &self.args[i])
+    }
+
+    /// The lowercase table name (`get`, `client|list` is not used here:
+    /// subcommands are dispatched by the command that owns them).
+    pub fn name(&self) -> &'static str {
+        self.spec.name
+    }
+}
+
+/// One request through the tower stack.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub command: Command,
+    /// The database the connection has SELECTed.
+    pub db: u32,
+    /// The connection that sent it. Shared so that layers and the leaf can
+    /// read session facts without the connection having to copy them.
+    pub client: Arc<ClientInfo>,
+    /// Whether the connection has authenticated (or no password is set).
+    /// Stamped by the connection on every request so the auth layer needs no
+    /// lock to check it.
+    pub authenticated: bool,
+    /// For `EXEC` only: the commands queued since `MULTI`, to run as one
+    /// atomic unit. Empty for every other command.
+    pub transaction: Vec<Command>,
+}
+
+impl Request {
+    pub fn new(command: Command, db: u32, client: Arc<ClientInfo>) -> Request {
+        Request {
+            command,
+            db,
+            client,
+            authenticated: true,
+            transaction: Vec::new(),
+        }
+    }
+}
+
+/// Facts about a connection that the stack may read.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// CLIENT ID: unique and increasing for the life of the process.
+    pub id: u64,
+    pub addr: Option<SocketAddr>,
+    /// Set by a backend when a key this client WATCHes is modified, so that
+    /// its next EXEC fails. Cleared by the connection on EXEC, DISCARD,
+    /// UNWATCH and RESET.
+    pub watch_dirty: AtomicBool,
+}
+
+impl ClientInfo {
+    pub fn new(id: u64, addr: Option<SocketAddr>) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            watch_dirty: AtomicBool::new(false),
+        }
+    }
+
+    /// A client for tests and for requests the server makes itself.
+    pub fn internal() -> Arc<ClientInfo> {
+        Arc::new(ClientInfo::new(0, None))
+    }
+
+    pub fn mark_watch_dirty(&self) {
+        self.watch_dirty.store(true, Ordering::Release);
+    }
+
+    pub fn is_watch_dirty(&self) -> bool {
+        self.watch_dirty.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,1 @@
+//! RESP2/RESP3 and inline-command codec (to be written).
