@@ -1,1 +1,27 @@
-fn main() {}
+//! The `redynamo` binary: parse configuration, start logging, serve.
+
+use anyhow::Context;
+use redynamo::config::{Config, LogFormat};
+use redynamo::server::Server;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::load().map_err(|e| match e {
+        redynamo::config::ConfigError::Invalid(clap) => clap.exit(),
+        other => anyhow::anyhow!(other),
+    })?;
+    let filter = EnvFilter::try_new(&config.log_level).context("invalid --log-level")?;
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.init(),
+    }
+    let addr = (config.bind, config.port);
+    let server = Server::builder(config)
+        .bind()
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", addr.0, addr.1))?;
+    server.serve_until_signal().await;
+    Ok(())
+}

@@ -41,7 +41,10 @@
 //!     }
 //! }
 //!
-//! let _layer = layer_fn(ReadOnly);
+//! let layer = layer_fn(ReadOnly);
+//! # use tower_layer::Layer;
+//! # let leaf = tower::service_fn(|_r: Request| async { Ok::<_, redynamo_layers::BoxError>(Reply::ok()) });
+//! let _read_only = layer.layer(leaf);
 //! ```
 
 pub mod auth;

@@ -101,10 +101,10 @@ pub mod errors {
     pub const OVERFLOW: Reply = Reply::static_error("ERR increment or decrement would overflow");
     pub const NO_SUCH_KEY: Reply = Reply::static_error("ERR no such key");
     pub const NOAUTH: Reply = Reply::static_error("NOAUTH Authentication required.");
-    pub const WRONGPASS: Reply = Reply::static_error(
-        "WRONGPASS invalid username-password pair or user is disabled.",
-    );
-    pub const INVALID_EXPIRE: Reply = Reply::static_error("ERR invalid expire time in 'set' command");
+    pub const WRONGPASS: Reply =
+        Reply::static_error("WRONGPASS invalid username-password pair or user is disabled.");
+    pub const INVALID_EXPIRE: Reply =
+        Reply::static_error("ERR invalid expire time in 'set' command");
     pub const DB_INDEX: Reply = Reply::static_error("ERR DB index is out of range");
     pub const STRING_TOO_LONG: Reply =
         Reply::static_error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");

@@ -19,7 +19,9 @@ pub struct Command {
 impl Command {
     /// The keys this command touches, from the table's key positions.
     pub fn keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
-        self.spec.key_indexes(self.args.len()).map(move |i| &self.args[i])
+        self.spec
+            .key_indexes(self.args.len())
+            .map(move |i| &self.args[i])
     }
 
     /// The lowercase table name (`get`, `client|list` is not used here:

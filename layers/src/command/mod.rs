@@ -340,7 +340,9 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
 
 /// `ERR wrong number of arguments for 'get' command`.
 pub fn wrong_arity(name: &str) -> Reply {
-    Reply::error(format!("ERR wrong number of arguments for '{name}' command"))
+    Reply::error(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
 }
 
 fn unknown_command(args: &[Bytes]) -> Reply {
@@ -373,7 +375,12 @@ mod tests {
     #[test]
     fn table_is_sorted_and_lowercase() {
         for pair in COMMANDS.windows(2) {
-            assert!(pair[0].name < pair[1].name, "{} before {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} before {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         for spec in all_specs() {
             assert_eq!(spec.name, spec.name.to_ascii_lowercase());
@@ -392,7 +399,10 @@ mod tests {
     #[test]
     fn resolve_gives_redis_errors() {
         let line = |parts: &[&str]| -> Vec<Bytes> {
-            parts.iter().map(|p| Bytes::copy_from_slice(p.as_bytes())).collect()
+            parts
+                .iter()
+                .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+                .collect()
         };
         assert_eq!(resolve(&line(&["GeT", "k"])).map(|s| s.name), Ok("get"));
         assert_eq!(

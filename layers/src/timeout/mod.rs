@@ -1,1 +1,122 @@
 //! Per-command timeout.
+//!
+//! A command that takes longer than the configured duration fails with
+//! [`TimedOut`]; the connection turns that into `-ERR command timed out
+//! after N ms` and stays usable. The inner future is dropped, which for a
+//! backend call means the request is abandoned — so a write that times out
+//! may still have been applied, exactly as with a Redis client timeout.
+//!
+//! ```
+//! use std::time::Duration;
+//! use redynamo_layers::timeout::TimeoutLayer;
+//! let layer = TimeoutLayer::new(Duration::from_millis(500));
+//! # drop(layer);
+//! ```
+
+mod future;
+
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tower_layer::Layer;
+use tower_service::Service;
+
+pub use self::future::ResponseFuture;
+use crate::error::BoxError;
+use crate::Request;
+
+/// Applies [`Timeout`]. A zero duration disables it.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeoutLayer {
+    duration: Duration,
+}
+
+impl TimeoutLayer {
+    pub fn new(duration: Duration) -> TimeoutLayer {
+        TimeoutLayer { duration }
+    }
+}
+
+impl<S> Layer<S> for TimeoutLayer {
+    type Service = Timeout<S>;
+
+    fn layer(&self, inner: S) -> Timeout<S> {
+        Timeout {
+            inner,
+            duration: self.duration,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Timeout<S> {
+    inner: S,
+    duration: Duration,
+}
+
+impl<S> Service<Request> for Timeout<S>
+where
+    S: Service<Request>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let future = self.inner.call(req);
+        if self.duration.is_zero() {
+            ResponseFuture::new(future, None, 0)
+        } else {
+            let millis = self.duration.as_millis() as u64;
+            ResponseFuture::new(future, Some(tokio::time::sleep(self.duration)), millis)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::lookup;
+    use crate::error::TimedOut;
+    use crate::{ClientInfo, Command, Reply};
+    use bytes::Bytes;
+    use tower::ServiceExt;
+
+    fn request() -> Request {
+        Request::new(
+            Command {
+                spec: lookup(b"get").expect("get"),
+                args: vec![Bytes::from_static(b"get"), Bytes::from_static(b"k")],
+            },
+            0,
+            ClientInfo::internal(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_inner_times_out() {
+        let (mock, mut handle) = tower_test::mock::pair::<Request, Reply>();
+        let mut svc = TimeoutLayer::new(Duration::from_millis(100)).layer(mock);
+        let fut = svc.ready().await.unwrap().call(request());
+        let (_req, _send) = handle.next_request().await.unwrap();
+        // Never answered: paused time auto-advances to the deadline.
+        let err = fut.await.unwrap_err();
+        let timed_out = err.downcast_ref::<TimedOut>().expect("TimedOut");
+        assert_eq!(timed_out.millis, 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fast_inner_passes() {
+        let (mock, mut handle) = tower_test::mock::pair::<Request, Reply>();
+        let mut svc = TimeoutLayer::new(Duration::from_millis(100)).layer(mock);
+        let fut = svc.ready().await.unwrap().call(request());
+        let (_req, send) = handle.next_request().await.unwrap();
+        send.send_response(Reply::ok());
+        assert_eq!(fut.await.unwrap(), Reply::ok());
+    }
+}

@@ -1,0 +1,198 @@
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP for the settings that
+//! exist. Each parameter is one row: its name, how to read it, and — for
+//! those that can change at run time — how to set it.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use redynamo_layers::{Command, Reply};
+
+use crate::server::state::ServerState;
+use crate::util::glob;
+
+type Getter = fn(&ServerState) -> String;
+type Setter = fn(&ServerState, &str) -> Result<(), &'static str>;
+
+struct Param {
+    name: &'static str,
+    get: Getter,
+    /// None: immutable at run time.
+    set: Option<Setter>,
+}
+
+fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, &'static str> {
+    v.parse().map_err(|_| "argument couldn't be parsed into an integer")
+}
+
+const PARAMS: &[Param] = &[
+    Param {
+        name: "bind",
+        get: |s| s.config.bind.to_string(),
+        set: None,
+    },
+    Param {
+        name: "port",
+        get: |s| s.port.load(Ordering::Relaxed).to_string(),
+        set: None,
+    },
+    Param {
+        name: "requirepass",
+        get: |s| s.credentials.password().unwrap_or_default(),
+        set: Some(|s, v| {
+            s.credentials.set_password(Some(v.to_string()));
+            Ok(())
+        }),
+    },
+    Param {
+        name: "databases",
+        get: |s| s.config.databases.to_string(),
+        set: None,
+    },
+    Param {
+        name: "maxclients",
+        get: |s| s.tunables.maxclients.load(Ordering::Relaxed).to_string(),
+        set: Some(|s, v| {
+            let n: usize = parse_num(v)?;
+            if n == 0 {
+                return Err("argument must be between 1 and 4294967295 inclusive");
+            }
+            s.tunables.maxclients.store(n, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "timeout",
+        get: |s| s.tunables.idle_timeout_secs.load(Ordering::Relaxed).to_string(),
+        set: Some(|s, v| {
+            s.tunables
+                .idle_timeout_secs
+                .store(parse_num(v)?, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        get: |s| s.tunables.proto_max_bulk_len.load(Ordering::Relaxed).to_string(),
+        set: Some(|s, v| {
+            let n: usize = parse_num(v)?;
+            if n < 1024 * 1024 {
+                return Err("argument must be between 1048576 and 9223372036854775807 inclusive");
+            }
+            s.tunables.proto_max_bulk_len.store(n, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        get: |s| {
+            s.tunables
+                .client_query_buffer_limit
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        set: Some(|s, v| {
+            let n: usize = parse_num(v)?;
+            if n < 1024 * 1024 {
+                return Err("argument must be between 1048576 and 9223372036854775807 inclusive");
+            }
+            s.tunables.client_query_buffer_limit.store(n, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    // Persistence and eviction do not exist in redynamo (the backends own
+    // durability); these answer what tools such as redis-benchmark ask.
+    Param {
+        name: "save",
+        get: |_| String::new(),
+        set: None,
+    },
+    Param {
+        name: "appendonly",
+        get: |_| "no".to_string(),
+        set: None,
+    },
+    Param {
+        name: "maxmemory",
+        get: |_| "0".to_string(),
+        set: None,
+    },
+    Param {
+        name: "maxmemory-policy",
+        get: |_| "noeviction".to_string(),
+        set: None,
+    },
+];
+
+pub(super) fn execute(state: &ServerState, cmd: &Command) -> Reply {
+    let a = &cmd.args;
+    match cmd.spec.name {
+        "config|get" => get(state, &a[2..]),
+        "config|set" => set(state, &a[2..]),
+        "config|resetstat" => {
+            state.stats.reset();
+            Reply::ok()
+        }
+        "config|rewrite" => Reply::static_error("ERR The server is running without a config file"),
+        _ => help(),
+    }
+}
+
+fn get(state: &ServerState, patterns: &[Bytes]) -> Reply {
+    let pairs = PARAMS
+        .iter()
+        .filter(|p| {
+            patterns
+                .iter()
+                .any(|pat| glob::matches(&pat.to_ascii_lowercase(), p.name.as_bytes()))
+        })
+        .map(|p| (Reply::bulk(p.name), Reply::Bulk(Bytes::from((p.get)(state)))))
+        .collect();
+    Reply::Map(pairs)
+}
+
+fn set(state: &ServerState, args: &[Bytes]) -> Reply {
+    if args.is_empty() || args.len() % 2 != 0 {
+        return Reply::static_error("ERR wrong number of arguments for 'config|set' command");
+    }
+    // Check every pair before applying any, so a bad one changes nothing.
+    let mut changes = Vec::new();
+    for pair in args.chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let Some(param) = PARAMS.iter().find(|p| p.name == name) else {
+            return Reply::error(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        };
+        let Some(setter) = param.set else {
+            return Reply::error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+            ));
+        };
+        changes.push((name, setter, String::from_utf8_lossy(&pair[1]).into_owned()));
+    }
+    for (name, setter, value) in changes {
+        if let Err(why) = setter(state, &value) {
+            return Reply::error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ));
+        }
+    }
+    Reply::ok()
+}
+
+fn help() -> Reply {
+    let lines = [
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
+        "HELP",
+        "    Print this help.",
+    ];
+    Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
+}

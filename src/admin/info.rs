@@ -1,0 +1,254 @@
+//! INFO: the sections clients and tools read, in Redis' format
+//! (`# Section` headers, `name:value` lines, CRLF).
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use crate::server::state::{ServerState, ServerStats};
+
+/// Redis version redynamo reports. Clients gate features on it; redynamo
+/// implements the Redis 7.2 behaviour of every command it supports.
+pub const REDIS_VERSION: &str = "7.2.4";
+
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Render the sections named in `args` (none: the default set; `all`,
+/// `everything` and `default` as in Redis).
+pub fn render_info(state: &ServerState, args: &[Bytes]) -> String {
+    let mut wanted: Vec<String> = args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    if wanted.is_empty() || wanted.iter().any(|w| w == "default") {
+        wanted.retain(|w| w != "default");
+        wanted.extend(DEFAULT.iter().map(|s| s.to_string()));
+    }
+    if wanted.iter().any(|w| w == "all" || w == "everything") {
+        wanted = DEFAULT.iter().map(|s| s.to_string()).collect();
+        wanted.push("commandstats".into());
+    }
+    let mut out = String::with_capacity(2048);
+    for section in DEFAULT.iter().copied().chain(["commandstats"]) {
+        if !wanted.iter().any(|w| w == section) {
+            continue;
+        }
+        let body = match section {
+            "server" => server(state),
+            "clients" => clients(state),
+            "memory" => memory(state),
+            "persistence" => persistence(state),
+            "stats" => stats(state),
+            "replication" => replication(),
+            "cpu" => cpu(),
+            "modules" => String::new(),
+            "errorstats" => String::new(),
+            "cluster" => "cluster_enabled:0\r\n".to_string(),
+            "keyspace" => keyspace(state),
+            "commandstats" => String::new(),
+            _ => continue,
+        };
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let title = match section {
+            "cpu" => "CPU".to_string(),
+            other => {
+                let mut t = other.to_string();
+                t[..1].make_ascii_uppercase();
+                t
+            }
+        };
+        let _ = write!(out, "# {title}\r\n{body}");
+    }
+    out
+}
+
+fn server(state: &ServerState) -> String {
+    let uptime = state.started.elapsed().as_secs();
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "redis_version:{REDIS_VERSION}\r\n\
+         redis_git_sha1:00000000\r\n\
+         redis_git_dirty:0\r\n\
+         redis_build_id:0\r\n\
+         redis_mode:standalone\r\n\
+         os:{} {}\r\n\
+         arch_bits:{}\r\n\
+         multiplexing_api:epoll\r\n\
+         process_id:{}\r\n\
+         run_id:{}\r\n\
+         tcp_port:{}\r\n\
+         server_time_usec:{}\r\n\
+         uptime_in_seconds:{uptime}\r\n\
+         uptime_in_days:{}\r\n\
+         executable:redynamo\r\n\
+         config_file:{}\r\n\
+         redynamo_version:{}\r\n\
+         redynamo_backend:{}\r\n",
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        usize::BITS,
+        std::process::id(),
+        state.run_id,
+        state.port.load(Ordering::Relaxed),
+        crate::util::now_us(),
+        uptime / 86_400,
+        state
+            .config
+            .config_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        env!("CARGO_PKG_VERSION"),
+        state.backend_name,
+    );
+    s
+}
+
+fn clients(state: &ServerState) -> String {
+    format!(
+        "connected_clients:{}\r\n\
+         cluster_connections:0\r\n\
+         maxclients:{}\r\n\
+         client_recent_max_input_buffer:0\r\n\
+         client_recent_max_output_buffer:0\r\n\
+         blocked_clients:0\r\n\
+         tracking_clients:0\r\n\
+         clients_in_timeout_table:0\r\n",
+        state.clients.len(),
+        state.tunables.maxclients.load(Ordering::Relaxed),
+    )
+}
+
+/// Resident set size of this process, from /proc (0 where unavailable).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+fn memory(state: &ServerState) -> String {
+    let rss = rss_bytes();
+    // redynamo does not instrument its allocator: used_memory is the RSS,
+    // the figure an operator's capacity planning needs anyway.
+    let used = rss;
+    let _ = state;
+    format!(
+        "used_memory:{used}\r\n\
+         used_memory_human:{}\r\n\
+         used_memory_rss:{rss}\r\n\
+         used_memory_rss_human:{}\r\n\
+         used_memory_peak:{used}\r\n\
+         maxmemory:0\r\n\
+         maxmemory_human:0B\r\n\
+         maxmemory_policy:noeviction\r\n\
+         mem_allocator:libc\r\n",
+        human(used),
+        human(rss),
+    )
+}
+
+fn persistence(state: &ServerState) -> String {
+    format!(
+        "loading:0\r\n\
+         async_loading:0\r\n\
+         rdb_changes_since_last_save:0\r\n\
+         rdb_bgsave_in_progress:0\r\n\
+         rdb_last_save_time:{}\r\n\
+         rdb_last_bgsave_status:ok\r\n\
+         aof_enabled:0\r\n\
+         aof_rewrite_in_progress:0\r\n\
+         aof_last_bgrewrite_status:ok\r\n\
+         aof_last_write_status:ok\r\n",
+        state.started_unix_secs
+    )
+}
+
+fn stats(state: &ServerState) -> String {
+    let s = &state.stats;
+    let backend = (state.backend_stats)();
+    format!(
+        "total_connections_received:{}\r\n\
+         total_commands_processed:{}\r\n\
+         instantaneous_ops_per_sec:0\r\n\
+         total_net_input_bytes:{}\r\n\
+         total_net_output_bytes:{}\r\n\
+         rejected_connections:{}\r\n\
+         expired_keys:{}\r\n\
+         evicted_keys:{}\r\n\
+         keyspace_hits:{}\r\n\
+         keyspace_misses:{}\r\n\
+         pubsub_channels:0\r\n\
+         pubsub_patterns:0\r\n",
+        ServerStats::get(&s.total_connections_received),
+        ServerStats::get(&s.total_commands_processed),
+        ServerStats::get(&s.net_input_bytes),
+        ServerStats::get(&s.net_output_bytes),
+        ServerStats::get(&s.rejected_connections),
+        backend.expired_keys,
+        backend.evicted_keys,
+        backend.keyspace_hits,
+        backend.keyspace_misses,
+    )
+}
+
+fn replication() -> String {
+    "role:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n".to_string()
+}
+
+fn cpu() -> String {
+    // utime and stime of this process, from /proc/self/stat (fields 14, 15).
+    let (user, sys) = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()?, f.get(12)?.parse::<f64>().ok()?))
+        })
+        .unwrap_or((0.0, 0.0));
+    format!(
+        "used_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
+        sys / 100.0,
+        user / 100.0
+    )
+}
+
+fn keyspace(state: &ServerState) -> String {
+    let mut s = String::new();
+    for db in (state.backend_stats)().keyspace {
+        if db.keys > 0 {
+            let _ = write!(s, "db{}:keys={},expires={},avg_ttl=0\r\n", db.db, db.keys, db.expires);
+        }
+    }
+    s
+}

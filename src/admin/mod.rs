@@ -1,0 +1,155 @@
+//! Commands about the server itself: PING, ECHO, TIME, LASTSAVE, INFO,
+//! CONFIG and COMMAND.
+//!
+//! [`Admin`] sits innermost, right above the leaf store, and answers these
+//! from the [`ServerState`]; everything else goes to the store. Inside EXEC
+//! it answers its own commands and sends the rest to the store as one
+//! transaction, then puts the replies back in order — so a store never needs
+//! to know about server state, and MULTI … PING … EXEC works on every
+//! backend.
+
+mod command;
+mod config;
+mod info;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::{ready, Either, Ready};
+use redynamo_layers::{BoxError, Command, Reply, Request};
+use tower::{Layer, Service, ServiceExt};
+
+use crate::server::state::ServerState;
+use crate::util::now_us;
+
+pub use info::{render_info, REDIS_VERSION as REDIS_VERSION_FOR_HELLO};
+
+#[derive(Clone)]
+pub struct AdminLayer {
+    state: Arc<ServerState>,
+}
+
+impl AdminLayer {
+    pub fn new(state: Arc<ServerState>) -> AdminLayer {
+        AdminLayer { state }
+    }
+}
+
+impl<S> Layer<S> for AdminLayer {
+    type Service = Admin<S>;
+
+    fn layer(&self, inner: S) -> Admin<S> {
+        Admin {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Admin<S> {
+    inner: S,
+    state: Arc<ServerState>,
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Reply, BoxError>> + Send>>;
+
+impl<S> Service<Request> for Admin<S>
+where
+    S: Service<Request, Response = Reply, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Reply;
+    type Error = BoxError;
+    type Future = Either<Ready<Result<Reply, BoxError>>, Either<S::Future, BoxFuture>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if let Some(reply) = answer(&self.state, &req.command) {
+            return Either::Left(ready(Ok(reply)));
+        }
+        if req.command.spec.name == "exec" && req.transaction.iter().any(is_admin) {
+            let clone = self.inner.clone();
+            // Use the service that was made ready for this call.
+            let inner = std::mem::replace(&mut self.inner, clone);
+            return Either::Right(Either::Right(Box::pin(exec_mixed(
+                self.state.clone(),
+                inner,
+                req,
+            ))));
+        }
+        Either::Right(Either::Left(self.inner.call(req)))
+    }
+}
+
+fn is_admin(cmd: &Command) -> bool {
+    matches!(
+        cmd.spec.name.split('|').next().unwrap_or_default(),
+        "ping" | "echo" | "time" | "lastsave" | "info" | "config" | "command"
+    )
+}
+
+/// The reply to an admin command, or None when `cmd` is for the store.
+fn answer(state: &ServerState, cmd: &Command) -> Option<Reply> {
+    if !is_admin(cmd) {
+        return None;
+    }
+    let a = &cmd.args;
+    Some(match cmd.spec.name {
+        "ping" => match a.get(1) {
+            Some(msg) => Reply::Bulk(msg.clone()),
+            None => Reply::status("PONG"),
+        },
+        "echo" => Reply::Bulk(a[1].clone()),
+        "time" => {
+            let us = now_us();
+            let mut buf = itoa::Buffer::new();
+            let secs = Reply::bulk(buf.format((us / 1_000_000) as u64));
+            let micros = Reply::bulk(buf.format((us % 1_000_000) as u64));
+            Reply::Array(vec![secs, micros])
+        }
+        "lastsave" => Reply::Integer(state.started_unix_secs as i64),
+        "info" => Reply::Verbatim("txt", Bytes::from(render_info(state, &a[1..]))),
+        name if name.starts_with("config|") => config::execute(state, cmd),
+        name if name.starts_with("command") => command::execute(cmd),
+        _ => return None,
+    })
+}
+
+/// EXEC with admin commands in it: the store runs its part atomically; the
+/// admin replies are spliced in at their positions.
+async fn exec_mixed<S>(state: Arc<ServerState>, inner: S, mut req: Request) -> Result<Reply, BoxError>
+where
+    S: Service<Request, Response = Reply, Error = BoxError>,
+{
+    let queued = std::mem::take(&mut req.transaction);
+    let (admin, store): (Vec<_>, Vec<_>) = queued.iter().enumerate().partition(|(_, c)| is_admin(c));
+    req.transaction = store.iter().map(|(_, c)| (*c).clone()).collect();
+    let store_reply = inner.oneshot(req).await?;
+    let mut store_replies = match store_reply {
+        Reply::Array(items) => items.into_iter(),
+        // Aborted by WATCH (or an error): that is the whole answer.
+        other => return Ok(other),
+    };
+    let mut admin_replies = admin
+        .iter()
+        .map(|(_, c)| answer(&state, c).unwrap_or(Reply::Null));
+    let replies = queued
+        .iter()
+        .map(|c| {
+            let next = if is_admin(c) {
+                admin_replies.next()
+            } else {
+                store_replies.next()
+            };
+            next.unwrap_or(Reply::Null)
+        })
+        .collect();
+    Ok(Reply::Array(replies))
+}

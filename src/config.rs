@@ -1,0 +1,185 @@
+//! Command-line and config-file settings.
+//!
+//! Options read like redis-server's: `redynamo [CONFIG_FILE] [--port 6380]
+//! …`. The config file is redis.conf style — one `name value` per line, `#`
+//! comments — and uses the same names as the long options; options on the
+//! command line override the file. Every limit has a documented default
+//! chosen for a 2-core, 24 GiB machine serving many clients
+//! (`docs/limits.md`).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+/// A Redis-compatible server built as a tower stack.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "redynamo", version, about, args_override_self = true)]
+pub struct Config {
+    /// A redis.conf-style file: `name value` per line, names as the long
+    /// options below (`port 6380`, `requirepass secret`).
+    #[arg(value_name = "CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// TCP port to listen on (0 picks a free port).
+    #[arg(long, default_value_t = 6379)]
+    pub port: u16,
+
+    /// Password of the `default` user; clients must AUTH. Also read from
+    /// REDYNAMO_REQUIREPASS so it stays out of the process list.
+    #[arg(long, env = "REDYNAMO_REQUIREPASS", hide_env_values = true)]
+    pub requirepass: Option<String>,
+
+    /// Number of databases (SELECT 0 … N-1).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub databases: u32,
+
+    /// Maximum number of connected clients; more get
+    /// "ERR max number of clients reached".
+    #[arg(long, default_value_t = 10_000)]
+    pub maxclients: usize,
+
+    /// Close a client after this many seconds idle (0 = never).
+    #[arg(long, default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Per-command timeout in milliseconds (0 = none). A command that takes
+    /// longer gets "-ERR command timed out" and the connection stays usable.
+    #[arg(long, default_value_t = 0)]
+    pub timeout_ms: u64,
+
+    /// Largest bulk string a client may send, in bytes (Redis:
+    /// proto-max-bulk-len). Also the largest string APPEND/SETRANGE build.
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    pub proto_max_bulk_len: usize,
+
+    /// Largest number of arguments in one command. Redis allows 2^31;
+    /// redynamo bounds it so a `*2147483647` header is an error at once.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_multibulk_len: usize,
+
+    /// Longest inline command (telnet-style line), in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_inline_len: usize,
+
+    /// Most bytes one client may have buffered for an incomplete command
+    /// before it is disconnected (Redis: client-query-buffer-limit).
+    #[arg(long, default_value_t = 1024 * 1024 * 1024)]
+    pub client_query_buffer_limit: usize,
+
+    /// Seconds to let connections finish after SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_timeout: u64,
+
+    /// Log filter, e.g. `info` or `redynamo=debug` (RUST_LOG syntax).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A config file could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}, line {line}: {message}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(transparent)]
+    Invalid(#[from] clap::Error),
+}
+
+impl Config {
+    /// Parse the process arguments, merging a config file if one is named.
+    pub fn load() -> Result<Config, ConfigError> {
+        Config::load_from(std::env::args_os().map(|a| a.to_string_lossy().into_owned()))
+    }
+
+    /// Parse `args` (with the program name first), merging the config file
+    /// named by the first positional argument under them.
+    pub fn load_from(args: impl IntoIterator<Item = String>) -> Result<Config, ConfigError> {
+        let args: Vec<String> = args.into_iter().collect();
+        let cli = Config::try_parse_from(&args)?;
+        let Some(path) = cli.config_file.clone() else {
+            return Ok(cli);
+        };
+        let mut merged = vec![args.first().cloned().unwrap_or_default()];
+        merged.extend(file_args(&path)?);
+        merged.extend(args.into_iter().skip(1));
+        Ok(Config::try_parse_from(merged)?)
+    }
+
+    /// Defaults, for tests and embedding: listen on 127.0.0.1, a free port.
+    pub fn for_tests() -> Config {
+        let mut config = Config::try_parse_from(["redynamo"]).expect("defaults parse");
+        config.port = 0;
+        config
+    }
+}
+
+/// `name value` lines as `--name value` arguments.
+fn file_args(path: &Path) -> Result<Vec<String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let value = value.trim().trim_matches('"');
+        if name.starts_with('-') {
+            return Err(ConfigError::Line {
+                path: path.to_owned(),
+                line: i + 1,
+                message: format!("expected `name value`, got {line:?}"),
+            });
+        }
+        out.push(format!("--{}", name.to_ascii_lowercase().replace('_', "-")));
+        out.push(value.to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_cli_override() {
+        let dir = std::env::temp_dir().join(format!("redynamo-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.conf");
+        std::fs::write(&path, "# comment\nport 7000\nrequirepass \"pw\"\ndatabases 4\n").unwrap();
+        let p = path.to_string_lossy().into_owned();
+        let c = Config::load_from(["redynamo".into(), p.clone(), "--port".into(), "7001".into()])
+            .unwrap();
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.databases, 4);
+        assert_eq!(c.requirepass.as_deref(), Some("pw"));
+        std::fs::write(&path, "bogus-option 1\n").unwrap();
+        assert!(Config::load_from(["redynamo".into(), p]).is_err());
+    }
+}

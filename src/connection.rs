@@ -1,0 +1,679 @@
+//! One task per client: read, decode, run, reply.
+//!
+//! The connection owns the session: authenticated or not, the selected db,
+//! the RESP version, the client name, the MULTI queue and whether WATCH is
+//! in force. Session commands (flagged `CONNECTION` in the command table)
+//! are answered here; everything else becomes a [`Request`] for the stack.
+//!
+//! Pipelining: every command already buffered is decoded and run before
+//! anything is written, and replies are flushed once per batch (or when the
+//! output passes [`FLUSH_AT`]), so a pipeline of N commands costs one write
+//! syscall, not N. Replies go out in request order because commands of one
+//! connection run one after another.
+//!
+//! A connection closes only on QUIT, a protocol error, a dead socket,
+//! CLIENT KILL, the idle timeout or server shutdown — never because a
+//! command failed.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use redynamo_layers::command::{self, CommandSpec};
+use redynamo_layers::error::error_reply;
+use redynamo_layers::reply::errors;
+use redynamo_layers::{auth, Command, Reply, Request};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::Decoder;
+use tower::{Service, ServiceExt};
+use tracing::debug;
+
+use crate::admin::REDIS_VERSION_FOR_HELLO;
+use crate::commands::int_arg;
+use crate::protocol::{Limits, ProtocolError, ProtocolVersion, RespCodec};
+use crate::server::clients::ClientEntry;
+use crate::server::state::{ServerState, ServerStats};
+use crate::stack::Stack;
+
+/// Flush the output buffer mid-batch once it holds this many bytes, so a
+/// huge pipeline does not buffer all of its replies.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Read at least this much per read call.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why the loop ended.
+enum Close {
+    /// The client asked (QUIT) or went away.
+    Client,
+    /// A protocol error was answered; close after flushing.
+    Protocol,
+}
+
+/// What MULTI has queued.
+struct Multi {
+    queued: Vec<Command>,
+    /// A command failed to queue: EXEC answers EXECABORT.
+    dirty: bool,
+}
+
+pub struct Connection<IO> {
+    io: IO,
+    codec: RespCodec,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    stack: Stack,
+    state: Arc<ServerState>,
+    entry: Arc<ClientEntry>,
+    db: u32,
+    authenticated: bool,
+    multi: Option<Multi>,
+    /// This connection has WATCHed keys the store must forget on exit.
+    watching: bool,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
+    pub fn new(io: IO, stack: Stack, state: Arc<ServerState>, entry: Arc<ClientEntry>) -> Self {
+        let limits = Limits {
+            max_bulk_len: state.tunables.proto_max_bulk_len.load(Ordering::Relaxed),
+            max_multibulk_len: state.config.max_multibulk_len,
+            max_inline_len: state.config.max_inline_len,
+            query_buffer_limit: state.tunables.client_query_buffer_limit.load(Ordering::Relaxed),
+        };
+        let mut codec = RespCodec::new(limits);
+        let authenticated = !state.credentials.required();
+        codec.set_authenticated(authenticated);
+        Connection {
+            io,
+            codec,
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            write_buf: BytesMut::with_capacity(READ_CHUNK),
+            stack,
+            state,
+            entry,
+            db: 0,
+            authenticated,
+            multi: None,
+            watching: false,
+        }
+    }
+
+    /// Serve the client until it leaves, is killed, or the server shuts
+    /// down.
+    pub async fn run(mut self) {
+        let result = self.serve().await;
+        if let Err(e) = result {
+            debug!(error = %e, "connection closed with an I/O error");
+        }
+        if self.watching {
+            let _ = self.call_stack(self.internal("unwatch")).await;
+        }
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        loop {
+            // Run everything already buffered, then flush once.
+            match self.drain_buffered().await? {
+                Some(Close::Client) => {
+                    self.flush().await?;
+                    return Ok(());
+                }
+                Some(Close::Protocol) => {
+                    self.flush().await?;
+                    return Ok(());
+                }
+                None => {}
+            }
+            self.flush().await?;
+            self.refresh_limits();
+
+            let idle = self.state.tunables.idle_timeout_secs.load(Ordering::Relaxed);
+            let idle = if idle == 0 {
+                Duration::MAX
+            } else {
+                Duration::from_secs(idle)
+            };
+            self.read_buf.reserve(READ_CHUNK);
+            tokio::select! {
+                read = self.io.read_buf(&mut self.read_buf) => {
+                    let n = read?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    ServerStats::add(&self.state.stats.net_input_bytes, n as u64);
+                }
+                _ = self.entry.kill.cancelled() => return Ok(()),
+                _ = self.state.shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(idle) => return Ok(()),
+            }
+        }
+    }
+
+    /// CONFIG SET may change limits while we run.
+    fn refresh_limits(&mut self) {
+        let t = &self.state.tunables;
+        let limits = self.codec.limits_mut();
+        limits.max_bulk_len = t.proto_max_bulk_len.load(Ordering::Relaxed);
+        limits.query_buffer_limit = t.client_query_buffer_limit.load(Ordering::Relaxed);
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.write_buf.is_empty() {
+            ServerStats::add(&self.state.stats.net_output_bytes, self.write_buf.len() as u64);
+            self.io.write_all(&self.write_buf).await?;
+            self.write_buf.clear();
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, reply: &Reply) {
+        self.codec.encode_reply(reply, &mut self.write_buf);
+    }
+
+    /// Decode and run every complete command in the read buffer.
+    async fn drain_buffered(&mut self) -> std::io::Result<Option<Close>> {
+        loop {
+            let args = match self.codec.decode(&mut self.read_buf) {
+                Ok(Some(args)) => args,
+                Ok(None) => return Ok(None),
+                Err(ProtocolError::Protocol(msg)) => {
+                    self.reply(&Reply::error(format!("ERR {msg}")));
+                    return Ok(Some(Close::Protocol));
+                }
+                Err(ProtocolError::QueryBufferLimit) => {
+                    tracing::warn!(client = self.entry.id(), "closing client that reached max query buffer length");
+                    return Ok(Some(Close::Client));
+                }
+                Err(ProtocolError::Io(e)) => return Err(e),
+            };
+            if let Some(close) = self.handle(args).await {
+                return Ok(Some(close));
+            }
+            if self.write_buf.len() >= FLUSH_AT {
+                self.flush().await?;
+            }
+        }
+    }
+
+    /// Run one command line; returns Some when the connection must close.
+    async fn handle(&mut self, args: Vec<Bytes>) -> Option<Close> {
+        ServerStats::add(&self.state.stats.total_commands_processed, 1);
+        let spec = match command::resolve(&args) {
+            Ok(spec) => spec,
+            Err(reply) => {
+                self.flag_multi();
+                self.reply(&reply);
+                return None;
+            }
+        };
+        self.entry.touch(spec.name);
+        if !auth::permits(self.state.credentials.required(), self.authenticated, spec) {
+            self.flag_multi();
+            self.reply(&errors::NOAUTH);
+            return None;
+        }
+        let cmd = Command { spec, args };
+        if self.multi.is_some() && !runs_inside_multi(spec) {
+            let reply = self.queue(cmd);
+            self.reply(&reply);
+            return None;
+        }
+        if spec.is_connection() {
+            return self.session_command(cmd).await;
+        }
+        let reply = self.call_stack(self.request(cmd)).await;
+        self.reply(&reply);
+        None
+    }
+
+    fn flag_multi(&mut self) {
+        if let Some(multi) = &mut self.multi {
+            multi.dirty = true;
+        }
+    }
+
+    fn queue(&mut self, cmd: Command) -> Reply {
+        // Session commands other than SELECT change connection state that a
+        // transaction in the store cannot reach.
+        if cmd.spec.is_no_multi() || (cmd.spec.is_connection() && cmd.spec.name != "select") {
+            self.flag_multi();
+            return Reply::static_error("ERR Command not allowed inside a transaction");
+        }
+        let Some(multi) = &mut self.multi else {
+            return Reply::static_error("ERR MULTI is not active");
+        };
+        multi.queued.push(cmd);
+        self.entry.multi.store(multi.queued.len() as u64, Ordering::Relaxed);
+        Reply::status("QUEUED")
+    }
+
+    fn request(&self, command: Command) -> Request {
+        let mut req = Request::new(command, self.db, self.entry.info.clone());
+        req.authenticated = self.authenticated;
+        req
+    }
+
+    /// A request the connection makes on its own behalf (UNWATCH on exit).
+    fn internal(&self, name: &str) -> Request {
+        let spec = command::lookup(name.as_bytes()).expect("internal command in the table");
+        self.request(Command {
+            spec,
+            args: vec![Bytes::copy_from_slice(name.as_bytes())],
+        })
+    }
+
+    /// Send a request through the stack; an infrastructure error becomes
+    /// an `-ERR` reply here, at the edge.
+    async fn call_stack(&mut self, req: Request) -> Reply {
+        let result = match self.stack.ready().await {
+            Ok(svc) => svc.call(req).await,
+            Err(e) => Err(e),
+        };
+        result.unwrap_or_else(|e| error_reply(&e))
+    }
+
+    async fn session_command(&mut self, cmd: Command) -> Option<Close> {
+        let a = &cmd.args;
+        let reply = match cmd.spec.name {
+            "quit" => {
+                self.reply(&Reply::ok());
+                return Some(Close::Client);
+            }
+            "select" => match int_arg(&a[1]) {
+                Ok(n) if n >= 0 && n < self.state.config.databases as i64 => {
+                    self.set_db(n as u32);
+                    Reply::ok()
+                }
+                Ok(_) => errors::DB_INDEX,
+                Err(e) => e,
+            },
+            "auth" => self.auth(a),
+            "hello" => self.hello(a),
+            "reset" => self.reset().await,
+            "multi" => {
+                if self.multi.is_some() {
+                    Reply::static_error("ERR MULTI calls can not be nested")
+                } else {
+                    self.multi = Some(Multi {
+                        queued: Vec::new(),
+                        dirty: false,
+                    });
+                    self.entry.in_multi.store(true, Ordering::Relaxed);
+                    self.entry.multi.store(0, Ordering::Relaxed);
+                    Reply::ok()
+                }
+            }
+            "discard" => match self.end_multi() {
+                Some(_) => {
+                    self.unwatch().await;
+                    Reply::ok()
+                }
+                None => Reply::static_error("ERR DISCARD without MULTI"),
+            },
+            "exec" => self.exec(cmd.clone()).await,
+            "watch" => {
+                if self.multi.is_some() {
+                    Reply::static_error("ERR WATCH inside MULTI is not allowed")
+                } else {
+                    let reply = self.call_stack(self.request(cmd.clone())).await;
+                    self.watching |= reply == Reply::ok();
+                    reply
+                }
+            }
+            "unwatch" => {
+                self.unwatch().await;
+                Reply::ok()
+            }
+            name if name.starts_with("client") => self.client(&cmd),
+            _ => Reply::error(format!(
+                "ERR unknown command '{}'",
+                String::from_utf8_lossy(&a[0])
+            )),
+        };
+        self.reply(&reply);
+        None
+    }
+
+    fn set_db(&mut self, db: u32) {
+        self.db = db;
+        self.entry.db.store(db, Ordering::Relaxed);
+    }
+
+    fn end_multi(&mut self) -> Option<Multi> {
+        self.entry.in_multi.store(false, Ordering::Relaxed);
+        self.multi.take()
+    }
+
+    async fn unwatch(&mut self) {
+        if self.watching {
+            let _ = self.call_stack(self.internal("unwatch")).await;
+            self.watching = false;
+        }
+        self.entry.info.watch_dirty.store(false, Ordering::Release);
+    }
+
+    async fn exec(&mut self, exec: Command) -> Reply {
+        let Some(multi) = self.end_multi() else {
+            return Reply::static_error("ERR EXEC without MULTI");
+        };
+        if multi.dirty {
+            self.unwatch().await;
+            return Reply::static_error(
+                "EXECABORT Transaction discarded because of previous errors.",
+            );
+        }
+        let mut req = self.request(exec);
+        req.transaction = multi.queued.clone();
+        let reply = self.call_stack(req).await;
+        // The store forgot this client's watches when it ran EXEC.
+        self.watching = false;
+        self.entry.info.watch_dirty.store(false, Ordering::Release);
+        // A SELECT inside the transaction changes the session's db.
+        if let Reply::Array(replies) = &reply {
+            for (cmd, r) in multi.queued.iter().zip(replies) {
+                if cmd.spec.name == "select" && *r == Reply::ok() {
+                    if let Ok(n) = int_arg(&cmd.args[1]) {
+                        self.set_db(n as u32);
+                    }
+                }
+            }
+        }
+        reply
+    }
+
+    fn set_authenticated(&mut self, yes: bool) {
+        self.authenticated = yes;
+        self.codec.set_authenticated(yes || !self.state.credentials.required());
+    }
+
+    fn auth(&mut self, a: &[Bytes]) -> Reply {
+        let (user, pass) = match a.len() {
+            2 => (None, &a[1]),
+            3 => (Some(a[1].as_ref()), &a[2]),
+            _ => return errors::SYNTAX,
+        };
+        match self.state.credentials.verify(user, pass) {
+            Ok(()) => {
+                self.set_authenticated(true);
+                Reply::ok()
+            }
+            Err(e) => e,
+        }
+    }
+
+    /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
+    fn hello(&mut self, a: &[Bytes]) -> Reply {
+        let mut version = None;
+        if let Some(v) = a.get(1) {
+            match int_arg(v) {
+                Ok(2) => version = Some(ProtocolVersion::Resp2),
+                Ok(3) => version = Some(ProtocolVersion::Resp3),
+                Ok(_) => return Reply::static_error("NOPROTO unsupported protocol version"),
+                Err(_) => {
+                    return Reply::static_error(
+                        "ERR Protocol version is not an integer or out of range",
+                    )
+                }
+            }
+        }
+        let mut i = 2;
+        let mut name = None;
+        let mut credentials = None;
+        while i < a.len() {
+            let more = a.len() - i - 1;
+            if a[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
+                credentials = Some((a[i + 1].clone(), a[i + 2].clone()));
+                i += 3;
+            } else if a[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
+                name = Some(a[i + 1].clone());
+                i += 2;
+            } else {
+                return Reply::error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(&a[i])
+                ));
+            }
+        }
+        if let Some((user, pass)) = &credentials {
+            if let Err(e) = self.state.credentials.verify(Some(user), pass) {
+                return e;
+            }
+            self.set_authenticated(true);
+        }
+        if !self.authenticated && self.state.credentials.required() {
+            return Reply::static_error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        }
+        if let Some(name) = name {
+            if let Err(e) = check_name(&name, "Client names") {
+                return e;
+            }
+            *self.entry.name.lock() = (!name.is_empty()).then_some(name);
+        }
+        if let Some(v) = version {
+            self.codec.set_version(v);
+            let n = if v == ProtocolVersion::Resp3 { 3 } else { 2 };
+            self.entry.resp.store(n, Ordering::Relaxed);
+        }
+        let proto = if self.codec.version() == ProtocolVersion::Resp3 { 3 } else { 2 };
+        Reply::Map(vec![
+            (Reply::bulk("server"), Reply::bulk("redis")),
+            (Reply::bulk("version"), Reply::bulk(REDIS_VERSION_FOR_HELLO)),
+            (Reply::bulk("proto"), Reply::Integer(proto)),
+            (Reply::bulk("id"), Reply::Integer(self.entry.id() as i64)),
+            (Reply::bulk("mode"), Reply::bulk("standalone")),
+            (Reply::bulk("role"), Reply::bulk("master")),
+            (Reply::bulk("modules"), Reply::Array(Vec::new())),
+        ])
+    }
+
+    async fn reset(&mut self) -> Reply {
+        self.end_multi();
+        self.unwatch().await;
+        self.set_db(0);
+        self.codec.set_version(ProtocolVersion::Resp2);
+        self.entry.resp.store(2, Ordering::Relaxed);
+        *self.entry.name.lock() = None;
+        let required = self.state.credentials.required();
+        self.set_authenticated(!required);
+        Reply::status("RESET")
+    }
+
+    fn client(&mut self, cmd: &Command) -> Reply {
+        let a = &cmd.args;
+        match cmd.spec.name {
+            "client|id" => Reply::Integer(self.entry.id() as i64),
+            "client|getname" => match self.entry.name.lock().clone() {
+                Some(n) => Reply::Bulk(n),
+                None => Reply::Null,
+            },
+            "client|setname" => match check_name(&a[2], "Client names") {
+                Ok(()) => {
+                    *self.entry.name.lock() = (!a[2].is_empty()).then(|| a[2].clone());
+                    Reply::ok()
+                }
+                Err(e) => e,
+            },
+            "client|setinfo" => {
+                let attr = a[2].to_ascii_lowercase();
+                let slot = match attr.as_slice() {
+                    b"lib-name" => &self.entry.lib_name,
+                    b"lib-ver" => &self.entry.lib_ver,
+                    _ => {
+                        return Reply::error(format!(
+                            "ERR Unrecognized option '{}'",
+                            String::from_utf8_lossy(&a[2])
+                        ))
+                    }
+                };
+                let label = if attr == b"lib-name" { "lib-name" } else { "lib-ver" };
+                if let Err(e) = check_name(&a[3], label) {
+                    return e;
+                }
+                *slot.lock() = (!a[3].is_empty()).then(|| a[3].clone());
+                Reply::ok()
+            }
+            "client|info" => {
+                let mut line = self.entry.describe();
+                line.push('\n');
+                Reply::Verbatim("txt", Bytes::from(line))
+            }
+            "client|list" => self.client_list(&a[2..]),
+            "client|kill" => self.client_kill(&a[2..]),
+            "client|no-evict" | "client|no-touch" => match a[2].to_ascii_lowercase().as_slice() {
+                b"on" | b"off" => Reply::ok(),
+                _ => errors::SYNTAX,
+            },
+            _ => client_help(),
+        }
+    }
+
+    /// `CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id …]`.
+    fn client_list(&self, filters: &[Bytes]) -> Reply {
+        let mut ids: Option<Vec<u64>> = None;
+        let mut type_ok = true;
+        if let Some(first) = filters.first() {
+            if first.eq_ignore_ascii_case(b"type") && filters.len() == 2 {
+                let t = filters[1].to_ascii_lowercase();
+                match t.as_slice() {
+                    b"normal" => {}
+                    b"master" | b"replica" | b"slave" | b"pubsub" => type_ok = false,
+                    _ => {
+                        return Reply::error(format!(
+                            "ERR Unknown client type '{}'",
+                            String::from_utf8_lossy(&filters[1])
+                        ))
+                    }
+                }
+            } else if first.eq_ignore_ascii_case(b"id") && filters.len() >= 2 {
+                let mut v = Vec::new();
+                for id in &filters[1..] {
+                    match int_arg(id) {
+                        Ok(n) if n > 0 => v.push(n as u64),
+                        _ => return Reply::static_error("ERR Invalid client ID"),
+                    }
+                }
+                ids = Some(v);
+            } else {
+                return errors::SYNTAX;
+            }
+        }
+        let mut out = String::new();
+        if type_ok {
+            for c in self.state.clients.all() {
+                if ids.as_ref().is_none_or(|ids| ids.contains(&c.id())) {
+                    out.push_str(&c.describe());
+                    out.push('\n');
+                }
+            }
+        }
+        Reply::Verbatim("txt", Bytes::from(out))
+    }
+
+    /// `CLIENT KILL addr:port` (old form) or filters (new form).
+    fn client_kill(&self, args: &[Bytes]) -> Reply {
+        let all = self.state.clients.all();
+        if args.len() == 1 {
+            let addr = String::from_utf8_lossy(&args[0]);
+            return match all.iter().find(|c| c.info.addr.is_some_and(|a| a.to_string() == addr)) {
+                Some(c) => {
+                    c.kill.cancel();
+                    Reply::ok()
+                }
+                None => Reply::static_error("ERR No such client"),
+            };
+        }
+        if args.len() % 2 != 0 {
+            return errors::SYNTAX;
+        }
+        let mut id = None;
+        let mut addr = None;
+        let mut laddr = None;
+        let mut skipme = true;
+        for pair in args.chunks(2) {
+            let (k, v) = (pair[0].to_ascii_lowercase(), &pair[1]);
+            match k.as_slice() {
+                b"id" => match int_arg(v) {
+                    Ok(n) if n > 0 => id = Some(n as u64),
+                    _ => return Reply::static_error("ERR client-id should be greater than 0"),
+                },
+                b"addr" => addr = Some(String::from_utf8_lossy(v).into_owned()),
+                b"laddr" => laddr = Some(String::from_utf8_lossy(v).into_owned()),
+                b"skipme" => match v.to_ascii_lowercase().as_slice() {
+                    b"yes" => skipme = true,
+                    b"no" => skipme = false,
+                    _ => return errors::SYNTAX,
+                },
+                b"user" | b"type" | b"maxage" => {}
+                _ => return errors::SYNTAX,
+            }
+        }
+        let mut killed = 0;
+        for c in all {
+            if skipme && c.id() == self.entry.id() {
+                continue;
+            }
+            let matches = id.is_none_or(|id| id == c.id())
+                && addr
+                    .as_ref()
+                    .is_none_or(|a| c.info.addr.is_some_and(|x| x.to_string() == *a))
+                && laddr
+                    .as_ref()
+                    .is_none_or(|a| c.laddr.is_some_and(|x| x.to_string() == *a));
+            if matches {
+                c.kill.cancel();
+                killed += 1;
+            }
+        }
+        Reply::Integer(killed)
+    }
+}
+
+/// MULTI runs these at once instead of queueing them.
+fn runs_inside_multi(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// Client names and library attributes must be printable without spaces.
+fn check_name(name: &[u8], what: &str) -> Result<(), Reply> {
+    if name.iter().all(|&b| (b'!'..=b'~').contains(&b)) {
+        Ok(())
+    } else if what == "Client names" {
+        Err(Reply::static_error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ))
+    } else {
+        Err(Reply::error(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            what.to_ascii_uppercase()
+        )))
+    }
+}
+
+fn client_help() -> Reply {
+    let lines = [
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME.",
+        "LIST [options ...]",
+        "    Return information about client connections. Options: TYPE, ID.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+        "SETINFO <option> <value>",
+        "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+        "HELP",
+        "    Print this help.",
+    ];
+    Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
+}

@@ -1,0 +1,138 @@
+//! The registry of connected clients: CLIENT LIST, CLIENT KILL, INFO
+//! clients and `maxclients` read it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use redynamo_layers::ClientInfo;
+use tokio_util::sync::CancellationToken;
+
+/// What the registry knows about one connection. Fields the connection
+/// updates as it runs are atomics or short mutexes, so CLIENT LIST from
+/// another connection never waits on a busy one.
+#[derive(Debug)]
+pub struct ClientEntry {
+    pub info: Arc<ClientInfo>,
+    pub laddr: Option<SocketAddr>,
+    pub fd: i32,
+    pub created: Instant,
+    /// Milliseconds since `created` of the last command.
+    pub last_active_ms: AtomicU64,
+    pub db: AtomicU32,
+    pub resp: AtomicU8,
+    /// -1 outside MULTI, else the number of queued commands.
+    pub multi: AtomicU64,
+    pub in_multi: AtomicBool,
+    pub name: Mutex<Option<Bytes>>,
+    pub lib_name: Mutex<Option<Bytes>>,
+    pub lib_ver: Mutex<Option<Bytes>>,
+    /// The last command's table name, for `cmd=` in CLIENT LIST.
+    pub last_cmd: Mutex<&'static str>,
+    /// Cancelled by CLIENT KILL or server shutdown.
+    pub kill: CancellationToken,
+}
+
+impl ClientEntry {
+    pub fn id(&self) -> u64 {
+        self.info.id
+    }
+
+    pub fn touch(&self, cmd: &'static str) {
+        self.last_active_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        *self.last_cmd.lock() = cmd;
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO, in Redis 7's field order.
+    pub fn describe(&self) -> String {
+        let age = self.created.elapsed();
+        let idle_ms = (age.as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let text = |m: &Mutex<Option<Bytes>>| {
+            m.lock()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        let in_multi = self.in_multi.load(Ordering::Relaxed);
+        let mut s = String::with_capacity(256);
+        let _ = write!(
+            s,
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id(),
+            self.info.addr.map(|a| a.to_string()).unwrap_or_default(),
+            self.laddr.map(|a| a.to_string()).unwrap_or_default(),
+            self.fd,
+            text(&self.name),
+            age.as_secs(),
+            idle_ms / 1000,
+            if in_multi { "x" } else { "N" },
+            self.db.load(Ordering::Relaxed),
+            if in_multi { self.multi.load(Ordering::Relaxed) as i64 } else { -1 },
+            self.last_cmd.lock(),
+            self.resp.load(Ordering::Relaxed),
+            text(&self.lib_name),
+            text(&self.lib_ver),
+        );
+        s
+    }
+}
+
+/// All connected clients, by id.
+#[derive(Debug, Default)]
+pub struct Clients {
+    next_id: AtomicU64,
+    map: Mutex<BTreeMap<u64, Arc<ClientEntry>>>,
+}
+
+impl Clients {
+    /// Register a new connection and give it an id (increasing from 1).
+    pub fn register(
+        &self,
+        addr: Option<SocketAddr>,
+        laddr: Option<SocketAddr>,
+        fd: i32,
+    ) -> Arc<ClientEntry> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let entry = Arc::new(ClientEntry {
+            info: Arc::new(ClientInfo::new(id, addr)),
+            laddr,
+            fd,
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(0),
+            db: AtomicU32::new(0),
+            resp: AtomicU8::new(2),
+            multi: AtomicU64::new(0),
+            in_multi: AtomicBool::new(false),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            last_cmd: Mutex::new("NULL"),
+            kill: CancellationToken::new(),
+        });
+        self.map.lock().insert(id, entry.clone());
+        entry
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.map.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot, in id order.
+    pub fn all(&self) -> Vec<Arc<ClientEntry>> {
+        self.map.lock().values().cloned().collect()
+    }
+}

@@ -1,0 +1,225 @@
+//! Listening, accepting and shutting down.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use redynamo::{config::Config, server::Server};
+//! let server = Server::builder(Config::for_tests()).bind().await?;
+//! println!("listening on {}", server.local_addr());
+//! server.serve_until_signal().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Shutdown is graceful: the listener closes first, every connection
+//! finishes the command it is running and writes its reply, idle
+//! connections close at once, and after `--shutdown-timeout` whatever is
+//! still running is dropped.
+
+pub mod clients;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redynamo_layers::{BoxError, Reply, Request};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::task::TaskTracker;
+use tower::{Layer, Service};
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::stack::{self, BoxLayer, Stack};
+use crate::store::memory::{MemoryConfig, MemoryStore};
+use crate::store::Backend;
+use state::ServerState;
+
+/// Configures a server: settings plus any custom layers.
+pub struct ServerBuilder {
+    config: Config,
+    layers: Vec<BoxLayer>,
+}
+
+impl ServerBuilder {
+    /// Insert a custom layer between auth and the store. Layers added first
+    /// sit outermost. The layer sees every authenticated command as a
+    /// [`Request`] and may answer, rewrite or refuse it.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<Stack> + Send + Sync + 'static,
+        L::Service: Service<Request, Response = Reply> + Clone + Send + 'static,
+        <L::Service as Service<Request>>::Error: Into<BoxError>,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        self.layers.push(stack::box_layer(layer));
+        self
+    }
+
+    /// Bind the listener and build the stack over the configured backend.
+    /// Must run inside a tokio runtime.
+    pub async fn bind(self) -> std::io::Result<Server> {
+        let store = MemoryStore::new(MemoryConfig {
+            databases: self.config.databases,
+            max_string_len: self.config.proto_max_bulk_len,
+            ..MemoryConfig::default()
+        });
+        self.bind_with(store).await
+    }
+
+    /// Bind over a given backend.
+    pub async fn bind_with<B: Backend>(self, backend: B) -> std::io::Result<Server> {
+        let listener = TcpListener::bind((self.config.bind, self.config.port)).await?;
+        let local_addr = listener.local_addr()?;
+        let stats_source = backend.clone();
+        let state = Arc::new(ServerState::new(
+            self.config,
+            backend.name(),
+            Arc::new(move || stats_source.stats()),
+        ));
+        state.port.store(local_addr.port() as u64, Ordering::Relaxed);
+        let stack = stack::build(&state, backend, &self.layers);
+        Ok(Server {
+            listener,
+            local_addr,
+            state,
+            stack,
+        })
+    }
+}
+
+/// A bound server, ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    state: Arc<ServerState>,
+    stack: Stack,
+}
+
+impl Server {
+    pub fn builder(config: Config) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            layers: Vec::new(),
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The state shared with connections (for embedding and tests).
+    pub fn state(&self) -> Arc<ServerState> {
+        self.state.clone()
+    }
+
+    /// Serve until SIGINT or SIGTERM, then shut down gracefully.
+    pub async fn serve_until_signal(self) {
+        let token = self.state.shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            info!("shutdown requested");
+            token.cancel();
+        });
+        self.serve().await;
+    }
+
+    /// Serve until `state().shutdown` is cancelled.
+    pub async fn serve(self) {
+        let Server {
+            listener,
+            local_addr,
+            state,
+            stack,
+        } = self;
+        info!(%local_addr, backend = state.backend_name, "redynamo ready to accept connections");
+        let tracker = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = state.shutdown.cancelled() => break,
+            };
+            let (socket, addr) = match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off a
+                    // little instead of spinning, keep serving the others.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            state
+                .stats
+                .total_connections_received
+                .fetch_add(1, Ordering::Relaxed);
+            if state.clients.len() >= state.tunables.maxclients.load(Ordering::Relaxed) {
+                state.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                tracker.spawn(reject(socket));
+                continue;
+            }
+            let _ = socket.set_nodelay(true);
+            let fd = raw_fd(&socket);
+            let laddr = socket.local_addr().ok();
+            let entry = state.clients.register(Some(addr), laddr, fd);
+            let conn = Connection::new(socket, stack.clone(), state.clone(), entry.clone());
+            let clients_state = state.clone();
+            let span = info_span!("client", id = entry.id(), %addr);
+            tracker.spawn(
+                async move {
+                    conn.run().await;
+                    clients_state.clients.unregister(entry.id());
+                }
+                .instrument(span),
+            );
+        }
+        drop(listener);
+        tracker.close();
+        let grace = Duration::from_secs(state.config.shutdown_timeout);
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            warn!(remaining = tracker.len(), "shutdown timeout: dropping connections still running");
+        }
+        info!("redynamo is now ready to exit, bye bye");
+    }
+}
+
+async fn reject(mut socket: TcpStream) {
+    let _ = socket
+        .write_all(b"-ERR max number of clients reached\r\n")
+        .await;
+    let _ = socket.shutdown().await;
+}
+
+#[cfg(unix)]
+fn raw_fd(socket: &TcpStream) -> i32 {
+    use std::os::fd::AsRawFd;
+    socket.as_raw_fd()
+}
+
+#[cfg(not(unix))]
+fn raw_fd(_socket: &TcpStream) -> i32 {
+    0
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

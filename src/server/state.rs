@@ -1,0 +1,101 @@
+//! State shared by every connection and by the admin commands.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use redynamo_layers::auth::Credentials;
+use tokio_util::sync::CancellationToken;
+
+use super::clients::Clients;
+use crate::config::Config;
+use crate::store::BackendStats;
+
+/// Settings that CONFIG SET may change while the server runs. Connections
+/// read them on every read loop, so a change applies to existing clients.
+#[derive(Debug)]
+pub struct Tunables {
+    pub maxclients: AtomicUsize,
+    pub idle_timeout_secs: AtomicU64,
+    pub proto_max_bulk_len: AtomicUsize,
+    pub client_query_buffer_limit: AtomicUsize,
+}
+
+/// Counters for INFO stats.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub total_connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub total_commands_processed: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+impl ServerStats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+    pub fn reset(&self) {
+        for c in [
+            &self.total_connections_received,
+            &self.rejected_connections,
+            &self.total_commands_processed,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Reads a backend's statistics; boxed so the server state is not generic.
+pub type StatsSource = Arc<dyn Fn() -> BackendStats + Send + Sync>;
+
+pub struct ServerState {
+    /// The settings the server started with.
+    pub config: Config,
+    pub tunables: Tunables,
+    pub credentials: Credentials,
+    pub clients: Clients,
+    pub stats: ServerStats,
+    pub started: Instant,
+    pub started_unix_secs: u64,
+    /// 40 hex characters, new for every process (INFO run_id).
+    pub run_id: String,
+    pub backend_name: &'static str,
+    pub backend_stats: StatsSource,
+    /// The port actually bound (differs from `config.port` when it was 0).
+    pub port: AtomicU64,
+    /// Cancelled when the server begins to shut down.
+    pub shutdown: CancellationToken,
+}
+
+impl ServerState {
+    pub fn new(config: Config, backend_name: &'static str, backend_stats: StatsSource) -> ServerState {
+        let run_id: String = (0..40)
+            .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
+            .collect();
+        ServerState {
+            tunables: Tunables {
+                maxclients: AtomicUsize::new(config.maxclients),
+                idle_timeout_secs: AtomicU64::new(config.timeout),
+                proto_max_bulk_len: AtomicUsize::new(config.proto_max_bulk_len),
+                client_query_buffer_limit: AtomicUsize::new(config.client_query_buffer_limit),
+            },
+            credentials: Credentials::new(config.requirepass.clone()),
+            clients: Clients::default(),
+            stats: ServerStats::default(),
+            started: Instant::now(),
+            started_unix_secs: crate::util::now_ms() / 1000,
+            run_id,
+            backend_name,
+            backend_stats,
+            port: AtomicU64::new(config.port as u64),
+            shutdown: CancellationToken::new(),
+            config,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The tower stack, assembled in one place.
+//!
+//! ```text
+//! connection ─► timeout ─► auth ─► [custom layers] ─► admin ─► leaf store
+//! ```
+//!
+//! Each line of [`build`] says why its layer sits where it does. The
+//! finished stack is boxed once, behind [`Stack`], so connections hold a
+//! concrete type and the per-command cost is one boxed future.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redynamo_layers::auth::AuthLayer;
+use redynamo_layers::timeout::TimeoutLayer;
+use redynamo_layers::{BoxError, Reply, Request};
+use tower::util::BoxCloneService;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+
+use crate::admin::AdminLayer;
+use crate::server::state::ServerState;
+use crate::store::Backend;
+
+/// The finished stack every connection clones.
+pub type Stack = BoxCloneService<Request, Reply, BoxError>;
+
+/// A user's layer, type-erased so any number can be inserted.
+pub type BoxLayer = Arc<dyn Fn(Stack) -> Stack + Send + Sync>;
+
+/// Erase a user's tower layer into a [`BoxLayer`].
+pub fn box_layer<L>(layer: L) -> BoxLayer
+where
+    L: Layer<Stack> + Send + Sync + 'static,
+    L::Service: Service<Request, Response = Reply> + Clone + Send + 'static,
+    <L::Service as Service<Request>>::Error: Into<BoxError>,
+    <L::Service as Service<Request>>::Future: Send + 'static,
+{
+    Arc::new(move |inner: Stack| {
+        BoxCloneService::new(layer.layer(inner).map_err(Into::into))
+    })
+}
+
+/// Applies the user's layers in the order they were added: the first one
+/// added is the outermost of them.
+#[derive(Clone)]
+struct CustomLayers(Vec<BoxLayer>);
+
+impl<S> Layer<S> for CustomLayers
+where
+    S: Service<Request, Response = Reply, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Service = Stack;
+
+    fn layer(&self, inner: S) -> Stack {
+        self.0
+            .iter()
+            .rev()
+            .fold(BoxCloneService::new(inner), |svc, layer| layer(svc))
+    }
+}
+
+/// Build the stack over `backend`.
+pub fn build<B: Backend>(state: &Arc<ServerState>, backend: B, custom: &[BoxLayer]) -> Stack {
+    ServiceBuilder::new()
+        // Outermost: the timeout bounds everything below it, auth and user
+        // layers included, so no layer can hang a client.
+        .layer(TimeoutLayer::new(Duration::from_millis(state.config.timeout_ms)))
+        // Auth before any user layer: user code never sees a request from
+        // an unauthenticated client (except AUTH/HELLO/QUIT/RESET).
+        .layer(AuthLayer::new(state.credentials.clone()))
+        // User layers see every authenticated command, server commands
+        // included, and can answer, rewrite or refuse them.
+        .layer(CustomLayers(custom.to_vec()))
+        // Admin answers the commands about the server itself (INFO, CONFIG,
+        // COMMAND, PING, TIME …) next to the leaf, so caches above it never
+        // mistake them for data.
+        .layer(AdminLayer::new(state.clone()))
+        .service(backend)
+        .boxed_clone()
+}

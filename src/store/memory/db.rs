@@ -1,0 +1,310 @@
+//! One logical database: the keyspace data structure.
+//!
+//! Keys live in [`BUCKETS`] independent hash tables chosen by bits of the
+//! key's hash. That gives SCAN what Redis' reverse-binary cursor gives it: a
+//! key never moves between buckets, so a cursor (a bucket index) returns
+//! every key that exists for the whole scan, whatever the table does in
+//! between, and no table ever rehashes more than `1/BUCKETS` of the keyspace
+//! at once (no latency spike when a large db grows).
+//!
+//! Keys with an expiry are also indexed by deadline in `volatile`, so active
+//! expiry pops exactly the expired keys instead of sampling at random.
+
+use std::collections::BTreeSet;
+use std::hash::BuildHasher;
+
+use bytes::Bytes;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use rand::Rng;
+
+/// Number of hash tables per db. A power of two; SCAN cursors are indexes.
+pub const BUCKETS: usize = 1024;
+
+/// A stored value. Only strings exist so far; the other Redis types add
+/// variants here.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(Bytes),
+}
+
+impl Value {
+    /// The name TYPE and SCAN TYPE use.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+
+    /// Approximate heap bytes held, for INFO memory.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(b) => b.len(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub key: Bytes,
+    pub value: Value,
+    /// Unix milliseconds at which the key expires; 0 means never.
+    pub expire_at: u64,
+}
+
+impl Entry {
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now
+    }
+}
+
+pub struct Db {
+    /// Empty until the first write, so 16 unused databases cost nothing.
+    buckets: Vec<HashTable<Entry>>,
+    hasher: DefaultHashBuilder,
+    len: usize,
+    /// (deadline, key) for every key with an expiry.
+    volatile: BTreeSet<(u64, Bytes)>,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Db {
+            buckets: Vec::new(),
+            hasher: DefaultHashBuilder::default(),
+            len: 0,
+            volatile: BTreeSet::new(),
+        }
+    }
+}
+
+/// The bucket for a hash. Uses bits 40..50: hashbrown takes its probe
+/// position from the low bits and its tag from the top seven, so bits from
+/// the middle leave both well distributed inside a bucket.
+fn bucket_of(hash: u64) -> usize {
+    ((hash >> 40) as usize) & (BUCKETS - 1)
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keys that have an expiry set.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The entry for `key`, expired or not: expiry is the caller's policy.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let h = self.hash(key);
+        self.buckets[bucket_of(h)].find(h, |e| e.key == key)
+    }
+
+    /// The value of `key` for in-place changes. The expiry MUST NOT be
+    /// changed through this reference (use [`Db::set_expire`]), because the
+    /// volatile index has to follow it.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let h = self.hash(key);
+        self.buckets[bucket_of(h)]
+            .find_mut(h, |e| e.key == key)
+            .map(|e| &mut e.value)
+    }
+
+    /// Insert or replace; returns the previous entry.
+    pub fn insert(&mut self, entry: Entry) -> Option<Entry> {
+        if self.buckets.is_empty() {
+            self.buckets = (0..BUCKETS).map(|_| HashTable::new()).collect();
+        }
+        let h = self.hash(&entry.key);
+        if entry.expire_at != 0 {
+            self.volatile.insert((entry.expire_at, entry.key.clone()));
+        }
+        let hasher = &self.hasher;
+        let table = &mut self.buckets[bucket_of(h)];
+        let old = match table.find_mut(h, |e| e.key == entry.key) {
+            Some(slot) => Some(std::mem::replace(slot, entry)),
+            None => {
+                table.insert_unique(h, entry, |e| hasher.hash_one(&e.key));
+                self.len += 1;
+                None
+            }
+        };
+        if let Some(old) = &old {
+            if old.expire_at != 0 {
+                self.volatile.remove(&(old.expire_at, old.key.clone()));
+            }
+        }
+        old
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let h = self.hash(key);
+        let entry = match self.buckets[bucket_of(h)].find_entry(h, |e| e.key == key) {
+            Ok(occupied) => occupied.remove().0,
+            Err(_) => return None,
+        };
+        self.len -= 1;
+        if entry.expire_at != 0 {
+            self.volatile.remove(&(entry.expire_at, entry.key.clone()));
+        }
+        Some(entry)
+    }
+
+    /// Set (or clear, with 0) the expiry of an existing key. Returns false
+    /// when the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
+        if self.buckets.is_empty() {
+            return false;
+        }
+        let h = self.hash(key);
+        let Some(entry) = self.buckets[bucket_of(h)].find_mut(h, |e| e.key == key) else {
+            return false;
+        };
+        if entry.expire_at != 0 {
+            self.volatile.remove(&(entry.expire_at, entry.key.clone()));
+        }
+        entry.expire_at = expire_at;
+        if expire_at != 0 {
+            self.volatile.insert((expire_at, entry.key.clone()));
+        }
+        true
+    }
+
+    /// The first key whose deadline is at or before `now`, if any.
+    pub fn next_expired(&self, now: u64) -> Option<Bytes> {
+        self.volatile
+            .first()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, k)| k.clone())
+    }
+
+    /// Every entry, in bucket order.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.buckets.iter().flat_map(|b| b.iter())
+    }
+
+    /// Visit whole buckets from `cursor` until at least `count` entries were
+    /// visited. Returns the next cursor, 0 when the scan is complete.
+    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&Entry)) -> u64 {
+        let mut bucket = cursor as usize;
+        let mut seen = 0usize;
+        while bucket < self.buckets.len() {
+            for e in self.buckets[bucket].iter() {
+                visit(e);
+                seen += 1;
+            }
+            bucket += 1;
+            if seen >= count {
+                break;
+            }
+        }
+        if bucket >= self.buckets.len() {
+            0
+        } else {
+            bucket as u64
+        }
+    }
+
+    /// A uniformly random bucket's random entry (close enough to uniform
+    /// over keys when buckets are balanced, which a good hash gives).
+    pub fn random(&self, rng: &mut impl Rng) -> Option<&Entry> {
+        if self.len == 0 {
+            return None;
+        }
+        // Non-empty buckets exist; probe random ones, then fall back to a
+        // linear pass so a nearly empty db still answers in bounded time.
+        for _ in 0..64 {
+            let b = &self.buckets[rng.gen_range(0..BUCKETS)];
+            if !b.is_empty() {
+                return b.iter().nth(rng.gen_range(0..b.len()));
+            }
+        }
+        let start = rng.gen_range(0..BUCKETS);
+        (0..BUCKETS)
+            .map(|i| &self.buckets[(start + i) % BUCKETS])
+            .find(|b| !b.is_empty())
+            .and_then(|b| b.iter().nth(rng.gen_range(0..b.len())))
+    }
+
+    pub fn clear(&mut self) {
+        *self = Db {
+            hasher: self.hasher.clone(),
+            ..Db::default()
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn entry(k: &str, expire_at: u64) -> Entry {
+        Entry {
+            key: Bytes::copy_from_slice(k.as_bytes()),
+            value: Value::Str(Bytes::from_static(b"v")),
+            expire_at,
+        }
+    }
+
+    #[test]
+    fn insert_get_remove_track_len_and_volatile() {
+        let mut db = Db::default();
+        assert!(db.insert(entry("a", 0)).is_none());
+        assert!(db.insert(entry("b", 10)).is_none());
+        assert_eq!(db.len(), 2);
+        assert_eq!(db.volatile_len(), 1);
+        assert!(db.insert(entry("b", 0)).is_some());
+        assert_eq!(db.volatile_len(), 0);
+        assert!(db.set_expire(b"a", 5));
+        assert_eq!(db.next_expired(4), None);
+        assert_eq!(db.next_expired(5).as_deref(), Some(&b"a"[..]));
+        assert!(db.remove(b"a").is_some());
+        assert_eq!(db.volatile_len(), 0);
+        assert_eq!(db.len(), 1);
+        assert!(db.get(b"a").is_none());
+    }
+
+    #[test]
+    fn scan_returns_every_key_once_despite_concurrent_inserts() {
+        let mut db = Db::default();
+        for i in 0..5000 {
+            db.insert(entry(&format!("k{i}"), 0));
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = db.scan(cursor, 10, |e| {
+                assert!(seen.insert(e.key.clone()), "duplicate");
+            });
+            // Keys added during the scan may or may not be returned, but
+            // they must not disturb the ones that were there all along.
+            db.insert(entry(&format!("new{round}"), 0));
+            round += 1;
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..5000 {
+            assert!(seen.contains(format!("k{i}").as_bytes()));
+        }
+    }
+}

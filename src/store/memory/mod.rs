@@ -1,0 +1,248 @@
+//! The embedded in-memory store: the default backend, nothing to set up.
+//!
+//! `MemoryStore` is a cheap `Clone` handle over shared state behind one
+//! mutex. Every command runs to completion inside one short critical section
+//! (no `.await` while holding it), which makes each command — and each
+//! `EXEC` — atomic, as in Redis. Expiry is lazy (a read of an expired key
+//! deletes it) plus active: a background task deletes keys whose deadline
+//! passed, in bounded batches so it never holds the lock for long. The task
+//! stops when the last handle is dropped.
+
+mod db;
+mod exec;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::{ready, Ready};
+use parking_lot::Mutex;
+use redynamo_layers::{BoxError, ClientInfo, Reply, Request};
+use tower::Service;
+
+pub use db::{Db, Entry, Value};
+
+use super::{Backend, BackendStats, DbStats};
+use crate::util::now_ms;
+
+/// Settings of the memory store.
+#[derive(Clone, Debug)]
+pub struct MemoryConfig {
+    pub databases: u32,
+    /// Largest string a command may build (APPEND, SETRANGE): Redis'
+    /// proto-max-bulk-len.
+    pub max_string_len: usize,
+    /// How often active expiry runs.
+    pub expire_interval: Duration,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            databases: 16,
+            max_string_len: 512 * 1024 * 1024,
+            expire_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    config: MemoryConfig,
+}
+
+/// Everything behind the lock.
+pub(crate) struct State {
+    pub(crate) dbs: Vec<Db>,
+    pub(crate) watches: Watches,
+    pub(crate) stats: Counters,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) expired_keys: u64,
+    pub(crate) keyspace_hits: u64,
+    pub(crate) keyspace_misses: u64,
+}
+
+/// WATCH bookkeeping, as Redis keeps it: who watches which key, so a write
+/// marks exactly those clients dirty. Writes pay one `is_empty` check when
+/// nobody watches anything.
+#[derive(Default)]
+pub(crate) struct Watches {
+    by_key: HashMap<(u32, Bytes), Vec<Weak<ClientInfo>>>,
+    by_client: HashMap<u64, Vec<(u32, Bytes)>>,
+}
+
+impl Watches {
+    pub(crate) fn touch(&mut self, db: u32, key: &Bytes) {
+        if self.by_key.is_empty() {
+            return;
+        }
+        if let Some(clients) = self.by_key.get(&(db, key.clone())) {
+            for c in clients.iter().filter_map(Weak::upgrade) {
+                c.mark_watch_dirty();
+            }
+        }
+    }
+
+    /// Mark every client that watches any key of `db` (FLUSHDB, SWAPDB).
+    pub(crate) fn touch_db(&mut self, db: u32) {
+        for ((d, _), clients) in &self.by_key {
+            if *d == db {
+                for c in clients.iter().filter_map(Weak::upgrade) {
+                    c.mark_watch_dirty();
+                }
+            }
+        }
+    }
+
+    pub(crate) fn watch(&mut self, db: u32, key: Bytes, client: &Arc<ClientInfo>) {
+        let keys = self.by_client.entry(client.id).or_default();
+        if keys.iter().any(|(d, k)| *d == db && *k == key) {
+            return;
+        }
+        keys.push((db, key.clone()));
+        self.by_key
+            .entry((db, key))
+            .or_default()
+            .push(Arc::downgrade(client));
+    }
+
+    pub(crate) fn unwatch(&mut self, client_id: u64) {
+        for key in self.by_client.remove(&client_id).unwrap_or_default() {
+            if let Some(clients) = self.by_key.get_mut(&key) {
+                clients.retain(|c| c.upgrade().is_some_and(|c| c.id != client_id));
+                if clients.is_empty() {
+                    self.by_key.remove(&key);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn watched_by(&self, client_id: u64) -> &[(u32, Bytes)] {
+        self.by_client
+            .get(&client_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+impl MemoryStore {
+    /// A new store. Spawns the active-expiry task, so it must be called
+    /// inside a tokio runtime.
+    pub fn new(config: MemoryConfig) -> MemoryStore {
+        let state = State {
+            dbs: (0..config.databases).map(|_| Db::default()).collect(),
+            watches: Watches::default(),
+            stats: Counters::default(),
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            config,
+        });
+        tokio::spawn(active_expiry(Arc::downgrade(&shared)));
+        MemoryStore { shared }
+    }
+
+    /// Execute one request synchronously.
+    pub fn execute(&self, req: &Request) -> Reply {
+        let now = now_ms();
+        let mut state = self.shared.state.lock();
+        exec::execute(&mut state, &self.shared.config, req, now)
+    }
+}
+
+/// Delete up to `batch` expired keys; returns how many it deleted.
+fn expire_batch(shared: &Shared, batch: usize) -> usize {
+    let now = now_ms();
+    let mut state = shared.state.lock();
+    let mut removed = 0;
+    for db in 0..state.dbs.len() {
+        while removed < batch {
+            let Some(key) = state.dbs[db].next_expired(now) else {
+                break;
+            };
+            state.dbs[db].remove(&key);
+            state.stats.expired_keys += 1;
+            state.watches.touch(db as u32, &key);
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Delete expired keys in batches, releasing the lock between batches so
+/// that commands are never held up for more than one batch.
+async fn active_expiry(shared: Weak<Shared>) {
+    const BATCH: usize = 200;
+    let interval = match shared.upgrade() {
+        Some(s) => s.config.expire_interval,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        loop {
+            let removed = expire_batch(&shared, BATCH);
+            if removed < BATCH {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+impl Service<Request> for MemoryStore {
+    type Response = Reply;
+    type Error = BoxError;
+    type Future = Ready<Result<Reply, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        ready(Ok(self.execute(&req)))
+    }
+}
+
+impl Backend for MemoryStore {
+    fn stats(&self) -> BackendStats {
+        let state = self.shared.state.lock();
+        let keyspace = state
+            .dbs
+            .iter()
+            .enumerate()
+            .filter(|(_, db)| !db.is_empty())
+            .map(|(i, db)| DbStats {
+                db: i as u32,
+                keys: db.len() as u64,
+                expires: db.volatile_len() as u64,
+            })
+            .collect();
+        BackendStats {
+            keyspace,
+            expired_keys: state.stats.expired_keys,
+            evicted_keys: 0,
+            keyspace_hits: state.stats.keyspace_hits,
+            keyspace_misses: state.stats.keyspace_misses,
+            data_bytes: 0,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+}

@@ -1,0 +1,43 @@
+//! Leaf stores: the services at the bottom of the stack that execute
+//! commands. They know nothing about auth, caching or metrics.
+
+pub mod memory;
+
+use redynamo_layers::{BoxError, Reply, Request};
+use tower::Service;
+
+/// Per-database key counts for INFO keyspace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DbStats {
+    pub db: u32,
+    pub keys: u64,
+    pub expires: u64,
+}
+
+/// Counters a backend keeps for INFO stats.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackendStats {
+    pub keyspace: Vec<DbStats>,
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    /// Approximate bytes of keys and values held, when the backend holds any.
+    pub data_bytes: u64,
+}
+
+/// What every leaf store is: a cloneable tower service over [`Request`]s
+/// that can also report its statistics.
+pub trait Backend:
+    Service<Request, Response = Reply, Error = BoxError, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// Counters and per-db sizes, for INFO and metrics.
+    fn stats(&self) -> BackendStats;
+
+    /// A short name for INFO (`memory`, `dynamodb`, `redis`).
+    fn name(&self) -> &'static str;
+}
