@@ -172,27 +172,102 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     }
 
     /// Decode and run every complete command in the read buffer.
+    ///
+    /// A run of consecutive read-only commands is sent into the stack
+    /// together and awaited in order, so a pipeline of reads against a
+    /// remote backend costs about one round trip instead of one per
+    /// command. Any other command ends the run: a write never overtakes or
+    /// is overtaken by a read of the same connection.
     async fn drain_buffered(&mut self) -> std::io::Result<Option<Close>> {
+        let mut pending: Option<Vec<Bytes>> = None;
         loop {
-            let args = match self.codec.decode(&mut self.read_buf) {
-                Ok(Some(args)) => args,
-                Ok(None) => return Ok(None),
-                Err(ProtocolError::Protocol(msg)) => {
-                    self.reply(&Reply::error(format!("ERR {msg}")));
-                    return Ok(Some(Close::Protocol));
-                }
-                Err(ProtocolError::QueryBufferLimit) => {
-                    tracing::warn!(client = self.entry.id(), "closing client that reached max query buffer length");
-                    return Ok(Some(Close::Client));
-                }
-                Err(ProtocolError::Io(e)) => return Err(e),
+            let args = match pending.take() {
+                Some(args) => args,
+                None => match self.decode_next() {
+                    Ok(Some(args)) => args,
+                    Ok(None) => return Ok(None),
+                    Err(close) => return close,
+                },
             };
-            if let Some(close) = self.handle(args).await {
+            if let Some(spec) = self.concurrent_read(&args) {
+                let mut batch = vec![(spec, args)];
+                loop {
+                    match self.decode_next() {
+                        Ok(Some(next)) => match self.concurrent_read(&next) {
+                            Some(spec) => batch.push((spec, next)),
+                            None => {
+                                pending = Some(next);
+                                break;
+                            }
+                        },
+                        Ok(None) => break,
+                        Err(close) => {
+                            self.run_reads(batch).await;
+                            return close;
+                        }
+                    }
+                }
+                self.run_reads(batch).await;
+            } else if let Some(close) = self.handle(args).await {
                 return Ok(Some(close));
             }
             if self.write_buf.len() >= FLUSH_AT {
                 self.flush().await?;
             }
+        }
+    }
+
+    /// The next complete command, or how the connection must end.
+    fn decode_next(&mut self) -> Result<Option<Vec<Bytes>>, std::io::Result<Option<Close>>> {
+        match self.codec.decode(&mut self.read_buf) {
+            Ok(args) => Ok(args),
+            Err(ProtocolError::Protocol(msg)) => {
+                self.reply(&Reply::error(format!("ERR {msg}")));
+                Err(Ok(Some(Close::Protocol)))
+            }
+            Err(ProtocolError::QueryBufferLimit) => {
+                tracing::warn!(
+                    client = self.entry.id(),
+                    "closing client that reached max query buffer length"
+                );
+                Err(Ok(Some(Close::Client)))
+            }
+            Err(ProtocolError::Io(e)) => Err(Err(e)),
+        }
+    }
+
+    /// The spec of `args` when it is a plain read that may run
+    /// concurrently with its neighbours.
+    fn concurrent_read(&self, args: &[Bytes]) -> Option<&'static CommandSpec> {
+        if self.multi.is_some() || !self.authenticated {
+            return None;
+        }
+        let spec = command::resolve(args).ok()?;
+        (spec.is_readonly() && !spec.is_connection()).then_some(spec)
+    }
+
+    /// Run reads together; replies are written in request order.
+    async fn run_reads(&mut self, batch: Vec<(&'static CommandSpec, Vec<Bytes>)>) {
+        if batch.len() == 1 {
+            for (_, args) in batch {
+                self.handle(args).await;
+            }
+            return;
+        }
+        let mut calls = Vec::with_capacity(batch.len());
+        for (spec, args) in batch {
+            ServerStats::add(&self.state.stats.total_commands_processed, 1);
+            self.entry.touch(spec.name);
+            let req = self.request(Command { spec, args });
+            let call: <Stack as Service<Request>>::Future = match self.stack.ready().await {
+                Ok(svc) => svc.call(req),
+                Err(e) => Box::pin(std::future::ready(Err(e))),
+            };
+            calls.push(call);
+        }
+        for result in futures::future::join_all(calls).await {
+            let reply = result.unwrap_or_else(|e| error_reply(&e));
+            self.reply(&reply);
         }
     }
 
