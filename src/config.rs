@@ -71,6 +71,32 @@ pub struct Config {
     #[arg(long, default_value_t = 1024 * 1024 * 1024)]
     pub client_query_buffer_limit: usize,
 
+    /// Most commands in flight at once across all clients. Past it, new
+    /// commands are shed with "-ERR server is overloaded" instead of
+    /// queueing without bound (0 = no limit).
+    #[arg(long, default_value_t = 4096)]
+    pub max_concurrent_commands: usize,
+
+    /// Serve Prometheus `/metrics`, `/healthz` and `/readyz` on this
+    /// address (e.g. 127.0.0.1:9121). Off when unset.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// Log commands slower than this many microseconds in the SLOWLOG
+    /// (negative disables, 0 logs every command).
+    #[arg(long, default_value_t = 10_000, allow_negative_numbers = true)]
+    pub slowlog_log_slower_than: i64,
+
+    /// Entries the SLOWLOG keeps.
+    #[arg(long, default_value_t = 128)]
+    pub slowlog_max_len: usize,
+
+    /// On SIGTERM, report unready on /readyz for this many milliseconds
+    /// before closing the listener, so load balancers stop sending traffic
+    /// first.
+    #[arg(long, default_value_t = 0)]
+    pub shutdown_delay_ms: u64,
+
     /// Seconds to let connections finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 10)]
     pub shutdown_timeout: u64,

@@ -17,11 +17,12 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use redynamo_layers::command::{self, CommandSpec};
 use redynamo_layers::error::error_reply;
+use redynamo_layers::metrics::Outcome;
 use redynamo_layers::reply::errors;
 use redynamo_layers::{auth, Command, Reply, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -277,15 +278,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         let spec = match command::resolve(&args) {
             Ok(spec) => spec,
             Err(reply) => {
-                self.flag_multi();
-                self.reply(&reply);
+                let known = args.first().and_then(|name| command::lookup(name));
+                self.reject(known, reply);
                 return None;
             }
         };
         self.entry.touch(spec.name);
         if !auth::permits(self.state.credentials.required(), self.authenticated, spec) {
-            self.flag_multi();
-            self.reply(&errors::NOAUTH);
+            self.reject(Some(spec), errors::NOAUTH);
             return None;
         }
         let cmd = Command { spec, args };
@@ -295,11 +295,32 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             return None;
         }
         if spec.is_connection() {
-            return self.session_command(cmd).await;
+            let start = Instant::now();
+            let written = self.write_buf.len();
+            let close = self.session_command(cmd).await;
+            // EXEC and WATCH went through the stack, whose metrics layer
+            // counted them already.
+            if !matches!(spec.name, "exec" | "watch") {
+                let failed = self.write_buf.get(written) == Some(&b'-');
+                let outcome = if failed { Outcome::Error } else { Outcome::Ok };
+                self.state
+                    .command_stats
+                    .record(Some(spec), outcome, start.elapsed(), None);
+            }
+            return close;
         }
         let reply = self.call_stack(self.request(cmd)).await;
         self.reply(&reply);
         None
+    }
+
+    /// Answer an error for a command refused before it ran, and count it.
+    fn reject(&mut self, spec: Option<&'static CommandSpec>, reply: Reply) {
+        self.flag_multi();
+        self.state
+            .command_stats
+            .record(spec, Outcome::Rejected, Duration::ZERO, Some(&reply));
+        self.reply(&reply);
     }
 
     fn flag_multi(&mut self) {
@@ -523,7 +544,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             if let Err(e) = check_name(&name, "Client names") {
                 return e;
             }
-            *self.entry.name.lock() = (!name.is_empty()).then_some(name);
+            self.entry.info.set_name((!name.is_empty()).then_some(name));
         }
         if let Some(v) = version {
             self.codec.set_version(v);
@@ -548,7 +569,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         self.set_db(0);
         self.codec.set_version(ProtocolVersion::Resp2);
         self.entry.resp.store(2, Ordering::Relaxed);
-        *self.entry.name.lock() = None;
+        self.entry.info.set_name(None);
         let required = self.state.credentials.required();
         self.set_authenticated(!required);
         Reply::status("RESET")
@@ -558,13 +579,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         let a = &cmd.args;
         match cmd.spec.name {
             "client|id" => Reply::Integer(self.entry.id() as i64),
-            "client|getname" => match self.entry.name.lock().clone() {
+            "client|getname" => match self.entry.info.name() {
                 Some(n) => Reply::Bulk(n),
                 None => Reply::Null,
             },
             "client|setname" => match check_name(&a[2], "Client names") {
                 Ok(()) => {
-                    *self.entry.name.lock() = (!a[2].is_empty()).then(|| a[2].clone());
+                    self.entry.info.set_name((!a[2].is_empty()).then(|| a[2].clone()));
                     Reply::ok()
                 }
                 Err(e) => e,

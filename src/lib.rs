@@ -40,6 +40,7 @@ pub mod protocol;
 pub mod server;
 pub mod stack;
 pub mod store;
+pub mod telemetry;
 pub mod util;
 
 pub use redynamo_layers as layers;

@@ -1,7 +1,8 @@
 //! The tower stack, assembled in one place.
 //!
 //! ```text
-//! connection ─► timeout ─► auth ─► [custom layers] ─► admin ─► leaf store
+//! connection ─► metrics ─► shed ─► concurrency limit ─► timeout ─► auth
+//!            ─► [custom layers] ─► admin ─► leaf store
 //! ```
 //!
 //! Each line of [`build`] says why its layer sits where it does. The
@@ -12,6 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redynamo_layers::auth::AuthLayer;
+use redynamo_layers::error::Overloaded;
+use redynamo_layers::metrics::MetricsLayer;
 use redynamo_layers::timeout::TimeoutLayer;
 use redynamo_layers::{BoxError, Reply, Request};
 use tower::util::BoxCloneService;
@@ -62,8 +65,31 @@ where
 
 /// Build the stack over `backend`.
 pub fn build<B: Backend>(state: &Arc<ServerState>, backend: B, custom: &[BoxLayer]) -> Stack {
+    let limit = match state.config.max_concurrent_commands {
+        0 => usize::MAX >> 4,
+        n => n,
+    };
     ServiceBuilder::new()
-        // Outermost: the timeout bounds everything below it, auth and user
+        // Outermost: metrics see every command's true latency and outcome,
+        // shed and timed-out ones included.
+        .layer(MetricsLayer::new(
+            state.command_stats.clone(),
+            state.slowlog.clone(),
+        ))
+        // Shedding answers at once when the concurrency limit below is
+        // reached, instead of queueing without bound.
+        .map_err(|e: BoxError| -> BoxError {
+            if e.is::<tower::load_shed::error::Overloaded>() {
+                Box::new(Overloaded)
+            } else {
+                e
+            }
+        })
+        .load_shed()
+        // The permit is held until the command completes, so this bounds
+        // in-flight commands across all connections (clones share it).
+        .concurrency_limit(limit)
+        // The timeout bounds everything below it, auth and user
         // layers included, so no layer can hang a client.
         .layer(TimeoutLayer::new(Duration::from_millis(state.config.timeout_ms)))
         // Auth before any user layer: user code never sees a request from

@@ -50,6 +50,7 @@
 pub mod auth;
 pub mod command;
 pub mod error;
+pub mod metrics;
 pub mod reply;
 pub mod request;
 pub mod timeout;

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -71,6 +71,8 @@ pub struct ClientInfo {
     /// its next EXEC fails. Cleared by the connection on EXEC, DISCARD,
     /// UNWATCH and RESET.
     pub watch_dirty: AtomicBool,
+    /// CLIENT SETNAME; read by CLIENT LIST and SLOWLOG.
+    pub name: Mutex<Option<Bytes>>,
 }
 
 impl ClientInfo {
@@ -79,6 +81,7 @@ impl ClientInfo {
             id,
             addr,
             watch_dirty: AtomicBool::new(false),
+            name: Mutex::new(None),
         }
     }
 
@@ -93,5 +96,15 @@ impl ClientInfo {
 
     pub fn is_watch_dirty(&self) -> bool {
         self.watch_dirty.load(Ordering::Acquire)
+    }
+
+    pub fn name(&self) -> Option<Bytes> {
+        self.name.lock().ok().and_then(|n| n.clone())
+    }
+
+    pub fn set_name(&self, name: Option<Bytes>) {
+        if let Ok(mut n) = self.name.lock() {
+            *n = name;
+        }
     }
 }

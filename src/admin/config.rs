@@ -99,6 +99,22 @@ const PARAMS: &[Param] = &[
             Ok(())
         }),
     },
+    Param {
+        name: "slowlog-log-slower-than",
+        get: |s| s.slowlog.threshold_us().to_string(),
+        set: Some(|s, v| {
+            s.slowlog.set_threshold_us(parse_num(v)?);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "slowlog-max-len",
+        get: |s| s.slowlog.max_len().to_string(),
+        set: Some(|s, v| {
+            s.slowlog.set_max_len(parse_num(v)?);
+            Ok(())
+        }),
+    },
     // Persistence and eviction do not exist in redynamo (the backends own
     // durability); these answer what tools such as redis-benchmark ask.
     Param {
@@ -130,6 +146,7 @@ pub(super) fn execute(state: &ServerState, cmd: &Command) -> Reply {
         "config|set" => set(state, &a[2..]),
         "config|resetstat" => {
             state.stats.reset();
+            state.command_stats.reset();
             Reply::ok()
         }
         "config|rewrite" => Reply::static_error("ERR The server is running without a config file"),

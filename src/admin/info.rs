@@ -55,10 +55,10 @@ pub fn render_info(state: &ServerState, args: &[Bytes]) -> String {
             "replication" => replication(),
             "cpu" => cpu(),
             "modules" => String::new(),
-            "errorstats" => String::new(),
+            "errorstats" => errorstats(state),
             "cluster" => "cluster_enabled:0\r\n".to_string(),
             "keyspace" => keyspace(state),
-            "commandstats" => String::new(),
+            "commandstats" => commandstats(state),
             _ => continue,
         };
         if !out.is_empty() {
@@ -249,6 +249,34 @@ fn keyspace(state: &ServerState) -> String {
         if db.keys > 0 {
             let _ = write!(s, "db{}:keys={},expires={},avg_ttl=0\r\n", db.db, db.keys, db.expires);
         }
+    }
+    s
+}
+
+fn commandstats(state: &ServerState) -> String {
+    let mut s = String::new();
+    // Unknown names are counted for Prometheus only: Redis does not list
+    // commands that do not exist.
+    let known = state.command_stats.snapshot().into_iter();
+    for c in known.filter(|c| c.name != redynamo_layers::metrics::UNKNOWN_COMMAND) {
+        let per_call = if c.calls == 0 {
+            0.0
+        } else {
+            c.usec as f64 / c.calls as f64
+        };
+        let _ = write!(
+            s,
+            "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
+            c.name, c.calls, c.usec, per_call, c.rejected, c.failed
+        );
+    }
+    s
+}
+
+fn errorstats(state: &ServerState) -> String {
+    let mut s = String::new();
+    for (code, count) in state.command_stats.errors() {
+        let _ = write!(s, "errorstat_{code}:count={count}\r\n");
     }
     s
 }

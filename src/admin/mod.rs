@@ -25,7 +25,7 @@ use tower::{Layer, Service, ServiceExt};
 use crate::server::state::ServerState;
 use crate::util::now_us;
 
-pub use info::{render_info, REDIS_VERSION as REDIS_VERSION_FOR_HELLO};
+pub use info::{render_info, rss_bytes, REDIS_VERSION as REDIS_VERSION_FOR_HELLO};
 
 #[derive(Clone)]
 pub struct AdminLayer {
@@ -91,7 +91,7 @@ where
 fn is_admin(cmd: &Command) -> bool {
     matches!(
         cmd.spec.name.split('|').next().unwrap_or_default(),
-        "ping" | "echo" | "time" | "lastsave" | "info" | "config" | "command"
+        "ping" | "echo" | "time" | "lastsave" | "info" | "config" | "command" | "slowlog"
     )
 }
 
@@ -117,6 +117,7 @@ fn answer(state: &ServerState, cmd: &Command) -> Option<Reply> {
         "lastsave" => Reply::Integer(state.started_unix_secs as i64),
         "info" => Reply::Verbatim("txt", Bytes::from(render_info(state, &a[1..]))),
         name if name.starts_with("config|") => config::execute(state, cmd),
+        name if name.starts_with("slowlog|") => slowlog(state, cmd),
         name if name.starts_with("command") => command::execute(cmd),
         _ => return None,
     })
@@ -152,4 +153,66 @@ where
         })
         .collect();
     Ok(Reply::Array(replies))
+}
+
+/// `SLOWLOG GET [count] | LEN | RESET | HELP`.
+fn slowlog(state: &ServerState, cmd: &Command) -> Reply {
+    let log = &state.slowlog;
+    match cmd.spec.name {
+        "slowlog|len" => Reply::Integer(log.len() as i64),
+        "slowlog|reset" => {
+            log.reset();
+            Reply::ok()
+        }
+        "slowlog|get" => {
+            let count = match cmd.args.get(2) {
+                None => 10,
+                Some(arg) => match crate::util::num::parse_i64(arg) {
+                    Some(-1) => usize::MAX,
+                    Some(n) if n >= 0 => n as usize,
+                    _ => {
+                        return Reply::static_error(
+                            "ERR count should be greater than or equal to -1",
+                        )
+                    }
+                },
+            };
+            Reply::Array(
+                log.get(count)
+                    .into_iter()
+                    .map(|e| {
+                        Reply::Array(vec![
+                            Reply::Integer(e.id as i64),
+                            Reply::Integer(e.unix_secs as i64),
+                            Reply::Integer(e.micros as i64),
+                            Reply::Array(e.args.into_iter().map(Reply::Bulk).collect()),
+                            Reply::Bulk(Bytes::from(
+                                e.addr.map(|a| a.to_string()).unwrap_or_default(),
+                            )),
+                            Reply::Bulk(e.name.unwrap_or_default()),
+                        ])
+                    })
+                    .collect(),
+            )
+        }
+        _ => Reply::Array(
+            [
+                "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET [<count>]",
+                "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+                "    Entries are made of:",
+                "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+                "    client name",
+                "LEN",
+                "    Return the length of the slowlog.",
+                "RESET",
+                "    Reset the slowlog.",
+                "HELP",
+                "    Print this help.",
+            ]
+            .iter()
+            .map(|l| Reply::status(l))
+            .collect(),
+        ),
+    }
 }

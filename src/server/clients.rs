@@ -29,7 +29,6 @@ pub struct ClientEntry {
     /// -1 outside MULTI, else the number of queued commands.
     pub multi: AtomicU64,
     pub in_multi: AtomicBool,
-    pub name: Mutex<Option<Bytes>>,
     pub lib_name: Mutex<Option<Bytes>>,
     pub lib_ver: Mutex<Option<Bytes>>,
     /// The last command's table name, for `cmd=` in CLIENT LIST.
@@ -68,7 +67,10 @@ impl ClientEntry {
             self.info.addr.map(|a| a.to_string()).unwrap_or_default(),
             self.laddr.map(|a| a.to_string()).unwrap_or_default(),
             self.fd,
-            text(&self.name),
+            self.info
+                .name()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
             age.as_secs(),
             idle_ms / 1000,
             if in_multi { "x" } else { "N" },
@@ -109,7 +111,6 @@ impl Clients {
             resp: AtomicU8::new(2),
             multi: AtomicU64::new(0),
             in_multi: AtomicBool::new(false),
-            name: Mutex::new(None),
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
             last_cmd: Mutex::new("NULL"),

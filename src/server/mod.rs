@@ -34,6 +34,8 @@ use crate::connection::Connection;
 use crate::stack::{self, BoxLayer, Stack};
 use crate::store::memory::{MemoryConfig, MemoryStore};
 use crate::store::Backend;
+use crate::telemetry::{self, Exporter};
+use redynamo_layers::metrics::Telemetry;
 use state::ServerState;
 
 /// Configures a server: settings plus any custom layers.
@@ -72,17 +74,35 @@ impl ServerBuilder {
     pub async fn bind_with<B: Backend>(self, backend: B) -> std::io::Result<Server> {
         let listener = TcpListener::bind((self.config.bind, self.config.port)).await?;
         let local_addr = listener.local_addr()?;
+        let (exporter, metrics_listener) = match self.config.metrics_addr {
+            Some(addr) => (Some(Exporter::new()), Some(telemetry::bind(addr).await?)),
+            None => (None, None),
+        };
+        let telemetry = exporter
+            .as_ref()
+            .map(|e| e.telemetry.clone())
+            .unwrap_or_else(Telemetry::noop);
         let stats_source = backend.clone();
         let state = Arc::new(ServerState::new(
             self.config,
             backend.name(),
             Arc::new(move || stats_source.stats()),
+            telemetry,
         ));
+        let metrics_addr = match (metrics_listener, exporter) {
+            (Some(l), Some(exporter)) => {
+                let addr = l.local_addr()?;
+                tokio::spawn(telemetry::serve(l, state.clone(), exporter));
+                Some(addr)
+            }
+            _ => None,
+        };
         state.port.store(local_addr.port() as u64, Ordering::Relaxed);
         let stack = stack::build(&state, backend, &self.layers);
         Ok(Server {
             listener,
             local_addr,
+            metrics_addr,
             state,
             stack,
         })
@@ -93,6 +113,7 @@ impl ServerBuilder {
 pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     state: Arc<ServerState>,
     stack: Stack,
 }
@@ -109,6 +130,11 @@ impl Server {
         self.local_addr
     }
 
+    /// Where `/metrics` is served, when `--metrics-addr` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// The state shared with connections (for embedding and tests).
     pub fn state(&self) -> Arc<ServerState> {
         self.state.clone()
@@ -116,11 +142,11 @@ impl Server {
 
     /// Serve until SIGINT or SIGTERM, then shut down gracefully.
     pub async fn serve_until_signal(self) {
-        let token = self.state.shutdown.clone();
+        let state = self.state.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
             info!("shutdown requested");
-            token.cancel();
+            state.begin_shutdown().await;
         });
         self.serve().await;
     }
@@ -132,6 +158,7 @@ impl Server {
             local_addr,
             state,
             stack,
+            ..
         } = self;
         info!(%local_addr, backend = state.backend_name, "redynamo ready to accept connections");
         let tracker = TaskTracker::new();
@@ -180,6 +207,7 @@ impl Server {
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             warn!(remaining = tracker.len(), "shutdown timeout: dropping connections still running");
         }
+        state.stopped.cancel();
         info!("redynamo is now ready to exit, bye bye");
     }
 }

@@ -4,7 +4,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::sync::atomic::AtomicBool;
+
 use redynamo_layers::auth::Credentials;
+use redynamo_layers::metrics::{CommandStats, SlowLog, Telemetry};
 use tokio_util::sync::CancellationToken;
 
 use super::clients::Clients;
@@ -71,10 +74,23 @@ pub struct ServerState {
     pub port: AtomicU64,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
+    /// Cancelled when every connection has drained (stops the metrics
+    /// listener last, so it reports the drain).
+    pub stopped: CancellationToken,
+    /// Cleared as soon as shutdown is requested: /readyz reports it.
+    ready: AtomicBool,
+    pub command_stats: Arc<CommandStats>,
+    pub slowlog: Arc<SlowLog>,
+    pub telemetry: Telemetry,
 }
 
 impl ServerState {
-    pub fn new(config: Config, backend_name: &'static str, backend_stats: StatsSource) -> ServerState {
+    pub fn new(
+        config: Config,
+        backend_name: &'static str,
+        backend_stats: StatsSource,
+        telemetry: Telemetry,
+    ) -> ServerState {
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();
@@ -95,7 +111,30 @@ impl ServerState {
             backend_stats,
             port: AtomicU64::new(config.port as u64),
             shutdown: CancellationToken::new(),
+            stopped: CancellationToken::new(),
+            ready: AtomicBool::new(true),
+            command_stats: Arc::new(CommandStats::new(telemetry.recorder())),
+            slowlog: Arc::new(SlowLog::new(
+                config.slowlog_log_slower_than,
+                config.slowlog_max_len,
+            )),
+            telemetry,
             config,
         }
+    }
+}
+
+impl ServerState {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed) && !self.shutdown.is_cancelled()
+    }
+
+    /// Graceful shutdown: report unready on /readyz first, give load
+    /// balancers `--shutdown-delay-ms` to notice, then stop accepting and
+    /// let connections drain.
+    pub async fn begin_shutdown(&self) {
+        self.ready.store(false, Ordering::Relaxed);
+        tokio::time::sleep(std::time::Duration::from_millis(self.config.shutdown_delay_ms)).await;
+        self.shutdown.cancel();
     }
 }

@@ -1,0 +1,160 @@
+//! SLOWLOG: the most recent commands that took longer than a threshold.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+/// Redis keeps at most 32 arguments of a slow command, each at most 128
+/// bytes; the rest is summarised.
+const MAX_ARGS: usize = 32;
+const MAX_ARG_LEN: usize = 128;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlowEntry {
+    pub id: u64,
+    pub unix_secs: u64,
+    pub micros: u64,
+    pub args: Vec<Bytes>,
+    pub addr: Option<SocketAddr>,
+    pub name: Option<Bytes>,
+}
+
+#[derive(Debug)]
+pub struct SlowLog {
+    /// Microseconds; negative disables, 0 logs every command.
+    threshold_us: AtomicI64,
+    max_len: AtomicUsize,
+    next_id: AtomicU64,
+    entries: Mutex<VecDeque<SlowEntry>>,
+}
+
+impl SlowLog {
+    pub fn new(threshold_us: i64, max_len: usize) -> SlowLog {
+        SlowLog {
+            threshold_us: AtomicI64::new(threshold_us),
+            max_len: AtomicUsize::new(max_len),
+            next_id: AtomicU64::new(0),
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub fn threshold_us(&self) -> i64 {
+        self.threshold_us.load(Ordering::Relaxed)
+    }
+
+    pub fn set_threshold_us(&self, us: i64) {
+        self.threshold_us.store(us, Ordering::Relaxed);
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.max_len.load(Ordering::Relaxed)
+    }
+
+    pub fn set_max_len(&self, len: usize) {
+        self.max_len.store(len, Ordering::Relaxed);
+        if let Ok(mut e) = self.entries.lock() {
+            e.truncate(len);
+        }
+    }
+
+    /// Whether a command that took `elapsed` belongs in the log.
+    pub fn is_slow(&self, elapsed: Duration) -> bool {
+        let t = self.threshold_us();
+        t >= 0 && elapsed.as_micros() as i64 >= t
+    }
+
+    /// Log a command (the caller checked [`SlowLog::is_slow`]).
+    pub fn push(&self, args: &[Bytes], elapsed: Duration, addr: Option<SocketAddr>, name: Option<Bytes>) {
+        let max_len = self.max_len();
+        if max_len == 0 {
+            return;
+        }
+        let mut kept: Vec<Bytes> = args
+            .iter()
+            .take(if args.len() > MAX_ARGS { MAX_ARGS - 1 } else { MAX_ARGS })
+            .map(|a| {
+                if a.len() > MAX_ARG_LEN {
+                    let mut s = a.slice(..MAX_ARG_LEN).to_vec();
+                    s.extend_from_slice(
+                        format!("... ({} more bytes)", a.len() - MAX_ARG_LEN).as_bytes(),
+                    );
+                    Bytes::from(s)
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        if args.len() > MAX_ARGS {
+            kept.push(Bytes::from(format!(
+                "... ({} more arguments)",
+                args.len() - MAX_ARGS + 1
+            )));
+        }
+        let entry = SlowEntry {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            unix_secs: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            micros: elapsed.as_micros() as u64,
+            args: kept,
+            addr,
+            name,
+        };
+        if let Ok(mut e) = self.entries.lock() {
+            e.push_front(entry);
+            e.truncate(max_len);
+        }
+    }
+
+    /// The newest `count` entries, newest first.
+    pub fn get(&self, count: usize) -> Vec<SlowEntry> {
+        self.entries
+            .lock()
+            .map(|e| e.iter().take(count).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn reset(&self) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_newest_and_truncates_arguments() {
+        let log = SlowLog::new(0, 2);
+        for i in 0..3 {
+            log.push(&[Bytes::from(format!("cmd{i}"))], Duration::from_micros(5), None, None);
+        }
+        let got = log.get(10);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].args[0], Bytes::from("cmd2"));
+        assert_eq!(got[0].id, 2);
+        let long: Vec<Bytes> = (0..40).map(|i| Bytes::from(format!("{i}"))).collect();
+        log.push(&long, Duration::from_micros(5), None, None);
+        let e = &log.get(1)[0];
+        assert_eq!(e.args.len(), 32);
+        assert_eq!(e.args[31], Bytes::from("... (9 more arguments)"));
+        assert!(!log.is_slow(Duration::from_micros(1)) || log.threshold_us() <= 1);
+        log.set_threshold_us(-1);
+        assert!(!log.is_slow(Duration::from_secs(10)));
+    }
+}

@@ -1,0 +1,191 @@
+//! Prometheus metrics and health endpoints on `--metrics-addr`.
+//!
+//! - `GET /metrics`: Prometheus text format. Command counters and latency
+//!   histograms are recorded as commands run (see
+//!   `redynamo_layers::metrics`); server-wide figures (connections, bytes,
+//!   keys per db, expired keys) are read from the server state at scrape
+//!   time, so they cost nothing on the command path.
+//! - `GET /healthz`: 200 while the process is alive.
+//! - `GET /readyz`: 200 while the server accepts traffic and its backend is
+//!   reachable; 503 once shutdown has begun (so a load balancer drains this
+//!   node before its connections close) or while the backend is not ready.
+//!
+//! The recorder is per server, not global: two servers in one process keep
+//! separate figures.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use metrics::Recorder;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use redynamo_layers::metrics::Telemetry;
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+
+use crate::server::state::ServerState;
+
+/// Latency buckets in seconds: 10 µs to 10 s, fine where Redis commands
+/// live (tens of microseconds) and wide enough for DynamoDB calls.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The server's recorder and the handle that renders it.
+#[derive(Clone)]
+pub struct Exporter {
+    pub telemetry: Telemetry,
+    pub handle: PrometheusHandle,
+}
+
+impl Exporter {
+    pub fn new() -> Exporter {
+        let recorder: PrometheusRecorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("static, non-empty buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        let recorder: Arc<dyn Recorder + Send + Sync> = Arc::new(recorder);
+        Exporter {
+            telemetry: Telemetry::new(recorder),
+            handle,
+        }
+    }
+}
+
+impl Default for Exporter {
+    fn default() -> Self {
+        Exporter::new()
+    }
+}
+
+/// Update the scrape-time figures, then render everything.
+pub fn render(state: &ServerState, exporter: &Exporter) -> String {
+    let t = &exporter.telemetry;
+    let s = &state.stats;
+    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    t.gauge("redynamo_connected_clients", &[])
+        .set(state.clients.len() as f64);
+    t.counter("redynamo_connections_received_total", &[])
+        .absolute(get(&s.total_connections_received));
+    t.counter("redynamo_connections_rejected_total", &[])
+        .absolute(get(&s.rejected_connections));
+    t.counter("redynamo_net_input_bytes_total", &[])
+        .absolute(get(&s.net_input_bytes));
+    t.counter("redynamo_net_output_bytes_total", &[])
+        .absolute(get(&s.net_output_bytes));
+    t.gauge("redynamo_uptime_seconds", &[])
+        .set(state.started.elapsed().as_secs_f64());
+    t.gauge("redynamo_up", &[]).set(1.0);
+    t.gauge("redynamo_ready", &[])
+        .set(if state.is_ready() { 1.0 } else { 0.0 });
+    t.gauge("process_resident_memory_bytes", &[])
+        .set(crate::admin::rss_bytes() as f64);
+    let backend = (state.backend_stats)();
+    t.counter("redynamo_expired_keys_total", &[])
+        .absolute(backend.expired_keys);
+    t.counter("redynamo_evicted_keys_total", &[])
+        .absolute(backend.evicted_keys);
+    t.counter("redynamo_keyspace_hits_total", &[])
+        .absolute(backend.keyspace_hits);
+    t.counter("redynamo_keyspace_misses_total", &[])
+        .absolute(backend.keyspace_misses);
+    for db in 0..state.config.databases.min(DB_LABELS.len() as u32) {
+        let found = backend.keyspace.iter().find(|d| d.db == db);
+        let label = DB_LABELS[db as usize];
+        t.gauge("redynamo_keys", &[("db", label)])
+            .set(found.map_or(0, |d| d.keys) as f64);
+        t.gauge("redynamo_expiring_keys", &[("db", label)])
+            .set(found.map_or(0, |d| d.expires) as f64);
+    }
+    exporter.handle.render()
+}
+
+/// `db` label values: static so the label set is bounded. Databases past
+/// the 16th are not broken out (INFO keyspace still lists them).
+const DB_LABELS: [&str; 16] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+];
+
+/// Serve `/metrics`, `/healthz` and `/readyz` until shutdown completes.
+pub async fn serve(listener: TcpListener, state: Arc<ServerState>, exporter: Exporter) {
+    // Histograms need periodic upkeep to bound their memory.
+    let upkeep = exporter.handle.clone();
+    let upkeep_stop = state.stopped.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => upkeep.run_upkeep(),
+                _ = upkeep_stop.cancelled() => return,
+            }
+        }
+    });
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    warn!(error = %e, "metrics listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = state.stopped.cancelled() => return,
+        };
+        let state = state.clone();
+        let exporter = exporter.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let state = state.clone();
+                let exporter = exporter.clone();
+                async move { Ok::<_, Infallible>(respond(&req, &state, &exporter)) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
+                debug!(error = %e, "metrics connection ended");
+            }
+        });
+    }
+}
+
+fn respond(req: &Request<Incoming>, state: &ServerState, exporter: &Exporter) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match req.uri().path() {
+        "/metrics" => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            render(state, exporter),
+        ),
+        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        "/readyz" if state.is_ready() => (StatusCode::OK, "text/plain", "ready\n".to_string()),
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready\n".to_string(),
+        ),
+        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// Bind the metrics listener (before the server starts, so a bad address
+/// fails start-up).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
