@@ -5,6 +5,12 @@ use redynamo::config::{Config, LogFormat};
 use redynamo::server::Server;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc keeps no per-allocation header and has fine size classes, so a
+/// 16-byte key costs 16 bytes; it is also faster than glibc malloc for the
+/// small, short-lived allocations of the request path (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::load().map_err(|e| match e {

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use redynamo_layers::reply::errors;
 use redynamo_layers::{ClientInfo, Command, Reply, Request};
 
 use super::db::{Db, Entry, Value};
 use super::{MemoryConfig, State};
 use crate::commands::{
-    byte_range, int_arg, parse_expire, parse_flush, parse_getex, parse_setex, CopyArgs, Expiry,
-    ExpireFlags, ScanArgs, SetArgs, SetCondition,
+    byte_range, int_arg, parse_expire, parse_flush, parse_getex, parse_setex, CopyArgs,
+    ExpireFlags, Expiry, ScanArgs, SetArgs, SetCondition,
 };
 use crate::util::glob;
 use crate::util::num::{format_incr_float, parse_f64, parse_i64};
@@ -150,7 +150,7 @@ impl Ctx<'_> {
             Some(Entry {
                 value: Value::Str(s),
                 ..
-            }) => Ok(Some(s.clone())),
+            }) => Ok(Some(Bytes::copy_from_slice(s))),
         }
     }
 
@@ -162,13 +162,13 @@ impl Ctx<'_> {
                 value: Value::Str(s),
                 expire_at,
                 ..
-            }) => Ok(Some((s.clone(), *expire_at))),
+            }) => Ok(Some((Bytes::copy_from_slice(s), *expire_at))),
         }
     }
 
     /// Store `value` at `key` with `expire_at` (0 = none). A deadline already
     /// in the past deletes the key instead, as Redis does.
-    fn store(&mut self, key: &Bytes, value: Value, expire_at: u64) {
+    fn store(&mut self, key: &[u8], value: Value, expire_at: u64) {
         let db = self.db;
         if expire_at != 0 && expire_at <= self.now {
             self.db().remove(key);
@@ -203,13 +203,13 @@ impl Ctx<'_> {
     }
 }
 
-/// Copy bytes that arrived in a network buffer into their own allocation, so
-/// a stored key or value never pins a whole read buffer.
-fn own(b: &Bytes) -> Bytes {
-    Bytes::copy_from_slice(b)
+/// Copy bytes that arrived in a network buffer into their own exact-size
+/// allocation, so a stored key or value never pins a whole read buffer.
+fn own(b: &[u8]) -> Box<[u8]> {
+    Box::from(b)
 }
 
-fn str_value(b: &Bytes) -> Value {
+fn str_value(b: &[u8]) -> Value {
     Value::Str(own(b))
 }
 
@@ -363,8 +363,8 @@ fn msetnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 /// Replace the string at `key`, keeping its expiry (INCR, APPEND, SETRANGE).
-fn replace_keep_ttl(ctx: &mut Ctx<'_>, key: &Bytes, value: Bytes, expire_at: u64) {
-    ctx.store(key, Value::Str(value), expire_at);
+fn replace_keep_ttl(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], expire_at: u64) {
+    ctx.store(key, Value::Str(own(value)), expire_at);
 }
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &Bytes, by: i64) -> Reply {
@@ -380,8 +380,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &Bytes, by: i64) -> Reply {
         return errors::OVERFLOW;
     };
     let mut buf = itoa::Buffer::new();
-    let text = Bytes::copy_from_slice(buf.format(next).as_bytes());
-    replace_keep_ttl(ctx, key, text, expire_at);
+    replace_keep_ttl(ctx, key, buf.format(next).as_bytes(), expire_at);
     Reply::Integer(next)
 }
 
@@ -401,9 +400,9 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if !next.is_finite() {
         return Reply::static_error("ERR increment would produce NaN or Infinity");
     }
-    let text = Bytes::from(format_incr_float(next));
-    replace_keep_ttl(ctx, &a[1], text.clone(), expire_at);
-    Reply::Bulk(text)
+    let text = format_incr_float(next);
+    replace_keep_ttl(ctx, &a[1], text.as_bytes(), expire_at);
+    Reply::Bulk(Bytes::from(text))
 }
 
 fn append(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
@@ -415,11 +414,11 @@ fn append(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if current.len() + a[2].len() > ctx.config.max_string_len {
         return errors::STRING_TOO_LONG;
     }
-    let mut buf = BytesMut::with_capacity(current.len() + a[2].len());
+    let mut buf = Vec::with_capacity(current.len() + a[2].len());
     buf.extend_from_slice(&current);
     buf.extend_from_slice(&a[2]);
     let len = buf.len();
-    replace_keep_ttl(ctx, &a[1], buf.freeze(), expire_at);
+    ctx.store(&a[1], Value::Str(buf.into_boxed_slice()), expire_at);
     Reply::Integer(len as i64)
 }
 
@@ -465,10 +464,10 @@ fn setrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return errors::STRING_TOO_LONG;
     }
     let len = current.len().max(offset + value.len());
-    let mut buf = BytesMut::zeroed(len);
+    let mut buf = vec![0u8; len];
     buf[..current.len()].copy_from_slice(&current);
     buf[offset..offset + value.len()].copy_from_slice(value);
-    replace_keep_ttl(ctx, &a[1], buf.freeze(), expire_at);
+    ctx.store(&a[1], Value::Str(buf.into_boxed_slice()), expire_at);
     Reply::Integer(len as i64)
 }
 
@@ -603,7 +602,7 @@ fn keys(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         .db()
         .iter()
         .filter(|e| !e.is_expired(now) && (all || glob::matches(pattern, &e.key)))
-        .map(|e| Reply::Bulk(e.key.clone()))
+        .map(|e| Reply::bulk(&e.key))
         .collect();
     Reply::Array(out)
 }
@@ -626,14 +625,11 @@ fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
                 .as_ref()
                 .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
         if keep {
-            found.push(Reply::Bulk(e.key.clone()));
+            found.push(Reply::bulk(&e.key));
         }
     });
     let mut buf = itoa::Buffer::new();
-    Reply::Array(vec![
-        Reply::bulk(buf.format(next)),
-        Reply::Array(found),
-    ])
+    Reply::Array(vec![Reply::bulk(buf.format(next)), Reply::Array(found)])
 }
 
 fn randomkey(ctx: &mut Ctx<'_>) -> Reply {
@@ -648,13 +644,13 @@ fn randomkey(ctx: &mut Ctx<'_>) -> Reply {
         };
         let key = entry.key.clone();
         if !entry.is_expired(now) {
-            return Reply::Bulk(key);
+            return Reply::bulk(&key);
         }
         ctx.expire_if_needed(&key);
     }
     ctx.db()
         .random(&mut rng)
-        .map_or(Reply::Null, |e| Reply::Bulk(e.key.clone()))
+        .map_or(Reply::Null, |e| Reply::bulk(&e.key))
 }
 
 fn flushdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
@@ -714,7 +710,9 @@ fn watch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         // deleting it later must not fail the transaction.
         ctx.expire_if_needed(key);
         let db = ctx.db;
-        ctx.state.watches.watch(db, own(key), ctx.client);
+        ctx.state
+            .watches
+            .watch(db, Bytes::copy_from_slice(key), ctx.client);
     }
     Reply::ok()
 }

@@ -77,16 +77,17 @@ pub(crate) struct Counters {
 /// nobody watches anything.
 #[derive(Default)]
 pub(crate) struct Watches {
-    by_key: HashMap<(u32, Bytes), Vec<Weak<ClientInfo>>>,
+    /// db → key → the clients watching it.
+    by_key: HashMap<u32, HashMap<Bytes, Vec<Weak<ClientInfo>>>>,
     by_client: HashMap<u64, Vec<(u32, Bytes)>>,
 }
 
 impl Watches {
-    pub(crate) fn touch(&mut self, db: u32, key: &Bytes) {
+    pub(crate) fn touch(&mut self, db: u32, key: &[u8]) {
         if self.by_key.is_empty() {
             return;
         }
-        if let Some(clients) = self.by_key.get(&(db, key.clone())) {
+        if let Some(clients) = self.by_key.get(&db).and_then(|keys| keys.get(key)) {
             for c in clients.iter().filter_map(Weak::upgrade) {
                 c.mark_watch_dirty();
             }
@@ -95,11 +96,9 @@ impl Watches {
 
     /// Mark every client that watches any key of `db` (FLUSHDB, SWAPDB).
     pub(crate) fn touch_db(&mut self, db: u32) {
-        for ((d, _), clients) in &self.by_key {
-            if *d == db {
-                for c in clients.iter().filter_map(Weak::upgrade) {
-                    c.mark_watch_dirty();
-                }
+        for clients in self.by_key.get(&db).into_iter().flat_map(|k| k.values()) {
+            for c in clients.iter().filter_map(Weak::upgrade) {
+                c.mark_watch_dirty();
             }
         }
     }
@@ -111,18 +110,26 @@ impl Watches {
         }
         keys.push((db, key.clone()));
         self.by_key
-            .entry((db, key))
+            .entry(db)
+            .or_default()
+            .entry(key)
             .or_default()
             .push(Arc::downgrade(client));
     }
 
     pub(crate) fn unwatch(&mut self, client_id: u64) {
-        for key in self.by_client.remove(&client_id).unwrap_or_default() {
-            if let Some(clients) = self.by_key.get_mut(&key) {
+        for (db, key) in self.by_client.remove(&client_id).unwrap_or_default() {
+            let Some(keys) = self.by_key.get_mut(&db) else {
+                continue;
+            };
+            if let Some(clients) = keys.get_mut(&key) {
                 clients.retain(|c| c.upgrade().is_some_and(|c| c.id != client_id));
                 if clients.is_empty() {
-                    self.by_key.remove(&key);
+                    keys.remove(&key);
                 }
+            }
+            if keys.is_empty() {
+                self.by_key.remove(&db);
             }
         }
     }

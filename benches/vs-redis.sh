@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Load benchmark: redynamo (in-memory backend) against redis-server, in one
+# run, on loopback. See BENCHMARKS.md for what each figure means.
+#
+#   benches/vs-redis.sh            # full run (3 rounds, 200k requests each)
+#   ROUNDS=1 REQUESTS=50000 benches/vs-redis.sh   # quick look
+#
+# Needs redis-server and redis-benchmark (apt: redis-server redis-tools)
+# and builds redynamo in release mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v redis-benchmark >/dev/null || { echo "redis-benchmark missing: apt-get install redis-tools" >&2; exit 1; }
+command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install redis-server" >&2; exit 1; }
+cargo build --release --quiet
+exec python3 benches/vs_redis.py "$@"

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Run redis-benchmark against redis-server and redynamo in alternation.
+
+Both servers run at once on free loopback ports. With two or more cores the
+servers are pinned to core 0 and redis-benchmark to core 1 (taskset), so the
+client never steals the server's core. Every workload runs ROUNDS times per
+server, alternating servers each round, and the median is reported, because
+this machine is shared and noisy. The memory test loads 1,000,000 keys of 16
+bytes with 64-byte values into each server and compares resident set sizes.
+Prints a markdown table and writes it to target/vs-redis.md.
+"""
+import csv
+import io
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+REQUESTS = int(os.environ.get("REQUESTS", "200000"))
+CLIENTS = int(os.environ.get("CLIENTS", "50"))
+KEYSPACE = int(os.environ.get("KEYSPACE", "100000"))
+MEM_KEYS = int(os.environ.get("MEM_KEYS", "1000000"))
+REDYNAMO = os.environ.get("REDYNAMO_BIN", "target/release/redynamo")
+
+PINNED = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+SERVER_CPU = ["taskset", "-c", "0"] if PINNED else []
+CLIENT_CPU = ["taskset", "-c", "1"] if PINNED else []
+
+# (label, redis-benchmark -t test name, pipeline, csv row name)
+WORKLOADS = [
+    ("GET -P 1", "get", 1, "GET"),
+    ("SET -P 1", "set", 1, "SET"),
+    ("GET -P 16", "get", 16, "GET"),
+    ("SET -P 16", "set", 16, "SET"),
+    ("MSET (10 keys) -P 16", "mset", 16, "MSET (10 keys)"),
+    ("INCR -P 16", "incr", 16, "INCR"),
+    ("PING_INLINE -P 1", "ping_inline", 1, "PING_INLINE"),
+]
+# Custom commands: (label, args, pipeline)
+CUSTOM = [
+    ("MGET (10 keys) -P 16", ["mget"] + ["key:__rand_int__"] * 10, 16),
+    ("GET/SET 50/50 -P 16", None, 16),
+]
+TARGETS = {
+    "GET -P 1": 1.0, "SET -P 1": 1.0, "GET -P 16": 1.2, "SET -P 16": 1.2,
+    "MSET (10 keys) -P 16": 1.0, "MGET (10 keys) -P 16": 1.0, "INCR -P 16": 1.0,
+    "GET/SET 50/50 -P 16": 1.0,
+}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def start_redis(port, workdir):
+    p = subprocess.Popen(
+        SERVER_CPU + ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                      "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p
+
+
+def start_redynamo(port):
+    p = subprocess.Popen(
+        SERVER_CPU + [REDYNAMO, "--port", str(port), "--log-level", "warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p
+
+
+def bench(port, args):
+    cmd = CLIENT_CPU + ["redis-benchmark", "-p", str(port), "-c", str(CLIENTS),
+                        "-n", str(REQUESTS), "-r", str(KEYSPACE), "-d", "64", "--csv"] + args
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"redis-benchmark failed: {out.stderr}")
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    header, data = rows[0], rows[1:]
+    return [dict(zip(header, r)) for r in data]
+
+
+def mixed(port, pipe):
+    """GETs and SETs at the same time: two redis-benchmark processes, half
+    the clients each, over the same keys; throughput is their sum."""
+    half = str(max(CLIENTS // 2, 1))
+    procs = []
+    for args in (["set", "key:__rand_int__", "x" * 64], ["get", "key:__rand_int__"]):
+        cmd = CLIENT_CPU + ["redis-benchmark", "-p", str(port), "-c", half,
+                            "-n", str(REQUESTS // 2), "-r", str(KEYSPACE), "--csv",
+                            "-P", str(pipe)] + args
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    rows = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"redis-benchmark failed: {err}")
+        r = list(csv.reader(io.StringIO(out)))
+        rows.append(dict(zip(r[0], r[1])))
+    rps = sum(float(r["rps"]) for r in rows)
+    return rps, max(float(r["p50_latency_ms"]) for r in rows), max(float(r["p99_latency_ms"]) for r in rows)
+
+
+def run_workload(port, label):
+    for name, test, pipe, row in WORKLOADS:
+        if name == label:
+            rows = bench(port, ["-t", test, "-P", str(pipe)])
+            r = next(x for x in rows if x["test"] == row)
+            return float(r["rps"]), float(r["p50_latency_ms"]), float(r["p99_latency_ms"])
+    for name, args, pipe in CUSTOM:
+        if name != label:
+            continue
+        if args is None:
+            return mixed(port, pipe)
+        rows = bench(port, ["-P", str(pipe)] + args)
+        return float(rows[0]["rps"]), float(rows[0]["p50_latency_ms"]), float(rows[0]["p99_latency_ms"])
+    raise KeyError(label)
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def load_keys(port, n):
+    # 16-byte keys ("key:%012d"), 64-byte values, through redis-cli --pipe.
+    value = "v" * 64
+    buf = io.StringIO()
+    for i in range(n):
+        key = f"key:{i:012d}"
+        buf.write(f"*3\r\n$3\r\nSET\r\n$16\r\n{key}\r\n$64\r\n{value}\r\n")
+    data = buf.getvalue().encode()
+    out = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=data,
+                         capture_output=True, timeout=600)
+    if out.returncode != 0 or b"errors: 0" not in out.stdout:
+        raise RuntimeError(f"load failed: {out.stdout!r} {out.stderr!r}")
+    dbsize = subprocess.run(["redis-cli", "-p", str(port), "dbsize"], capture_output=True,
+                            text=True).stdout.strip()
+    if dbsize != str(n):
+        raise RuntimeError(f"expected {n} keys, DBSIZE says {dbsize}")
+
+
+def main():
+    labels = [w[0] for w in WORKLOADS] + [c[0] for c in CUSTOM]
+    results = {(s, l): [] for s in ("redis", "redynamo") for l in labels}
+    with tempfile.TemporaryDirectory() as workdir:
+        rport, yport = free_port(), free_port()
+        redis = start_redis(rport, workdir)
+        redynamo = start_redynamo(yport)
+        try:
+            for round_no in range(ROUNDS):
+                order = [("redis", rport), ("redynamo", yport)]
+                if round_no % 2:
+                    order.reverse()
+                for label in labels:
+                    for name, port in order:
+                        results[(name, label)].append(run_workload(port, label))
+                print(f"round {round_no + 1}/{ROUNDS} done", file=sys.stderr)
+        finally:
+            redis.terminate()
+            redynamo.terminate()
+            redis.wait()
+            redynamo.wait()
+
+        # Memory: fresh servers, baseline RSS, load, RSS again.
+        mem = {}
+        for name in ("redis", "redynamo"):
+            port = free_port()
+            proc = start_redis(port, workdir) if name == "redis" else start_redynamo(port)
+            try:
+                before = rss_bytes(proc.pid)
+                load_keys(port, MEM_KEYS)
+                time.sleep(0.5)
+                after = rss_bytes(proc.pid)
+                mem[name] = (before, after)
+            finally:
+                proc.terminate()
+                proc.wait()
+
+    lines = [
+        f"ROUNDS={ROUNDS} REQUESTS={REQUESTS} CLIENTS={CLIENTS} KEYSPACE={KEYSPACE} -d 64, "
+        f"pinned={'server core 0, client core 1' if PINNED else 'no'}; medians of {ROUNDS} runs",
+        "",
+        "| workload | redis rps | redynamo rps | ratio | target | redis p50/p99 ms | redynamo p50/p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label in labels:
+        r = results[("redis", label)]
+        y = results[("redynamo", label)]
+        r_rps = statistics.median(x[0] for x in r)
+        y_rps = statistics.median(x[0] for x in y)
+        ratio = y_rps / r_rps if r_rps else 0.0
+        target = TARGETS.get(label)
+        mark = "" if target is None else (f"≥{target:.1f}× " + ("met" if ratio >= target else "MISSED"))
+        lines.append(
+            f"| {label} | {r_rps:,.0f} | {y_rps:,.0f} | {ratio:.2f}× | {mark} | "
+            f"{statistics.median(x[1] for x in r):.3f}/{statistics.median(x[2] for x in r):.3f} | "
+            f"{statistics.median(x[1] for x in y):.3f}/{statistics.median(x[2] for x in y):.3f} |")
+    rb, ra = mem["redis"]
+    yb, ya = mem["redynamo"]
+    lines += [
+        "",
+        f"| memory, {MEM_KEYS:,} keys (16 B keys, 64 B values) | redis | redynamo | ratio | target |",
+        "|---|---:|---:|---:|---:|",
+        f"| RSS after load | {ra / 2**20:.1f} MiB | {ya / 2**20:.1f} MiB | {ya / ra:.2f}× | ≤1.0× "
+        + ("met" if ya <= ra else "MISSED") + " |",
+        f"| RSS growth per key | {(ra - rb) / MEM_KEYS:.0f} B | {(ya - yb) / MEM_KEYS:.0f} B | "
+        f"{(ya - yb) / max(ra - rb, 1):.2f}× | |",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    os.makedirs("target", exist_ok=True)
+    with open("target/vs-redis.md", "w") as f:
+        f.write(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
