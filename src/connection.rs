@@ -44,6 +44,9 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Read at least this much per read call.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// A command line resolved against the table, or the error reply.
+type Resolved = Result<&'static CommandSpec, Reply>;
+
 /// Why the loop ended.
 enum Close {
     /// The client asked (QUIT) or went away.
@@ -150,6 +153,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
                         return Ok(());
                     }
                     ServerStats::add(&self.state.stats.net_input_bytes, n as u64);
+                    self.entry.mark_active();
                 }
                 _ = self.entry.kill.cancelled() => return Ok(()),
                 _ = self.state.shutdown.cancelled() => return Ok(()),
@@ -190,37 +194,50 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     /// command. Any other command ends the run: a write never overtakes or
     /// is overtaken by a read of the same connection.
     async fn drain_buffered(&mut self) -> std::io::Result<Option<Close>> {
-        let mut pending: Option<Vec<Bytes>> = None;
+        // A command decoded while collecting a batch that did not belong in
+        // it, with its resolution.
+        let mut pending: Option<(Resolved, Vec<Bytes>)> = None;
         loop {
-            let args = match pending.take() {
-                Some(args) => args,
-                None => match self.decode_next() {
-                    Ok(Some(args)) => args,
-                    Ok(None) => return Ok(None),
-                    Err(close) => return close,
-                },
+            if let Some((resolved, args)) = pending.take() {
+                if let Some(close) = self.handle(resolved, args).await {
+                    return Ok(Some(close));
+                }
+                continue;
+            }
+            let args = match self.decode_next() {
+                Ok(Some(args)) => args,
+                Ok(None) => return Ok(None),
+                Err(close) => return close,
             };
-            if let Some(spec) = self.concurrent_read(&args) {
-                let mut batch = vec![(spec, args)];
-                loop {
-                    match self.decode_next() {
-                        Ok(Some(next)) => match self.concurrent_read(&next) {
-                            Some(spec) => batch.push((spec, next)),
-                            None => {
-                                pending = Some(next);
-                                break;
+            let resolved = command::resolve(&args);
+            match resolved {
+                Ok(spec) if self.is_concurrent_read(spec) => {
+                    let mut batch = vec![(spec, args)];
+                    loop {
+                        match self.decode_next() {
+                            Ok(Some(next)) => match command::resolve(&next) {
+                                Ok(spec) if self.is_concurrent_read(spec) => {
+                                    batch.push((spec, next))
+                                }
+                                other => {
+                                    pending = Some((other, next));
+                                    break;
+                                }
+                            },
+                            Ok(None) => break,
+                            Err(close) => {
+                                self.run_reads(batch).await;
+                                return close;
                             }
-                        },
-                        Ok(None) => break,
-                        Err(close) => {
-                            self.run_reads(batch).await;
-                            return close;
                         }
                     }
+                    self.run_reads(batch).await;
                 }
-                self.run_reads(batch).await;
-            } else if let Some(close) = self.handle(args).await {
-                return Ok(Some(close));
+                resolved => {
+                    if let Some(close) = self.handle(resolved, args).await {
+                        return Ok(Some(close));
+                    }
+                }
             }
             if self.write_buf.len() >= FLUSH_AT {
                 self.flush().await?;
@@ -247,28 +264,24 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         }
     }
 
-    /// The spec of `args` when it is a plain read that may run
-    /// concurrently with its neighbours.
-    fn concurrent_read(&self, args: &[Bytes]) -> Option<&'static CommandSpec> {
-        if self.multi.is_some() || !self.authenticated {
-            return None;
-        }
-        let spec = command::resolve(args).ok()?;
-        (spec.is_readonly() && !spec.is_connection()).then_some(spec)
+    /// Whether `spec` is a plain read that may run concurrently with its
+    /// neighbours.
+    fn is_concurrent_read(&self, spec: &CommandSpec) -> bool {
+        self.multi.is_none() && self.authenticated && spec.is_readonly() && !spec.is_connection()
     }
 
     /// Run reads together; replies are written in request order.
     async fn run_reads(&mut self, batch: Vec<(&'static CommandSpec, Vec<Bytes>)>) {
         if batch.len() == 1 {
-            for (_, args) in batch {
-                self.handle(args).await;
+            for (spec, args) in batch {
+                self.handle(Ok(spec), args).await;
             }
             return;
         }
         let mut calls = Vec::with_capacity(batch.len());
         for (spec, args) in batch {
             ServerStats::add(&self.state.stats.total_commands_processed, 1);
-            self.entry.touch(spec.name);
+            self.entry.touch(spec);
             let req = self.request(Command { spec, args });
             let call: <Stack as Service<Request>>::Future = match self.stack.ready().await {
                 Ok(svc) => svc.call(req),
@@ -283,9 +296,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     }
 
     /// Run one command line; returns Some when the connection must close.
-    async fn handle(&mut self, args: Vec<Bytes>) -> Option<Close> {
+    async fn handle(&mut self, resolved: Resolved, args: Vec<Bytes>) -> Option<Close> {
         ServerStats::add(&self.state.stats.total_commands_processed, 1);
-        let spec = match command::resolve(&args) {
+        let spec = match resolved {
             Ok(spec) => spec,
             Err(reply) => {
                 let known = args.first().and_then(|name| command::lookup(name));
@@ -293,7 +306,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
                 return None;
             }
         };
-        self.entry.touch(spec.name);
+        self.entry.touch(spec);
         if !auth::permits(self.state.credentials.required(), self.authenticated, spec) {
             self.reject(Some(spec), errors::NOAUTH);
             return None;

@@ -1,7 +1,7 @@
 //! The tower stack, assembled in one place.
 //!
 //! ```text
-//! connection ─► metrics ─► shed ─► concurrency limit ─► timeout ─► auth
+//! connection ─► metrics ─► shed ─► timeout ─► auth
 //!            ─► [custom layers] ─► admin ─► leaf store
 //! ```
 //!
@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redynamo_layers::auth::AuthLayer;
-use redynamo_layers::error::Overloaded;
 use redynamo_layers::metrics::MetricsLayer;
+use redynamo_layers::shed::ShedLayer;
 use redynamo_layers::timeout::TimeoutLayer;
 use redynamo_layers::{BoxError, Reply, Request};
 use tower::util::BoxCloneService;
@@ -63,10 +63,6 @@ where
 
 /// Build the stack over `backend`.
 pub fn build<B: Backend>(state: &Arc<ServerState>, backend: B, custom: &[BoxLayer]) -> Stack {
-    let limit = match state.config.max_concurrent_commands {
-        0 => usize::MAX >> 4,
-        n => n,
-    };
     ServiceBuilder::new()
         // Outermost: metrics see every command's true latency and outcome,
         // shed and timed-out ones included.
@@ -74,19 +70,9 @@ pub fn build<B: Backend>(state: &Arc<ServerState>, backend: B, custom: &[BoxLaye
             state.command_stats.clone(),
             state.slowlog.clone(),
         ))
-        // Shedding answers at once when the concurrency limit below is
-        // reached, instead of queueing without bound.
-        .map_err(|e: BoxError| -> BoxError {
-            if e.is::<tower::load_shed::error::Overloaded>() {
-                Box::new(Overloaded)
-            } else {
-                e
-            }
-        })
-        .load_shed()
-        // The permit is held until the command completes, so this bounds
-        // in-flight commands across all connections (clones share it).
-        .concurrency_limit(limit)
+        // Shedding bounds the commands in flight across all connections
+        // and answers at once past the bound, instead of queueing.
+        .layer(ShedLayer::new(state.config.max_concurrent_commands))
         // The timeout bounds everything below it, auth and user
         // layers included, so no layer can hang a client.
         .layer(TimeoutLayer::new(Duration::from_millis(

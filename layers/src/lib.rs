@@ -53,6 +53,7 @@ pub mod error;
 pub mod metrics;
 pub mod reply;
 pub mod request;
+pub mod shed;
 pub mod timeout;
 
 pub use command::{CommandSpec, Flags};

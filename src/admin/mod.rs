@@ -89,10 +89,19 @@ where
 }
 
 fn is_admin(cmd: &Command) -> bool {
-    matches!(
-        cmd.spec.name.split('|').next().unwrap_or_default(),
-        "ping" | "echo" | "time" | "lastsave" | "info" | "config" | "command" | "slowlog"
-    )
+    // Runs for every command: compare the group first (two bytes differ
+    // for most data commands), then the names.
+    let name = cmd.spec.name;
+    match cmd.spec.group {
+        "connection" => matches!(name, "ping" | "echo"),
+        "server" => {
+            matches!(name, "time" | "lastsave" | "info" | "command")
+                || name.starts_with("config|")
+                || name.starts_with("command|")
+                || name.starts_with("slowlog|")
+        }
+        _ => false,
+    }
 }
 
 /// The reply to an admin command, or None when `cmd` is for the store.

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use redynamo_layers::command::{all_specs, CommandSpec};
 use redynamo_layers::ClientInfo;
 use tokio_util::sync::CancellationToken;
 
@@ -31,8 +32,10 @@ pub struct ClientEntry {
     pub in_multi: AtomicBool,
     pub lib_name: Mutex<Option<Bytes>>,
     pub lib_ver: Mutex<Option<Bytes>>,
-    /// The last command's table name, for `cmd=` in CLIENT LIST.
-    pub last_cmd: Mutex<&'static str>,
+    /// The last command's spec, as an address into the static command table
+    /// (an atomic store per command instead of a lock); CLIENT LIST maps it
+    /// back to a name.
+    last_cmd: AtomicUsize,
     /// Cancelled by CLIENT KILL or server shutdown.
     pub kill: CancellationToken,
 }
@@ -42,10 +45,24 @@ impl ClientEntry {
         self.info.id
     }
 
-    pub fn touch(&self, cmd: &'static str) {
+    /// Remember the command being run (cheap: once per command).
+    pub fn touch(&self, spec: &'static CommandSpec) {
+        self.last_cmd
+            .store(spec as *const CommandSpec as usize, Ordering::Relaxed);
+    }
+
+    /// Remember that the client sent something (once per read, not per
+    /// command: it reads the clock).
+    pub fn mark_active(&self) {
         self.last_active_ms
             .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
-        *self.last_cmd.lock() = cmd;
+    }
+
+    fn last_cmd_name(&self) -> &'static str {
+        let addr = self.last_cmd.load(Ordering::Relaxed);
+        all_specs()
+            .find(|s| *s as *const CommandSpec as usize == addr)
+            .map_or("NULL", |s| s.name)
     }
 
     /// One line of CLIENT LIST / CLIENT INFO, in Redis 7's field order.
@@ -77,7 +94,7 @@ impl ClientEntry {
             if in_multi { "x" } else { "N" },
             self.db.load(Ordering::Relaxed),
             if in_multi { self.multi.load(Ordering::Relaxed) as i64 } else { -1 },
-            self.last_cmd.lock(),
+            self.last_cmd_name(),
             self.resp.load(Ordering::Relaxed),
             text(&self.lib_name),
             text(&self.lib_ver),
@@ -114,7 +131,7 @@ impl Clients {
             in_multi: AtomicBool::new(false),
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
-            last_cmd: Mutex::new("NULL"),
+            last_cmd: AtomicUsize::new(0),
             kill: CancellationToken::new(),
         });
         self.map.lock().insert(id, entry.clone());

@@ -18,6 +18,10 @@
 
 mod table;
 
+use std::sync::OnceLock;
+
+use foldhash::HashMap;
+
 use bytes::Bytes;
 
 use crate::reply::Reply;
@@ -298,7 +302,11 @@ pub fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
 }
 
 /// Look up a top-level command by name, case-insensitively.
+///
+/// This runs for every command a client sends, so it is one hash of the
+/// lowercased name and one comparison, not a search through the table.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    static INDEX: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
     if name.len() > 32 {
         return None;
     }
@@ -306,10 +314,8 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    COMMANDS
-        .binary_search_by(|c| c.name.as_bytes().cmp(lower))
-        .ok()
-        .map(|i| &COMMANDS[i])
+    let index = INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
+    index.get(&*lower).copied()
 }
 
 /// Resolve a command line against the table, with Redis' exact errors for

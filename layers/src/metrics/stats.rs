@@ -1,11 +1,12 @@
 //! Per-command statistics: one registry feeds Prometheus, INFO
 //! commandstats / errorstats and SLOWLOG, so they always agree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use foldhash::HashMap;
 use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
 
 use crate::command::{all_specs, CommandSpec};

@@ -61,6 +61,7 @@ impl Entry {
     }
 }
 
+#[derive(Default)]
 pub struct Db {
     /// Empty until the first write, so 16 unused databases cost nothing.
     buckets: Vec<HashTable<Entry>>,
@@ -70,16 +71,6 @@ pub struct Db {
     volatile: BTreeSet<(u64, Box<[u8]>)>,
 }
 
-impl Default for Db {
-    fn default() -> Self {
-        Db {
-            buckets: Vec::new(),
-            hasher: DefaultHashBuilder::default(),
-            len: 0,
-            volatile: BTreeSet::new(),
-        }
-    }
-}
 
 /// The bucket for a hash. Uses bits 40..50: hashbrown takes its probe
 /// position from the low bits and its tag from the top seven, so bits from
@@ -249,7 +240,7 @@ impl Db {
 
     pub fn clear(&mut self) {
         *self = Db {
-            hasher: self.hasher.clone(),
+            hasher: self.hasher,
             ..Db::default()
         };
     }

@@ -316,13 +316,14 @@ fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             let db = ctx.db;
             ctx.state.watches.touch(db, &a[1]);
         }
-        Some(Expiry::Persist) | Some(Expiry::Keep) => {
-            if ctx.lookup(&a[1]).is_some_and(|e| e.expire_at != 0) {
-                ctx.db().set_expire(&a[1], 0);
-                let db = ctx.db;
-                ctx.state.watches.touch(db, &a[1]);
-            }
+        Some(Expiry::Persist) | Some(Expiry::Keep)
+            if ctx.lookup(&a[1]).is_some_and(|e| e.expire_at != 0) =>
+        {
+            ctx.db().set_expire(&a[1], 0);
+            let db = ctx.db;
+            ctx.state.watches.touch(db, &a[1]);
         }
+        Some(Expiry::Persist) | Some(Expiry::Keep) => {}
     }
     Reply::Bulk(value)
 }
