@@ -3,7 +3,7 @@
 //!
 //! | Reply | RESP2 | RESP3 |
 //! |---|---|---|
-//! | `Simple` / `Error` | `+…` / `-…` | same |
+//! | `Simple` / `Error` | `+…` / `-…`, any CR or LF sent as a space | same |
 //! | `Integer` | `:n` | same |
 //! | `Bulk` | `$len` data | same |
 //! | `Null` | `$-1` | `_` |
@@ -102,10 +102,19 @@ fn header(dst: &mut BytesMut, prefix: u8, n: i64) {
     dst.put_slice(b"\r\n");
 }
 
-/// `<prefix><text>\r\n`.
+/// `<prefix><text>\r\n`. A line break inside `text` would end the line
+/// early and let the rest be read as another reply, so, although [`Reply`]
+/// forbids them, any `\r` or `\n` is sent as a space (what
+/// [`Reply::error`] and Redis' `addReplyErrorFormat` do).
 fn line(dst: &mut BytesMut, prefix: u8, text: &[u8]) {
     dst.put_u8(prefix);
-    dst.put_slice(text);
+    if memchr::memchr2(b'\r', b'\n', text).is_none() {
+        dst.put_slice(text);
+    } else {
+        for &b in text {
+            dst.put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+        }
+    }
     dst.put_slice(b"\r\n");
 }
 
@@ -256,6 +265,20 @@ mod tests {
             Reply::Array(vec![Reply::Array(vec![Reply::NullArray])]),
             "*1\r\n*1\r\n*-1\r\n",
             "*1\r\n*1\r\n_\r\n",
+        );
+    }
+
+    #[test]
+    fn line_breaks_cannot_split_a_status_line() {
+        both(
+            Reply::Error(Bytes::from_static(b"ERR a\r\n+OK")),
+            "-ERR a  +OK\r\n",
+            "-ERR a  +OK\r\n",
+        );
+        both(
+            Reply::Simple(Bytes::from_static(b"\nx\r")),
+            "+ x \r\n",
+            "+ x \r\n",
         );
     }
 
