@@ -71,7 +71,6 @@ pub struct Db {
     volatile: BTreeSet<(u64, Box<[u8]>)>,
 }
 
-
 /// The bucket for a hash. Uses bits 40..50: hashbrown takes its probe
 /// position from the low bits and its tag from the top seven, so bits from
 /// the middle leave both well distributed inside a bucket.
