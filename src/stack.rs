@@ -17,7 +17,7 @@ use redynamo_layers::metrics::MetricsLayer;
 use redynamo_layers::shed::ShedLayer;
 use redynamo_layers::timeout::TimeoutLayer;
 use redynamo_layers::{BoxError, Reply, Request};
-use tower::util::BoxCloneService;
+use tower::util::{BoxCloneService, Either};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 use crate::admin::AdminLayer;
@@ -51,13 +51,20 @@ where
     S: Service<Request, Response = Reply, Error = BoxError> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    type Service = Stack;
+    /// Without custom layers the inner service is used as it is: no box, no
+    /// dynamic call on every command.
+    type Service = Either<Stack, S>;
 
-    fn layer(&self, inner: S) -> Stack {
-        self.0
-            .iter()
-            .rev()
-            .fold(BoxCloneService::new(inner), |svc, layer| layer(svc))
+    fn layer(&self, inner: S) -> Either<Stack, S> {
+        if self.0.is_empty() {
+            return Either::Right(inner);
+        }
+        Either::Left(
+            self.0
+                .iter()
+                .rev()
+                .fold(BoxCloneService::new(inner), |svc, layer| layer(svc)),
+        )
     }
 }
 
