@@ -48,6 +48,7 @@
 //! ```
 
 pub mod auth;
+pub mod cache;
 pub mod command;
 pub mod error;
 pub mod metrics;
@@ -59,4 +60,4 @@ pub mod timeout;
 pub use command::{CommandSpec, Flags};
 pub use error::BoxError;
 pub use reply::Reply;
-pub use request::{ClientInfo, Command, Request};
+pub use request::{ClientInfo, Command, ItemState, Observation, Observations, Request};

@@ -47,6 +47,51 @@ pub struct Request {
     /// For `EXEC` only: the commands queued since `MULTI`, to run as one
     /// atomic unit. Empty for every other command.
     pub transaction: Vec<Command>,
+    /// Set by the cache layer when it wants to learn what the backend saw:
+    /// a backend that supports caching records each key it read or wrote,
+    /// with the item's version (see [`Observations`]). None: nobody asks.
+    pub observations: Option<Arc<Observations>>,
+}
+
+/// What a backend learned about keys while serving one request.
+#[derive(Debug, Default)]
+pub struct Observations {
+    items: Mutex<Vec<Observation>>,
+}
+
+impl Observations {
+    pub fn push(&self, observation: Observation) {
+        if let Ok(mut items) = self.items.lock() {
+            items.push(observation);
+        }
+    }
+
+    pub fn take(&self) -> Vec<Observation> {
+        self.items
+            .lock()
+            .map(|mut items| std::mem::take(&mut *items))
+            .unwrap_or_default()
+    }
+}
+
+/// The state of one key as the backend saw it, with the item version that
+/// state belongs to. Versions of one key only grow, across deletes too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    pub db: u32,
+    pub key: Bytes,
+    pub version: u64,
+    pub state: ItemState,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ItemState {
+    /// A string value, with its expiry in Unix milliseconds (0 = none).
+    Value { value: Bytes, expire_at: u64 },
+    /// The key does not exist (or has expired).
+    Absent,
+    /// The key holds another type, named as TYPE names it.
+    OtherType(&'static str),
 }
 
 impl Request {
@@ -57,6 +102,7 @@ impl Request {
             client,
             authenticated: true,
             transaction: Vec::new(),
+            observations: None,
         }
     }
 }

@@ -1,0 +1,260 @@
+use super::*;
+use crate::command::lookup;
+use crate::metrics::Telemetry;
+use crate::{ClientInfo, Command, Observation};
+use tower::ServiceExt;
+
+fn cache() -> SharedCache {
+    SharedCache::new(
+        &CacheConfig {
+            max_bytes: 1 << 20,
+            max_age: None,
+        },
+        &Telemetry::noop(),
+    )
+}
+
+fn item(version: u64, value: &str) -> Item {
+    Item {
+        version,
+        state: ItemState::Value {
+            value: Bytes::copy_from_slice(value.as_bytes()),
+            expire_at: 0,
+        },
+    }
+}
+
+fn key(k: &str) -> Bytes {
+    Bytes::copy_from_slice(k.as_bytes())
+}
+
+#[test]
+fn newer_versions_replace_older_never() {
+    let c = cache();
+    let k = key("k");
+    c.apply(0, &k, item(5, "five"), true);
+    c.apply(0, &k, item(4, "four"), false);
+    assert_eq!(c.peek(0, &k), Some(item(5, "five")));
+    c.apply(0, &k, item(6, "six"), false);
+    assert_eq!(c.peek(0, &k), Some(item(6, "six")));
+}
+
+#[test]
+fn stream_events_never_create_entries() {
+    let c = cache();
+    let k = key("k");
+    c.apply(0, &k, item(3, "three"), false);
+    assert_eq!(c.peek(0, &k), None);
+    assert_eq!(c.lookup(0, &k, 0), Lookup::Miss);
+}
+
+#[test]
+fn a_fill_loses_its_lease_to_a_newer_event_or_an_invalidation() {
+    let c = cache();
+    let k = key("k");
+    let token = c.begin_fill(0, &k).expect("lease");
+    // While the read is in flight, an event for version 5 arrives.
+    c.apply(0, &k, item(5, "five"), false);
+    // The read completes with what it saw before: version 4. The event
+    // broke its lease, so it stores nothing; the next read refills.
+    c.complete_fill(0, &k, token, item(4, "four"));
+    assert_eq!(c.peek(0, &k), None);
+    let token = c.begin_fill(0, &k).expect("lease");
+    c.complete_fill(0, &k, token, item(4, "four"));
+    assert_eq!(
+        c.peek(0, &k),
+        None,
+        "version 5 was seen: 4 must not be stored"
+    );
+    let token = c.begin_fill(0, &k).expect("lease");
+    c.complete_fill(0, &k, token, item(5, "five"));
+    assert_eq!(c.peek(0, &k), Some(item(5, "five")));
+
+    let k2 = key("k2");
+    let token = c.begin_fill(0, &k2).expect("lease");
+    c.invalidate(0, &k2);
+    c.complete_fill(0, &k2, token, item(1, "one"));
+    assert_eq!(c.peek(0, &k2), None);
+}
+
+#[test]
+fn not_serving_means_no_hits_and_no_fills() {
+    let c = cache();
+    let k = key("k");
+    c.apply(0, &k, item(1, "one"), true);
+    c.stop_serving();
+    assert_eq!(c.lookup(0, &k, 0), Lookup::Miss);
+    assert!(c.begin_fill(0, &key("other")).is_none());
+    c.resume_serving();
+    // Resuming drops what may have been missed.
+    assert_eq!(c.lookup(0, &k, 0), Lookup::Miss);
+}
+
+#[test]
+fn expired_entries_are_misses() {
+    let c = cache();
+    let k = key("k");
+    c.apply(
+        0,
+        &k,
+        Item {
+            version: 1,
+            state: ItemState::Value {
+                value: key("v"),
+                expire_at: 1_000,
+            },
+        },
+        true,
+    );
+    assert!(matches!(c.lookup(0, &k, 999), Lookup::Hit(_)));
+    assert_eq!(c.lookup(0, &k, 1_000), Lookup::Miss);
+}
+
+/// A small deterministic PRNG (xorshift) so the interleavings are
+/// reproducible from the seed printed on failure.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Thousands of random interleavings of remote writes (whose stream events
+/// arrive late, out of order and duplicated), local writes, fills that
+/// read the backend while other things happen, and evictions. Whatever
+/// the order, the version the cache holds never goes backwards: once a
+/// version was visible, no older one ever is again.
+#[test]
+fn reordered_events_fills_and_evictions_never_move_backwards() {
+    for seed in 1..3_000u64 {
+        let c = cache();
+        let k = key("k");
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut truth = 0u64; // the backend's current version
+        let mut pending_events: Vec<u64> = Vec::new();
+        let mut fills: Vec<(u64, u64)> = Vec::new(); // (token, version read)
+        let mut max_visible = 0u64;
+        // Local writes DynamoDB accepted whose cache update has not run yet.
+        let mut pending_local: Vec<u64> = Vec::new();
+        for _ in 0..60 {
+            match rng.below(9) {
+                0 => {
+                    truth += 1;
+                    pending_events.push(truth);
+                }
+                1 if !pending_events.is_empty() => {
+                    let i = rng.below(pending_events.len() as u64) as usize;
+                    let v = pending_events[i];
+                    // Streams deliver at least once: sometimes keep it.
+                    if rng.below(3) != 0 {
+                        pending_events.swap_remove(i);
+                    }
+                    c.apply(0, &k, item(v, &v.to_string()), false);
+                }
+                2 => {
+                    truth += 1;
+                    c.apply(0, &k, item(truth, &truth.to_string()), true);
+                }
+                6 => {
+                    truth += 1;
+                    pending_local.push(truth);
+                }
+                7 if !pending_local.is_empty() => {
+                    let i = rng.below(pending_local.len() as u64) as usize;
+                    let v = pending_local.swap_remove(i);
+                    c.apply(0, &k, item(v, &v.to_string()), true);
+                    // Its stream event comes later, like every write's.
+                    pending_events.push(v);
+                }
+                3 => {
+                    if let Some(token) = c.begin_fill(0, &k) {
+                        // The read happens now; it completes later.
+                        fills.push((token, truth));
+                    }
+                }
+                4 if !fills.is_empty() => {
+                    let i = rng.below(fills.len() as u64) as usize;
+                    let (token, v) = fills.swap_remove(i);
+                    c.complete_fill(0, &k, token, item(v, &v.to_string()));
+                }
+                5 => c.invalidate(0, &k),
+                _ => {}
+            }
+            if let Some(it) = c.peek(0, &k) {
+                assert!(
+                    it.version >= max_visible,
+                    "seed {seed}: version went back from {max_visible} to {}",
+                    it.version
+                );
+                assert!(
+                    it.version <= truth,
+                    "seed {seed}: a version from the future"
+                );
+                max_visible = it.version;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn layer_serves_hits_and_applies_reported_writes() {
+    let (mock, mut handle) = tower_test::mock::pair::<Request, Reply>();
+    let c = cache();
+    let mut svc = CacheLayer::new(c.clone()).layer(tower::util::MapErr::new(mock, |e| e));
+    let req = |args: &[&str]| {
+        Request::new(
+            Command {
+                spec: lookup(args[0].as_bytes()).expect("in table"),
+                args: args.iter().map(|a| key(a)).collect(),
+            },
+            0,
+            ClientInfo::internal(),
+        )
+    };
+
+    // A miss reads through and fills from what the backend observed.
+    let fut = svc.ready().await.unwrap().call(req(&["get", "k"]));
+    let (r, send) = handle.next_request().await.unwrap();
+    r.observations.expect("asked").push(Observation {
+        db: 0,
+        key: key("k"),
+        version: 7,
+        state: ItemState::Value {
+            value: key("v7"),
+            expire_at: 0,
+        },
+    });
+    send.send_response(Reply::bulk("v7"));
+    assert_eq!(fut.await.unwrap(), Reply::bulk("v7"));
+
+    // Now a hit: the backend is not called.
+    let reply = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(req(&["get", "k"]))
+        .await
+        .unwrap();
+    assert_eq!(reply, Reply::bulk("v7"));
+    let mget = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(req(&["mget", "k"]))
+        .await
+        .unwrap();
+    assert_eq!(mget, Reply::Array(vec![Reply::bulk("v7")]));
+
+    // A write the backend does not report on invalidates the key.
+    let fut = svc.ready().await.unwrap().call(req(&["append", "k", "x"]));
+    let (_r, send) = handle.next_request().await.unwrap();
+    send.send_response(Reply::Integer(3));
+    assert_eq!(fut.await.unwrap(), Reply::Integer(3));
+    assert_eq!(c.peek(0, &key("k")), None);
+}
