@@ -20,7 +20,8 @@ pub(super) fn execute(cmd: &Command) -> Reply {
             Reply::Array(
                 a[2..]
                     .iter()
-                    .map(|name| find(name).map_or(Reply::NullArray, info))
+                    // An unknown name is a null bulk (`$-1`), as Redis' addReplyNull.
+                    .map(|name| find(name).map_or(Reply::Null, info))
                     .collect(),
             )
         }
