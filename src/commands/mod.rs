@@ -50,7 +50,9 @@ fn resolve_expiry(unit: &[u8], value: &[u8], now: u64, cmd: &str) -> Result<u64,
         (n, false)
     };
     if relative {
-        ms.checked_add(now as i64).map(|v| v as u64).ok_or_else(invalid)
+        ms.checked_add(now as i64)
+            .map(|v| v as u64)
+            .ok_or_else(invalid)
     } else {
         Ok(ms as u64)
     }
@@ -367,7 +369,10 @@ mod tests {
     use super::*;
 
     fn line(parts: &[&str]) -> Vec<Bytes> {
-        parts.iter().map(|p| Bytes::copy_from_slice(p.as_bytes())).collect()
+        parts
+            .iter()
+            .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+            .collect()
     }
 
     #[test]
