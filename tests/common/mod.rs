@@ -233,6 +233,21 @@ impl Resp {
         }
     }
 
+    /// The text of a string reply; for anything else its kind, such as
+    /// `<array>` (for scanning flat key/value lists).
+    pub fn text_or_kind(&self) -> String {
+        match self {
+            Resp::Simple(_)
+            | Resp::Double(_)
+            | Resp::BigNumber(_)
+            | Resp::Bulk(_)
+            | Resp::Verbatim(..) => self.text(),
+            Resp::Array(_) => "<array>".into(),
+            Resp::Map(_) => "<map>".into(),
+            other => format!("{other:?}"),
+        }
+    }
+
     pub fn int(&self) -> i64 {
         match self {
             Resp::Int(n) => *n,
