@@ -661,19 +661,27 @@ fn flushdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if let Err(e) = parse_flush(a) {
         return e;
     }
-    let db = ctx.db;
-    ctx.db().clear();
-    ctx.state.watches.touch_db(db);
+    let (db, now) = (ctx.db as usize, ctx.now);
+    let State { dbs, watches, .. } = &mut *ctx.state;
+    watches.touch_db(ctx.db, |k| is_live(&dbs[db], k, now));
+    dbs[db].clear();
     Reply::ok()
+}
+
+/// `key` exists in `db` and has not expired.
+fn is_live(db: &Db, key: &[u8], now: u64) -> bool {
+    db.get(key).is_some_and(|e| !e.is_expired(now))
 }
 
 fn flushall(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if let Err(e) = parse_flush(a) {
         return e;
     }
-    for i in 0..ctx.state.dbs.len() {
-        ctx.state.dbs[i].clear();
-        ctx.state.watches.touch_db(i as u32);
+    let now = ctx.now;
+    let State { dbs, watches, .. } = &mut *ctx.state;
+    for (i, db) in dbs.iter_mut().enumerate() {
+        watches.touch_db(i as u32, |k| is_live(db, k, now));
+        db.clear();
     }
     Reply::ok()
 }
@@ -690,9 +698,17 @@ fn swapdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         (Ok(x), Ok(y)) => (x, y),
         _ => return errors::DB_INDEX,
     };
-    ctx.state.dbs.swap(x as usize, y as usize);
-    ctx.state.watches.touch_db(x);
-    ctx.state.watches.touch_db(y);
+    if x == y {
+        return Reply::ok();
+    }
+    // A watched key changes if it exists on either side of the swap.
+    let now = ctx.now;
+    let State { dbs, watches, .. } = &mut *ctx.state;
+    let (dx, dy) = (&dbs[x as usize], &dbs[y as usize]);
+    let changed = |k: &[u8]| is_live(dx, k, now) || is_live(dy, k, now);
+    watches.touch_db(x, changed);
+    watches.touch_db(y, changed);
+    dbs.swap(x as usize, y as usize);
     Reply::ok()
 }
 

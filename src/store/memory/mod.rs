@@ -93,10 +93,13 @@ impl Watches {
         }
     }
 
-    /// Mark every client that watches any key of `db` (FLUSHDB, SWAPDB).
-    pub(crate) fn touch_db(&mut self, db: u32) {
-        for ((d, _), clients) in &self.by_key {
-            if *d == db {
+    /// Mark every client that watches a key of `db` for which `changed`
+    /// holds (FLUSHDB, FLUSHALL, SWAPDB). As in Redis'
+    /// `touchAllWatchedKeysInDb`, only keys the operation really changes
+    /// count: watching a key that does not exist survives a flush.
+    pub(crate) fn touch_db(&mut self, db: u32, mut changed: impl FnMut(&[u8]) -> bool) {
+        for ((d, key), clients) in &self.by_key {
+            if *d == db && changed(key) {
                 for c in clients.iter().filter_map(Weak::upgrade) {
                     c.mark_watch_dirty();
                 }
