@@ -10,8 +10,8 @@ use redynamo_layers::{ClientInfo, Command, Reply, Request};
 use super::db::{Db, Entry, Value};
 use super::{MemoryConfig, State};
 use crate::commands::{
-    byte_range, int_arg, parse_expire, parse_flush, parse_getex, parse_setex, CopyArgs, Expiry,
-    ExpireFlags, ScanArgs, SetArgs, SetCondition,
+    byte_range, int_arg, parse_expire, parse_flush, parse_getex, parse_setex, CopyArgs,
+    ExpireFlags, Expiry, ScanArgs, SetArgs, SetCondition,
 };
 use crate::util::glob;
 use crate::util::num::{format_incr_float, parse_f64, parse_i64};
@@ -630,10 +630,7 @@ fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         }
     });
     let mut buf = itoa::Buffer::new();
-    Reply::Array(vec![
-        Reply::bulk(buf.format(next)),
-        Reply::Array(found),
-    ])
+    Reply::Array(vec![Reply::bulk(buf.format(next)), Reply::Array(found)])
 }
 
 fn randomkey(ctx: &mut Ctx<'_>) -> Reply {
