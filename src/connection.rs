@@ -202,15 +202,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         let spec = match command::resolve(&args) {
             Ok(spec) => spec,
             Err(reply) => {
-                self.flag_multi();
+                let reply = if args[0].eq_ignore_ascii_case(b"exec") {
+                    self.exec_abort(&reply).await
+                } else {
+                    self.flag_multi();
+                    reply
+                };
                 self.reply(&reply);
                 return None;
             }
         };
         self.entry.touch(spec.name);
         if !auth::permits(self.state.credentials.required(), self.authenticated, spec) {
-            self.flag_multi();
-            self.reply(&errors::NOAUTH);
+            let reply = if spec.name == "exec" {
+                self.exec_abort(&errors::NOAUTH).await
+            } else {
+                self.flag_multi();
+                errors::NOAUTH
+            };
+            self.reply(&reply);
             return None;
         }
         let cmd = Command { spec, args };
@@ -225,6 +235,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         let reply = self.call_stack(self.request(cmd)).await;
         self.reply(&reply);
         None
+    }
+
+    /// An EXEC refused before it runs (wrong arity, not authenticated)
+    /// discards the transaction, MULTI or not, with the refusal in the
+    /// reply, as Redis' execCommandAbort does. Redis' own texts drop the
+    /// `ERR` code but keep any other (`NOAUTH`).
+    async fn exec_abort(&mut self, refusal: &Reply) -> Reply {
+        self.end_multi();
+        self.unwatch().await;
+        let text = match refusal {
+            Reply::Error(text) => String::from_utf8_lossy(text).into_owned(),
+            other => format!("{other:?}"),
+        };
+        let text = text.strip_prefix("ERR ").unwrap_or(&text);
+        Reply::error(format!(
+            "EXECABORT Transaction discarded because of: {text}"
+        ))
     }
 
     fn flag_multi(&mut self) {
