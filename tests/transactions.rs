@@ -436,3 +436,20 @@ async fn concurrent_increments_in_transactions_lose_nothing() {
     let mut c = server.raw().await;
     assert_eq!(c.cmd(&["GET", "total"]).await, bulk("800"));
 }
+
+#[tokio::test]
+async fn a_refused_exec_discards_the_transaction() {
+    // Redis' execCommandAbort: an EXEC rejected before it runs answers
+    // EXECABORT with the reason and leaves MULTI, in or out of MULTI.
+    let server = TestServer::start().await;
+    let mut c = server.raw().await;
+    let abort = err(
+        "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command",
+    );
+    assert_eq!(c.cmd(&["EXEC", "foo"]).await, abort);
+    assert_eq!(c.cmd(&["MULTI"]).await, ok());
+    assert_eq!(c.cmd(&["SET", "k", "v"]).await, simple("QUEUED"));
+    assert_eq!(c.cmd(&["EXEC", "foo"]).await, abort);
+    assert_eq!(c.cmd(&["EXEC"]).await, err("ERR EXEC without MULTI"));
+    assert_eq!(c.cmd(&["EXISTS", "k"]).await, int(0));
+}
