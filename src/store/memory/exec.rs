@@ -307,7 +307,6 @@ fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     match expiry {
-        None => {}
         Some(Expiry::At(at)) if at <= ctx.now => {
             ctx.delete(&a[1]);
         }
@@ -316,13 +315,14 @@ fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             let db = ctx.db;
             ctx.state.watches.touch(db, &a[1]);
         }
-        Some(Expiry::Persist) | Some(Expiry::Keep) => {
-            if ctx.lookup(&a[1]).is_some_and(|e| e.expire_at != 0) {
-                ctx.db().set_expire(&a[1], 0);
-                let db = ctx.db;
-                ctx.state.watches.touch(db, &a[1]);
-            }
+        Some(Expiry::Persist | Expiry::Keep)
+            if ctx.lookup(&a[1]).is_some_and(|e| e.expire_at != 0) =>
+        {
+            ctx.db().set_expire(&a[1], 0);
+            let db = ctx.db;
+            ctx.state.watches.touch(db, &a[1]);
         }
+        None | Some(Expiry::Persist | Expiry::Keep) => {}
     }
     Reply::Bulk(value)
 }
