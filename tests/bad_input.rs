@@ -3,6 +3,9 @@
 //! send garbage while others keep working, the unauthenticated limits and
 //! `maxclients`. Ported in part from Redis' `tests/unit/protocol.tcl`.
 
+// A test fails by panicking: unwrap is the point here, not a shortcut.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

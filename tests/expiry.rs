@@ -4,6 +4,9 @@
 //! with short deadlines instead of pausing tokio's clock; every test waits
 //! at most ~300 ms.
 
+// A test fails by panicking: unwrap is the point here, not a shortcut.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;

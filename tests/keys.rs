@@ -2,6 +2,9 @@
 //! ported from Redis' `tests/unit/keyspace.tcl`, `expire.tcl` and
 //! `scan.tcl` where they apply to strings.
 
+// A test fails by panicking: unwrap is the point here, not a shortcut.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::{BTreeSet, HashSet};

@@ -1,6 +1,9 @@
 //! Session commands the connection answers itself: SELECT, CLIENT …, QUIT
 //! and RESET.
 
+// A test fails by panicking: unwrap is the point here, not a shortcut.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! String commands over real TCP, with Redis 7's replies. Many assertions
 //! are ported from Redis' own `tests/unit/type/string.tcl` and `incr.tcl`.
 
+// A test fails by panicking: unwrap is the point here, not a shortcut.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

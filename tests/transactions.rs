@@ -1,6 +1,9 @@
 //! MULTI / EXEC / DISCARD / WATCH, across clients. Assertions ported from
 //! Redis' `tests/unit/multi.tcl`.
 
+// A test fails by panicking: unwrap is the point here, not a shortcut.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
