@@ -550,7 +550,11 @@ pub fn tool_available(tool: &str) -> bool {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{tool} is not installed and CI=true: {how}. A missing tool fails CI instead of skipping.");
         }
-        eprintln!(
+        // Straight to the process's stderr, not eprintln!: libtest captures
+        // the output of passing tests, and a skip must not go unseen.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
             "\n**********************************************************************\n\
              ** NOTE: `{tool}` not found: SKIPPING this test. To run it, {how}.\n\
              **********************************************************************\n"
