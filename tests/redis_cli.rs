@@ -175,7 +175,7 @@ fn rps(output: &str, test: &str) -> Option<f64> {
         .map(str::trim)
         .filter(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second"))
         .filter_map(|l| l[test.len() + 2..].split(' ').next()?.parse::<f64>().ok())
-        .last()
+        .next_back()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
