@@ -617,6 +617,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         let mut addr = None;
         let mut laddr = None;
         let mut skipme = true;
+        let mut type_matches = true;
         for pair in args.chunks(2) {
             let (k, v) = (pair[0].to_ascii_lowercase(), &pair[1]);
             match k.as_slice() {
@@ -631,7 +632,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
                     b"no" => skipme = false,
                     _ => return errors::SYNTAX,
                 },
-                b"user" | b"type" | b"maxage" => {}
+                // Every client here is a normal one of the `default` user,
+                // so TYPE normal and USER default match all, the other
+                // types none; unknown names are errors, as in Redis.
+                b"type" => match v.to_ascii_lowercase().as_slice() {
+                    b"normal" => {}
+                    b"master" | b"slave" | b"replica" | b"pubsub" => type_matches = false,
+                    _ => {
+                        return Reply::error(format!(
+                            "ERR Unknown client type '{}'",
+                            String::from_utf8_lossy(v)
+                        ))
+                    }
+                },
+                b"user" if v.as_ref() == b"default" => {}
+                b"user" => {
+                    return Reply::error(format!(
+                        "ERR No such user '{}'",
+                        String::from_utf8_lossy(v)
+                    ))
+                }
                 _ => return errors::SYNTAX,
             }
         }
@@ -640,7 +660,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             if skipme && c.id() == self.entry.id() {
                 continue;
             }
-            let matches = id.is_none_or(|id| id == c.id())
+            let matches = type_matches
+                && id.is_none_or(|id| id == c.id())
                 && addr
                     .as_ref()
                     .is_none_or(|a| c.info.addr.is_some_and(|x| x.to_string() == *a))
