@@ -369,3 +369,46 @@ async fn reset_restores_a_fresh_session() {
     assert_eq!(c.cmd(&["PING"]).await, simple("QUEUED"));
     assert_eq!(c.cmd(&["EXEC"]).await, arr([simple("PONG")]));
 }
+
+#[tokio::test]
+async fn client_kill_filters_by_type_and_user() {
+    let server = TestServer::start().await;
+    let mut killer = server.raw().await;
+    let mut bystander = server.raw().await;
+    assert_eq!(bystander.cmd(&["PING"]).await, simple("PONG"));
+    // Nobody here is a pub/sub client, a replica or a master.
+    for kind in ["pubsub", "master", "replica", "slave"] {
+        assert_eq!(
+            killer.cmd(&["CLIENT", "KILL", "TYPE", kind]).await,
+            int(0),
+            "{kind}"
+        );
+    }
+    assert_eq!(
+        killer.cmd(&["CLIENT", "KILL", "TYPE", "foo"]).await,
+        err("ERR Unknown client type 'foo'")
+    );
+    assert_eq!(
+        killer.cmd(&["CLIENT", "KILL", "USER", "nobody"]).await,
+        err("ERR No such user 'nobody'")
+    );
+    assert_eq!(
+        killer.cmd(&["CLIENT", "KILL", "MAXAGE", "1"]).await,
+        err("ERR syntax error"),
+        "MAXAGE is Redis 7.4"
+    );
+    assert_eq!(
+        bystander.cmd(&["PING"]).await,
+        simple("PONG"),
+        "still connected"
+    );
+    // TYPE normal and USER default match every other client.
+    assert_eq!(
+        killer
+            .cmd(&["CLIENT", "KILL", "TYPE", "normal", "USER", "default"])
+            .await,
+        int(1)
+    );
+    assert!(bystander.is_closed().await);
+    assert_eq!(killer.cmd(&["PING"]).await, simple("PONG"));
+}

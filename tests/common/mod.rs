@@ -28,6 +28,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
+/// Commands that are in the command table but that nothing answers yet
+/// (the memory store replies "not supported"). The README marks them;
+/// `tests/server.rs` fails once one of them gets answered, so this list
+/// and the README stay true.
+pub const NOT_ANSWERED_YET: &[&str] = &["slowlog"];
+
 /// How long any single read in a test may take before the test fails. A
 /// hang is a failure, not a stuck CI job.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
