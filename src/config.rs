@@ -172,7 +172,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("redynamo-conf-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("r.conf");
-        std::fs::write(&path, "# comment\nport 7000\nrequirepass \"pw\"\ndatabases 4\n").unwrap();
+        std::fs::write(
+            &path,
+            "# comment\nport 7000\nrequirepass \"pw\"\ndatabases 4\n",
+        )
+        .unwrap();
         let p = path.to_string_lossy().into_owned();
         let c = Config::load_from(["redynamo".into(), p.clone(), "--port".into(), "7001".into()])
             .unwrap();
