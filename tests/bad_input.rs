@@ -377,10 +377,13 @@ async fn maxclients_refuses_the_next_connection() {
     .await;
     assert!(admitted, "a new client is admitted after one leaves");
     let info = a.cmd(&["INFO", "stats"]).await.text();
-    assert!(
-        info.contains("rejected_connections:1\r\n") || info.contains("rejected_connections:2\r\n"),
-        "{info}"
-    );
+    let rejected: u64 = info
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("rejected_connections:"))
+        .expect("rejected_connections in INFO stats")
+        .parse()
+        .unwrap();
+    assert!(rejected >= 1, "{info}");
     // CONFIG SET maxclients applies to the next accept.
     assert_eq!(a.cmd(&["CONFIG", "SET", "maxclients", "10"]).await, ok());
     let mut e = server.raw().await;

@@ -283,11 +283,11 @@ async fn stale_and_expiring_watched_keys() {
     assert_eq!(c.cmd(&["FLUSHDB"]).await, ok());
     assert_eq!(exec_ping(&mut c).await, arr([simple("PONG")]));
     // EXEC fails on a WATCHed key that expires between WATCH and EXEC, even
-    // if nothing has deleted it yet (lazy expiry at EXEC). 60 ms of real
+    // if nothing has deleted it yet (lazy expiry at EXEC). 130 ms of real
     // time is what it takes for a real server's key to expire.
-    assert_eq!(c.cmd(&["SET", "key", "1", "PX", "40"]).await, ok());
+    assert_eq!(c.cmd(&["SET", "key", "1", "PX", "100"]).await, ok());
     assert_eq!(c.cmd(&["WATCH", "key"]).await, ok());
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    tokio::time::sleep(Duration::from_millis(130)).await;
     assert_eq!(c.cmd(&["MULTI"]).await, ok());
     assert_eq!(c.cmd(&["INCR", "key"]).await, simple("QUEUED"));
     assert_eq!(c.cmd(&["EXEC"]).await, Resp::NilArray);
