@@ -237,8 +237,10 @@ impl ExpireFlags {
 pub fn parse_expire(args: &[Bytes], now: u64) -> Result<(i64, ExpireFlags), Reply> {
     let name = args[0].to_ascii_lowercase();
     let cmd = String::from_utf8_lossy(&name).into_owned();
-    let n = int_arg(&args[2])?;
+    // Redis reads the flags before the number: `EXPIRE k abc foo` is
+    // "Unsupported option foo".
     let flags = ExpireFlags::parse(&args[3..])?;
+    let n = int_arg(&args[2])?;
     let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
     let (scale, relative) = match cmd.as_str() {
         "expire" => (1000, true),

@@ -297,13 +297,21 @@ fn getdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let expiry = match parse_getex(a, ctx.now) {
-        Ok(e) => e,
-        Err(e) => return e,
-    };
+    // Redis checks the options' syntax, then looks the key up, and only
+    // then the expiry value: GETEX of a missing key with `EX abc` is nil.
+    let expiry = parse_getex(a, ctx.now);
+    if let Err(e) = &expiry {
+        if *e == errors::SYNTAX {
+            return e.clone();
+        }
+    }
     let value = match ctx.read_str(&a[1]) {
         Ok(Some(v)) => v,
         Ok(None) => return Reply::Null,
+        Err(e) => return e,
+    };
+    let expiry = match expiry {
+        Ok(e) => e,
         Err(e) => return e,
     };
     match expiry {
