@@ -92,6 +92,15 @@ async fn expire_family_with_nx_xx_gt_lt() {
         err("ERR value is not an integer or out of range")
     );
     assert_eq!(c.cmd(&["EXPIRE", "nokey", "10"]).await, int(0));
+    // Flags are read before the number, as in Redis.
+    assert_eq!(
+        c.cmd(&["EXPIRE", "s", "abc", "foo"]).await,
+        err("ERR Unsupported option foo")
+    );
+    assert_eq!(
+        c.cmd(&["PEXPIRE", "s", "abc", "NX", "LT"]).await,
+        err("ERR NX and XX, GT or LT options at the same time are not compatible")
+    );
     // Overflow checks
     assert_eq!(
         c.cmd(&["EXPIRE", "s", "9223372036854775807"]).await,

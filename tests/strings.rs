@@ -253,6 +253,18 @@ async fn getdel_and_getex() {
         "GETEX into the past deletes"
     );
     assert_eq!(c.cmd(&["GETEX", "nokey", "EX", "10"]).await, nil());
+    // The expiry value is checked only once the key is known to exist.
+    assert_eq!(c.cmd(&["GETEX", "nokey", "PX", "abc"]).await, nil());
+    assert_eq!(c.cmd(&["GETEX", "nokey", "EXAT", "0"]).await, nil());
+    assert_eq!(c.cmd(&["SET", "present", "v"]).await, ok());
+    assert_eq!(
+        c.cmd(&["GETEX", "present", "PX", "abc"]).await,
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        c.cmd(&["GETEX", "present", "EXAT", "0"]).await,
+        err("ERR invalid expire time in 'getex' command")
+    );
     assert_eq!(c.cmd(&["SET", "foo", "bar"]).await, ok());
     assert_eq!(
         c.cmd(&["GETEX", "foo", "non-existent-option"]).await,
