@@ -215,7 +215,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         let spec = match command::resolve(&args) {
             Ok(spec) => spec,
             Err(reply) => {
-                let reply = if args[0].eq_ignore_ascii_case(b"exec") {
+                let exec = args
+                    .first()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"));
+                let reply = if exec {
                     self.exec_abort(&reply).await
                 } else {
                     self.flag_multi();
