@@ -133,6 +133,13 @@ run_checks() {
     cargo test --doc --workspace
 }
 
-install_services
-run_checks "$@"
-log "all checks passed"
+main() {
+    install_services
+    run_checks "$@"
+    log "all checks passed"
+}
+
+# Sourcing the script (to try a function) runs nothing.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main "$@"
+fi
