@@ -437,3 +437,20 @@ async fn every_command_in_the_table_gets_an_answer() {
         );
     }
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_clients_and_stops_listening() {
+    let server = TestServer::start().await;
+    let addr = server.addr();
+    let mut idle = server.raw().await;
+    assert_eq!(idle.cmd(&["SET", "k", "v"]).await, ok());
+    // The harness cancels the shutdown token and waits for serve() to end.
+    tokio::time::timeout(std::time::Duration::from_secs(5), server.stop())
+        .await
+        .expect("an idle server shuts down at once");
+    assert!(idle.is_closed().await, "idle connections are closed");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
+}
