@@ -63,6 +63,17 @@ async fn multibulk_without_bulk_arguments() {
         "expected '$', got 'f'",
     )
     .await;
+    // As in Redis, the error comes when the line is complete: `*1\r\nX`
+    // alone waits for more.
+    let mut c = server.raw().await;
+    c.send(b"*1\r\nX").await;
+    assert!(c.nothing_within(Duration::from_millis(50)).await);
+    c.send(b"\r\n").await;
+    assert_eq!(
+        c.read().await,
+        err("ERR Protocol error: expected '$', got 'X'")
+    );
+    assert!(c.is_closed().await);
     // Commands before the bad frame in the same write still run.
     let mut c = server.raw().await;
     c.send(&[encode_str(&["SET", "before", "1"]), b"*1\r\nX\r\n".to_vec()].concat())
