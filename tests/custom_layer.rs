@@ -289,3 +289,43 @@ async fn a_layer_error_becomes_an_err_reply_and_the_connection_stays() {
     assert_eq!(c.cmd(&["SET", "fine", "1"]).await, ok());
     assert_eq!(c.cmd(&["GET", "fine"]).await, bulk("1"));
 }
+
+#[tokio::test]
+async fn tower_combinators_are_layers_too() {
+    // The first rung of docs/middleware.md: no new types at all. Lowercase
+    // every key on the way in, and hide error details on the way out.
+    use tower::util::{MapRequestLayer, MapResponseLayer};
+    let lowercase_keys = MapRequestLayer::new(|mut req: Request| {
+        let positions: Vec<usize> = req
+            .command
+            .spec
+            .key_indexes(req.command.args.len())
+            .collect();
+        for i in positions {
+            req.command.args[i] = Bytes::from(req.command.args[i].to_ascii_lowercase());
+        }
+        req
+    });
+    let terse_errors = MapResponseLayer::new(|reply: Reply| match reply.error_code() {
+        Some("ERR") => Reply::static_error("ERR request failed"),
+        _ => reply,
+    });
+    let server = TestServer::with_builder(Config::for_tests(), |b| {
+        b.layer(terse_errors).layer(lowercase_keys)
+    })
+    .await;
+    let mut c = server.raw().await;
+    assert_eq!(c.cmd(&["SET", "MiXeD", "Value"]).await, ok());
+    assert_eq!(
+        c.cmd(&["GET", "mixed"]).await,
+        bulk("Value"),
+        "values untouched"
+    );
+    assert_eq!(c.cmd(&["KEYS", "*"]).await, bulks(&["mixed"]));
+    assert_eq!(c.cmd(&["INCR", "MIXED"]).await, err("ERR request failed"));
+    // Errors the connection produces itself (arity) do not pass the stack.
+    assert_eq!(
+        c.cmd(&["GET"]).await,
+        err("ERR wrong number of arguments for 'get' command")
+    );
+}
