@@ -302,13 +302,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             Ok(spec) => spec,
             Err(reply) => {
                 let known = args.first().and_then(|name| command::lookup(name));
-                self.reject(known, reply);
+                self.refuse(known, reply).await;
                 return None;
             }
         };
         self.entry.touch(spec);
         if !auth::permits(self.state.credentials.required(), self.authenticated, spec) {
-            self.reject(Some(spec), errors::NOAUTH);
+            self.refuse(Some(spec), errors::NOAUTH).await;
             return None;
         }
         let cmd = Command { spec, args };
@@ -338,12 +338,35 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     }
 
     /// Answer an error for a command refused before it ran, and count it.
-    fn reject(&mut self, spec: Option<&'static CommandSpec>, reply: Reply) {
-        self.flag_multi();
+    /// A refused EXEC (wrong arity, not authenticated) discards the
+    /// transaction, as Redis' execCommandAbort does; anything else refused
+    /// inside MULTI makes the EXEC that follows abort.
+    async fn refuse(&mut self, spec: Option<&'static CommandSpec>, reply: Reply) {
         self.state
             .command_stats
             .record(spec, Outcome::Rejected, Duration::ZERO, Some(&reply));
+        let reply = if spec.is_some_and(|s| s.name == "exec") {
+            self.exec_abort(&reply).await
+        } else {
+            self.flag_multi();
+            reply
+        };
         self.reply(&reply);
+    }
+
+    /// The reply of a refused EXEC, which also ends MULTI and WATCH. Redis'
+    /// own texts drop the `ERR` code but keep any other (`NOAUTH`).
+    async fn exec_abort(&mut self, refusal: &Reply) -> Reply {
+        self.end_multi();
+        self.unwatch().await;
+        let text = match refusal {
+            Reply::Error(text) => String::from_utf8_lossy(text).into_owned(),
+            other => format!("{other:?}"),
+        };
+        let text = text.strip_prefix("ERR ").unwrap_or(&text);
+        Reply::error(format!(
+            "EXECABORT Transaction discarded because of: {text}"
+        ))
     }
 
     fn flag_multi(&mut self) {
@@ -725,6 +748,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         let mut addr = None;
         let mut laddr = None;
         let mut skipme = true;
+        let mut type_matches = true;
         for pair in args.chunks(2) {
             let (k, v) = (pair[0].to_ascii_lowercase(), &pair[1]);
             match k.as_slice() {
@@ -739,7 +763,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
                     b"no" => skipme = false,
                     _ => return errors::SYNTAX,
                 },
-                b"user" | b"type" | b"maxage" => {}
+                // Every client here is a normal one of the `default` user,
+                // so TYPE normal and USER default match all, the other
+                // types none; unknown names are errors, as in Redis.
+                b"type" => match v.to_ascii_lowercase().as_slice() {
+                    b"normal" => {}
+                    b"master" | b"slave" | b"replica" | b"pubsub" => type_matches = false,
+                    _ => {
+                        return Reply::error(format!(
+                            "ERR Unknown client type '{}'",
+                            String::from_utf8_lossy(v)
+                        ))
+                    }
+                },
+                b"user" if v.as_ref() == b"default" => {}
+                b"user" => {
+                    return Reply::error(format!(
+                        "ERR No such user '{}'",
+                        String::from_utf8_lossy(v)
+                    ))
+                }
                 _ => return errors::SYNTAX,
             }
         }
@@ -748,7 +791,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             if skipme && c.id() == self.entry.id() {
                 continue;
             }
-            let matches = id.is_none_or(|id| id == c.id())
+            let matches = type_matches
+                && id.is_none_or(|id| id == c.id())
                 && addr
                     .as_ref()
                     .is_none_or(|a| c.info.addr.is_some_and(|x| x.to_string() == *a))

@@ -20,7 +20,8 @@ pub(super) fn execute(cmd: &Command) -> Reply {
             Reply::Array(
                 a[2..]
                     .iter()
-                    .map(|name| find(name).map_or(Reply::NullArray, info))
+                    // An unknown name is a null bulk (`$-1`), as Redis' addReplyNull.
+                    .map(|name| find(name).map_or(Reply::Null, info))
                     .collect(),
             )
         }
@@ -49,8 +50,9 @@ fn find(name: &[u8]) -> Option<&'static CommandSpec> {
     all_specs().find(|s| s.name.as_bytes() == lower.as_slice())
 }
 
+/// Tips are bulk strings in a set, as Redis' addReplyCommandTips sends them.
 fn strings(items: &[&'static str]) -> Reply {
-    Reply::Set(items.iter().map(|s| Reply::status(s)).collect())
+    Reply::Set(items.iter().map(Reply::bulk).collect())
 }
 
 /// One COMMAND INFO entry: name, arity, flags, first key, last key, step,
@@ -70,8 +72,10 @@ fn info(spec: &'static CommandSpec) -> Reply {
                 .collect(),
         ),
         strings(spec.tips),
-        Reply::Array(Vec::new()),
-        Reply::Array(spec.subcommands.iter().map(info).collect()),
+        // Key specs and subcommands are sets in Redis (`~` in RESP3). The
+        // table has no key specs; the legacy key range above covers them.
+        Reply::Set(Vec::new()),
+        Reply::Set(spec.subcommands.iter().map(info).collect()),
     ])
 }
 

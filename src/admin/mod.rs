@@ -111,9 +111,11 @@ fn answer(state: &ServerState, cmd: &Command) -> Option<Reply> {
     }
     let a = &cmd.args;
     Some(match cmd.spec.name {
-        "ping" => match a.get(1) {
-            Some(msg) => Reply::Bulk(msg.clone()),
-            None => Reply::status("PONG"),
+        // PING's arity is -1 but it takes at most one message, as in Redis.
+        "ping" => match a.as_slice() {
+            [_] => Reply::status("PONG"),
+            [_, msg] => Reply::Bulk(msg.clone()),
+            _ => redynamo_layers::command::wrong_arity("ping"),
         },
         "echo" => Reply::Bulk(a[1].clone()),
         "time" => {

@@ -79,6 +79,11 @@ pub struct SetArgs {
 }
 
 impl SetArgs {
+    /// Options are read as Redis' `parseExtendedStringArgumentsOrReply`
+    /// reads them: an option may repeat (`NX NX`, `GET GET`, `EX 1 EX 10`,
+    /// the last value winning) but two that conflict (`NX XX`, `EX PX`,
+    /// `KEEPTTL EX`) are a syntax error, and the expiry value is checked
+    /// only once every option has been read.
     pub fn parse(args: &[Bytes], now: u64) -> Result<SetArgs, Reply> {
         let mut set = SetArgs {
             key: args[1].clone(),
@@ -87,55 +92,77 @@ impl SetArgs {
             get: false,
             expiry: None,
         };
+        let mut keep_ttl = false;
+        let mut expire: Option<(&[u8], &Bytes)> = None;
         let mut i = 3;
         while i < args.len() {
             let a = &args[i];
             let next = args.get(i + 1);
-            if eq(a, "nx") && set.condition == SetCondition::Always {
+            if eq(a, "nx") && set.condition != SetCondition::IfPresent {
                 set.condition = SetCondition::IfAbsent;
-            } else if eq(a, "xx") && set.condition == SetCondition::Always {
+            } else if eq(a, "xx") && set.condition != SetCondition::IfAbsent {
                 set.condition = SetCondition::IfPresent;
-            } else if eq(a, "get") && !set.get {
+            } else if eq(a, "get") {
                 set.get = true;
-            } else if eq(a, "keepttl") && set.expiry.is_none() {
-                set.expiry = Some(Expiry::Keep);
-            } else if (eq(a, "ex") || eq(a, "px") || eq(a, "exat") || eq(a, "pxat"))
-                && set.expiry.is_none()
-                && next.is_some()
+            } else if eq(a, "keepttl") && expire.is_none() {
+                keep_ttl = true;
+            } else if let (Some(unit), Some(value), false) =
+                (expiry_unit(a, expire), next, keep_ttl)
             {
-                let value = next.ok_or(errors::SYNTAX)?;
-                set.expiry = Some(Expiry::At(resolve_expiry(a, value, now, "set")?));
+                expire = Some((unit, value));
                 i += 1;
             } else {
                 return Err(errors::SYNTAX);
             }
             i += 1;
         }
+        set.expiry = match expire {
+            _ if keep_ttl => Some(Expiry::Keep),
+            Some((unit, value)) => Some(Expiry::At(resolve_expiry(unit, value, now, "set")?)),
+            None => None,
+        };
         Ok(set)
     }
 }
 
+/// The unit `arg` names (`ex`, `px`, `exat`, `pxat`), if it may follow the
+/// expiry option already `given`: Redis lets an expiry option repeat, but
+/// not mix with another unit.
+fn expiry_unit(arg: &[u8], given: Option<(&[u8], &Bytes)>) -> Option<&'static [u8]> {
+    let unit: &'static [u8] = [b"ex".as_slice(), b"px", b"exat", b"pxat"]
+        .into_iter()
+        .find(|u| arg.eq_ignore_ascii_case(u))?;
+    match given {
+        Some((g, _)) if g != unit => None,
+        _ => Some(unit),
+    }
+}
+
 /// `GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]`: None leaves the
-/// expiry alone.
+/// expiry alone. Repeats and conflicts are read as in [`SetArgs::parse`].
 pub fn parse_getex(args: &[Bytes], now: u64) -> Result<Option<Expiry>, Reply> {
-    let mut expiry = None;
+    let mut persist = false;
+    let mut expire: Option<(&[u8], &Bytes)> = None;
     let mut i = 2;
     while i < args.len() {
         let a = &args[i];
-        if eq(a, "persist") && expiry.is_none() {
-            expiry = Some(Expiry::Persist);
-        } else if (eq(a, "ex") || eq(a, "px") || eq(a, "exat") || eq(a, "pxat"))
-            && expiry.is_none()
-            && i + 1 < args.len()
+        if eq(a, "persist") && expire.is_none() {
+            persist = true;
+        } else if let (Some(unit), Some(value), false) =
+            (expiry_unit(a, expire), args.get(i + 1), persist)
         {
-            expiry = Some(Expiry::At(resolve_expiry(a, &args[i + 1], now, "getex")?));
+            expire = Some((unit, value));
             i += 1;
         } else {
             return Err(errors::SYNTAX);
         }
         i += 1;
     }
-    Ok(expiry)
+    match expire {
+        _ if persist => Ok(Some(Expiry::Persist)),
+        Some((unit, value)) => Ok(Some(Expiry::At(resolve_expiry(unit, value, now, "getex")?))),
+        None => Ok(None),
+    }
 }
 
 /// SETEX / PSETEX: the relative expiry argument, resolved.
@@ -210,8 +237,10 @@ impl ExpireFlags {
 pub fn parse_expire(args: &[Bytes], now: u64) -> Result<(i64, ExpireFlags), Reply> {
     let name = args[0].to_ascii_lowercase();
     let cmd = String::from_utf8_lossy(&name).into_owned();
-    let n = int_arg(&args[2])?;
+    // Redis reads the flags before the number: `EXPIRE k abc foo` is
+    // "Unsupported option foo".
     let flags = ExpireFlags::parse(&args[3..])?;
+    let n = int_arg(&args[2])?;
     let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
     let (scale, relative) = match cmd.as_str() {
         "expire" => (1000, true),
@@ -377,6 +406,41 @@ mod tests {
         assert_eq!(
             SetArgs::parse(&line(&["set", "k", "v", "ex", "9223372036854775807"]), 0).unwrap_err(),
             errors::INVALID_EXPIRE
+        );
+        // Redis lets an option repeat (the last expiry wins, and only it is
+        // checked) but not mix with a conflicting one.
+        let s = SetArgs::parse(
+            &line(&[
+                "set", "k", "v", "nx", "nx", "get", "get", "ex", "0", "ex", "10",
+            ]),
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.condition, s.get, s.expiry),
+            (SetCondition::IfAbsent, true, Some(Expiry::At(10_005)))
+        );
+        assert_eq!(
+            SetArgs::parse(&line(&["set", "k", "v", "keepttl", "keepttl"]), 0)
+                .unwrap()
+                .expiry,
+            Some(Expiry::Keep)
+        );
+        assert_eq!(
+            SetArgs::parse(&line(&["set", "k", "v", "ex", "1", "px", "1"]), 0).unwrap_err(),
+            errors::SYNTAX
+        );
+        assert_eq!(
+            parse_getex(&line(&["getex", "k", "px", "0", "px", "7"]), 1).unwrap(),
+            Some(Expiry::At(8))
+        );
+        assert_eq!(
+            parse_getex(&line(&["getex", "k", "persist", "persist"]), 1).unwrap(),
+            Some(Expiry::Persist)
+        );
+        assert_eq!(
+            parse_getex(&line(&["getex", "k", "persist", "ex", "1"]), 1).unwrap_err(),
+            errors::SYNTAX
         );
     }
 

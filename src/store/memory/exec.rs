@@ -297,17 +297,24 @@ fn getdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let expiry = match parse_getex(a, ctx.now) {
-        Ok(e) => e,
-        Err(e) => return e,
-    };
+    // Redis checks the options' syntax, then looks the key up, and only
+    // then the expiry value: GETEX of a missing key with `EX abc` is nil.
+    let expiry = parse_getex(a, ctx.now);
+    if let Err(e) = &expiry {
+        if *e == errors::SYNTAX {
+            return e.clone();
+        }
+    }
     let value = match ctx.read_str(&a[1]) {
         Ok(Some(v)) => v,
         Ok(None) => return Reply::Null,
         Err(e) => return e,
     };
+    let expiry = match expiry {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
     match expiry {
-        None => {}
         Some(Expiry::At(at)) if at <= ctx.now => {
             ctx.delete(&a[1]);
         }
@@ -316,14 +323,14 @@ fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             let db = ctx.db;
             ctx.state.watches.touch(db, &a[1]);
         }
-        Some(Expiry::Persist) | Some(Expiry::Keep)
+        Some(Expiry::Persist | Expiry::Keep)
             if ctx.lookup(&a[1]).is_some_and(|e| e.expire_at != 0) =>
         {
             ctx.db().set_expire(&a[1], 0);
             let db = ctx.db;
             ctx.state.watches.touch(db, &a[1]);
         }
-        Some(Expiry::Persist) | Some(Expiry::Keep) => {}
+        None | Some(Expiry::Persist | Expiry::Keep) => {}
     }
     Reply::Bulk(value)
 }
@@ -658,19 +665,27 @@ fn flushdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if let Err(e) = parse_flush(a) {
         return e;
     }
-    let db = ctx.db;
-    ctx.db().clear();
-    ctx.state.watches.touch_db(db);
+    let (db, now) = (ctx.db as usize, ctx.now);
+    let State { dbs, watches, .. } = &mut *ctx.state;
+    watches.touch_db(ctx.db, |k| is_live(&dbs[db], k, now));
+    dbs[db].clear();
     Reply::ok()
+}
+
+/// `key` exists in `db` and has not expired.
+fn is_live(db: &Db, key: &[u8], now: u64) -> bool {
+    db.get(key).is_some_and(|e| !e.is_expired(now))
 }
 
 fn flushall(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if let Err(e) = parse_flush(a) {
         return e;
     }
-    for i in 0..ctx.state.dbs.len() {
-        ctx.state.dbs[i].clear();
-        ctx.state.watches.touch_db(i as u32);
+    let now = ctx.now;
+    let State { dbs, watches, .. } = &mut *ctx.state;
+    for (i, db) in dbs.iter_mut().enumerate() {
+        watches.touch_db(i as u32, |k| is_live(db, k, now));
+        db.clear();
     }
     Reply::ok()
 }
@@ -687,9 +702,17 @@ fn swapdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         (Ok(x), Ok(y)) => (x, y),
         _ => return errors::DB_INDEX,
     };
-    ctx.state.dbs.swap(x as usize, y as usize);
-    ctx.state.watches.touch_db(x);
-    ctx.state.watches.touch_db(y);
+    if x == y {
+        return Reply::ok();
+    }
+    // A watched key changes if it exists on either side of the swap.
+    let now = ctx.now;
+    let State { dbs, watches, .. } = &mut *ctx.state;
+    let (dx, dy) = (&dbs[x as usize], &dbs[y as usize]);
+    let changed = |k: &[u8]| is_live(dx, k, now) || is_live(dy, k, now);
+    watches.touch_db(x, changed);
+    watches.touch_db(y, changed);
+    dbs.swap(x as usize, y as usize);
     Reply::ok()
 }
 

@@ -94,11 +94,16 @@ impl Watches {
         }
     }
 
-    /// Mark every client that watches any key of `db` (FLUSHDB, SWAPDB).
-    pub(crate) fn touch_db(&mut self, db: u32) {
-        for clients in self.by_key.get(&db).into_iter().flat_map(|k| k.values()) {
-            for c in clients.iter().filter_map(Weak::upgrade) {
-                c.mark_watch_dirty();
+    /// Mark every client that watches a key of `db` for which `changed`
+    /// holds (FLUSHDB, FLUSHALL, SWAPDB). As in Redis'
+    /// `touchAllWatchedKeysInDb`, only keys the operation really changes
+    /// count: watching a key that does not exist survives a flush.
+    pub(crate) fn touch_db(&mut self, db: u32, mut changed: impl FnMut(&[u8]) -> bool) {
+        for (key, clients) in self.by_key.get(&db).into_iter().flat_map(|k| k.iter()) {
+            if changed(key) {
+                for c in clients.iter().filter_map(Weak::upgrade) {
+                    c.mark_watch_dirty();
+                }
             }
         }
     }

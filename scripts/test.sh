@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The test command (README: "Install and test").
+#
+#   scripts/test.sh [ARGS...]
+#
+# 1. Installs what the tests need that a fresh Debian machine lacks
+#    (section "Install services" below).
+# 2. Runs every check: rustfmt, clippy with warnings denied, the whole test
+#    suite (cargo-nextest, or cargo test when nextest is missing) and the
+#    doc tests. ARGS are passed to the test runner, e.g. a test filter.
+#
+# Under CI=true anything that cannot be installed is a failure: a missing
+# service must fail the run, never skip tests silently. Elsewhere the script
+# installs what it can (as root, or with passwordless sudo) and says loudly
+# what it could not; the affected tests then skip with a note.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+warn() { printf '\n*** WARNING: %s\n' "$*" >&2; }
+fail() {
+    printf '\n*** ERROR: %s\n' "$*" >&2
+    exit 1
+}
+is_ci() { [[ "${CI:-}" == "true" ]]; }
+
+# Run a command as root: directly, or through passwordless sudo.
+as_root() {
+    if [[ ${EUID} -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        return 1
+    fi
+}
+
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || return 1
+    export DEBIAN_FRONTEND=noninteractive
+    if [[ ${APT_UPDATED} -eq 0 ]]; then
+        as_root apt-get update -qq || return 1
+        APT_UPDATED=1
+    fi
+    as_root apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# ---------------------------------------------------------------------------
+# Install services
+#
+# One function per service: make it available (install it if missing),
+# check it runs, and export whatever the tests need to find it. Under CI=true
+# every failure here is fatal. To add a service (moto for the DynamoDB tests,
+# say: `pip install 'moto[server]'`, start `moto_server -H 127.0.0.1 -p PORT`
+# in the background, export AWS_ENDPOINT_URL and dummy credentials, and stop
+# it in an EXIT trap), write install_<name> and call it from
+# install_services.
+# ---------------------------------------------------------------------------
+
+# redis-cli and redis-benchmark (Debian's redis-tools) for tests/redis_cli.rs;
+# redis-server for the upstream-Redis tests and the load benchmark.
+install_redis() {
+    local packages=()
+    command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
+    command -v redis-benchmark >/dev/null 2>&1 || packages+=(redis-tools)
+    command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+    if [[ ${#packages[@]} -gt 0 ]]; then
+        mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
+        log "installing ${packages[*]}"
+        if ! apt_install "${packages[@]}"; then
+            is_ci && fail "could not install ${packages[*]} (apt-get as root is needed)"
+            warn "could not install ${packages[*]}: the redis-cli/redis-benchmark tests will SKIP. Install them with: sudo apt-get install -y redis-tools redis-server"
+            return 0
+        fi
+    fi
+    local tool
+    for tool in redis-cli redis-benchmark redis-server; do
+        if ! "${tool}" --version >/dev/null 2>&1; then
+            is_ci && fail "${tool} does not run"
+            warn "${tool} does not run"
+        fi
+    done
+    if command -v redis-cli >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1; then
+        log "redis tools: $(redis-cli --version), $(redis-server --version | cut -d' ' -f1-3)"
+    fi
+}
+
+# The Rust tools the checks use. cargo-nextest is optional: without it the
+# suite runs under cargo test.
+install_rust_tools() {
+    if command -v rustup >/dev/null 2>&1; then
+        cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+        cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+    fi
+    cargo fmt --version >/dev/null 2>&1 || fail "rustfmt is not installed"
+    cargo clippy --version >/dev/null 2>&1 || fail "clippy is not installed"
+    if cargo nextest --version >/dev/null 2>&1; then
+        HAVE_NEXTEST=1
+    else
+        HAVE_NEXTEST=0
+        warn "cargo-nextest not found: running the suite with cargo test"
+    fi
+}
+
+install_services() {
+    install_rust_tools
+    install_redis
+}
+
+# ---------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------
+
+run_checks() {
+    log "cargo fmt --all -- --check"
+    cargo fmt --all -- --check
+
+    log "cargo clippy --workspace --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets -- -D warnings
+
+    if [[ ${HAVE_NEXTEST} -eq 1 ]]; then
+        log "cargo nextest run --workspace"
+        cargo nextest run --workspace --no-fail-fast "$@"
+    else
+        log "cargo test --workspace"
+        cargo test --workspace --no-fail-fast "$@"
+    fi
+
+    # nextest does not run doc tests.
+    log "cargo test --doc --workspace"
+    cargo test --doc --workspace
+}
+
+main() {
+    install_services
+    run_checks "$@"
+    log "all checks passed"
+}
+
+# Sourcing the script (to try a function) runs nothing.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main "$@"
+fi
