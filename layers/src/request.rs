@@ -95,6 +95,26 @@ pub enum ItemState {
 }
 
 impl Request {
+    /// A request for a command line, resolved against the command table,
+    /// from the server itself: handy in tests and benchmarks of layers.
+    ///
+    /// ```
+    /// let req = redynamo_layers::Request::from_line(&["GET", "k"]).unwrap();
+    /// assert_eq!(req.command.spec.name, "get");
+    /// ```
+    pub fn from_line(line: &[&str]) -> Result<Request, crate::Reply> {
+        let args: Vec<Bytes> = line
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let spec = crate::command::resolve(&args)?;
+        Ok(Request::new(
+            Command { spec, args },
+            0,
+            ClientInfo::internal(),
+        ))
+    }
+
     pub fn new(command: Command, db: u32, client: Arc<ClientInfo>) -> Request {
         Request {
             command,

@@ -160,21 +160,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::{lookup, COMMANDS};
-    use crate::{ClientInfo, Command};
-    use bytes::Bytes;
+    use crate::command::COMMANDS;
     use tower::ServiceExt;
 
     fn request(name: &str, authenticated: bool) -> Request {
-        let spec = lookup(name.as_bytes()).expect("command in table");
-        let mut req = Request::new(
-            Command {
-                spec,
-                args: vec![Bytes::copy_from_slice(name.as_bytes())],
-            },
-            0,
-            ClientInfo::internal(),
-        );
+        let mut req = Request::from_line(&[name]).expect("valid command");
         req.authenticated = authenticated;
         req
     }

@@ -81,21 +81,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::lookup;
     use crate::error::TimedOut;
-    use crate::{ClientInfo, Command, Reply};
-    use bytes::Bytes;
+    use crate::Reply;
     use tower::ServiceExt;
 
     fn request() -> Request {
-        Request::new(
-            Command {
-                spec: lookup(b"get").expect("get"),
-                args: vec![Bytes::from_static(b"get"), Bytes::from_static(b"k")],
-            },
-            0,
-            ClientInfo::internal(),
-        )
+        Request::from_line(&["get", "k"]).expect("valid command")
     }
 
     #[tokio::test(start_paused = true)]
