@@ -164,7 +164,7 @@ mod tests {
     use tower::ServiceExt;
 
     fn request(name: &str, authenticated: bool) -> Request {
-        let mut req = Request::from_line(&[name]).expect("valid command");
+        let mut req = Request::from_line(&[name, "k"]).expect("valid command");
         req.authenticated = authenticated;
         req
     }
