@@ -29,9 +29,10 @@ use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
 use crate::connection::Connection;
 use crate::stack::{self, BoxLayer, Stack};
+use crate::store::dynamo::DynamoStore;
 use crate::store::memory::{MemoryConfig, MemoryStore};
 use crate::store::Backend;
 use state::ServerState;
@@ -60,6 +61,12 @@ impl ServerBuilder {
     /// Bind the listener and build the stack over the configured backend.
     /// Must run inside a tokio runtime.
     pub async fn bind(self) -> std::io::Result<Server> {
+        if self.config.backend == BackendKind::DynamoDb {
+            let store = DynamoStore::connect(&self.config)
+                .await
+                .map_err(std::io::Error::other)?;
+            return self.bind_with(store).await;
+        }
         let store = MemoryStore::new(MemoryConfig {
             databases: self.config.databases,
             max_string_len: self.config.proto_max_bulk_len,
@@ -78,7 +85,9 @@ impl ServerBuilder {
             backend.name(),
             Arc::new(move || stats_source.stats()),
         ));
-        state.port.store(local_addr.port() as u64, Ordering::Relaxed);
+        state
+            .port
+            .store(local_addr.port() as u64, Ordering::Relaxed);
         let stack = stack::build(&state, backend, &self.layers);
         Ok(Server {
             listener,
@@ -155,7 +164,10 @@ impl Server {
                 .total_connections_received
                 .fetch_add(1, Ordering::Relaxed);
             if state.clients.len() >= state.tunables.maxclients.load(Ordering::Relaxed) {
-                state.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                state
+                    .stats
+                    .rejected_connections
+                    .fetch_add(1, Ordering::Relaxed);
                 tracker.spawn(reject(socket));
                 continue;
             }
@@ -178,7 +190,10 @@ impl Server {
         tracker.close();
         let grace = Duration::from_secs(state.config.shutdown_timeout);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            warn!(remaining = tracker.len(), "shutdown timeout: dropping connections still running");
+            warn!(
+                remaining = tracker.len(),
+                "shutdown timeout: dropping connections still running"
+            );
         }
         info!("redynamo is now ready to exit, bye bye");
     }

@@ -25,7 +25,7 @@ struct Ctx<'a> {
     client: &'a Arc<ClientInfo>,
 }
 
-pub(super) fn execute(state: &mut State, config: &MemoryConfig, req: &Request, now: u64) -> Reply {
+pub(crate) fn execute(state: &mut State, config: &MemoryConfig, req: &Request, now: u64) -> Reply {
     let mut ctx = Ctx {
         state,
         config,
