@@ -1,10 +1,10 @@
 //! The DynamoDB test harness: a real moto server, a fault-injecting proxy in
 //! front of it, and redynamo servers over either backend.
 //!
-//! - [`moto`] starts `moto_server -H 127.0.0.1 -p <free port>` once per test
-//!   binary (from the repository's `.venv`, which
-//!   `scripts/install-moto.sh` creates, or from `PATH`) and waits until it
-//!   answers. A watchdog shell kills it by its PID when the test process
+//! - [`moto`] starts moto's server on 127.0.0.1 and a free port once per
+//!   test binary (the `moto_server` of the repository's `.venv`, which
+//!   `scripts/install-moto.sh` creates, or of `PATH`; single-threaded, see
+//!   [`Moto::start`]) and waits until it answers. A watchdog shell kills it by its PID when the test process
 //!   ends. Without moto, a run under `CI=true` panics (a missing service
 //!   fails the run); elsewhere it prints a loud skip note.
 //! - [`FaultProxy`] forwards HTTP requests to moto, counts them by DynamoDB
@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -45,16 +45,29 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn start(binary: &PathBuf) -> Moto {
+    fn start(binary: &Path) -> Moto {
         let port = free_port();
+        // moto_server serves requests on many threads, and moto's DynamoDB
+        // is not thread-safe: concurrent conditional writes both pass their
+        // conditions, and a failed transaction restores a copy of the whole
+        // table over concurrent writes. DynamoDB makes every request atomic;
+        // moto does too when it serves one request at a time. So run what
+        // moto_server runs, single-threaded, with the Python next to it.
+        let python = binary.with_file_name("python3");
+        let launcher = format!(
+            "{python} -c 'import sys; from werkzeug.serving import run_simple; \
+             from moto.server import DomainDispatcherApplication, create_backend_app, MotoRequestHandler; \
+             run_simple(\"127.0.0.1\", {port}, DomainDispatcherApplication(create_backend_app), \
+             threaded=False, request_handler=MotoRequestHandler)'",
+            python = python.display(),
+        );
         // The shell runs moto in the background and kills it (by PID) when
         // this test process is gone: statics are never dropped, so without
         // it a shared moto would outlive `cargo test`.
         let script = format!(
-            "{bin} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+            "{launcher} >/dev/null 2>&1 & m=$!; \
              trap 'kill $m 2>/dev/null' EXIT TERM INT; \
              while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done",
-            bin = binary.display(),
             parent = std::process::id(),
         );
         let watchdog = Command::new("sh")
@@ -62,7 +75,7 @@ impl Moto {
             .arg(script)
             .stdin(Stdio::null())
             .spawn()
-            .expect("start moto_server");
+            .expect("start moto");
         let moto = Moto { port, watchdog };
         for _ in 0..300 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -70,7 +83,7 @@ impl Moto {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("moto_server did not answer on port {port} within 15 s");
+        panic!("moto did not answer on port {port} within 15 s");
     }
 }
 
