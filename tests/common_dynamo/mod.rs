@@ -324,8 +324,9 @@ impl Fault {
 
 #[derive(Default)]
 struct ProxyState {
-    /// Faults for the next requests, consumed one per request.
-    faults: Mutex<Vec<Fault>>,
+    /// What to do with the next requests, one entry consumed per request
+    /// (None: forward normally).
+    faults: Mutex<Vec<Option<Fault>>>,
     /// Requests seen, by `X-Amz-Target` operation (`GetItem` …).
     calls: Mutex<HashMap<String, u64>>,
     total: AtomicU64,
@@ -363,8 +364,14 @@ impl FaultProxy {
 
     /// Apply `fault` to the next `n` requests.
     pub fn inject(&self, fault: Fault, n: usize) {
+        self.inject_after(0, fault, n);
+    }
+
+    /// Let `skip` requests through, then apply `fault` to `n` of them.
+    pub fn inject_after(&self, skip: usize, fault: Fault, n: usize) {
         let mut faults = self.state.faults.lock().expect("faults");
-        faults.extend(std::iter::repeat_n(fault, n));
+        faults.extend(std::iter::repeat_n(None, skip));
+        faults.extend(std::iter::repeat_n(Some(fault), n));
     }
 
     pub fn clear(&self) {
@@ -463,7 +470,11 @@ async fn serve_client(
         *state.calls.lock().expect("calls").entry(op).or_default() += 1;
         let fault = {
             let mut faults = state.faults.lock().expect("faults");
-            (!faults.is_empty()).then(|| faults.remove(0))
+            if faults.is_empty() {
+                None
+            } else {
+                faults.remove(0)
+            }
         };
         let delay = state.delay_ms.load(Ordering::Relaxed);
         if delay > 0 {
