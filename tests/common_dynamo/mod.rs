@@ -97,7 +97,7 @@ impl Drop for Moto {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -213,9 +213,13 @@ impl TestServer {
                 endpoint,
                 table,
                 args,
-            } => TestServer::try_dynamo(endpoint, table, args)
-                .await
-                .expect("start redynamo over DynamoDB"),
+            } => {
+                let mut args = args.clone();
+                args.push("--create-table".into());
+                TestServer::try_dynamo(endpoint, table, &args)
+                    .await
+                    .expect("start redynamo over DynamoDB")
+            }
         }
     }
 
@@ -234,7 +238,6 @@ impl TestServer {
             "dynamodb",
             "--table",
             table,
-            "--create-table",
         ]
         .iter()
         .map(|s| s.to_string())
