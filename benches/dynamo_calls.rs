@@ -42,6 +42,9 @@ fn many(cmd: &str, prefix: &str, n: usize, with_values: bool) -> Vec<String> {
     args
 }
 
+/// A label, commands to prepare (not counted), and the commands counted.
+type Case = (&'static str, Vec<Vec<String>>, Vec<Vec<String>>);
+
 #[tokio::main]
 async fn main() {
     let Some(moto) = moto() else {
@@ -57,7 +60,7 @@ async fn main() {
     let mut conn = server.conn().await;
 
     // (label, setup, measured commands)
-    let cases: Vec<(&str, Vec<Vec<String>>, Vec<Vec<String>>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "GET (hit)",
             vec![line(&["SET", "k", "v"])],
