@@ -346,19 +346,36 @@ impl Shared {
                 .map_err(build_error)?;
             items.push(TransactGetItem::builder().get(get).build());
         }
-        let out = self
-            .client
-            .transact_get_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|e| match classify("TransactGetItems", e) {
-                CallError::Failed(e) => e,
-                // Cancelled by a concurrent transaction on one of the items.
-                _ => Box::new(TryAgain(
-                    "DynamoDB cancelled a transactional read (concurrent transaction)".into(),
-                )) as BoxError,
-            })?;
+        // A transactional read is cancelled while a transaction writes one
+        // of its items: retry a few times, as for a write conflict.
+        let mut attempt = 0;
+        let out = loop {
+            let result = self
+                .client
+                .transact_get_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(out) => break out,
+                Err(e) => match classify("TransactGetItems", e) {
+                    CallError::Failed(e) => return Err(e),
+                    _ if attempt + 1 < self.config.unprocessed_rounds => {
+                        tokio::time::sleep(backoff(
+                            attempt,
+                            Duration::from_millis(5),
+                            Duration::from_millis(200),
+                        ))
+                        .await;
+                        attempt += 1;
+                    }
+                    _ => return Err(Box::new(TryAgain(
+                        "DynamoDB kept cancelling a transactional read (concurrent transactions)"
+                            .into(),
+                    ))),
+                },
+            }
+        };
         let mut snapshot = Snapshot::with_capacity(keys.len());
         for (k, response) in keys.iter().zip(out.responses()) {
             let head = response.item().map(Head::decode).transpose()?;

@@ -319,7 +319,11 @@ impl Shared {
                     self.note_writes(&writes);
                     return Ok(outcome.reply);
                 }
-                Err(CallError::Condition) => pending = Some((outcome.reply, probe)),
+                // A lost response retried by the SDK also ends here: the
+                // reload tells whether this attempt was applied after all.
+                Err(CallError::Condition | CallError::Conflict) => {
+                    pending = Some((outcome.reply, probe))
+                }
                 Err(CallError::Cancelled(reasons)) => {
                     let failed =
                         |r: &Option<String>| matches!(r.as_deref(), Some("ConditionalCheckFailed"));
@@ -568,6 +572,8 @@ impl Shared {
                 self.note_writes(std::slice::from_ref(&write));
                 Ok(Reply::Integer(1))
             }
+            // A transaction is changing the key: decide on fresh data.
+            Err((CallError::Conflict, _)) => self.general(req).await,
             Err((CallError::Condition, old)) => {
                 // Not live — unless it is our own tombstone, written by an
                 // attempt whose response was lost.
@@ -671,6 +677,9 @@ fn unexpected(e: CallError) -> Result<Reply, BoxError> {
         CallError::TooLarge => Ok(TOO_LARGE),
         CallError::Failed(e) => Err(e),
         CallError::Cancelled(r) => cancelled(&r),
+        CallError::Conflict => Err(Box::new(TryAgain(
+            "DynamoDB was running a transaction on the key, try again".into(),
+        ))),
         CallError::Condition => Err(Box::new(TryAgain(
             "DynamoDB refused a write on a condition it does not have".into(),
         ))),

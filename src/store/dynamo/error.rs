@@ -25,6 +25,9 @@ pub enum CallError {
     /// A condition failed: a concurrent write got there first (or, for a
     /// conditional command, the condition simply does not hold).
     Condition,
+    /// The item is being changed by a DynamoDB transaction right now
+    /// (TransactionConflictException): nothing was written; try again.
+    Conflict,
     /// A transaction was cancelled; one reason code per action, in order
     /// (`None`/"None" for actions that were fine).
     Cancelled(Vec<Option<String>>),
@@ -60,6 +63,13 @@ where
             let message = e.message().unwrap_or_default();
             if code == "ConditionalCheckFailedException" {
                 return CallError::Condition;
+            }
+            if code == "TransactionConflictException" {
+                return CallError::Conflict;
+            }
+            if code == "TransactionCanceledException" {
+                // Callers that need the reasons read the typed error first.
+                return CallError::Cancelled(Vec::new());
             }
             if code == "ValidationException" && message.contains("size") {
                 return CallError::TooLarge;
@@ -109,6 +119,9 @@ where
         CallError::Failed(e) => e,
         CallError::TooLarge => Box::new(BackendUnavailable(format!(
             "DynamoDB {op} refused an item as too large"
+        ))),
+        CallError::Conflict => Box::new(TryAgain(format!(
+            "DynamoDB {op} conflicted with a transaction in progress"
         ))),
         CallError::Condition | CallError::Cancelled(_) => Box::new(BackendUnavailable(format!(
             "DynamoDB {op} failed a condition unexpectedly"
