@@ -216,3 +216,54 @@ async fn the_binary_uses_the_standard_aws_chain() {
         Some(&b"yes"[..])
     );
 }
+
+/// `--read-consistency strong` makes every read consistent; with
+/// `eventual`, a node still reads the keys it just wrote consistently.
+#[tokio::test]
+async fn read_consistency_reaches_dynamodb() {
+    let Some(moto) = moto() else {
+        return;
+    };
+    let proxy = common_dynamo::FaultProxy::start(moto.port).await;
+    let consistent = |proxy: &common_dynamo::FaultProxy, op: &str| {
+        proxy
+            .last_body(op)
+            .expect("a request")
+            .contains("\"ConsistentRead\":true")
+    };
+    let strong = TestServer::try_dynamo(
+        &proxy.endpoint(),
+        &unique_table("strong"),
+        &[
+            "--create-table".into(),
+            "--read-consistency".into(),
+            "strong".into(),
+        ],
+    )
+    .await
+    .expect("start");
+    let mut conn = strong.conn().await;
+    let _: Option<String> = conn.get("never-written").await.expect("GET");
+    assert!(consistent(&proxy, "GetItem"));
+    let _: Vec<Option<String>> = conn.mget(&["a", "b"]).await.expect("MGET");
+    assert!(consistent(&proxy, "BatchGetItem"));
+    let _: Vec<String> = conn.keys("*").await.expect("KEYS");
+    assert!(consistent(&proxy, "Scan"));
+
+    let eventual = TestServer::try_dynamo(
+        &proxy.endpoint(),
+        &unique_table("eventual"),
+        &["--create-table".into()],
+    )
+    .await
+    .expect("start");
+    let mut conn = eventual.conn().await;
+    let _: Option<String> = conn.get("never-written").await.expect("GET");
+    assert!(!consistent(&proxy, "GetItem"));
+    let _: () = conn.set("mine", "v").await.expect("SET");
+    let v: String = conn.get("mine").await.expect("GET");
+    assert_eq!(v, "v");
+    assert!(consistent(&proxy, "GetItem"), "read-your-writes");
+    let _: Vec<Option<String>> = conn.mget(&["x", "y"]).await.expect("MGET");
+    assert!(!consistent(&proxy, "BatchGetItem"));
+}

@@ -336,6 +336,8 @@ struct ProxyState {
     /// Requests seen, by `X-Amz-Target` operation (`GetItem` …).
     calls: Mutex<HashMap<String, u64>>,
     total: AtomicU64,
+    /// The body of the last request of each operation.
+    last_body: Mutex<HashMap<String, String>>,
     /// Added before forwarding each request (simulated network latency).
     delay_ms: AtomicU64,
 }
@@ -392,6 +394,16 @@ impl FaultProxy {
 
     pub fn total(&self) -> u64 {
         self.state.total.load(Ordering::Relaxed)
+    }
+
+    /// The body of the last request of operation `op` (`GetItem` …).
+    pub fn last_body(&self, op: &str) -> Option<String> {
+        self.state
+            .last_body
+            .lock()
+            .expect("bodies")
+            .get(op)
+            .cloned()
     }
 
     /// Requests by operation since the last call, and reset.
@@ -473,6 +485,10 @@ async fn serve_client(
             .and_then(|t| t.rsplit('.').next().map(str::to_string))
             .unwrap_or_else(|| "?".into());
         state.total.fetch_add(1, Ordering::Relaxed);
+        state.last_body.lock().expect("bodies").insert(
+            op.clone(),
+            String::from_utf8_lossy(&request.body).into_owned(),
+        );
         *state.calls.lock().expect("calls").entry(op).or_default() += 1;
         let fault = {
             let mut faults = state.faults.lock().expect("faults");
