@@ -103,14 +103,11 @@ fn run_in(
         state.watches.watch(*db, key.clone(), &spy);
         spies.push(spy);
     }
+    // Not one of the spies, and watching nothing: EXEC never aborts here
+    // (WATCH is checked against DynamoDB's versions instead).
     let scratch_req = Request {
-        command: req.command.clone(),
-        db: req.db,
-        // Not one of the spies, and watching nothing: EXEC never aborts here
-        // (WATCH is checked against DynamoDB's versions instead).
         client: Arc::new(ClientInfo::new(u64::MAX, None)),
-        authenticated: true,
-        transaction: req.transaction.clone(),
+        ..req.clone()
     };
     let reply = execute(state, config, &scratch_req, now);
     let changes = keys
