@@ -104,9 +104,20 @@ install_rust_tools() {
     fi
 }
 
+# moto (a DynamoDB-compatible server) in the git-ignored .venv, for the
+# DynamoDB tests, which start it themselves on a free port.
+install_moto() {
+    log "moto for the DynamoDB tests"
+    if ! scripts/install-moto.sh; then
+        is_ci && fail "could not install moto into .venv (python3 with venv and PyPI access are needed)"
+        warn "could not install moto: the DynamoDB tests will SKIP. Try: scripts/install-moto.sh"
+    fi
+}
+
 install_services() {
     install_rust_tools
     install_redis
+    install_moto
 }
 
 # ---------------------------------------------------------------------------

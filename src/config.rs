@@ -108,6 +108,51 @@ pub struct Config {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// The leaf store: `memory` (nothing to set up, lost on exit) or
+    /// `dynamodb` (durable, shared by every node on the same table).
+    #[arg(long, value_enum, default_value_t = BackendKind::Memory)]
+    pub backend: BackendKind,
+
+    /// DynamoDB table (with `--backend dynamodb`). Credentials, region and
+    /// endpoint come from the standard AWS chain (environment, profiles,
+    /// IMDS/ECS/EKS roles, `AWS_ENDPOINT_URL_DYNAMODB`).
+    #[arg(long, default_value = "redynamo")]
+    pub table: String,
+
+    /// Create the DynamoDB table (and wait until it is active) when it does
+    /// not exist. Without it, a missing table is an error at start-up.
+    #[arg(long)]
+    pub create_table: bool,
+
+    /// Reads from DynamoDB: `eventual` (half the cost; a node still reads
+    /// its own recent writes consistently) or `strong` (ConsistentRead).
+    #[arg(long, value_enum, default_value_t = ReadConsistency::Eventual)]
+    pub read_consistency: ReadConsistency,
+
+    /// Attempts per DynamoDB call, the first included: throttling, 5xx and
+    /// timeouts are retried with exponential backoff and full jitter.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub dynamo_max_attempts: u32,
+
+    /// Timeout of one attempt of a DynamoDB call, in milliseconds.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub dynamo_timeout_ms: u64,
+}
+
+/// Which leaf store serves the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    Memory,
+    #[value(name = "dynamodb")]
+    DynamoDb,
+}
+
+/// Read consistency of the DynamoDB backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadConsistency {
+    Eventual,
+    Strong,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

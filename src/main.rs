@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
     let server = Server::builder(config)
         .bind()
         .await
-        .with_context(|| format!("cannot listen on {}:{}", addr.0, addr.1))?;
+        .with_context(|| format!("cannot start serving on {}:{}", addr.0, addr.1))?;
     server.serve_until_signal().await;
     Ok(())
 }

@@ -29,9 +29,10 @@ use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
 use crate::connection::Connection;
 use crate::stack::{self, BoxLayer, Stack};
+use crate::store::dynamo::DynamoStore;
 use crate::store::memory::{MemoryConfig, MemoryStore};
 use crate::store::Backend;
 use crate::telemetry::{self, Exporter};
@@ -62,6 +63,12 @@ impl ServerBuilder {
     /// Bind the listener and build the stack over the configured backend.
     /// Must run inside a tokio runtime.
     pub async fn bind(self) -> std::io::Result<Server> {
+        if self.config.backend == BackendKind::DynamoDb {
+            let store = DynamoStore::connect(&self.config)
+                .await
+                .map_err(std::io::Error::other)?;
+            return self.bind_with(store).await;
+        }
         let store = MemoryStore::new(MemoryConfig {
             databases: self.config.databases,
             max_string_len: self.config.proto_max_bulk_len,

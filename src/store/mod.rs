@@ -1,6 +1,7 @@
 //! Leaf stores: the services at the bottom of the stack that execute
 //! commands. They know nothing about auth, caching or metrics.
 
+pub mod dynamo;
 pub mod memory;
 
 use redynamo_layers::{BoxError, Reply, Request};

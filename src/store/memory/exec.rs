@@ -25,7 +25,10 @@ struct Ctx<'a> {
     client: &'a Arc<ClientInfo>,
 }
 
-pub(super) fn execute(state: &mut State, config: &MemoryConfig, req: &Request, now: u64) -> Reply {
+/// Run one request. The DynamoDB backend runs this same function on a
+/// scratch keyspace of the items it loaded (`store::dynamo::scratch`), so
+/// a change to a command's semantics here changes both backends.
+pub(crate) fn execute(state: &mut State, config: &MemoryConfig, req: &Request, now: u64) -> Reply {
     let mut ctx = Ctx {
         state,
         config,

@@ -9,7 +9,7 @@
 //! stops when the last handle is dropped.
 
 mod db;
-mod exec;
+pub(crate) mod exec;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};

@@ -1,0 +1,579 @@
+//! The DynamoDB test harness: a real moto server, a fault-injecting proxy in
+//! front of it, and redynamo servers over either backend.
+//!
+//! - [`moto`] starts moto's server on 127.0.0.1 and a free port once per
+//!   test binary (the `moto_server` of the repository's `.venv`, which
+//!   `scripts/install-moto.sh` creates, or of `PATH`; single-threaded, see
+//!   [`Moto::start`]) and waits until it answers. A watchdog shell kills it by its PID when the test process
+//!   ends. Without moto, a run under `CI=true` panics (a missing service
+//!   fails the run); elsewhere it prints a loud skip note.
+//! - [`FaultProxy`] forwards HTTP requests to moto, counts them by DynamoDB
+//!   operation, and can be told to fail the next N requests with a status
+//!   and body, to stall them, or to forward them and lose the response.
+//! - [`Backend`] starts an in-process redynamo over memory or over DynamoDB
+//!   (a fresh table per server unless one is given, created through
+//!   `--create-table`), with dummy credentials and the endpoint set on the
+//!   SDK configuration.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use redynamo::config::Config;
+use redynamo::server::state::ServerState;
+use redynamo::server::Server;
+use redynamo::store::dynamo::{DynamoConfig, DynamoStore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// A moto server, killed (with its watchdog) when dropped.
+pub struct Moto {
+    pub port: u16,
+    watchdog: Child,
+}
+
+impl Moto {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn start(binary: &Path) -> Moto {
+        let port = free_port();
+        // moto_server serves requests on many threads, and moto's DynamoDB
+        // is not thread-safe: concurrent conditional writes both pass their
+        // conditions, and a failed transaction restores a copy of the whole
+        // table over concurrent writes. DynamoDB makes every request atomic;
+        // moto does too when it serves one request at a time. So run what
+        // moto_server runs, single-threaded, with the Python next to it.
+        let python = binary.with_file_name("python3");
+        let launcher = format!(
+            "{python} -c 'import sys; from werkzeug.serving import run_simple; \
+             from moto.server import DomainDispatcherApplication, create_backend_app, MotoRequestHandler; \
+             run_simple(\"127.0.0.1\", {port}, DomainDispatcherApplication(create_backend_app), \
+             threaded=False, request_handler=MotoRequestHandler)'",
+            python = python.display(),
+        );
+        // The shell runs moto in the background and kills it (by PID) when
+        // this test process is gone: statics are never dropped, so without
+        // it a shared moto would outlive `cargo test`.
+        let script = format!(
+            "{launcher} >/dev/null 2>&1 & m=$!; \
+             trap 'kill $m 2>/dev/null' EXIT TERM INT; \
+             while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done",
+            parent = std::process::id(),
+        );
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start moto");
+        let moto = Moto { port, watchdog };
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return moto;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("moto did not answer on port {port} within 15 s");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // SIGTERM to the watchdog, whose trap kills moto by its PID.
+        let _ = Command::new("kill")
+            .arg(self.watchdog.id().to_string())
+            .status();
+        let _ = self.watchdog.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Where moto_server is: the repository's venv first, then PATH.
+pub fn moto_binary() -> Option<PathBuf> {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("moto_server"))
+        .find(|p| p.is_file())
+}
+
+/// The moto server of this test binary, started on first use. None (after a
+/// loud note) when moto is not installed and CI is not set.
+pub fn moto() -> Option<&'static Moto> {
+    static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
+    MOTO.get_or_init(|| match moto_binary() {
+        Some(binary) => Some(Moto::start(&binary)),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("moto_server not found and CI=true: run scripts/install-moto.sh")
+        }
+        None => {
+            // Straight to stderr: the test harness captures eprintln!, and
+            // a skip must be seen.
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(
+                b"\n!!!!! SKIPPING DynamoDB tests: moto_server not found. \
+                  Run scripts/install-moto.sh (creates .venv) to run them. !!!!!\n\n",
+            );
+            None
+        }
+    })
+    .as_ref()
+}
+
+/// A table name no other test uses.
+pub fn unique_table(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// SDK settings for a test: dummy credentials, a region, the endpoint, and
+/// the retry/timeout policy of `config`.
+pub async fn sdk_config(endpoint: &str, config: &DynamoConfig) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .retry_config(config.retry_config())
+        .timeout_config(config.timeout_config())
+        .load()
+        .await
+}
+
+/// An SDK client straight to `endpoint`, to check the table behind
+/// redynamo's back.
+pub async fn direct_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = DynamoConfig::from_config(&Config::for_tests());
+    aws_sdk_dynamodb::Client::new(&sdk_config(endpoint, &config).await)
+}
+
+/// Which store a test server runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Memory,
+    /// DynamoDB at `endpoint`, in `table`, with extra command-line options.
+    Dynamo {
+        endpoint: String,
+        table: String,
+        args: Vec<String>,
+    },
+}
+
+impl Backend {
+    /// DynamoDB on the shared moto, in a fresh table; None when skipping.
+    pub fn dynamo() -> Option<Backend> {
+        let moto = moto()?;
+        Some(Backend::Dynamo {
+            endpoint: moto.endpoint(),
+            table: unique_table("suite"),
+            // moto copies the whole table for every item of a transaction:
+            // a 100-item MSET can take seconds on a busy machine.
+            args: vec!["--dynamo-timeout-ms".into(), "20000".into()],
+        })
+    }
+}
+
+/// An in-process redynamo on a free port; stopped when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    state: Arc<ServerState>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(backend: &Backend) -> TestServer {
+        match backend {
+            Backend::Memory => {
+                let server = Server::builder(Config::for_tests())
+                    .bind()
+                    .await
+                    .expect("bind");
+                TestServer::serve(server)
+            }
+            Backend::Dynamo {
+                endpoint,
+                table,
+                args,
+            } => {
+                let mut args = args.clone();
+                args.push("--create-table".into());
+                TestServer::try_dynamo(endpoint, table, &args)
+                    .await
+                    .expect("start redynamo over DynamoDB")
+            }
+        }
+    }
+
+    /// A server over DynamoDB configured from command-line options (as the
+    /// binary would be), with the SDK pointed at `endpoint`.
+    pub async fn try_dynamo(
+        endpoint: &str,
+        table: &str,
+        args: &[String],
+    ) -> Result<TestServer, String> {
+        let mut argv: Vec<String> = [
+            "redynamo",
+            "--port",
+            "0",
+            "--backend",
+            "dynamodb",
+            "--table",
+            table,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        argv.extend(args.iter().cloned());
+        let config = Config::load_from(argv).map_err(|e| e.to_string())?;
+        let dynamo = DynamoConfig::from_config(&config);
+        let sdk = sdk_config(endpoint, &dynamo).await;
+        let store = DynamoStore::with_sdk_config(&sdk, dynamo)
+            .await
+            .map_err(|e| e.to_string())?;
+        let server = Server::builder(config)
+            .bind_with(store)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(TestServer::serve(server))
+    }
+
+    fn serve(server: Server) -> TestServer {
+        let addr = server.local_addr();
+        let state = server.state();
+        let task = tokio::spawn(server.serve());
+        TestServer {
+            addr,
+            state,
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    /// A multiplexed connection: pipelined commands share one socket.
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("redis url")
+            .get_multiplexed_tokio_connection()
+            .await
+            .expect("connect to redynamo")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.state.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// What the proxy does with the next requests.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer with this status and JSON body without forwarding.
+    Respond { status: u16, body: String },
+    /// Hold the request without answering (the client times out).
+    Stall,
+    /// Forward to moto, then drop the response (the write happened, the
+    /// client does not know).
+    LoseResponse,
+}
+
+impl Fault {
+    pub fn throttle() -> Fault {
+        Fault::Respond {
+            status: 400,
+            body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"injected throttling"}"#.into(),
+        }
+    }
+
+    pub fn throttling_exception() -> Fault {
+        Fault::Respond {
+            status: 400,
+            body: r#"{"__type":"com.amazon.coral.availability#ThrottlingException","message":"injected throttling"}"#.into(),
+        }
+    }
+
+    pub fn internal_error() -> Fault {
+        Fault::Respond {
+            status: 500,
+            body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected 500"}"#.into(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ProxyState {
+    /// What to do with the next requests, one entry consumed per request
+    /// (None: forward normally).
+    faults: Mutex<Vec<Option<Fault>>>,
+    /// Requests seen, by `X-Amz-Target` operation (`GetItem` …).
+    calls: Mutex<HashMap<String, u64>>,
+    total: AtomicU64,
+    /// The body of the last request of each operation.
+    last_body: Mutex<HashMap<String, String>>,
+    /// Added before forwarding each request (simulated network latency).
+    delay_ms: AtomicU64,
+}
+
+/// A tiny HTTP/1.1 proxy in front of moto that counts and injects faults.
+#[derive(Clone)]
+pub struct FaultProxy {
+    pub port: u16,
+    state: Arc<ProxyState>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: u16) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let state = Arc::new(ProxyState::default());
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let _ = serve_client(client, upstream, state).await;
+                });
+            }
+        });
+        FaultProxy { port, state }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Apply `fault` to the next `n` requests.
+    pub fn inject(&self, fault: Fault, n: usize) {
+        self.inject_after(0, fault, n);
+    }
+
+    /// Let `skip` requests through, then apply `fault` to `n` of them.
+    pub fn inject_after(&self, skip: usize, fault: Fault, n: usize) {
+        let mut faults = self.state.faults.lock().expect("faults");
+        faults.extend(std::iter::repeat_n(None, skip));
+        faults.extend(std::iter::repeat_n(Some(fault), n));
+    }
+
+    pub fn clear(&self) {
+        self.state.faults.lock().expect("faults").clear();
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.state.total.load(Ordering::Relaxed)
+    }
+
+    /// The body of the last request of operation `op` (`GetItem` …).
+    pub fn last_body(&self, op: &str) -> Option<String> {
+        self.state
+            .last_body
+            .lock()
+            .expect("bodies")
+            .get(op)
+            .cloned()
+    }
+
+    /// Requests by operation since the last call, and reset.
+    pub fn take_calls(&self) -> HashMap<String, u64> {
+        self.state.total.store(0, Ordering::Relaxed);
+        std::mem::take(&mut *self.state.calls.lock().expect("calls"))
+    }
+}
+
+/// One HTTP request or response: head and body, as raw bytes.
+struct Message {
+    head: Vec<u8>,
+    body: Vec<u8>,
+}
+
+impl Message {
+    fn header(&self, name: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.head);
+        text.lines().skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut b = self.head.clone();
+        b.extend_from_slice(&self.body);
+        b
+    }
+}
+
+/// Read one message with a Content-Length body (or none); None at EOF.
+async fn read_message(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<Message>> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head: Vec<u8> = buf.drain(..end + 4).collect();
+            let mut msg = Message {
+                head,
+                body: Vec::new(),
+            };
+            let len: usize = msg
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            while buf.len() < len {
+                let mut chunk = [0u8; 16384];
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            msg.body = buf.drain(..len).collect();
+            return Ok(Some(msg));
+        }
+        let mut chunk = [0u8; 16384];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn serve_client(
+    mut client: TcpStream,
+    upstream: u16,
+    state: Arc<ProxyState>,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    while let Some(request) = read_message(&mut client, &mut buf).await? {
+        let op = request
+            .header("x-amz-target")
+            .and_then(|t| t.rsplit('.').next().map(str::to_string))
+            .unwrap_or_else(|| "?".into());
+        state.total.fetch_add(1, Ordering::Relaxed);
+        state.last_body.lock().expect("bodies").insert(
+            op.clone(),
+            String::from_utf8_lossy(&request.body).into_owned(),
+        );
+        *state.calls.lock().expect("calls").entry(op).or_default() += 1;
+        let fault = {
+            let mut faults = state.faults.lock().expect("faults");
+            if faults.is_empty() {
+                None
+            } else {
+                faults.remove(0)
+            }
+        };
+        let delay = state.delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        match fault {
+            Some(Fault::Respond { status, body }) => {
+                let reason = if status == 500 {
+                    "Internal Server Error"
+                } else {
+                    "Bad Request"
+                };
+                let response = format!(
+                    "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                client.write_all(response.as_bytes()).await?;
+            }
+            Some(Fault::Stall) => {
+                // Hold until the client gives up and closes.
+                let mut sink = [0u8; 1024];
+                let _ = tokio::time::timeout(Duration::from_secs(30), client.read(&mut sink)).await;
+                return Ok(());
+            }
+            Some(Fault::LoseResponse) => {
+                let _ = forward(&request, upstream).await?;
+                let mut sink = [0u8; 1024];
+                let _ = tokio::time::timeout(Duration::from_secs(30), client.read(&mut sink)).await;
+                return Ok(());
+            }
+            None => {
+                let (response, close) = forward(&request, upstream).await?;
+                client.write_all(&response).await?;
+                if close {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Send one request to moto on a fresh connection; the response and
+/// whether the client connection must close after it.
+async fn forward(request: &Message, upstream: u16) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut moto = TcpStream::connect(("127.0.0.1", upstream)).await?;
+    moto.write_all(&request.bytes()).await?;
+    let mut buf = Vec::new();
+    let response = read_message(&mut moto, &mut buf)
+        .await?
+        .ok_or_else(|| std::io::Error::other("moto closed without answering"))?;
+    let close = response
+        .header("connection")
+        .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+    Ok((response.bytes(), close))
+}
+
+/// Read a head item straight from the table (consistent), bypassing
+/// redynamo: the value, or None when absent or a tombstone.
+pub async fn table_value(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    db: u32,
+    key: &[u8],
+) -> Option<Vec<u8>> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let key_attrs = redynamo::store::dynamo::schema::head_key(db, key);
+    let out = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key_attrs))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("direct GetItem");
+    match out.item()?.get("v") {
+        Some(AttributeValue::B(b)) => Some(b.clone().into_inner()),
+        _ => None,
+    }
+}

@@ -1,0 +1,369 @@
+//! Failures between redynamo and DynamoDB, injected by a proxy in front of
+//! moto: throttling, HTTP 500s, timeouts and lost responses. In every case
+//! the client gets a clear error (or, when retries absorb the fault, the
+//! right reply), the server stays up, nothing is applied twice or half, and
+//! every acknowledged write is in the table afterwards (read with the SDK,
+//! behind redynamo's back).
+
+mod common_dynamo;
+
+use std::time::{Duration, Instant};
+
+use common_dynamo::{
+    direct_client, moto, table_value, unique_table, Backend, Fault, FaultProxy, TestServer,
+};
+use redis::aio::MultiplexedConnection;
+use redis::AsyncCommands;
+
+/// A server whose DynamoDB traffic goes through a fault proxy, plus a
+/// direct client to check the table.
+struct Rig {
+    proxy: FaultProxy,
+    _server: TestServer,
+    conn: MultiplexedConnection,
+    direct: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Rig {
+    async fn start() -> Option<Rig> {
+        let moto = moto()?;
+        let proxy = FaultProxy::start(moto.port).await;
+        let table = unique_table("faults");
+        let backend = Backend::Dynamo {
+            endpoint: proxy.endpoint(),
+            table: table.clone(),
+            args: ["--dynamo-max-attempts", "3", "--dynamo-timeout-ms", "1000"]
+                .map(String::from)
+                .to_vec(),
+        };
+        let server = TestServer::start(&backend).await;
+        let conn = server.conn().await;
+        Some(Rig {
+            proxy,
+            conn,
+            _server: server,
+            direct: direct_client(&moto.endpoint()).await,
+            table,
+        })
+    }
+
+    async fn in_table(&self, key: &str) -> Option<String> {
+        table_value(&self.direct, &self.table, 0, key.as_bytes())
+            .await
+            .map(|v| String::from_utf8(v).expect("utf-8 value"))
+    }
+
+    /// The server answers and its backend works again.
+    async fn assert_healthy(&mut self) {
+        self.proxy.clear();
+        let pong: String = redis::cmd("PING")
+            .query_async(&mut self.conn)
+            .await
+            .expect("PING");
+        assert_eq!(pong, "PONG");
+        let _: () = self
+            .conn
+            .set("health", "ok")
+            .await
+            .expect("SET after faults");
+        assert_eq!(self.in_table("health").await.as_deref(), Some("ok"));
+    }
+}
+
+macro_rules! rig_or_skip {
+    () => {
+        match Rig::start().await {
+            Some(r) => r,
+            None => return,
+        }
+    };
+}
+
+fn text(e: &redis::RedisError) -> String {
+    e.to_string()
+}
+
+#[tokio::test]
+async fn throttling_is_retried_then_reported_as_tryagain() {
+    let mut rig = rig_or_skip!();
+    for fault in [Fault::throttle(), Fault::throttling_exception()] {
+        // Fewer failures than attempts: the SDK's backoff absorbs them.
+        rig.proxy.inject(fault.clone(), 2);
+        let _: () = rig.conn.set("absorbed", "yes").await.expect("SET retried");
+        assert_eq!(rig.in_table("absorbed").await.as_deref(), Some("yes"));
+
+        // More failures than attempts: -TRYAGAIN, nothing written.
+        rig.proxy.inject(fault, 50);
+        let err = rig
+            .conn
+            .set::<_, _, ()>("refused", "no")
+            .await
+            .expect_err("SET under throttling");
+        assert_eq!(err.code(), Some("TRYAGAIN"), "{err}");
+        assert!(text(&err).contains("throttling"), "{err}");
+        rig.assert_healthy().await;
+        assert_eq!(rig.in_table("refused").await, None);
+    }
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported() {
+    let mut rig = rig_or_skip!();
+    rig.proxy.inject(Fault::internal_error(), 2);
+    let n: i64 = rig.conn.incr("n", 1).await.expect("INCR retried");
+    assert_eq!(n, 1);
+
+    rig.proxy.inject(Fault::internal_error(), 50);
+    let err = rig.conn.incr::<_, _, i64>("n", 1).await.expect_err("INCR");
+    let msg = text(&err);
+    assert!(
+        msg.contains("backend unavailable") && msg.contains("InternalServerError"),
+        "{msg}"
+    );
+    rig.assert_healthy().await;
+    assert_eq!(rig.in_table("n").await.as_deref(), Some("1"));
+    let n: i64 = rig.conn.incr("n", 1).await.expect("INCR after faults");
+    assert_eq!(n, 2);
+}
+
+#[tokio::test]
+async fn timeouts_are_bounded_and_reported() {
+    let mut rig = rig_or_skip!();
+    rig.proxy.inject(Fault::Stall, 50);
+    let started = Instant::now();
+    let err = rig
+        .conn
+        .get::<_, Option<String>>("k")
+        .await
+        .expect_err("GET");
+    let took = started.elapsed();
+    let msg = text(&err);
+    assert!(
+        msg.contains("backend unavailable") && msg.contains("timed out"),
+        "{msg}"
+    );
+    // 3 attempts of 1 s plus backoff, not a hang.
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+
+    rig.proxy.inject(Fault::Stall, 50);
+    let err = rig
+        .conn
+        .mset::<_, _, ()>(&[("a", "1"), ("b", "2")])
+        .await
+        .expect_err("MSET");
+    assert!(text(&err).contains("timed out"), "{err}");
+    rig.assert_healthy().await;
+    // One stalled attempt, then success.
+    rig.proxy.inject(Fault::Stall, 1);
+    let _: () = rig
+        .conn
+        .set("late", "v")
+        .await
+        .expect("SET after one timeout");
+    assert_eq!(rig.in_table("late").await.as_deref(), Some("v"));
+}
+
+#[tokio::test]
+async fn a_lost_response_is_never_applied_twice() {
+    let mut rig = rig_or_skip!();
+    let _: () = rig.conn.set("counter", 5).await.expect("SET");
+    // INCR reads (GetItem), then writes (UpdateItem): lose the write's
+    // response. The SDK retries the write, which fails its version
+    // condition against the first attempt; the reload finds the command's
+    // write id, so the reply is 6 and the counter is 6, not 7.
+    rig.proxy.inject_after(1, Fault::LoseResponse, 1);
+    let n: i64 = rig.conn.incr("counter", 1).await.expect("INCR");
+    assert_eq!(n, 6);
+    assert_eq!(rig.in_table("counter").await.as_deref(), Some("6"));
+
+    // The same for APPEND, and for DEL's single conditional write.
+    rig.proxy.inject_after(1, Fault::LoseResponse, 1);
+    let len: i64 = rig.conn.append("counter", "x").await.expect("APPEND");
+    assert_eq!(len, 2);
+    assert_eq!(rig.in_table("counter").await.as_deref(), Some("6x"));
+    rig.proxy.inject(Fault::LoseResponse, 1);
+    let deleted: i64 = rig.conn.del("counter").await.expect("DEL");
+    assert_eq!(deleted, 1);
+    assert_eq!(rig.in_table("counter").await, None);
+
+    // A transaction whose response is lost: applied once.
+    let _: () = rig.conn.mset(&[("x", 10), ("y", 0)]).await.expect("MSET");
+    rig.proxy.inject_after(1, Fault::LoseResponse, 1);
+    let (x, y): (i64, i64) = redis::pipe()
+        .atomic()
+        .decr("x", 1)
+        .incr("y", 1)
+        .query_async(&mut rig.conn)
+        .await
+        .expect("EXEC");
+    assert_eq!((x, y), (9, 1));
+    assert_eq!(rig.in_table("x").await.as_deref(), Some("9"));
+    assert_eq!(rig.in_table("y").await.as_deref(), Some("1"));
+    rig.assert_healthy().await;
+}
+
+/// A small deterministic generator, so a failing run can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[tokio::test]
+async fn every_acknowledged_write_survives_mixed_faults() {
+    let mut rig = rig_or_skip!();
+    let mut rng = Lcg(0x5eed);
+    let mut acked_sets = Vec::new();
+    let mut acked_incrs = 0;
+    let mut tried_incrs = 0;
+    let mut pairs = Vec::new();
+    for i in 0..60 {
+        let fault = match rng.next(5) {
+            0 => Some(Fault::throttle()),
+            1 => Some(Fault::internal_error()),
+            2 => Some(Fault::Stall),
+            3 => Some(Fault::LoseResponse),
+            _ => None,
+        };
+        if let Some(fault) = fault {
+            let n = 1 + rng.next(4) as usize;
+            rig.proxy.inject_after(rng.next(2) as usize, fault, n);
+        }
+        match i % 3 {
+            0 => {
+                let (k, v) = (format!("set:{i}"), format!("value:{i}"));
+                if rig.conn.set::<_, _, ()>(&k, &v).await.is_ok() {
+                    acked_sets.push((k, v));
+                }
+            }
+            1 => {
+                tried_incrs += 1;
+                if rig.conn.incr::<_, _, i64>("hits", 1).await.is_ok() {
+                    acked_incrs += 1;
+                }
+            }
+            _ => {
+                let (a, b) = (format!("pair:{i}:a"), format!("pair:{i}:b"));
+                let ok = rig
+                    .conn
+                    .mset::<_, _, ()>(&[(&a, "1"), (&b, "1")])
+                    .await
+                    .is_ok();
+                pairs.push((a, b, ok));
+            }
+        }
+        rig.proxy.clear();
+    }
+    rig.assert_healthy().await;
+    assert!(
+        !acked_sets.is_empty() && acked_incrs > 0,
+        "some writes must get through"
+    );
+    for (k, v) in &acked_sets {
+        assert_eq!(rig.in_table(k).await.as_deref(), Some(v.as_str()), "{k}");
+    }
+    // Acknowledged INCRs are all there; unacknowledged ones may or may not
+    // be (the client was told it failed), but none counts twice.
+    let hits: i64 = rig
+        .in_table("hits")
+        .await
+        .map_or(0, |v| v.parse().expect("counter"));
+    assert!(
+        hits >= acked_incrs && hits <= tried_incrs,
+        "hits {hits}, acknowledged {acked_incrs}, tried {tried_incrs}"
+    );
+    // MSET is all or nothing.
+    for (a, b, ok) in &pairs {
+        let (va, vb) = (rig.in_table(a).await, rig.in_table(b).await);
+        assert_eq!(va.is_some(), vb.is_some(), "half-applied MSET {a} {b}");
+        if *ok {
+            assert!(va.is_some(), "acknowledged MSET lost: {a}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn limits_get_clear_errors() {
+    let Some(moto) = moto() else {
+        return;
+    };
+    let backend = Backend::Dynamo {
+        endpoint: moto.endpoint(),
+        table: unique_table("limits"),
+        args: vec!["--dynamo-timeout-ms".into(), "20000".into()],
+    };
+    let server = TestServer::start(&backend).await;
+    let mut conn = server.conn().await;
+    // (The redis crate drops the "ERR " prefix.)
+    let too_large = "value too large for DynamoDB item (max 400 KB)";
+
+    let big = "x".repeat(400 * 1024);
+    let err = conn
+        .set::<_, _, ()>("big", &big)
+        .await
+        .expect_err("SET 400 KB");
+    assert!(text(&err).contains(too_large), "{err}");
+    let fits = "x".repeat(300 * 1024);
+    let _: () = conn.set("big", &fits).await.expect("SET 300 KB");
+    let err = conn
+        .append::<_, _, i64>("big", &fits)
+        .await
+        .expect_err("APPEND past the limit");
+    assert!(text(&err).contains(too_large), "{err}");
+    let err = redis::cmd("SETRANGE")
+        .arg("big")
+        .arg(400 * 1024)
+        .arg("x")
+        .query_async::<i64>(&mut conn)
+        .await
+        .expect_err("SETRANGE past the limit");
+    assert!(text(&err).contains(too_large), "{err}");
+    let len: i64 = conn.strlen("big").await.expect("STRLEN");
+    assert_eq!(len, 300 * 1024, "nothing half-applied");
+
+    let long_key = "k".repeat(3000);
+    let err = conn
+        .set::<_, _, ()>(&long_key, "v")
+        .await
+        .expect_err("long key");
+    assert!(text(&err).contains("key too long"), "{err}");
+
+    let pairs: Vec<(String, String)> = (0..101).map(|i| (format!("m{i}"), "v".into())).collect();
+    let err = conn
+        .mset::<_, _, ()>(&pairs)
+        .await
+        .expect_err("MSET of 101 keys");
+    assert!(text(&err).contains("at most 100 items"), "{err}");
+    let exists: i64 = conn.exists("m0").await.expect("EXISTS");
+    assert_eq!(exists, 0);
+
+    let err = redis::cmd("SWAPDB")
+        .arg(0)
+        .arg(1)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect_err("SWAPDB");
+    assert!(text(&err).contains("SWAPDB is not supported"), "{err}");
+
+    for cmd in [&["MULTI"][..], &["SET", "a", "1"], &["FLUSHDB"]] {
+        redis::cmd(cmd[0])
+            .arg(&cmd[1..])
+            .query_async::<redis::Value>(&mut conn)
+            .await
+            .expect("queue");
+    }
+    let err = redis::cmd("EXEC")
+        .query_async::<redis::Value>(&mut conn)
+        .await
+        .expect_err("EXEC with FLUSHDB");
+    assert!(text(&err).contains("FLUSHDB inside MULTI"), "{err}");
+    let exists: i64 = conn.exists("a").await.expect("EXISTS");
+    assert_eq!(exists, 0, "nothing of the refused transaction applied");
+}
