@@ -36,6 +36,7 @@ pub mod admin;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod follower;
 pub mod protocol;
 pub mod server;
 pub mod stack;

@@ -37,7 +37,7 @@
 mod calls;
 mod engine;
 mod error;
-mod item;
+pub(crate) mod item;
 mod keyspace;
 pub mod schema;
 mod scratch;
