@@ -138,6 +138,22 @@ pub struct Config {
     /// Timeout of one attempt of a DynamoDB call, in milliseconds.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub dynamo_timeout_ms: u64,
+
+    /// Bound of the node's read cache in front of DynamoDB, in bytes (keys,
+    /// values and per-entry overhead). 0 turns the cache off. Not used with
+    /// `--read-consistency strong` (reads then always go to DynamoDB).
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub cache_max_bytes: u64,
+
+    /// Drop cache entries this many milliseconds after they were stored,
+    /// whatever the stream says (0 = no bound).
+    #[arg(long, default_value_t = 0)]
+    pub cache_max_age_ms: u64,
+
+    /// While the streams follower is more than this many milliseconds
+    /// behind, or failing, the cache serves no reads (they go to DynamoDB).
+    #[arg(long, default_value_t = 2000)]
+    pub max_staleness_ms: u64,
 }
 
 /// Which leaf store serves the data.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! connection ─► metrics ─► shed ─► timeout ─► auth
-//!            ─► [custom layers] ─► admin ─► leaf store
+//!            ─► [custom layers] ─► cache (DynamoDB) ─► admin ─► leaf store
 //! ```
 //!
 //! Each line of [`build`] says why its layer sits where it does. The
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redynamo_layers::auth::AuthLayer;
+use redynamo_layers::cache::CacheLayer;
 use redynamo_layers::metrics::MetricsLayer;
 use redynamo_layers::shed::ShedLayer;
 use redynamo_layers::timeout::TimeoutLayer;
@@ -91,6 +92,10 @@ pub fn build<B: Backend>(state: &Arc<ServerState>, backend: B, custom: &[BoxLaye
         // User layers see every authenticated command, server commands
         // included, and can answer, rewrite or refuse them.
         .layer(CustomLayers(custom.to_vec()))
+        // The cache answers hot reads before they reach the backend, and
+        // sees every write after the backend accepted it; below user layers
+        // so they see every command, above admin which it never caches.
+        .option_layer(state.cache.clone().map(CacheLayer::new))
         // Admin answers the commands about the server itself (INFO, CONFIG,
         // COMMAND, PING, TIME …) next to the leaf, so caches above it never
         // mistake them for data.

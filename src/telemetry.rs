@@ -109,6 +109,13 @@ pub fn render(state: &ServerState, exporter: &Exporter) -> String {
         t.gauge("redynamo_expiring_keys", &[("db", label)])
             .set(found.map_or(0, |d| d.expires) as f64);
     }
+    if let Some(cache) = &state.cache {
+        let (entries, bytes) = cache.usage();
+        t.gauge("redynamo_cache_entries", &[]).set(entries as f64);
+        t.gauge("redynamo_cache_bytes", &[]).set(bytes as f64);
+        t.gauge("redynamo_cache_serving", &[])
+            .set(if cache.is_serving() { 1.0 } else { 0.0 });
+    }
     exporter.handle.render()
 }
 

@@ -29,13 +29,14 @@ use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::config::{BackendKind, Config};
+use crate::config::{BackendKind, Config, ReadConsistency};
 use crate::connection::Connection;
 use crate::stack::{self, BoxLayer, Stack};
 use crate::store::dynamo::DynamoStore;
 use crate::store::memory::{MemoryConfig, MemoryStore};
 use crate::store::Backend;
 use crate::telemetry::{self, Exporter};
+use redynamo_layers::cache::{CacheConfig, SharedCache};
 use redynamo_layers::metrics::Telemetry;
 use state::ServerState;
 
@@ -90,12 +91,25 @@ impl ServerBuilder {
             .map(|e| e.telemetry.clone())
             .unwrap_or_else(Telemetry::noop);
         let stats_source = backend.clone();
-        let state = Arc::new(ServerState::new(
+        let mut state = ServerState::new(
             self.config,
             backend.name(),
             Arc::new(move || stats_source.stats()),
             telemetry,
-        ));
+        );
+        let c = &state.config;
+        if backend.wants_cache()
+            && c.cache_max_bytes > 0
+            && c.read_consistency == ReadConsistency::Eventual
+        {
+            let config = CacheConfig {
+                max_bytes: c.cache_max_bytes,
+                max_age: (c.cache_max_age_ms > 0)
+                    .then(|| Duration::from_millis(c.cache_max_age_ms)),
+            };
+            state.cache = Some(SharedCache::new(&config, &state.telemetry));
+        }
+        let state = Arc::new(state);
         let metrics_addr = match (metrics_listener, exporter) {
             (Some(l), Some(exporter)) => {
                 let addr = l.local_addr()?;
