@@ -80,7 +80,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             max_bulk_len: state.tunables.proto_max_bulk_len.load(Ordering::Relaxed),
             max_multibulk_len: state.config.max_multibulk_len,
             max_inline_len: state.config.max_inline_len,
-            query_buffer_limit: state.tunables.client_query_buffer_limit.load(Ordering::Relaxed),
+            query_buffer_limit: state
+                .tunables
+                .client_query_buffer_limit
+                .load(Ordering::Relaxed),
         };
         let mut codec = RespCodec::new(limits);
         let authenticated = !state.credentials.required();
@@ -129,7 +132,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             self.flush().await?;
             self.refresh_limits();
 
-            let idle = self.state.tunables.idle_timeout_secs.load(Ordering::Relaxed);
+            let idle = self
+                .state
+                .tunables
+                .idle_timeout_secs
+                .load(Ordering::Relaxed);
             let idle = if idle == 0 {
                 Duration::MAX
             } else {
@@ -161,7 +168,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
 
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.write_buf.is_empty() {
-            ServerStats::add(&self.state.stats.net_output_bytes, self.write_buf.len() as u64);
+            ServerStats::add(
+                &self.state.stats.net_output_bytes,
+                self.write_buf.len() as u64,
+            );
             self.io.write_all(&self.write_buf).await?;
             self.write_buf.clear();
         }
@@ -340,7 +350,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             return Reply::static_error("ERR MULTI is not active");
         };
         multi.queued.push(cmd);
-        self.entry.multi.store(multi.queued.len() as u64, Ordering::Relaxed);
+        self.entry
+            .multi
+            .store(multi.queued.len() as u64, Ordering::Relaxed);
         Reply::status("QUEUED")
     }
 
@@ -480,7 +492,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
 
     fn set_authenticated(&mut self, yes: bool) {
         self.authenticated = yes;
-        self.codec.set_authenticated(yes || !self.state.credentials.required());
+        self.codec
+            .set_authenticated(yes || !self.state.credentials.required());
     }
 
     fn auth(&mut self, a: &[Bytes]) -> Reply {
@@ -551,7 +564,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             let n = if v == ProtocolVersion::Resp3 { 3 } else { 2 };
             self.entry.resp.store(n, Ordering::Relaxed);
         }
-        let proto = if self.codec.version() == ProtocolVersion::Resp3 { 3 } else { 2 };
+        let proto = if self.codec.version() == ProtocolVersion::Resp3 {
+            3
+        } else {
+            2
+        };
         Reply::Map(vec![
             (Reply::bulk("server"), Reply::bulk("redis")),
             (Reply::bulk("version"), Reply::bulk(REDIS_VERSION_FOR_HELLO)),
@@ -585,7 +602,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             },
             "client|setname" => match check_name(&a[2], "Client names") {
                 Ok(()) => {
-                    self.entry.info.set_name((!a[2].is_empty()).then(|| a[2].clone()));
+                    self.entry
+                        .info
+                        .set_name((!a[2].is_empty()).then(|| a[2].clone()));
                     Reply::ok()
                 }
                 Err(e) => e,
@@ -602,7 +621,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
                         ))
                     }
                 };
-                let label = if attr == b"lib-name" { "lib-name" } else { "lib-ver" };
+                let label = if attr == b"lib-name" {
+                    "lib-name"
+                } else {
+                    "lib-ver"
+                };
                 if let Err(e) = check_name(&a[3], label) {
                     return e;
                 }
@@ -671,7 +694,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         let all = self.state.clients.all();
         if args.len() == 1 {
             let addr = String::from_utf8_lossy(&args[0]);
-            return match all.iter().find(|c| c.info.addr.is_some_and(|a| a.to_string() == addr)) {
+            return match all
+                .iter()
+                .find(|c| c.info.addr.is_some_and(|a| a.to_string() == addr))
+            {
                 Some(c) => {
                     c.kill.cancel();
                     Reply::ok()

@@ -38,9 +38,7 @@ where
     <L::Service as Service<Request>>::Error: Into<BoxError>,
     <L::Service as Service<Request>>::Future: Send + 'static,
 {
-    Arc::new(move |inner: Stack| {
-        BoxCloneService::new(layer.layer(inner).map_err(Into::into))
-    })
+    Arc::new(move |inner: Stack| BoxCloneService::new(layer.layer(inner).map_err(Into::into)))
 }
 
 /// Applies the user's layers in the order they were added: the first one
@@ -91,7 +89,9 @@ pub fn build<B: Backend>(state: &Arc<ServerState>, backend: B, custom: &[BoxLaye
         .concurrency_limit(limit)
         // The timeout bounds everything below it, auth and user
         // layers included, so no layer can hang a client.
-        .layer(TimeoutLayer::new(Duration::from_millis(state.config.timeout_ms)))
+        .layer(TimeoutLayer::new(Duration::from_millis(
+            state.config.timeout_ms,
+        )))
         // Auth before any user layer: user code never sees a request from
         // an unauthenticated client (except AUTH/HELLO/QUIT/RESET).
         .layer(AuthLayer::new(state.credentials.clone()))

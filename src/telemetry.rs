@@ -26,7 +26,9 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use metrics::Recorder;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use redynamo_layers::metrics::Telemetry;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
@@ -36,8 +38,8 @@ use crate::server::state::ServerState;
 /// Latency buckets in seconds: 10 µs to 10 s, fine where Redis commands
 /// live (tens of microseconds) and wide enough for DynamoDB calls.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 /// The server's recorder and the handle that renders it.
@@ -160,7 +162,11 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, exporter: Exp
     }
 }
 
-fn respond(req: &Request<Incoming>, state: &ServerState, exporter: &Exporter) -> Response<Full<Bytes>> {
+fn respond(
+    req: &Request<Incoming>,
+    state: &ServerState,
+    exporter: &Exporter,
+) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match req.uri().path() {
         "/metrics" => (
             StatusCode::OK,
@@ -174,7 +180,11 @@ fn respond(req: &Request<Incoming>, state: &ServerState, exporter: &Exporter) ->
             "text/plain",
             "not ready\n".to_string(),
         ),
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;

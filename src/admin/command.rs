@@ -174,12 +174,16 @@ fn getkeys(line: &[Bytes]) -> Reply {
     let spec = match command::resolve(line) {
         Ok(spec) => spec,
         Err(_) if line.is_empty() => {
-            return Reply::static_error("ERR wrong number of arguments for 'command|getkeys' command")
+            return Reply::static_error(
+                "ERR wrong number of arguments for 'command|getkeys' command",
+            )
         }
         Err(_) if command::lookup(&line[0]).is_none() => {
             return Reply::static_error("ERR Invalid command specified")
         }
-        Err(_) => return Reply::static_error("ERR Invalid number of arguments specified for command"),
+        Err(_) => {
+            return Reply::static_error("ERR Invalid number of arguments specified for command")
+        }
     };
     let keys: Vec<Reply> = spec
         .key_indexes(line.len())

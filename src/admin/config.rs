@@ -21,7 +21,8 @@ struct Param {
 }
 
 fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, &'static str> {
-    v.parse().map_err(|_| "argument couldn't be parsed into an integer")
+    v.parse()
+        .map_err(|_| "argument couldn't be parsed into an integer")
 }
 
 const PARAMS: &[Param] = &[
@@ -62,7 +63,12 @@ const PARAMS: &[Param] = &[
     },
     Param {
         name: "timeout",
-        get: |s| s.tunables.idle_timeout_secs.load(Ordering::Relaxed).to_string(),
+        get: |s| {
+            s.tunables
+                .idle_timeout_secs
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
         set: Some(|s, v| {
             s.tunables
                 .idle_timeout_secs
@@ -72,7 +78,12 @@ const PARAMS: &[Param] = &[
     },
     Param {
         name: "proto-max-bulk-len",
-        get: |s| s.tunables.proto_max_bulk_len.load(Ordering::Relaxed).to_string(),
+        get: |s| {
+            s.tunables
+                .proto_max_bulk_len
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
         set: Some(|s, v| {
             let n: usize = parse_num(v)?;
             if n < 1024 * 1024 {
@@ -95,7 +106,9 @@ const PARAMS: &[Param] = &[
             if n < 1024 * 1024 {
                 return Err("argument must be between 1048576 and 9223372036854775807 inclusive");
             }
-            s.tunables.client_query_buffer_limit.store(n, Ordering::Relaxed);
+            s.tunables
+                .client_query_buffer_limit
+                .store(n, Ordering::Relaxed);
             Ok(())
         }),
     },
@@ -162,7 +175,12 @@ fn get(state: &ServerState, patterns: &[Bytes]) -> Reply {
                 .iter()
                 .any(|pat| glob::matches(&pat.to_ascii_lowercase(), p.name.as_bytes()))
         })
-        .map(|p| (Reply::bulk(p.name), Reply::Bulk(Bytes::from((p.get)(state)))))
+        .map(|p| {
+            (
+                Reply::bulk(p.name),
+                Reply::Bulk(Bytes::from((p.get)(state))),
+            )
+        })
         .collect();
     Reply::Map(pairs)
 }

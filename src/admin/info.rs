@@ -233,7 +233,10 @@ fn cpu() -> String {
         .and_then(|s| {
             let rest = s.rsplit_once(')')?.1;
             let f: Vec<&str> = rest.split_whitespace().collect();
-            Some((f.get(11)?.parse::<f64>().ok()?, f.get(12)?.parse::<f64>().ok()?))
+            Some((
+                f.get(11)?.parse::<f64>().ok()?,
+                f.get(12)?.parse::<f64>().ok()?,
+            ))
         })
         .unwrap_or((0.0, 0.0));
     format!(
@@ -247,7 +250,11 @@ fn keyspace(state: &ServerState) -> String {
     let mut s = String::new();
     for db in (state.backend_stats)().keyspace {
         if db.keys > 0 {
-            let _ = write!(s, "db{}:keys={},expires={},avg_ttl=0\r\n", db.db, db.keys, db.expires);
+            let _ = write!(
+                s,
+                "db{}:keys={},expires={},avg_ttl=0\r\n",
+                db.db, db.keys, db.expires
+            );
         }
     }
     s

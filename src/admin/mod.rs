@@ -125,12 +125,17 @@ fn answer(state: &ServerState, cmd: &Command) -> Option<Reply> {
 
 /// EXEC with admin commands in it: the store runs its part atomically; the
 /// admin replies are spliced in at their positions.
-async fn exec_mixed<S>(state: Arc<ServerState>, inner: S, mut req: Request) -> Result<Reply, BoxError>
+async fn exec_mixed<S>(
+    state: Arc<ServerState>,
+    inner: S,
+    mut req: Request,
+) -> Result<Reply, BoxError>
 where
     S: Service<Request, Response = Reply, Error = BoxError>,
 {
     let queued = std::mem::take(&mut req.transaction);
-    let (admin, store): (Vec<_>, Vec<_>) = queued.iter().enumerate().partition(|(_, c)| is_admin(c));
+    let (admin, store): (Vec<_>, Vec<_>) =
+        queued.iter().enumerate().partition(|(_, c)| is_admin(c));
     req.transaction = store.iter().map(|(_, c)| (*c).clone()).collect();
     let store_reply = inner.oneshot(req).await?;
     let mut store_replies = match store_reply {

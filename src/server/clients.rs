@@ -51,7 +51,8 @@ impl ClientEntry {
     /// One line of CLIENT LIST / CLIENT INFO, in Redis 7's field order.
     pub fn describe(&self) -> String {
         let age = self.created.elapsed();
-        let idle_ms = (age.as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let idle_ms =
+            (age.as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
         let text = |m: &Mutex<Option<Bytes>>| {
             m.lock()
                 .as_ref()

@@ -97,7 +97,9 @@ impl ServerBuilder {
             }
             _ => None,
         };
-        state.port.store(local_addr.port() as u64, Ordering::Relaxed);
+        state
+            .port
+            .store(local_addr.port() as u64, Ordering::Relaxed);
         let stack = stack::build(&state, backend, &self.layers);
         Ok(Server {
             listener,
@@ -182,7 +184,10 @@ impl Server {
                 .total_connections_received
                 .fetch_add(1, Ordering::Relaxed);
             if state.clients.len() >= state.tunables.maxclients.load(Ordering::Relaxed) {
-                state.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                state
+                    .stats
+                    .rejected_connections
+                    .fetch_add(1, Ordering::Relaxed);
                 tracker.spawn(reject(socket));
                 continue;
             }
@@ -205,7 +210,10 @@ impl Server {
         tracker.close();
         let grace = Duration::from_secs(state.config.shutdown_timeout);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            warn!(remaining = tracker.len(), "shutdown timeout: dropping connections still running");
+            warn!(
+                remaining = tracker.len(),
+                "shutdown timeout: dropping connections still running"
+            );
         }
         state.stopped.cancel();
         info!("redynamo is now ready to exit, bye bye");

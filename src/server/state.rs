@@ -134,7 +134,10 @@ impl ServerState {
     /// let connections drain.
     pub async fn begin_shutdown(&self) {
         self.ready.store(false, Ordering::Relaxed);
-        tokio::time::sleep(std::time::Duration::from_millis(self.config.shutdown_delay_ms)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(
+            self.config.shutdown_delay_ms,
+        ))
+        .await;
         self.shutdown.cancel();
     }
 }

@@ -161,7 +161,11 @@ impl Telemetry {
             .register_gauge(&Self::key(name, labels), &Self::meta())
     }
 
-    pub fn histogram(&self, name: &'static str, labels: &[(&'static str, &'static str)]) -> Histogram {
+    pub fn histogram(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, &'static str)],
+    ) -> Histogram {
         self.recorder
             .register_histogram(&Self::key(name, labels), &Self::meta())
     }

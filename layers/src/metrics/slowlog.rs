@@ -68,14 +68,24 @@ impl SlowLog {
     }
 
     /// Log a command (the caller checked [`SlowLog::is_slow`]).
-    pub fn push(&self, args: &[Bytes], elapsed: Duration, addr: Option<SocketAddr>, name: Option<Bytes>) {
+    pub fn push(
+        &self,
+        args: &[Bytes],
+        elapsed: Duration,
+        addr: Option<SocketAddr>,
+        name: Option<Bytes>,
+    ) {
         let max_len = self.max_len();
         if max_len == 0 {
             return;
         }
         let mut kept: Vec<Bytes> = args
             .iter()
-            .take(if args.len() > MAX_ARGS { MAX_ARGS - 1 } else { MAX_ARGS })
+            .take(if args.len() > MAX_ARGS {
+                MAX_ARGS - 1
+            } else {
+                MAX_ARGS
+            })
             .map(|a| {
                 if a.len() > MAX_ARG_LEN {
                     let mut s = a.slice(..MAX_ARG_LEN).to_vec();
@@ -142,7 +152,12 @@ mod tests {
     fn keeps_newest_and_truncates_arguments() {
         let log = SlowLog::new(0, 2);
         for i in 0..3 {
-            log.push(&[Bytes::from(format!("cmd{i}"))], Duration::from_micros(5), None, None);
+            log.push(
+                &[Bytes::from(format!("cmd{i}"))],
+                Duration::from_micros(5),
+                None,
+                None,
+            );
         }
         let got = log.get(10);
         assert_eq!(got.len(), 2);

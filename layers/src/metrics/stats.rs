@@ -43,7 +43,12 @@ impl Outcome {
     }
 }
 
-const OUTCOMES: [Outcome; 4] = [Outcome::Ok, Outcome::Error, Outcome::Failure, Outcome::Rejected];
+const OUTCOMES: [Outcome; 4] = [
+    Outcome::Ok,
+    Outcome::Error,
+    Outcome::Failure,
+    Outcome::Rejected,
+];
 
 /// The label value for commands the table does not know, so a client
 /// sending random names cannot create unbounded label values.
@@ -88,7 +93,10 @@ impl CommandStats {
             let outcomes = OUTCOMES.map(|o| {
                 let key = Key::from_parts(
                     "redynamo_commands_total",
-                    vec![Label::new("command", name), Label::new("outcome", o.label())],
+                    vec![
+                        Label::new("command", name),
+                        Label::new("outcome", o.label()),
+                    ],
                 );
                 recorder.register_counter(&key, &meta)
             });

@@ -57,6 +57,7 @@ impl Entry {
     }
 }
 
+#[derive(Default)]
 pub struct Db {
     /// Empty until the first write, so 16 unused databases cost nothing.
     buckets: Vec<HashTable<Entry>>,
@@ -64,17 +65,6 @@ pub struct Db {
     len: usize,
     /// (deadline, key) for every key with an expiry.
     volatile: BTreeSet<(u64, Bytes)>,
-}
-
-impl Default for Db {
-    fn default() -> Self {
-        Db {
-            buckets: Vec::new(),
-            hasher: DefaultHashBuilder::default(),
-            len: 0,
-            volatile: BTreeSet::new(),
-        }
-    }
 }
 
 /// The bucket for a hash. Uses bits 40..50: hashbrown takes its probe
@@ -245,7 +235,7 @@ impl Db {
 
     pub fn clear(&mut self) {
         *self = Db {
-            hasher: self.hasher.clone(),
+            hasher: self.hasher,
             ..Db::default()
         };
     }

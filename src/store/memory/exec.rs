@@ -10,8 +10,8 @@ use redynamo_layers::{ClientInfo, Command, Reply, Request};
 use super::db::{Db, Entry, Value};
 use super::{MemoryConfig, State};
 use crate::commands::{
-    byte_range, int_arg, parse_expire, parse_flush, parse_getex, parse_setex, CopyArgs, Expiry,
-    ExpireFlags, ScanArgs, SetArgs, SetCondition,
+    byte_range, int_arg, parse_expire, parse_flush, parse_getex, parse_setex, CopyArgs,
+    ExpireFlags, Expiry, ScanArgs, SetArgs, SetCondition,
 };
 use crate::util::glob;
 use crate::util::num::{format_incr_float, parse_f64, parse_i64};
@@ -316,13 +316,14 @@ fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             let db = ctx.db;
             ctx.state.watches.touch(db, &a[1]);
         }
-        Some(Expiry::Persist) | Some(Expiry::Keep) => {
-            if ctx.lookup(&a[1]).is_some_and(|e| e.expire_at != 0) {
-                ctx.db().set_expire(&a[1], 0);
-                let db = ctx.db;
-                ctx.state.watches.touch(db, &a[1]);
-            }
+        Some(Expiry::Persist) | Some(Expiry::Keep)
+            if ctx.lookup(&a[1]).is_some_and(|e| e.expire_at != 0) =>
+        {
+            ctx.db().set_expire(&a[1], 0);
+            let db = ctx.db;
+            ctx.state.watches.touch(db, &a[1]);
         }
+        Some(Expiry::Persist) | Some(Expiry::Keep) => {}
     }
     Reply::Bulk(value)
 }
@@ -630,10 +631,7 @@ fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         }
     });
     let mut buf = itoa::Buffer::new();
-    Reply::Array(vec![
-        Reply::bulk(buf.format(next)),
-        Reply::Array(found),
-    ])
+    Reply::Array(vec![Reply::bulk(buf.format(next)), Reply::Array(found)])
 }
 
 fn randomkey(ctx: &mut Ctx<'_>) -> Reply {
