@@ -179,10 +179,6 @@ impl Server {
                     continue;
                 }
             };
-            state
-                .stats
-                .total_connections_received
-                .fetch_add(1, Ordering::Relaxed);
             if state.clients.len() >= state.tunables.maxclients.load(Ordering::Relaxed) {
                 state
                     .stats
@@ -191,6 +187,12 @@ impl Server {
                 tracker.spawn(reject(socket));
                 continue;
             }
+            // As in Redis, a connection refused for maxclients counts in
+            // rejected_connections only, not in total_connections_received.
+            state
+                .stats
+                .total_connections_received
+                .fetch_add(1, Ordering::Relaxed);
             let _ = socket.set_nodelay(true);
             let fd = raw_fd(&socket);
             let laddr = socket.local_addr().ok();
