@@ -63,8 +63,9 @@ where
             r.stats.record(Some(r.spec), outcome, elapsed, error);
             if let Some(args) = &r.args {
                 if r.slowlog.is_slow(elapsed) {
+                    let args = super::slowlog::redacted(r.spec, args);
                     r.slowlog
-                        .push(args, elapsed, r.client.addr, r.client.name());
+                        .push(&args, elapsed, r.client.addr, r.client.name());
                 }
             }
         }

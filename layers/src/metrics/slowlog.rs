@@ -1,5 +1,6 @@
 //! SLOWLOG: the most recent commands that took longer than a threshold.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -8,10 +9,37 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use crate::command::CommandSpec;
+
 /// Redis keeps at most 32 arguments of a slow command, each at most 128
 /// bytes; the rest is summarised.
 const MAX_ARGS: usize = 32;
 const MAX_ARG_LEN: usize = 128;
+
+/// Settings whose value `CONFIG SET` must never show: the slow log hides
+/// it as `(redacted)`, as Redis does for its sensitive configs.
+const SENSITIVE_SETTINGS: &[&[u8]] = &[b"requirepass", b"masterauth"];
+
+const REDACTED: Bytes = Bytes::from_static(b"(redacted)");
+
+/// `args` as the slow log may show them: secrets replaced by
+/// `(redacted)`. Borrows (no copy) for every command but `CONFIG SET`.
+pub fn redacted<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> Cow<'a, [Bytes]> {
+    if spec.name != "config|set" {
+        return Cow::Borrowed(args);
+    }
+    let mut args = args.to_vec();
+    // CONFIG SET name value [name value …]: names at 2, 4, …
+    for i in (2..args.len().saturating_sub(1)).step_by(2) {
+        if SENSITIVE_SETTINGS
+            .iter()
+            .any(|s| args[i].eq_ignore_ascii_case(s))
+        {
+            args[i + 1] = REDACTED;
+        }
+    }
+    Cow::Owned(args)
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlowEntry {
@@ -171,5 +199,35 @@ mod tests {
         assert!(!log.is_slow(Duration::from_micros(1)) || log.threshold_us() <= 1);
         log.set_threshold_us(-1);
         assert!(!log.is_slow(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn hides_secrets_of_config_set_only() {
+        let args = |parts: &[&'static str]| -> Vec<Bytes> {
+            parts
+                .iter()
+                .map(|p| Bytes::from_static(p.as_bytes()))
+                .collect()
+        };
+        let config = crate::command::lookup(b"config").expect("config");
+        let set = config.subcommand(b"set").expect("config|set");
+        let line = args(&["CONFIG", "SET", "maxclients", "10", "RequirePass", "pw"]);
+        assert_eq!(
+            &*redacted(set, &line),
+            &args(&[
+                "CONFIG",
+                "SET",
+                "maxclients",
+                "10",
+                "RequirePass",
+                "(redacted)"
+            ])[..]
+        );
+        // An odd tail (a wrong-arity line) has no value to hide.
+        let odd = args(&["CONFIG", "SET", "requirepass"]);
+        assert_eq!(&*redacted(set, &odd), &odd[..]);
+        let get = crate::command::lookup(b"get").expect("get");
+        let plain = args(&["GET", "requirepass"]);
+        assert!(matches!(redacted(get, &plain), Cow::Borrowed(_)));
     }
 }
