@@ -31,7 +31,7 @@ use metrics_exporter_prometheus::{
 };
 use redynamo_layers::metrics::Telemetry;
 use tokio::net::TcpListener;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::server::state::ServerState;
 
@@ -120,6 +120,9 @@ const DB_LABELS: [&str; 16] = [
 
 /// Serve `/metrics`, `/healthz` and `/readyz` until shutdown completes.
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>, exporter: Exporter) {
+    if let Ok(metrics_addr) = listener.local_addr() {
+        info!(%metrics_addr, "serving /metrics, /healthz and /readyz");
+    }
     // Histograms need periodic upkeep to bound their memory.
     let upkeep = exporter.handle.clone();
     let upkeep_stop = state.stopped.clone();

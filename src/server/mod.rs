@@ -27,7 +27,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::config::Config;
 use crate::connection::Connection;
@@ -202,8 +202,12 @@ impl Server {
             let span = info_span!("client", id = entry.id(), %addr);
             tracker.spawn(
                 async move {
+                    // Inside the span, so both lines carry the client's id
+                    // and address.
+                    debug!("client connected");
                     conn.run().await;
                     clients_state.clients.unregister(entry.id());
+                    debug!("client disconnected");
                 }
                 .instrument(span),
             );
