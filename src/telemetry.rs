@@ -29,18 +29,21 @@ use metrics::Recorder;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use redynamo_layers::metrics::Telemetry;
+use redynamo_layers::metrics::{Telemetry, LATENCY_BOUNDS_NS};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 use crate::server::state::ServerState;
 
-/// Latency buckets in seconds: 10 µs to 10 s, fine where Redis commands
-/// live (tens of microseconds) and wide enough for DynamoDB calls.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+/// Latency buckets in seconds for `_seconds` histograms that other
+/// components record through the facade: the same bounds as the command
+/// latency histogram, so dashboards can compare them.
+fn latency_buckets() -> Vec<f64> {
+    LATENCY_BOUNDS_NS
+        .iter()
+        .map(|&ns| ns as f64 / 1e9)
+        .collect()
+}
 
 /// The server's recorder and the handle that renders it.
 #[derive(Clone)]
@@ -52,7 +55,7 @@ pub struct Exporter {
 impl Exporter {
     pub fn new() -> Exporter {
         let recorder: PrometheusRecorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency_buckets())
             .expect("static, non-empty buckets")
             .build_recorder();
         let handle = recorder.handle();
@@ -109,7 +112,42 @@ pub fn render(state: &ServerState, exporter: &Exporter) -> String {
         t.gauge("redynamo_expiring_keys", &[("db", label)])
             .set(found.map_or(0, |d| d.expires) as f64);
     }
-    exporter.handle.render()
+    let mut out = exporter.handle.render();
+    render_command_latency(state, &mut out);
+    out
+}
+
+/// `redynamo_command_duration_seconds`, from the metrics layer's own
+/// fixed-bucket histograms (cheaper on the command path than the
+/// exporter's), in the Prometheus text format.
+fn render_command_latency(state: &ServerState, out: &mut String) {
+    use std::fmt::Write as _;
+    const NAME: &str = "redynamo_command_duration_seconds";
+    let latencies = state.command_stats.latencies();
+    if latencies.is_empty() {
+        return;
+    }
+    if !out.is_empty() && !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "# TYPE {NAME} histogram");
+    let bounds: Vec<f64> = latency_buckets();
+    for (command, l) in latencies {
+        for (bound, count) in bounds.iter().zip(&l.cumulative) {
+            let _ = writeln!(
+                out,
+                "{NAME}_bucket{{command=\"{command}\",le=\"{bound}\"}} {count}"
+            );
+        }
+        let count = l.count();
+        let _ = writeln!(
+            out,
+            "{NAME}_bucket{{command=\"{command}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(out, "{NAME}_sum{{command=\"{command}\"}} {}", l.sum_seconds);
+        let _ = writeln!(out, "{NAME}_count{{command=\"{command}\"}} {count}");
+    }
+    out.push('\n');
 }
 
 /// `db` label values: static so the label set is bounded. Databases past

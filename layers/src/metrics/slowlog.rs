@@ -41,6 +41,68 @@ pub fn redacted<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> Cow<'a, [Bytes]> {
     Cow::Owned(args)
 }
 
+/// Arguments [`KeptArgs`] copies inline, and how many bytes of them.
+const INLINE_ARGS: usize = 3;
+const INLINE_BYTES: usize = 44;
+
+/// A command's arguments, kept while it runs in case it turns out slow.
+///
+/// A short line (`GET key`, `SET key value` with a small value, `INCR key`
+/// …) is copied into an inline buffer: no allocation and no reference
+/// counts to bump and drop, which matters because every command pays it
+/// and almost none turns out slow. Longer lines keep their `Bytes`.
+pub struct KeptArgs(Kept);
+
+enum Kept {
+    Inline {
+        count: u8,
+        lens: [u8; INLINE_ARGS],
+        bytes: [u8; INLINE_BYTES],
+    },
+    Shared(Vec<Bytes>),
+}
+
+impl KeptArgs {
+    pub fn new(args: &[Bytes]) -> KeptArgs {
+        let total: usize = args.iter().map(Bytes::len).sum();
+        if args.len() > INLINE_ARGS || total > INLINE_BYTES {
+            return KeptArgs(Kept::Shared(args.to_vec()));
+        }
+        let mut lens = [0u8; INLINE_ARGS];
+        let mut bytes = [0u8; INLINE_BYTES];
+        let mut at = 0;
+        for (len, arg) in lens.iter_mut().zip(args) {
+            // Fits in u8: the total is at most INLINE_BYTES.
+            *len = arg.len() as u8;
+            bytes[at..at + arg.len()].copy_from_slice(arg);
+            at += arg.len();
+        }
+        KeptArgs(Kept::Inline {
+            count: args.len() as u8,
+            lens,
+            bytes,
+        })
+    }
+
+    /// The arguments, for the slow log (only ever called for a slow one).
+    pub fn to_vec(&self) -> Vec<Bytes> {
+        match &self.0 {
+            Kept::Inline { count, lens, bytes } => {
+                let mut at = 0;
+                lens[..*count as usize]
+                    .iter()
+                    .map(|&len| {
+                        let arg = Bytes::copy_from_slice(&bytes[at..at + len as usize]);
+                        at += len as usize;
+                        arg
+                    })
+                    .collect()
+            }
+            Kept::Shared(args) => args.clone(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlowEntry {
     pub id: u64,
@@ -199,6 +261,22 @@ mod tests {
         assert!(!log.is_slow(Duration::from_micros(1)) || log.threshold_us() <= 1);
         log.set_threshold_us(-1);
         assert!(!log.is_slow(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn kept_args_round_trip_inline_and_shared() {
+        for n in 0..6 {
+            let args: Vec<Bytes> = (0..n).map(|i| Bytes::from(format!("a{i}"))).collect();
+            assert_eq!(KeptArgs::new(&args).to_vec(), args);
+        }
+        let exact = [Bytes::from("x".repeat(40)), Bytes::from("abcd")];
+        assert!(matches!(KeptArgs::new(&exact).0, Kept::Inline { .. }));
+        assert_eq!(KeptArgs::new(&exact).to_vec(), exact);
+        let long = [Bytes::from("x".repeat(41)), Bytes::from("abcd")];
+        assert!(matches!(KeptArgs::new(&long).0, Kept::Shared(_)));
+        assert_eq!(KeptArgs::new(&long).to_vec(), long);
+        let empty = [Bytes::new(), Bytes::from("k")];
+        assert_eq!(KeptArgs::new(&empty).to_vec(), empty);
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! commandstats / errorstats and SLOWLOG, so they always agree.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
+use metrics::{Counter, Key, Label, Metadata, Recorder};
 
 use crate::command::{all_specs, CommandSpec};
 use crate::Reply;
@@ -58,6 +59,92 @@ pub const UNKNOWN_COMMAND: &str = "unknown";
 /// under `errorstat_OTHER` (Redis caps its error table at 128 too).
 const MAX_ERROR_CODES: usize = 128;
 
+/// Upper bounds of the command latency buckets, in nanoseconds: 10 µs to
+/// 10 s, fine where Redis commands live (tens of microseconds) and wide
+/// enough for a DynamoDB call or a timeout.
+pub const LATENCY_BOUNDS_NS: [u64; 19] = [
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// A fixed-bucket latency histogram: recording is two relaxed atomic adds
+/// and memory is constant, whatever the command rate. (The Prometheus
+/// exporter's own histograms buffer every sample between upkeeps and stamp
+/// each with a clock read; at this rate that was most of the metrics
+/// layer's cost, see `benches/metrics_overhead.rs`.)
+pub struct LatencyHistogram {
+    /// Per bucket, not cumulative; the last one is past every bound.
+    buckets: [AtomicU64; LATENCY_BOUNDS_NS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record(&self, elapsed: Duration) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        // Most commands land in the first buckets: a short scan.
+        let i = LATENCY_BOUNDS_NS
+            .iter()
+            .position(|&bound| ns <= bound)
+            .unwrap_or(LATENCY_BOUNDS_NS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> LatencySnapshot {
+        let mut cumulative = [0u64; LATENCY_BOUNDS_NS.len() + 1];
+        let mut total = 0;
+        for (slot, bucket) in cumulative.iter_mut().zip(&self.buckets) {
+            total += bucket.load(Ordering::Relaxed);
+            *slot = total;
+        }
+        LatencySnapshot {
+            cumulative,
+            sum_seconds: self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        }
+    }
+}
+
+/// A histogram as Prometheus exposes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatencySnapshot {
+    /// Commands that took at most each bound of [`LATENCY_BOUNDS_NS`]; the
+    /// last entry is the `+Inf` bucket, i.e. the count.
+    pub cumulative: [u64; LATENCY_BOUNDS_NS.len() + 1],
+    pub sum_seconds: f64,
+}
+
+impl LatencySnapshot {
+    pub fn count(&self) -> u64 {
+        self.cumulative[LATENCY_BOUNDS_NS.len()]
+    }
+}
+
 /// Counters of one command.
 pub struct CommandCounters {
     pub name: &'static str,
@@ -68,15 +155,41 @@ pub struct CommandCounters {
     /// Redis' failed_calls: ran and answered an error, or failed.
     pub failed: AtomicU64,
     outcomes: [Counter; 4],
-    latency: Histogram,
+    /// `redynamo_command_duration_seconds`: never reset (RESETSTAT resets
+    /// only the INFO figures above).
+    latency: LatencyHistogram,
 }
 
 /// All commands' counters, the error-code table, and the Prometheus
 /// handles behind them. Built once per server; shared.
 pub struct CommandStats {
-    by_spec: HashMap<usize, CommandCounters>,
+    by_spec: HashMap<usize, CommandCounters, BuildHasherDefault<AddressHasher>>,
     unknown: CommandCounters,
     errors: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Hashes a spec's address: it is unique already, so a multiply and a
+/// fold beat SipHash on a lookup every command makes.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        let h = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // Addresses are aligned: fold the mixed high bits into the low
+        // ones, which pick the bucket.
+        self.0 = h ^ (h >> 32);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn spec_key(spec: &'static CommandSpec) -> usize {
@@ -100,10 +213,6 @@ impl CommandStats {
                 );
                 recorder.register_counter(&key, &meta)
             });
-            let key = Key::from_parts(
-                "redynamo_command_duration_seconds",
-                vec![Label::new("command", name)],
-            );
             CommandCounters {
                 name,
                 calls: AtomicU64::new(0),
@@ -111,7 +220,7 @@ impl CommandStats {
                 rejected: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 outcomes,
-                latency: recorder.register_histogram(&key, &meta),
+                latency: LatencyHistogram::default(),
             }
         };
         CommandStats {
@@ -145,7 +254,7 @@ impl CommandStats {
                 c.calls.fetch_add(1, Ordering::Relaxed);
                 c.usec
                     .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-                c.latency.record(elapsed.as_secs_f64());
+                c.latency.record(elapsed);
                 if outcome != Outcome::Ok {
                     c.failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -188,6 +297,21 @@ impl CommandStats {
         out
     }
 
+    /// `redynamo_command_duration_seconds` of every command that ran at
+    /// least once, by name. Rendered by the server's exporter next to the
+    /// facade's metrics.
+    pub fn latencies(&self) -> Vec<(&'static str, LatencySnapshot)> {
+        let mut out: Vec<_> = self
+            .by_spec
+            .values()
+            .chain(std::iter::once(&self.unknown))
+            .map(|c| (c.name, c.latency.snapshot()))
+            .filter(|(_, l)| l.count() > 0)
+            .collect();
+        out.sort_by_key(|(name, _)| *name);
+        out
+    }
+
     /// Error replies by code (INFO errorstats).
     pub fn errors(&self) -> Vec<(String, u64)> {
         self.errors
@@ -219,4 +343,26 @@ pub struct CommandSnapshot {
     pub usec: u64,
     pub rejected: u64,
     pub failed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_cumulative_and_inclusive() {
+        let h = LatencyHistogram::default();
+        h.record(Duration::from_micros(10)); // on the first bound: in it
+        h.record(Duration::from_micros(11));
+        h.record(Duration::from_millis(3));
+        h.record(Duration::from_secs(60)); // past every bound
+        let s = h.snapshot();
+        assert_eq!(s.cumulative[0], 1);
+        assert_eq!(s.cumulative[1], 2);
+        assert_eq!(s.cumulative[7], 2); // le 2.5 ms
+        assert_eq!(s.cumulative[8], 3); // le 5 ms
+        assert_eq!(s.cumulative[18], 3); // le 10 s
+        assert_eq!(s.count(), 4);
+        assert!((s.sum_seconds - 60.003021).abs() < 1e-9);
+    }
 }
