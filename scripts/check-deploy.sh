@@ -73,4 +73,40 @@ cd "$prom"
 "$promtool" check config prometheus.yml
 "$promtool" check rules alerts.yml
 "$promtool" test rules alerts_test.yml
-echo "check-deploy: deploy/prometheus OK"
+
+# The dashboard's queries must parse too: each becomes a recording rule,
+# with Grafana's variables replaced by values, for promtool to check.
+if command -v python3 >/dev/null 2>&1; then
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    python3 - "$root/deploy/grafana/redynamo.json" >"$tmp/dashboard-rules.yml" <<'PY'
+import json, sys
+dashboard = json.load(open(sys.argv[1]))
+exprs = []
+def walk(v):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k == "expr" and isinstance(x, str):
+                exprs.append(x)
+            else:
+                walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            walk(x)
+walk(dashboard["panels"])
+values = {"$__rate_interval": "1m", "$__interval": "1m", "$instance": ".*", "$job": "redynamo"}
+print("groups:\n  - name: dashboard\n    rules:")
+for i, e in enumerate(exprs):
+    for var, value in values.items():
+        e = e.replace(var, value)
+    print(f"      - record: dashboard:query_{i}\n        expr: {json.dumps(e)}")
+PY
+    echo "Checking the dashboard's queries ($(grep -c 'record:' "$tmp/dashboard-rules.yml") expressions)"
+    "$promtool" check rules "$tmp/dashboard-rules.yml"
+elif [ "${CI:-}" = "true" ]; then
+    echo "check-deploy: FAILED: python3 is needed to check the dashboard's queries" >&2
+    exit 1
+else
+    echo "check-deploy: WARNING: no python3; the dashboard's queries were not checked" >&2
+fi
+echo "check-deploy: deploy/prometheus and the dashboard's queries OK"
