@@ -116,6 +116,12 @@ impl LatencyHistogram {
         self.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
+    /// How many commands were recorded, and their total nanoseconds.
+    pub fn totals(&self) -> (u64, u64) {
+        let count = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum();
+        (count, self.sum_ns.load(Ordering::Relaxed))
+    }
+
     pub fn snapshot(&self) -> LatencySnapshot {
         let mut cumulative = [0u64; LATENCY_BOUNDS_NS.len() + 1];
         let mut total = 0;
@@ -148,16 +154,18 @@ impl LatencySnapshot {
 /// Counters of one command.
 pub struct CommandCounters {
     pub name: &'static str,
-    pub calls: AtomicU64,
-    pub usec: AtomicU64,
     /// Redis' rejected_calls: refused before running.
     pub rejected: AtomicU64,
     /// Redis' failed_calls: ran and answered an error, or failed.
     pub failed: AtomicU64,
     outcomes: [Counter; 4],
-    /// `redynamo_command_duration_seconds`: never reset (RESETSTAT resets
-    /// only the INFO figures above).
+    /// `redynamo_command_duration_seconds`, never reset. It also gives
+    /// INFO's `calls` and `usec` (its count and sum since the last CONFIG
+    /// RESETSTAT), so a command pays for one set of atomics, not two.
     latency: LatencyHistogram,
+    /// The histogram's count and nanoseconds at the last RESETSTAT.
+    reset_calls: AtomicU64,
+    reset_ns: AtomicU64,
 }
 
 /// All commands' counters, the error-code table, and the Prometheus
@@ -215,12 +223,12 @@ impl CommandStats {
             });
             CommandCounters {
                 name,
-                calls: AtomicU64::new(0),
-                usec: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 outcomes,
                 latency: LatencyHistogram::default(),
+                reset_calls: AtomicU64::new(0),
+                reset_ns: AtomicU64::new(0),
             }
         };
         CommandStats {
@@ -251,9 +259,6 @@ impl CommandStats {
                 c.rejected.fetch_add(1, Ordering::Relaxed);
             }
             _ => {
-                c.calls.fetch_add(1, Ordering::Relaxed);
-                c.usec
-                    .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
                 c.latency.record(elapsed);
                 if outcome != Outcome::Ok {
                     c.failed.fetch_add(1, Ordering::Relaxed);
@@ -284,12 +289,15 @@ impl CommandStats {
             .by_spec
             .values()
             .chain(std::iter::once(&self.unknown))
-            .map(|c| CommandSnapshot {
-                name: c.name,
-                calls: c.calls.load(Ordering::Relaxed),
-                usec: c.usec.load(Ordering::Relaxed),
-                rejected: c.rejected.load(Ordering::Relaxed),
-                failed: c.failed.load(Ordering::Relaxed),
+            .map(|c| {
+                let (count, ns) = c.latency.totals();
+                CommandSnapshot {
+                    name: c.name,
+                    calls: count.saturating_sub(c.reset_calls.load(Ordering::Relaxed)),
+                    usec: ns.saturating_sub(c.reset_ns.load(Ordering::Relaxed)) / 1000,
+                    rejected: c.rejected.load(Ordering::Relaxed),
+                    failed: c.failed.load(Ordering::Relaxed),
+                }
             })
             .filter(|s| s.calls + s.rejected > 0)
             .collect();
@@ -324,8 +332,9 @@ impl CommandStats {
     /// monotonic by contract); only the INFO figures restart.
     pub fn reset(&self) {
         for c in self.by_spec.values().chain(std::iter::once(&self.unknown)) {
-            c.calls.store(0, Ordering::Relaxed);
-            c.usec.store(0, Ordering::Relaxed);
+            let (count, ns) = c.latency.totals();
+            c.reset_calls.store(count, Ordering::Relaxed);
+            c.reset_ns.store(ns, Ordering::Relaxed);
             c.rejected.store(0, Ordering::Relaxed);
             c.failed.store(0, Ordering::Relaxed);
         }
@@ -348,6 +357,26 @@ pub struct CommandSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn info_figures_restart_at_resetstat_but_prometheus_ones_do_not() {
+        let stats = CommandStats::new(&metrics::NoopRecorder);
+        let get = crate::command::lookup(b"get");
+        for _ in 0..3 {
+            stats.record(get, Outcome::Ok, Duration::from_micros(5), None);
+        }
+        let info = |stats: &CommandStats| stats.snapshot().into_iter().find(|s| s.name == "get");
+        let before = info(&stats).expect("get was called");
+        assert_eq!((before.calls, before.usec), (3, 15));
+        stats.reset();
+        assert_eq!(info(&stats), None);
+        stats.record(get, Outcome::Error, Duration::from_micros(7), None);
+        let after = info(&stats).expect("get was called again");
+        assert_eq!((after.calls, after.usec, after.failed), (1, 7, 1));
+        let latencies = stats.latencies();
+        assert_eq!(latencies[0].0, "get");
+        assert_eq!(latencies[0].1.count(), 4);
+    }
 
     #[test]
     fn latency_buckets_are_cumulative_and_inclusive() {
