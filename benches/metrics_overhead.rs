@@ -8,7 +8,8 @@
 //!   of a ~0.5 µs call.
 //! - `get_over_tcp`: a real connection task (codec, session, stack) serving
 //!   a client that pipelines GETs 32 at a time over loopback, as a busy
-//!   client does. This is the throughput a client sees.
+//!   client does. This is the throughput a client sees. The paired report
+//!   also runs it unpipelined (one GET per round trip, the common client).
 //!
 //! The metrics stack records into a real Prometheus recorder with the
 //! default SLOWLOG threshold (so arguments are kept for it), exactly as a
@@ -47,7 +48,8 @@ use tower::{Service, ServiceExt};
 
 const KEY: &str = "key:000042";
 const VALUE: &str = "a 16 byte value.";
-/// GETs per pipelined batch over TCP.
+/// GETs per pipelined batch over TCP, for criterion and the paired
+/// report (which also runs unpipelined, one GET per round trip).
 const PIPELINE: u64 = 32;
 
 /// Arguments as the codec hands them over: slices of one shared read
@@ -141,12 +143,13 @@ fn in_process(f: &Fixture, stack: &Stack, iters: u64) -> Duration {
 /// A client connected to a real connection task serving `stack`.
 struct Wire {
     socket: TcpStream,
+    pipeline: u64,
     batch: Vec<u8>,
     reply_len: usize,
     buf: Vec<u8>,
 }
 
-fn connect(f: &Fixture, stack: &Stack) -> Wire {
+fn connect(f: &Fixture, stack: &Stack, pipeline: u64) -> Wire {
     let state = f.state.clone();
     let stack = stack.clone();
     f.runtime.block_on(async move {
@@ -162,7 +165,8 @@ fn connect(f: &Fixture, stack: &Stack) -> Wire {
         let one = format!("*2\r\n$3\r\nGET\r\n${}\r\n{KEY}\r\n", KEY.len());
         Wire {
             socket,
-            batch: one.repeat(PIPELINE as usize).into_bytes(),
+            pipeline,
+            batch: one.repeat(pipeline as usize).into_bytes(),
             reply_len: format!("${}\r\n{VALUE}\r\n", VALUE.len()).len(),
             buf: vec![0; 64 * 1024],
         }
@@ -172,8 +176,8 @@ fn connect(f: &Fixture, stack: &Stack) -> Wire {
 /// Time about `iters` GETs over `wire`, in pipelined batches.
 fn over_tcp(f: &Fixture, wire: &mut Wire, iters: u64) -> Duration {
     f.exporter.handle.run_upkeep();
-    let batches = iters.div_ceil(PIPELINE).max(1);
-    let per_batch = wire.reply_len * PIPELINE as usize;
+    let batches = iters.div_ceil(wire.pipeline).max(1);
+    let per_batch = wire.reply_len * wire.pipeline as usize;
     let elapsed = f.runtime.block_on(async {
         let start = Instant::now();
         for _ in 0..batches {
@@ -189,7 +193,7 @@ fn over_tcp(f: &Fixture, wire: &mut Wire, iters: u64) -> Duration {
         start.elapsed()
     });
     // Scale to what was asked, so throughput per GET stays right.
-    elapsed.mul_f64(iters as f64 / (batches * PIPELINE) as f64)
+    elapsed.mul_f64(iters as f64 / (batches * wire.pipeline) as f64)
 }
 
 fn get_through_stack(c: &mut Criterion) {
@@ -210,8 +214,8 @@ fn get_through_stack(c: &mut Criterion) {
 
 fn get_over_tcp(c: &mut Criterion) {
     let f = fixture();
-    let mut without = connect(&f, &f.without_metrics);
-    let mut with = connect(&f, &f.with_metrics);
+    let mut without = connect(&f, &f.without_metrics, PIPELINE);
+    let mut with = connect(&f, &f.with_metrics, PIPELINE);
     let mut group = c.benchmark_group("get_over_tcp");
     group.throughput(Throughput::Elements(1));
     group.sample_size(50);
@@ -264,7 +268,7 @@ fn paired(name: &str, rounds: usize, ops: u64, mut run: impl FnMut(bool, u64) ->
 
 fn overhead_report() {
     let f = fixture();
-    paired("in-process stack", 41, 20_000, |metrics, ops| {
+    paired("in-process stack", 101, 50_000, |metrics, ops| {
         let stack = if metrics {
             &f.with_metrics
         } else {
@@ -272,12 +276,15 @@ fn overhead_report() {
         };
         in_process(&f, stack, ops)
     });
-    let mut without = connect(&f, &f.without_metrics);
-    let mut with = connect(&f, &f.with_metrics);
-    paired("pipelined over TCP", 41, 20_000, |metrics, ops| {
-        let wire = if metrics { &mut with } else { &mut without };
-        over_tcp(&f, wire, ops)
-    });
+    for (pipeline, ops) in [(PIPELINE, 50_000), (1, 5_000)] {
+        let mut without = connect(&f, &f.without_metrics, pipeline);
+        let mut with = connect(&f, &f.with_metrics, pipeline);
+        let name = format!("over TCP, pipeline {pipeline}");
+        paired(&name, 101, ops, |metrics, ops| {
+            let wire = if metrics { &mut with } else { &mut without };
+            over_tcp(&f, wire, ops)
+        });
+    }
 }
 
 fn main() {
