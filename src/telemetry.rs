@@ -29,7 +29,7 @@ use metrics::Recorder;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use redynamo_layers::metrics::{Telemetry, LATENCY_BOUNDS_NS};
+use redynamo_layers::metrics::{CommandStats, Telemetry, LATENCY_BOUNDS_NS};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
@@ -60,11 +60,59 @@ impl Exporter {
             .build_recorder();
         let handle = recorder.handle();
         let recorder: Arc<dyn Recorder + Send + Sync> = Arc::new(recorder);
-        Exporter {
-            telemetry: Telemetry::new(recorder),
-            handle,
-        }
+        let telemetry = Telemetry::new(recorder);
+        describe(&telemetry);
+        Exporter { telemetry, handle }
     }
+}
+
+/// `# HELP` for the figures [`render`] sets at scrape time.
+fn describe(t: &Telemetry) {
+    t.describe_gauge("redynamo_connected_clients", "Clients connected now.");
+    t.describe_counter(
+        "redynamo_connections_received_total",
+        "Connections accepted (not those refused at maxclients).",
+    );
+    t.describe_counter(
+        "redynamo_connections_rejected_total",
+        "Connections refused with \"max number of clients reached\".",
+    );
+    t.describe_counter("redynamo_net_input_bytes_total", "Bytes read from clients.");
+    t.describe_counter(
+        "redynamo_net_output_bytes_total",
+        "Bytes written to clients.",
+    );
+    t.describe_gauge(
+        "redynamo_uptime_seconds",
+        "Seconds since the server started.",
+    );
+    t.describe_gauge("redynamo_up", "Always 1: the server answers.");
+    t.describe_gauge(
+        "redynamo_ready",
+        "1 while /readyz answers 200; 0 once a drain has begun or the backend is unreachable.",
+    );
+    t.describe_gauge(
+        "process_resident_memory_bytes",
+        "Resident set size of the process.",
+    );
+    t.describe_counter(
+        "redynamo_expired_keys_total",
+        "Keys removed because their TTL passed.",
+    );
+    t.describe_counter("redynamo_evicted_keys_total", "Keys evicted for memory.");
+    t.describe_counter(
+        "redynamo_keyspace_hits_total",
+        "Key lookups that found the key.",
+    );
+    t.describe_counter(
+        "redynamo_keyspace_misses_total",
+        "Key lookups that did not find the key.",
+    );
+    t.describe_gauge("redynamo_keys", "Keys in each database (db 0 to 15).");
+    t.describe_gauge(
+        "redynamo_expiring_keys",
+        "Keys with a TTL in each database (db 0 to 15).",
+    );
 }
 
 impl Default for Exporter {
@@ -130,6 +178,7 @@ fn render_command_latency(state: &ServerState, out: &mut String) {
     if !out.is_empty() && !out.ends_with("\n\n") {
         out.push('\n');
     }
+    let _ = writeln!(out, "# HELP {NAME} {}", CommandStats::LATENCY_HELP);
     let _ = writeln!(out, "# TYPE {NAME} histogram");
     let bounds: Vec<f64> = latency_buckets();
     for (command, l) in latencies {

@@ -33,7 +33,8 @@
 //!
 //! The cache, the DynamoDB backend and the streams follower report through
 //! a [`Telemetry`] handle: `telemetry.counter("redynamo_cache_hits_total",
-//! &[])` gives a `metrics::Counter` registered with the server's recorder.
+//! &[])` gives a `metrics::Counter` registered with the server's recorder,
+//! and `telemetry.describe_counter(name, help)` its `# HELP` line.
 //! Names MUST follow Prometheus conventions (`redynamo_` prefix, `_total`
 //! for counters, base units `_seconds` / `_bytes`) and labels MUST be
 //! bounded (no keys).
@@ -45,7 +46,7 @@ mod stats;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -190,5 +191,23 @@ impl Telemetry {
     ) -> Histogram {
         self.recorder
             .register_histogram(&Self::key(name, labels), &Self::meta())
+    }
+
+    /// The `# HELP` text of a counter: what it counts, in a sentence.
+    pub fn describe_counter(&self, name: &'static str, help: &'static str) {
+        self.recorder
+            .describe_counter(KeyName::from_const_str(name), None, help.into());
+    }
+
+    /// The `# HELP` text of a gauge.
+    pub fn describe_gauge(&self, name: &'static str, help: &'static str) {
+        self.recorder
+            .describe_gauge(KeyName::from_const_str(name), None, help.into());
+    }
+
+    /// The `# HELP` text of a histogram.
+    pub fn describe_histogram(&self, name: &'static str, help: &'static str) {
+        self.recorder
+            .describe_histogram(KeyName::from_const_str(name), None, help.into());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use metrics::{Counter, Key, Label, Metadata, Recorder};
+use metrics::{Counter, Key, KeyName, Label, Metadata, Recorder};
 
 use crate::command::{all_specs, CommandSpec};
 use crate::Reply;
@@ -208,7 +208,17 @@ impl CommandStats {
     /// Register a counter per command and outcome, and a latency histogram
     /// per command, with `recorder` (`metrics::NoopRecorder` when metrics
     /// are not exported).
+    /// The `# HELP` line of `redynamo_command_duration_seconds`, which the
+    /// server's exporter renders from [`CommandStats::latencies`].
+    pub const LATENCY_HELP: &'static str =
+        "Latency of commands that ran, by command, measured outermost in the stack.";
+
     pub fn new(recorder: &dyn Recorder) -> CommandStats {
+        recorder.describe_counter(
+            KeyName::from_const_str("redynamo_commands_total"),
+            None,
+            "Commands by name and outcome: ok, error (a Redis error reply), failure (timeout, shed, backend error), rejected (refused before running).".into(),
+        );
         let make = |name: &'static str| {
             let meta = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
             let outcomes = OUTCOMES.map(|o| {
