@@ -450,3 +450,58 @@ async fn slowlog_never_shows_a_password() {
     assert_eq!(config_set, ["CONFIG", "SET", "requirepass", "(redacted)"]);
     server.stop();
 }
+
+/// promtool, if this machine has it (scripts/check-deploy.sh installs it).
+fn promtool() -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([std::path::PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join("promtool"))
+        .find(|p| p.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_passes_promtool_check_metrics() {
+    let Some(promtool) = promtool() else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "promtool is missing under CI: scripts/check-deploy.sh installs it"
+        );
+        eprintln!("SKIPPED: no promtool (run scripts/check-deploy.sh to install it)");
+        return;
+    };
+    let server = start(config(), &Gate::default()).await;
+    let mut c = server.client().await;
+    assert_eq!(c.call(&["SET", "k", "v"]).await, Resp::ok());
+    assert_eq!(c.call(&["GET", "k"]).await, Resp::bulk("v"));
+    assert!(c.call(&["NOSUCH"]).await.text().starts_with("ERR unknown"));
+    let (status, body) = http_get(server.metrics, "/metrics").await;
+    assert_eq!(status, 200);
+    server.stop();
+
+    // Prometheus' own parser and linter: format, TYPE and HELP lines,
+    // naming conventions (`_total` counters, base units).
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(body.as_bytes()).expect("feed the scrape");
+    }
+    let out = child.wait_with_output().expect("promtool finishes");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
