@@ -257,20 +257,20 @@ mod tests {
     #[test]
     fn file_then_cli_override() {
         let dir = std::env::temp_dir().join(format!("redynamo-conf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("test setup");
         let path = dir.join("r.conf");
         std::fs::write(
             &path,
             "# comment\nport 7000\nrequirepass \"pw\"\ndatabases 4\n",
         )
-        .unwrap();
+        .expect("test setup");
         let p = path.to_string_lossy().into_owned();
         let c = Config::load_from(["redynamo".into(), p.clone(), "--port".into(), "7001".into()])
-            .unwrap();
+            .expect("test setup");
         assert_eq!(c.port, 7001);
         assert_eq!(c.databases, 4);
         assert_eq!(c.requirepass.as_deref(), Some("pw"));
-        std::fs::write(&path, "bogus-option 1\n").unwrap();
+        std::fs::write(&path, "bogus-option 1\n").expect("test setup");
         assert!(Config::load_from(["redynamo".into(), p]).is_err());
     }
 }

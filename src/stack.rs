@@ -69,15 +69,42 @@ where
     }
 }
 
+/// Which optional layers [`build_with`] includes.
+#[derive(Clone, Copy, Debug)]
+pub struct StackOptions {
+    /// Include the metrics layer (the default). Without it, commands are
+    /// not counted in `/metrics`, INFO commandstats / errorstats or the
+    /// SLOWLOG; `benches/metrics_overhead.rs` builds both stacks to measure
+    /// what the layer costs.
+    pub metrics: bool,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions { metrics: true }
+    }
+}
+
 /// Build the stack over `backend`.
 pub fn build<B: Backend>(state: &Arc<ServerState>, backend: B, custom: &[BoxLayer]) -> Stack {
+    build_with(state, backend, custom, StackOptions::default())
+}
+
+/// Build the stack over `backend`, with the optional layers `options` names.
+pub fn build_with<B: Backend>(
+    state: &Arc<ServerState>,
+    backend: B,
+    custom: &[BoxLayer],
+    options: StackOptions,
+) -> Stack {
     ServiceBuilder::new()
         // Outermost: metrics see every command's true latency and outcome,
         // shed and timed-out ones included.
-        .layer(MetricsLayer::new(
-            state.command_stats.clone(),
-            state.slowlog.clone(),
-        ))
+        .option_layer(
+            options
+                .metrics
+                .then(|| MetricsLayer::new(state.command_stats.clone(), state.slowlog.clone())),
+        )
         // Shedding bounds the commands in flight across all connections
         // and answers at once past the bound, instead of queueing.
         .layer(ShedLayer::new(state.config.max_concurrent_commands))

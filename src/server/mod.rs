@@ -27,7 +27,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::config::{BackendKind, Config, ReadConsistency};
 use crate::connection::Connection;
@@ -200,10 +200,6 @@ impl Server {
                     continue;
                 }
             };
-            state
-                .stats
-                .total_connections_received
-                .fetch_add(1, Ordering::Relaxed);
             if state.clients.len() >= state.tunables.maxclients.load(Ordering::Relaxed) {
                 state
                     .stats
@@ -212,6 +208,12 @@ impl Server {
                 tracker.spawn(reject(socket));
                 continue;
             }
+            // As in Redis, a connection refused for maxclients counts in
+            // rejected_connections only, not in total_connections_received.
+            state
+                .stats
+                .total_connections_received
+                .fetch_add(1, Ordering::Relaxed);
             let _ = socket.set_nodelay(true);
             let fd = raw_fd(&socket);
             let laddr = socket.local_addr().ok();
@@ -221,8 +223,12 @@ impl Server {
             let span = info_span!("client", id = entry.id(), %addr);
             tracker.spawn(
                 async move {
+                    // Inside the span, so both lines carry the client's id
+                    // and address.
+                    debug!("client connected");
                     conn.run().await;
                     clients_state.clients.unregister(entry.id());
+                    debug!("client disconnected");
                 }
                 .instrument(span),
             );
