@@ -131,6 +131,11 @@ run_checks() {
     log "cargo clippy --workspace --all-targets -- -D warnings"
     cargo clippy --workspace --all-targets -- -D warnings
 
+    # promtool (Debian's prometheus package) checks the deploy/ configs, and
+    # the metrics scrape test needs it too.
+    log "scripts/check-deploy.sh (promtool)"
+    scripts/check-deploy.sh
+
     if [[ ${HAVE_NEXTEST} -eq 1 ]]; then
         log "cargo nextest run --workspace"
         cargo nextest run --workspace --no-fail-fast "$@"

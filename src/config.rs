@@ -138,6 +138,22 @@ pub struct Config {
     /// Timeout of one attempt of a DynamoDB call, in milliseconds.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub dynamo_timeout_ms: u64,
+
+    /// Bound of the node's read cache in front of DynamoDB, in bytes (keys,
+    /// values and per-entry overhead). 0 turns the cache off. Not used with
+    /// `--read-consistency strong` (reads then always go to DynamoDB).
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub cache_max_bytes: u64,
+
+    /// Drop cache entries this many milliseconds after they were stored,
+    /// whatever the stream says (0 = no bound).
+    #[arg(long, default_value_t = 0)]
+    pub cache_max_age_ms: u64,
+
+    /// While the streams follower is more than this many milliseconds
+    /// behind, or failing, the cache serves no reads (they go to DynamoDB).
+    #[arg(long, default_value_t = 2000)]
+    pub max_staleness_ms: u64,
 }
 
 /// Which leaf store serves the data.
@@ -241,20 +257,20 @@ mod tests {
     #[test]
     fn file_then_cli_override() {
         let dir = std::env::temp_dir().join(format!("redynamo-conf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("test setup");
         let path = dir.join("r.conf");
         std::fs::write(
             &path,
             "# comment\nport 7000\nrequirepass \"pw\"\ndatabases 4\n",
         )
-        .unwrap();
+        .expect("test setup");
         let p = path.to_string_lossy().into_owned();
         let c = Config::load_from(["redynamo".into(), p.clone(), "--port".into(), "7001".into()])
-            .unwrap();
+            .expect("test setup");
         assert_eq!(c.port, 7001);
         assert_eq!(c.databases, 4);
         assert_eq!(c.requirepass.as_deref(), Some("pw"));
-        std::fs::write(&path, "bogus-option 1\n").unwrap();
+        std::fs::write(&path, "bogus-option 1\n").expect("test setup");
         assert!(Config::load_from(["redynamo".into(), p]).is_err());
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! connection ─► metrics ─► shed ─► timeout ─► auth
-//!            ─► [custom layers] ─► admin ─► leaf store
+//!            ─► [custom layers] ─► cache (DynamoDB) ─► admin ─► leaf store
 //! ```
 //!
 //! Each line of [`build`] says why its layer sits where it does. The
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redynamo_layers::auth::AuthLayer;
+use redynamo_layers::cache::CacheLayer;
 use redynamo_layers::metrics::MetricsLayer;
 use redynamo_layers::shed::ShedLayer;
 use redynamo_layers::timeout::TimeoutLayer;
@@ -68,15 +69,42 @@ where
     }
 }
 
+/// Which optional layers [`build_with`] includes.
+#[derive(Clone, Copy, Debug)]
+pub struct StackOptions {
+    /// Include the metrics layer (the default). Without it, commands are
+    /// not counted in `/metrics`, INFO commandstats / errorstats or the
+    /// SLOWLOG; `benches/metrics_overhead.rs` builds both stacks to measure
+    /// what the layer costs.
+    pub metrics: bool,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions { metrics: true }
+    }
+}
+
 /// Build the stack over `backend`.
 pub fn build<B: Backend>(state: &Arc<ServerState>, backend: B, custom: &[BoxLayer]) -> Stack {
+    build_with(state, backend, custom, StackOptions::default())
+}
+
+/// Build the stack over `backend`, with the optional layers `options` names.
+pub fn build_with<B: Backend>(
+    state: &Arc<ServerState>,
+    backend: B,
+    custom: &[BoxLayer],
+    options: StackOptions,
+) -> Stack {
     ServiceBuilder::new()
         // Outermost: metrics see every command's true latency and outcome,
         // shed and timed-out ones included.
-        .layer(MetricsLayer::new(
-            state.command_stats.clone(),
-            state.slowlog.clone(),
-        ))
+        .option_layer(
+            options
+                .metrics
+                .then(|| MetricsLayer::new(state.command_stats.clone(), state.slowlog.clone())),
+        )
         // Shedding bounds the commands in flight across all connections
         // and answers at once past the bound, instead of queueing.
         .layer(ShedLayer::new(state.config.max_concurrent_commands))
@@ -91,6 +119,10 @@ pub fn build<B: Backend>(state: &Arc<ServerState>, backend: B, custom: &[BoxLaye
         // User layers see every authenticated command, server commands
         // included, and can answer, rewrite or refuse them.
         .layer(CustomLayers(custom.to_vec()))
+        // The cache answers hot reads before they reach the backend, and
+        // sees every write after the backend accepted it; below user layers
+        // so they see every command, above admin which it never caches.
+        .option_layer(state.cache.clone().map(CacheLayer::new))
         // Admin answers the commands about the server itself (INFO, CONFIG,
         // COMMAND, PING, TIME …) next to the leaf, so caches above it never
         // mistake them for data.

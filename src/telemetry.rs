@@ -29,18 +29,21 @@ use metrics::Recorder;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use redynamo_layers::metrics::Telemetry;
+use redynamo_layers::metrics::{CommandStats, Telemetry, LATENCY_BOUNDS_NS};
 use tokio::net::TcpListener;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::server::state::ServerState;
 
-/// Latency buckets in seconds: 10 µs to 10 s, fine where Redis commands
-/// live (tens of microseconds) and wide enough for DynamoDB calls.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+/// Latency buckets in seconds for `_seconds` histograms that other
+/// components record through the facade: the same bounds as the command
+/// latency histogram, so dashboards can compare them.
+fn latency_buckets() -> Vec<f64> {
+    LATENCY_BOUNDS_NS
+        .iter()
+        .map(|&ns| ns as f64 / 1e9)
+        .collect()
+}
 
 /// The server's recorder and the handle that renders it.
 #[derive(Clone)]
@@ -52,16 +55,64 @@ pub struct Exporter {
 impl Exporter {
     pub fn new() -> Exporter {
         let recorder: PrometheusRecorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency_buckets())
             .expect("static, non-empty buckets")
             .build_recorder();
         let handle = recorder.handle();
         let recorder: Arc<dyn Recorder + Send + Sync> = Arc::new(recorder);
-        Exporter {
-            telemetry: Telemetry::new(recorder),
-            handle,
-        }
+        let telemetry = Telemetry::new(recorder);
+        describe(&telemetry);
+        Exporter { telemetry, handle }
     }
+}
+
+/// `# HELP` for the figures [`render`] sets at scrape time.
+fn describe(t: &Telemetry) {
+    t.describe_gauge("redynamo_connected_clients", "Clients connected now.");
+    t.describe_counter(
+        "redynamo_connections_received_total",
+        "Connections accepted (not those refused at maxclients).",
+    );
+    t.describe_counter(
+        "redynamo_connections_rejected_total",
+        "Connections refused with \"max number of clients reached\".",
+    );
+    t.describe_counter("redynamo_net_input_bytes_total", "Bytes read from clients.");
+    t.describe_counter(
+        "redynamo_net_output_bytes_total",
+        "Bytes written to clients.",
+    );
+    t.describe_gauge(
+        "redynamo_uptime_seconds",
+        "Seconds since the server started.",
+    );
+    t.describe_gauge("redynamo_up", "Always 1: the server answers.");
+    t.describe_gauge(
+        "redynamo_ready",
+        "1 while /readyz answers 200; 0 once a drain has begun or the backend is unreachable.",
+    );
+    t.describe_gauge(
+        "process_resident_memory_bytes",
+        "Resident set size of the process.",
+    );
+    t.describe_counter(
+        "redynamo_expired_keys_total",
+        "Keys removed because their TTL passed.",
+    );
+    t.describe_counter("redynamo_evicted_keys_total", "Keys evicted for memory.");
+    t.describe_counter(
+        "redynamo_keyspace_hits_total",
+        "Key lookups that found the key.",
+    );
+    t.describe_counter(
+        "redynamo_keyspace_misses_total",
+        "Key lookups that did not find the key.",
+    );
+    t.describe_gauge("redynamo_keys", "Keys in each database (db 0 to 15).");
+    t.describe_gauge(
+        "redynamo_expiring_keys",
+        "Keys with a TTL in each database (db 0 to 15).",
+    );
 }
 
 impl Default for Exporter {
@@ -109,7 +160,50 @@ pub fn render(state: &ServerState, exporter: &Exporter) -> String {
         t.gauge("redynamo_expiring_keys", &[("db", label)])
             .set(found.map_or(0, |d| d.expires) as f64);
     }
-    exporter.handle.render()
+    if let Some(cache) = &state.cache {
+        let (entries, bytes) = cache.usage();
+        t.gauge("redynamo_cache_entries", &[]).set(entries as f64);
+        t.gauge("redynamo_cache_bytes", &[]).set(bytes as f64);
+        t.gauge("redynamo_cache_serving", &[])
+            .set(if cache.is_serving() { 1.0 } else { 0.0 });
+    }
+    let mut out = exporter.handle.render();
+    render_command_latency(state, &mut out);
+    out
+}
+
+/// `redynamo_command_duration_seconds`, from the metrics layer's own
+/// fixed-bucket histograms (cheaper on the command path than the
+/// exporter's), in the Prometheus text format.
+fn render_command_latency(state: &ServerState, out: &mut String) {
+    use std::fmt::Write as _;
+    const NAME: &str = "redynamo_command_duration_seconds";
+    let latencies = state.command_stats.latencies();
+    if latencies.is_empty() {
+        return;
+    }
+    if !out.is_empty() && !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "# HELP {NAME} {}", CommandStats::LATENCY_HELP);
+    let _ = writeln!(out, "# TYPE {NAME} histogram");
+    let bounds: Vec<f64> = latency_buckets();
+    for (command, l) in latencies {
+        for (bound, count) in bounds.iter().zip(&l.cumulative) {
+            let _ = writeln!(
+                out,
+                "{NAME}_bucket{{command=\"{command}\",le=\"{bound}\"}} {count}"
+            );
+        }
+        let count = l.count();
+        let _ = writeln!(
+            out,
+            "{NAME}_bucket{{command=\"{command}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(out, "{NAME}_sum{{command=\"{command}\"}} {}", l.sum_seconds);
+        let _ = writeln!(out, "{NAME}_count{{command=\"{command}\"}} {count}");
+    }
+    out.push('\n');
 }
 
 /// `db` label values: static so the label set is bounded. Databases past
@@ -120,6 +214,9 @@ const DB_LABELS: [&str; 16] = [
 
 /// Serve `/metrics`, `/healthz` and `/readyz` until shutdown completes.
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>, exporter: Exporter) {
+    if let Ok(metrics_addr) = listener.local_addr() {
+        info!(%metrics_addr, "serving /metrics, /healthz and /readyz");
+    }
     // Histograms need periodic upkeep to bound their memory.
     let upkeep = exporter.handle.clone();
     let upkeep_stop = state.stopped.clone();

@@ -24,6 +24,7 @@ const DEFAULT: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "cache",
 ];
 
 /// Render the sections named in `args` (none: the default set; `all`,
@@ -58,6 +59,7 @@ pub fn render_info(state: &ServerState, args: &[Bytes]) -> String {
             "errorstats" => errorstats(state),
             "cluster" => "cluster_enabled:0\r\n".to_string(),
             "keyspace" => keyspace(state),
+            "cache" => cache(state),
             "commandstats" => commandstats(state),
             _ => continue,
         };
@@ -286,4 +288,19 @@ fn errorstats(state: &ServerState) -> String {
         let _ = write!(s, "errorstat_{code}:count={count}\r\n");
     }
     s
+}
+
+/// The node cache in front of DynamoDB (absent for the memory backend).
+fn cache(state: &ServerState) -> String {
+    match &state.cache {
+        None => "cache_enabled:0\r\n".to_string(),
+        Some(cache) => {
+            let (entries, bytes) = cache.usage();
+            format!(
+                "cache_enabled:1\r\ncache_serving:{}\r\ncache_entries:{entries}\r\ncache_bytes:{bytes}\r\ncache_max_bytes:{}\r\n",
+                u8::from(cache.is_serving()),
+                state.config.cache_max_bytes,
+            )
+        }
+    }
 }

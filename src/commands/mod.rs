@@ -379,32 +379,35 @@ mod tests {
 
     #[test]
     fn set_options() {
-        let s = SetArgs::parse(&line(&["set", "k", "v", "nx", "get", "px", "100"]), 1000).unwrap();
+        let s = SetArgs::parse(&line(&["set", "k", "v", "nx", "get", "px", "100"]), 1000)
+            .expect("valid");
         assert_eq!(s.condition, SetCondition::IfAbsent);
         assert!(s.get);
         assert_eq!(s.expiry, Some(Expiry::At(1100)));
         assert_eq!(
-            SetArgs::parse(&line(&["set", "k", "v", "nx", "xx"]), 0).unwrap_err(),
+            SetArgs::parse(&line(&["set", "k", "v", "nx", "xx"]), 0).expect_err("invalid"),
             errors::SYNTAX
         );
         assert_eq!(
-            SetArgs::parse(&line(&["set", "k", "v", "ex", "0"]), 0).unwrap_err(),
+            SetArgs::parse(&line(&["set", "k", "v", "ex", "0"]), 0).expect_err("invalid"),
             errors::INVALID_EXPIRE
         );
         assert_eq!(
-            SetArgs::parse(&line(&["set", "k", "v", "ex", "x"]), 0).unwrap_err(),
+            SetArgs::parse(&line(&["set", "k", "v", "ex", "x"]), 0).expect_err("invalid"),
             errors::NOT_INTEGER
         );
         assert_eq!(
-            SetArgs::parse(&line(&["set", "k", "v", "ex"]), 0).unwrap_err(),
+            SetArgs::parse(&line(&["set", "k", "v", "ex"]), 0).expect_err("invalid"),
             errors::SYNTAX
         );
         assert_eq!(
-            SetArgs::parse(&line(&["set", "k", "v", "keepttl", "ex", "1"]), 0).unwrap_err(),
+            SetArgs::parse(&line(&["set", "k", "v", "keepttl", "ex", "1"]), 0)
+                .expect_err("invalid"),
             errors::SYNTAX
         );
         assert_eq!(
-            SetArgs::parse(&line(&["set", "k", "v", "ex", "9223372036854775807"]), 0).unwrap_err(),
+            SetArgs::parse(&line(&["set", "k", "v", "ex", "9223372036854775807"]), 0)
+                .expect_err("invalid"),
             errors::INVALID_EXPIRE
         );
         // Redis lets an option repeat (the last expiry wins, and only it is
@@ -448,10 +451,10 @@ mod tests {
     fn expire_flags() {
         assert!(ExpireFlags::parse(&line(&["nx", "xx"])).is_err());
         assert!(ExpireFlags::parse(&line(&["gt", "lt"])).is_err());
-        let gt = ExpireFlags::parse(&line(&["gt"])).unwrap();
+        let gt = ExpireFlags::parse(&line(&["gt"])).expect("valid");
         assert!(!gt.allows(0, 10));
         assert!(gt.allows(5, 10));
-        let lt = ExpireFlags::parse(&line(&["lt"])).unwrap();
+        let lt = ExpireFlags::parse(&line(&["lt"])).expect("valid");
         assert!(lt.allows(0, 10));
         assert!(!lt.allows(5, 10));
     }

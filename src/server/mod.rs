@@ -27,15 +27,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::config::{BackendKind, Config};
+use crate::config::{BackendKind, Config, ReadConsistency};
 use crate::connection::Connection;
 use crate::stack::{self, BoxLayer, Stack};
 use crate::store::dynamo::DynamoStore;
 use crate::store::memory::{MemoryConfig, MemoryStore};
 use crate::store::Backend;
 use crate::telemetry::{self, Exporter};
+use redynamo_layers::cache::{CacheConfig, SharedCache};
 use redynamo_layers::metrics::Telemetry;
 use state::ServerState;
 
@@ -90,12 +91,25 @@ impl ServerBuilder {
             .map(|e| e.telemetry.clone())
             .unwrap_or_else(Telemetry::noop);
         let stats_source = backend.clone();
-        let state = Arc::new(ServerState::new(
+        let mut state = ServerState::new(
             self.config,
             backend.name(),
             Arc::new(move || stats_source.stats()),
             telemetry,
-        ));
+        );
+        let c = &state.config;
+        if backend.wants_cache()
+            && c.cache_max_bytes > 0
+            && c.read_consistency == ReadConsistency::Eventual
+        {
+            let config = CacheConfig {
+                max_bytes: c.cache_max_bytes,
+                max_age: (c.cache_max_age_ms > 0)
+                    .then(|| Duration::from_millis(c.cache_max_age_ms)),
+            };
+            state.cache = Some(SharedCache::new(&config, &state.telemetry));
+        }
+        let state = Arc::new(state);
         let metrics_addr = match (metrics_listener, exporter) {
             (Some(l), Some(exporter)) => {
                 let addr = l.local_addr()?;
@@ -186,10 +200,6 @@ impl Server {
                     continue;
                 }
             };
-            state
-                .stats
-                .total_connections_received
-                .fetch_add(1, Ordering::Relaxed);
             if state.clients.len() >= state.tunables.maxclients.load(Ordering::Relaxed) {
                 state
                     .stats
@@ -198,6 +208,12 @@ impl Server {
                 tracker.spawn(reject(socket));
                 continue;
             }
+            // As in Redis, a connection refused for maxclients counts in
+            // rejected_connections only, not in total_connections_received.
+            state
+                .stats
+                .total_connections_received
+                .fetch_add(1, Ordering::Relaxed);
             let _ = socket.set_nodelay(true);
             let fd = raw_fd(&socket);
             let laddr = socket.local_addr().ok();
@@ -207,8 +223,12 @@ impl Server {
             let span = info_span!("client", id = entry.id(), %addr);
             tracker.spawn(
                 async move {
+                    // Inside the span, so both lines carry the client's id
+                    // and address.
+                    debug!("client connected");
                     conn.run().await;
                     clients_state.clients.unregister(entry.id());
+                    debug!("client disconnected");
                 }
                 .instrument(span),
             );

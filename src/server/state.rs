@@ -7,6 +7,7 @@ use std::time::Instant;
 use std::sync::atomic::AtomicBool;
 
 use redynamo_layers::auth::Credentials;
+use redynamo_layers::cache::SharedCache;
 use redynamo_layers::metrics::{CommandStats, SlowLog, Telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -82,6 +83,9 @@ pub struct ServerState {
     pub command_stats: Arc<CommandStats>,
     pub slowlog: Arc<SlowLog>,
     pub telemetry: Telemetry,
+    /// The node's read cache, when the backend wants one and the settings
+    /// allow it (`--cache-max-bytes` > 0, eventual reads).
+    pub cache: Option<SharedCache>,
 }
 
 impl ServerState {
@@ -118,6 +122,7 @@ impl ServerState {
                 config.slowlog_log_slower_than,
                 config.slowlog_max_len,
             )),
+            cache: None,
             telemetry,
             config,
         }

@@ -41,4 +41,11 @@ pub trait Backend:
 
     /// A short name for INFO (`memory`, `dynamodb`, `redis`).
     fn name(&self) -> &'static str;
+
+    /// Whether a node cache in front of this backend pays off and the
+    /// backend reports item versions for it (`Request::observations`). A
+    /// local in-memory store needs no cache.
+    fn wants_cache(&self) -> bool {
+        false
+    }
 }

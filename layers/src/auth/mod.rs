@@ -178,17 +178,21 @@ mod tests {
         let reply = svc
             .ready()
             .await
-            .unwrap()
+            .expect("test step")
             .call(request("get", false))
             .await
-            .unwrap();
+            .expect("test step");
         assert_eq!(reply, errors::NOAUTH);
 
-        let fut = svc.ready().await.unwrap().call(request("get", true));
-        let (req, send) = handle.next_request().await.unwrap();
+        let fut = svc
+            .ready()
+            .await
+            .expect("test step")
+            .call(request("get", true));
+        let (req, send) = handle.next_request().await.expect("test step");
         assert_eq!(req.command.spec.name, "get");
         send.send_response(Reply::ok());
-        assert_eq!(fut.await.unwrap(), Reply::ok());
+        assert_eq!(fut.await.expect("test step"), Reply::ok());
         assert!(!COMMANDS.is_empty());
     }
 
@@ -196,10 +200,14 @@ mod tests {
     async fn no_password_means_no_check() {
         let (mock, mut handle) = tower_test::mock::pair::<Request, Reply>();
         let mut svc = AuthLayer::new(Credentials::new(None)).layer(mock);
-        let fut = svc.ready().await.unwrap().call(request("get", false));
-        let (_req, send) = handle.next_request().await.unwrap();
+        let fut = svc
+            .ready()
+            .await
+            .expect("test step")
+            .call(request("get", false));
+        let (_req, send) = handle.next_request().await.expect("test step");
         send.send_response(Reply::Null);
-        assert_eq!(fut.await.unwrap(), Reply::Null);
+        assert_eq!(fut.await.expect("test step"), Reply::Null);
     }
 
     #[test]
@@ -210,6 +218,6 @@ mod tests {
         assert_eq!(creds.verify(None, b"nope"), Err(errors::WRONGPASS));
         assert_eq!(creds.verify(Some(b"bob"), b"pw"), Err(errors::WRONGPASS));
         let open = Credentials::new(None);
-        assert!(open.verify(None, b"x").unwrap_err().error_code() == Some("ERR"));
+        assert!(open.verify(None, b"x").expect_err("fails").error_code() == Some("ERR"));
     }
 }

@@ -80,8 +80,9 @@ struct CacheMetrics {
 ///   evicted key cannot be brought back by an event that is already stale;
 /// - a read that missed stores its result only if no write, event or
 ///   invalidation touched the key while it was reading;
-/// - while `serving` is off (the follower is behind or broken) nothing is
-///   read from the cache and no fill is stored.
+/// - while `serving` is off (no follower yet, or it is behind or broken)
+///   nothing is read from the cache and no fill is stored. A new cache
+///   starts off.
 #[derive(Clone)]
 pub struct SharedCache {
     entries: moka::sync::Cache<Key, Slot>,
@@ -132,7 +133,10 @@ impl SharedCache {
             entries: builder.build(),
             recent,
             next_token: Arc::new(AtomicU64::new(1)),
-            serving: Arc::new(AtomicBool::new(true)),
+            // Nothing is served until a follower has caught up and called
+            // `resume_serving`: without one, other nodes' writes would never
+            // reach this cache.
+            serving: Arc::new(AtomicBool::new(false)),
             metrics: CacheMetrics {
                 hits: telemetry.counter("redynamo_cache_hits_total", &[]),
                 misses: telemetry.counter("redynamo_cache_misses_total", &[]),

@@ -5,13 +5,16 @@ use crate::{ClientInfo, Command, Observation};
 use tower::ServiceExt;
 
 fn cache() -> SharedCache {
-    SharedCache::new(
+    let cache = SharedCache::new(
         &CacheConfig {
             max_bytes: 1 << 20,
             max_age: None,
         },
         &Telemetry::noop(),
-    )
+    );
+    assert!(!cache.is_serving(), "a new cache waits for its follower");
+    cache.resume_serving();
+    cache
 }
 
 fn item(version: u64, value: &str) -> Item {

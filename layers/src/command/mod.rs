@@ -412,23 +412,23 @@ mod tests {
         };
         assert_eq!(resolve(&line(&["GeT", "k"])).map(|s| s.name), Ok("get"));
         assert_eq!(
-            resolve(&line(&["get"])).unwrap_err(),
+            resolve(&line(&["get"])).expect_err("fails"),
             Reply::error("ERR wrong number of arguments for 'get' command")
         );
         assert_eq!(
-            resolve(&line(&["nope", "a", "b"])).unwrap_err(),
+            resolve(&line(&["nope", "a", "b"])).expect_err("fails"),
             Reply::error("ERR unknown command 'nope', with args beginning with: 'a' 'b' ")
         );
     }
 
     #[test]
     fn key_positions() {
-        let mset = lookup(b"mset").unwrap();
+        let mset = lookup(b"mset").expect("test step");
         let keys: Vec<usize> = mset.key_indexes(5).collect();
         assert_eq!(keys, vec![1, 3]);
-        let get = lookup(b"get").unwrap();
+        let get = lookup(b"get").expect("test step");
         assert_eq!(get.key_indexes(2).collect::<Vec<_>>(), vec![1]);
-        let ping = lookup(b"ping").unwrap();
+        let ping = lookup(b"ping").expect("test step");
         assert_eq!(ping.key_indexes(1).count(), 0);
     }
 }

@@ -4,24 +4,27 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use bytes::Bytes;
 use pin_project_lite::pin_project;
 
-use super::{CommandStats, Outcome, SlowLog};
+use super::{KeptArgs, Outcome, Shared};
 use crate::command::CommandSpec;
 use crate::error::BoxError;
 use crate::{ClientInfo, Reply};
 
+/// What the slow log needs if the command turns out slow.
+pub(crate) struct SlowCandidate {
+    pub(crate) args: KeptArgs,
+    pub(crate) client: Arc<ClientInfo>,
+}
+
 /// What to record when the inner future completes.
 pub(crate) struct Record {
     pub(crate) spec: &'static CommandSpec,
-    pub(crate) args: Option<Vec<Bytes>>,
-    pub(crate) client: Arc<ClientInfo>,
-    pub(crate) start: Instant,
-    pub(crate) stats: Arc<CommandStats>,
-    pub(crate) slowlog: Arc<SlowLog>,
+    /// None while the slow log is disabled.
+    pub(crate) slow: Option<SlowCandidate>,
+    pub(crate) start: quanta::Instant,
+    pub(crate) shared: Arc<Shared>,
 }
 
 pin_project! {
@@ -60,11 +63,13 @@ where
                 Ok(reply) => (Outcome::of(reply), reply.is_error().then_some(reply)),
                 Err(_) => (Outcome::Failure, None),
             };
-            r.stats.record(Some(r.spec), outcome, elapsed, error);
-            if let Some(args) = &r.args {
-                if r.slowlog.is_slow(elapsed) {
-                    r.slowlog
-                        .push(args, elapsed, r.client.addr, r.client.name());
+            r.shared.stats.record(Some(r.spec), outcome, elapsed, error);
+            if let Some(slow) = &r.slow {
+                let log = &r.shared.slowlog;
+                if log.is_slow(elapsed) {
+                    let args = slow.args.to_vec();
+                    let args = super::slowlog::redacted(r.spec, &args);
+                    log.push(&args, elapsed, slow.client.addr, slow.client.name());
                 }
             }
         }

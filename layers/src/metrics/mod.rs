@@ -3,9 +3,15 @@
 //! [`MetricsLayer`] sits outermost in the stack. For every request it
 //! records, in one [`CommandStats`] registry, the call, its outcome
 //! (`ok`, `error` for a Redis error reply, `failure` for an infrastructure
-//! error) and its latency — which feeds Prometheus through the `metrics`
-//! facade, INFO commandstats and errorstats — and logs slow commands in
-//! the [`SlowLog`].
+//! error) and its latency — which feeds Prometheus, INFO commandstats and
+//! errorstats — and logs slow commands in the [`SlowLog`].
+//!
+//! `redynamo_commands_total` goes through the `metrics` facade. The latency
+//! histogram `redynamo_command_duration_seconds` is a fixed-bucket
+//! [`LatencyHistogram`] per command, rendered by the server's exporter:
+//! recording it is two relaxed atomic adds in constant memory, where the
+//! exporter's histograms buffer and timestamp every sample — too much for
+//! a path every command takes (`benches/metrics_overhead.rs`).
 //!
 //! Labels stay bounded: the `command` label is a name from the command
 //! table (or `unknown`), never a key or a client-chosen string.
@@ -27,7 +33,8 @@
 //!
 //! The cache, the DynamoDB backend and the streams follower report through
 //! a [`Telemetry`] handle: `telemetry.counter("redynamo_cache_hits_total",
-//! &[])` gives a `metrics::Counter` registered with the server's recorder.
+//! &[])` gives a `metrics::Counter` registered with the server's recorder,
+//! and `telemetry.describe_counter(name, help)` its `# HELP` line.
 //! Names MUST follow Prometheus conventions (`redynamo_` prefix, `_total`
 //! for counters, base units `_seconds` / `_bytes`) and labels MUST be
 //! bounded (no keys).
@@ -38,28 +45,41 @@ mod stats;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder};
 use tower_layer::Layer;
 use tower_service::Service;
 
 pub use self::future::ResponseFuture;
-pub use self::slowlog::{SlowEntry, SlowLog};
-pub use self::stats::{CommandSnapshot, CommandStats, Outcome, UNKNOWN_COMMAND};
+pub use self::slowlog::{KeptArgs, SlowEntry, SlowLog};
+pub use self::stats::{
+    CommandSnapshot, CommandStats, LatencyHistogram, LatencySnapshot, Outcome, LATENCY_BOUNDS_NS,
+    UNKNOWN_COMMAND,
+};
 use crate::error::BoxError;
 use crate::{Reply, Request};
 
 /// Applies [`Metrics`].
 #[derive(Clone)]
 pub struct MetricsLayer {
-    stats: Arc<CommandStats>,
-    slowlog: Arc<SlowLog>,
+    shared: Arc<Shared>,
+}
+
+/// What every in-flight command records into. One `Arc`, so a command
+/// costs one reference-count bump for it, not one per registry.
+pub(crate) struct Shared {
+    pub(crate) stats: Arc<CommandStats>,
+    pub(crate) slowlog: Arc<SlowLog>,
 }
 
 impl MetricsLayer {
     pub fn new(stats: Arc<CommandStats>, slowlog: Arc<SlowLog>) -> MetricsLayer {
-        MetricsLayer { stats, slowlog }
+        // The first reading calibrates quanta's clock (up to 200 ms): pay
+        // it at start-up, not on a client's first command.
+        let _ = quanta::Instant::now();
+        MetricsLayer {
+            shared: Arc::new(Shared { stats, slowlog }),
+        }
     }
 }
 
@@ -69,8 +89,7 @@ impl<S> Layer<S> for MetricsLayer {
     fn layer(&self, inner: S) -> Metrics<S> {
         Metrics {
             inner,
-            stats: self.stats.clone(),
-            slowlog: self.slowlog.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
@@ -78,8 +97,7 @@ impl<S> Layer<S> for MetricsLayer {
 #[derive(Clone)]
 pub struct Metrics<S> {
     inner: S,
-    stats: Arc<CommandStats>,
-    slowlog: Arc<SlowLog>,
+    shared: Arc<Shared>,
 }
 
 impl<S> Service<Request> for Metrics<S>
@@ -97,20 +115,25 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let spec = req.command.spec;
-        // Kept for the slow log, which needs the arguments after the inner
-        // service consumed the request: reference-count bumps, no copies.
-        let args = (self.slowlog.threshold_us() >= 0).then(|| req.command.args.clone());
-        let client = req.client.clone();
-        let start = Instant::now();
+        // Kept for the slow log, which needs the arguments and the client
+        // after the inner service consumed the request. Short lines are
+        // copied inline (no allocation, no reference counts), long ones
+        // keep their `Bytes`.
+        let slow = (self.shared.slowlog.threshold_us() >= 0).then(|| future::SlowCandidate {
+            args: KeptArgs::new(&req.command.args),
+            client: req.client.clone(),
+        });
+        // quanta reads the TSC where it is reliable: a few nanoseconds,
+        // against tens for a clock_gettime, twice per command (calibrated
+        // in `MetricsLayer::new`).
+        let start = quanta::Instant::now();
         ResponseFuture::new(
             self.inner.call(req),
             future::Record {
                 spec,
-                args,
-                client,
+                slow,
                 start,
-                stats: self.stats.clone(),
-                slowlog: self.slowlog.clone(),
+                shared: self.shared.clone(),
             },
         )
     }
@@ -168,5 +191,23 @@ impl Telemetry {
     ) -> Histogram {
         self.recorder
             .register_histogram(&Self::key(name, labels), &Self::meta())
+    }
+
+    /// The `# HELP` text of a counter: what it counts, in a sentence.
+    pub fn describe_counter(&self, name: &'static str, help: &'static str) {
+        self.recorder
+            .describe_counter(KeyName::from_const_str(name), None, help.into());
+    }
+
+    /// The `# HELP` text of a gauge.
+    pub fn describe_gauge(&self, name: &'static str, help: &'static str) {
+        self.recorder
+            .describe_gauge(KeyName::from_const_str(name), None, help.into());
+    }
+
+    /// The `# HELP` text of a histogram.
+    pub fn describe_histogram(&self, name: &'static str, help: &'static str) {
+        self.recorder
+            .describe_histogram(KeyName::from_const_str(name), None, help.into());
     }
 }

@@ -1,5 +1,6 @@
 //! SLOWLOG: the most recent commands that took longer than a threshold.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -8,10 +9,99 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use crate::command::CommandSpec;
+
 /// Redis keeps at most 32 arguments of a slow command, each at most 128
 /// bytes; the rest is summarised.
 const MAX_ARGS: usize = 32;
 const MAX_ARG_LEN: usize = 128;
+
+/// Settings whose value `CONFIG SET` must never show: the slow log hides
+/// it as `(redacted)`, as Redis does for its sensitive configs.
+const SENSITIVE_SETTINGS: &[&[u8]] = &[b"requirepass", b"masterauth"];
+
+const REDACTED: Bytes = Bytes::from_static(b"(redacted)");
+
+/// `args` as the slow log may show them: secrets replaced by
+/// `(redacted)`. Borrows (no copy) for every command but `CONFIG SET`.
+pub fn redacted<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> Cow<'a, [Bytes]> {
+    if spec.name != "config|set" {
+        return Cow::Borrowed(args);
+    }
+    let mut args = args.to_vec();
+    // CONFIG SET name value [name value …]: names at 2, 4, …
+    for i in (2..args.len().saturating_sub(1)).step_by(2) {
+        if SENSITIVE_SETTINGS
+            .iter()
+            .any(|s| args[i].eq_ignore_ascii_case(s))
+        {
+            args[i + 1] = REDACTED;
+        }
+    }
+    Cow::Owned(args)
+}
+
+/// Arguments [`KeptArgs`] copies inline, and how many bytes of them.
+const INLINE_ARGS: usize = 3;
+const INLINE_BYTES: usize = 44;
+
+/// A command's arguments, kept while it runs in case it turns out slow.
+///
+/// A short line (`GET key`, `SET key value` with a small value, `INCR key`
+/// …) is copied into an inline buffer: no allocation and no reference
+/// counts to bump and drop, which matters because every command pays it
+/// and almost none turns out slow. Longer lines keep their `Bytes`.
+pub struct KeptArgs(Kept);
+
+enum Kept {
+    Inline {
+        count: u8,
+        lens: [u8; INLINE_ARGS],
+        bytes: [u8; INLINE_BYTES],
+    },
+    Shared(Vec<Bytes>),
+}
+
+impl KeptArgs {
+    pub fn new(args: &[Bytes]) -> KeptArgs {
+        let total: usize = args.iter().map(Bytes::len).sum();
+        if args.len() > INLINE_ARGS || total > INLINE_BYTES {
+            return KeptArgs(Kept::Shared(args.to_vec()));
+        }
+        let mut lens = [0u8; INLINE_ARGS];
+        let mut bytes = [0u8; INLINE_BYTES];
+        let mut at = 0;
+        for (len, arg) in lens.iter_mut().zip(args) {
+            // Fits in u8: the total is at most INLINE_BYTES.
+            *len = arg.len() as u8;
+            bytes[at..at + arg.len()].copy_from_slice(arg);
+            at += arg.len();
+        }
+        KeptArgs(Kept::Inline {
+            count: args.len() as u8,
+            lens,
+            bytes,
+        })
+    }
+
+    /// The arguments, for the slow log (only ever called for a slow one).
+    pub fn to_vec(&self) -> Vec<Bytes> {
+        match &self.0 {
+            Kept::Inline { count, lens, bytes } => {
+                let mut at = 0;
+                lens[..*count as usize]
+                    .iter()
+                    .map(|&len| {
+                        let arg = Bytes::copy_from_slice(&bytes[at..at + len as usize]);
+                        at += len as usize;
+                        arg
+                    })
+                    .collect()
+            }
+            Kept::Shared(args) => args.clone(),
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlowEntry {
@@ -171,5 +261,51 @@ mod tests {
         assert!(!log.is_slow(Duration::from_micros(1)) || log.threshold_us() <= 1);
         log.set_threshold_us(-1);
         assert!(!log.is_slow(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn kept_args_round_trip_inline_and_shared() {
+        for n in 0..6 {
+            let args: Vec<Bytes> = (0..n).map(|i| Bytes::from(format!("a{i}"))).collect();
+            assert_eq!(KeptArgs::new(&args).to_vec(), args);
+        }
+        let exact = [Bytes::from("x".repeat(40)), Bytes::from("abcd")];
+        assert!(matches!(KeptArgs::new(&exact).0, Kept::Inline { .. }));
+        assert_eq!(KeptArgs::new(&exact).to_vec(), exact);
+        let long = [Bytes::from("x".repeat(41)), Bytes::from("abcd")];
+        assert!(matches!(KeptArgs::new(&long).0, Kept::Shared(_)));
+        assert_eq!(KeptArgs::new(&long).to_vec(), long);
+        let empty = [Bytes::new(), Bytes::from("k")];
+        assert_eq!(KeptArgs::new(&empty).to_vec(), empty);
+    }
+
+    #[test]
+    fn hides_secrets_of_config_set_only() {
+        let args = |parts: &[&'static str]| -> Vec<Bytes> {
+            parts
+                .iter()
+                .map(|p| Bytes::from_static(p.as_bytes()))
+                .collect()
+        };
+        let config = crate::command::lookup(b"config").expect("config");
+        let set = config.subcommand(b"set").expect("config|set");
+        let line = args(&["CONFIG", "SET", "maxclients", "10", "RequirePass", "pw"]);
+        assert_eq!(
+            &*redacted(set, &line),
+            &args(&[
+                "CONFIG",
+                "SET",
+                "maxclients",
+                "10",
+                "RequirePass",
+                "(redacted)"
+            ])[..]
+        );
+        // An odd tail (a wrong-arity line) has no value to hide.
+        let odd = args(&["CONFIG", "SET", "requirepass"]);
+        assert_eq!(&*redacted(set, &odd), &odd[..]);
+        let get = crate::command::lookup(b"get").expect("get");
+        let plain = args(&["GET", "requirepass"]);
+        assert!(matches!(redacted(get, &plain), Cow::Borrowed(_)));
     }
 }

@@ -1,13 +1,13 @@
 //! Per-command statistics: one registry feeds Prometheus, INFO
 //! commandstats / errorstats and SLOWLOG, so they always agree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use foldhash::HashMap;
-use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
+use metrics::{Counter, Key, KeyName, Label, Metadata, Recorder};
 
 use crate::command::{all_specs, CommandSpec};
 use crate::Reply;
@@ -59,25 +59,145 @@ pub const UNKNOWN_COMMAND: &str = "unknown";
 /// under `errorstat_OTHER` (Redis caps its error table at 128 too).
 const MAX_ERROR_CODES: usize = 128;
 
+/// Upper bounds of the command latency buckets, in nanoseconds: 10 µs to
+/// 10 s, fine where Redis commands live (tens of microseconds) and wide
+/// enough for a DynamoDB call or a timeout.
+pub const LATENCY_BOUNDS_NS: [u64; 19] = [
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// A fixed-bucket latency histogram: recording is two relaxed atomic adds
+/// and memory is constant, whatever the command rate. (The Prometheus
+/// exporter's own histograms buffer every sample between upkeeps and stamp
+/// each with a clock read; at this rate that was most of the metrics
+/// layer's cost, see `benches/metrics_overhead.rs`.)
+pub struct LatencyHistogram {
+    /// Per bucket, not cumulative; the last one is past every bound.
+    buckets: [AtomicU64; LATENCY_BOUNDS_NS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record(&self, elapsed: Duration) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        // Most commands land in the first buckets: a short scan.
+        let i = LATENCY_BOUNDS_NS
+            .iter()
+            .position(|&bound| ns <= bound)
+            .unwrap_or(LATENCY_BOUNDS_NS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// How many commands were recorded, and their total nanoseconds.
+    pub fn totals(&self) -> (u64, u64) {
+        let count = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum();
+        (count, self.sum_ns.load(Ordering::Relaxed))
+    }
+
+    pub fn snapshot(&self) -> LatencySnapshot {
+        let mut cumulative = [0u64; LATENCY_BOUNDS_NS.len() + 1];
+        let mut total = 0;
+        for (slot, bucket) in cumulative.iter_mut().zip(&self.buckets) {
+            total += bucket.load(Ordering::Relaxed);
+            *slot = total;
+        }
+        LatencySnapshot {
+            cumulative,
+            sum_seconds: self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        }
+    }
+}
+
+/// A histogram as Prometheus exposes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatencySnapshot {
+    /// Commands that took at most each bound of [`LATENCY_BOUNDS_NS`]; the
+    /// last entry is the `+Inf` bucket, i.e. the count.
+    pub cumulative: [u64; LATENCY_BOUNDS_NS.len() + 1],
+    pub sum_seconds: f64,
+}
+
+impl LatencySnapshot {
+    pub fn count(&self) -> u64 {
+        self.cumulative[LATENCY_BOUNDS_NS.len()]
+    }
+}
+
 /// Counters of one command.
 pub struct CommandCounters {
     pub name: &'static str,
-    pub calls: AtomicU64,
-    pub usec: AtomicU64,
     /// Redis' rejected_calls: refused before running.
     pub rejected: AtomicU64,
     /// Redis' failed_calls: ran and answered an error, or failed.
     pub failed: AtomicU64,
     outcomes: [Counter; 4],
-    latency: Histogram,
+    /// `redynamo_command_duration_seconds`, never reset. It also gives
+    /// INFO's `calls` and `usec` (its count and sum since the last CONFIG
+    /// RESETSTAT), so a command pays for one set of atomics, not two.
+    latency: LatencyHistogram,
+    /// The histogram's count and nanoseconds at the last RESETSTAT.
+    reset_calls: AtomicU64,
+    reset_ns: AtomicU64,
 }
 
 /// All commands' counters, the error-code table, and the Prometheus
 /// handles behind them. Built once per server; shared.
 pub struct CommandStats {
-    by_spec: HashMap<usize, CommandCounters>,
+    by_spec: HashMap<usize, CommandCounters, BuildHasherDefault<AddressHasher>>,
     unknown: CommandCounters,
     errors: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Hashes a spec's address: it is unique already, so a multiply and a
+/// fold beat SipHash on a lookup every command makes.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        let h = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // Addresses are aligned: fold the mixed high bits into the low
+        // ones, which pick the bucket.
+        self.0 = h ^ (h >> 32);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn spec_key(spec: &'static CommandSpec) -> usize {
@@ -88,7 +208,17 @@ impl CommandStats {
     /// Register a counter per command and outcome, and a latency histogram
     /// per command, with `recorder` (`metrics::NoopRecorder` when metrics
     /// are not exported).
+    /// The `# HELP` line of `redynamo_command_duration_seconds`, which the
+    /// server's exporter renders from [`CommandStats::latencies`].
+    pub const LATENCY_HELP: &'static str =
+        "Latency of commands that ran, by command, measured outermost in the stack.";
+
     pub fn new(recorder: &dyn Recorder) -> CommandStats {
+        recorder.describe_counter(
+            KeyName::from_const_str("redynamo_commands_total"),
+            None,
+            "Commands by name and outcome: ok, error (a Redis error reply), failure (timeout, shed, backend error), rejected (refused before running).".into(),
+        );
         let make = |name: &'static str| {
             let meta = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
             let outcomes = OUTCOMES.map(|o| {
@@ -101,18 +231,14 @@ impl CommandStats {
                 );
                 recorder.register_counter(&key, &meta)
             });
-            let key = Key::from_parts(
-                "redynamo_command_duration_seconds",
-                vec![Label::new("command", name)],
-            );
             CommandCounters {
                 name,
-                calls: AtomicU64::new(0),
-                usec: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 outcomes,
-                latency: recorder.register_histogram(&key, &meta),
+                latency: LatencyHistogram::default(),
+                reset_calls: AtomicU64::new(0),
+                reset_ns: AtomicU64::new(0),
             }
         };
         CommandStats {
@@ -143,10 +269,7 @@ impl CommandStats {
                 c.rejected.fetch_add(1, Ordering::Relaxed);
             }
             _ => {
-                c.calls.fetch_add(1, Ordering::Relaxed);
-                c.usec
-                    .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-                c.latency.record(elapsed.as_secs_f64());
+                c.latency.record(elapsed);
                 if outcome != Outcome::Ok {
                     c.failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -176,16 +299,34 @@ impl CommandStats {
             .by_spec
             .values()
             .chain(std::iter::once(&self.unknown))
-            .map(|c| CommandSnapshot {
-                name: c.name,
-                calls: c.calls.load(Ordering::Relaxed),
-                usec: c.usec.load(Ordering::Relaxed),
-                rejected: c.rejected.load(Ordering::Relaxed),
-                failed: c.failed.load(Ordering::Relaxed),
+            .map(|c| {
+                let (count, ns) = c.latency.totals();
+                CommandSnapshot {
+                    name: c.name,
+                    calls: count.saturating_sub(c.reset_calls.load(Ordering::Relaxed)),
+                    usec: ns.saturating_sub(c.reset_ns.load(Ordering::Relaxed)) / 1000,
+                    rejected: c.rejected.load(Ordering::Relaxed),
+                    failed: c.failed.load(Ordering::Relaxed),
+                }
             })
             .filter(|s| s.calls + s.rejected > 0)
             .collect();
         out.sort_by_key(|s| s.name);
+        out
+    }
+
+    /// `redynamo_command_duration_seconds` of every command that ran at
+    /// least once, by name. Rendered by the server's exporter next to the
+    /// facade's metrics.
+    pub fn latencies(&self) -> Vec<(&'static str, LatencySnapshot)> {
+        let mut out: Vec<_> = self
+            .by_spec
+            .values()
+            .chain(std::iter::once(&self.unknown))
+            .map(|c| (c.name, c.latency.snapshot()))
+            .filter(|(_, l)| l.count() > 0)
+            .collect();
+        out.sort_by_key(|(name, _)| *name);
         out
     }
 
@@ -201,8 +342,9 @@ impl CommandStats {
     /// monotonic by contract); only the INFO figures restart.
     pub fn reset(&self) {
         for c in self.by_spec.values().chain(std::iter::once(&self.unknown)) {
-            c.calls.store(0, Ordering::Relaxed);
-            c.usec.store(0, Ordering::Relaxed);
+            let (count, ns) = c.latency.totals();
+            c.reset_calls.store(count, Ordering::Relaxed);
+            c.reset_ns.store(ns, Ordering::Relaxed);
             c.rejected.store(0, Ordering::Relaxed);
             c.failed.store(0, Ordering::Relaxed);
         }
@@ -220,4 +362,46 @@ pub struct CommandSnapshot {
     pub usec: u64,
     pub rejected: u64,
     pub failed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_figures_restart_at_resetstat_but_prometheus_ones_do_not() {
+        let stats = CommandStats::new(&metrics::NoopRecorder);
+        let get = crate::command::lookup(b"get");
+        for _ in 0..3 {
+            stats.record(get, Outcome::Ok, Duration::from_micros(5), None);
+        }
+        let info = |stats: &CommandStats| stats.snapshot().into_iter().find(|s| s.name == "get");
+        let before = info(&stats).expect("get was called");
+        assert_eq!((before.calls, before.usec), (3, 15));
+        stats.reset();
+        assert_eq!(info(&stats), None);
+        stats.record(get, Outcome::Error, Duration::from_micros(7), None);
+        let after = info(&stats).expect("get was called again");
+        assert_eq!((after.calls, after.usec, after.failed), (1, 7, 1));
+        let latencies = stats.latencies();
+        assert_eq!(latencies[0].0, "get");
+        assert_eq!(latencies[0].1.count(), 4);
+    }
+
+    #[test]
+    fn latency_buckets_are_cumulative_and_inclusive() {
+        let h = LatencyHistogram::default();
+        h.record(Duration::from_micros(10)); // on the first bound: in it
+        h.record(Duration::from_micros(11));
+        h.record(Duration::from_millis(3));
+        h.record(Duration::from_secs(60)); // past every bound
+        let s = h.snapshot();
+        assert_eq!(s.cumulative[0], 1);
+        assert_eq!(s.cumulative[1], 2);
+        assert_eq!(s.cumulative[7], 2); // le 2.5 ms
+        assert_eq!(s.cumulative[8], 3); // le 5 ms
+        assert_eq!(s.cumulative[18], 3); // le 10 s
+        assert_eq!(s.count(), 4);
+        assert!((s.sum_seconds - 60.003021).abs() < 1e-9);
+    }
 }

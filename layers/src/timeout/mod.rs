@@ -93,10 +93,10 @@ mod tests {
     async fn slow_inner_times_out() {
         let (mock, mut handle) = tower_test::mock::pair::<Request, Reply>();
         let mut svc = TimeoutLayer::new(Duration::from_millis(100)).layer(mock);
-        let fut = svc.ready().await.unwrap().call(request());
-        let (_req, _send) = handle.next_request().await.unwrap();
+        let fut = svc.ready().await.expect("test step").call(request());
+        let (_req, _send) = handle.next_request().await.expect("test step");
         // Never answered: paused time auto-advances to the deadline.
-        let err = fut.await.unwrap_err();
+        let err = fut.await.expect_err("fails");
         let timed_out = err.downcast_ref::<TimedOut>().expect("TimedOut");
         assert_eq!(timed_out.millis, 100);
     }
@@ -105,9 +105,9 @@ mod tests {
     async fn fast_inner_passes() {
         let (mock, mut handle) = tower_test::mock::pair::<Request, Reply>();
         let mut svc = TimeoutLayer::new(Duration::from_millis(100)).layer(mock);
-        let fut = svc.ready().await.unwrap().call(request());
-        let (_req, send) = handle.next_request().await.unwrap();
+        let fut = svc.ready().await.expect("test step").call(request());
+        let (_req, send) = handle.next_request().await.expect("test step");
         send.send_response(Reply::ok());
-        assert_eq!(fut.await.unwrap(), Reply::ok());
+        assert_eq!(fut.await.expect("test step"), Reply::ok());
     }
 }

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use futures::future::try_join_all;
 use parking_lot::Mutex;
 use redynamo_layers::error::TryAgain;
-use redynamo_layers::{BoxError, Command, Reply, Request};
+use redynamo_layers::{BoxError, Command, ItemState, Observation, Reply, Request};
 
 use super::calls::{backoff, Cond, DbKey, Op, Snapshot, Write, TRANSACT_MAX, TRANSACT_MAX_BYTES};
 use super::error::{contended, CallError, KEY_TOO_LONG, TOO_LARGE};
@@ -311,12 +311,14 @@ impl Shared {
                 Err(reply) => return Ok(reply),
             };
             let Some(probe) = writes.iter().find(|w| w.op != Op::Check) else {
+                observe(req, &snapshot, &[], now);
                 return Ok(outcome.reply);
             };
             let probe = (probe.db, probe.key.clone());
             match self.commit(&writes, id, attempt, now).await {
                 Ok(()) => {
                     self.note_writes(&writes);
+                    observe(req, &snapshot, &writes, now);
                     return Ok(outcome.reply);
                 }
                 // A lost response retried by the SDK also ends here: the
@@ -600,6 +602,57 @@ fn blind_put(db: u32, key: &Bytes, value: &Bytes, expire_at: u64, id: WriteId) -
         cond: Cond::Any,
         version: None,
         writes: id.chain(&[]),
+    }
+}
+
+/// Tell the cache layer, when it asked, the state and version of every key
+/// this command read or wrote: a committed write's new state at its new
+/// version, otherwise the state read. A write whose version is not known
+/// (none here, but blind writes elsewhere) is left out, and the cache
+/// invalidates it.
+fn observe(req: &Request, snapshot: &Snapshot, writes: &[Write], now: u64) {
+    let Some(observations) = &req.observations else {
+        return;
+    };
+    for ((db, key), head) in snapshot {
+        let written = writes
+            .iter()
+            .find(|w| w.op != Op::Check && w.db == *db && w.key == *key);
+        let (version, state) = match written {
+            Some(w) => {
+                let Some(version) = w.version else { continue };
+                let state = match &w.op {
+                    Op::Put { value, expire_at } if *expire_at == 0 || *expire_at > now => {
+                        ItemState::Value {
+                            value: value.clone(),
+                            expire_at: *expire_at,
+                        }
+                    }
+                    _ => ItemState::Absent,
+                };
+                (version, state)
+            }
+            None => match head {
+                None => (0, ItemState::Absent),
+                Some(h) if !h.is_live(now) => (h.version, ItemState::Absent),
+                Some(h) => match &h.value {
+                    Some(value) if h.kind == super::item::STRING => (
+                        h.version,
+                        ItemState::Value {
+                            value: value.clone(),
+                            expire_at: h.expire_at,
+                        },
+                    ),
+                    _ => continue,
+                },
+            },
+        };
+        observations.push(Observation {
+            db: *db,
+            key: key.clone(),
+            version: version.max(0) as u64,
+            state,
+        });
     }
 }
 

@@ -256,4 +256,8 @@ impl Backend for DynamoStore {
     fn name(&self) -> &'static str {
         "dynamodb"
     }
+
+    fn wants_cache(&self) -> bool {
+        true
+    }
 }
