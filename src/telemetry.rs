@@ -271,7 +271,9 @@ fn respond(
             render(state, exporter),
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
-        "/readyz" if state.is_ready() => (StatusCode::OK, "text/plain", "ready\n".to_string()),
+        // A node whose follower is behind or failing stays ready: reads go
+        // to DynamoDB, correct but slower. The body says so.
+        "/readyz" if state.is_ready() => (StatusCode::OK, "text/plain", ready_body(state)),
         "/readyz" => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
@@ -295,4 +297,21 @@ fn respond(
 /// fails start-up).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+/// `ready`, and the cache's state when there is a follower.
+fn ready_body(state: &ServerState) -> String {
+    match (&state.cache, &state.follower) {
+        (Some(cache), Some(follower)) => format!(
+            "ready\ncache: {} (follower {}, lag {} ms)\n",
+            if cache.is_serving() {
+                "serving"
+            } else {
+                "not serving"
+            },
+            follower.status(),
+            follower.status().lag().as_millis(),
+        ),
+        _ => "ready\n".to_string(),
+    }
 }

@@ -296,10 +296,15 @@ fn cache(state: &ServerState) -> String {
         None => "cache_enabled:0\r\n".to_string(),
         Some(cache) => {
             let (entries, bytes) = cache.usage();
+            let follower = state
+                .follower
+                .as_ref()
+                .map_or_else(|| "follower_status:none\r\n".to_string(), |f| f.info());
             format!(
-                "cache_enabled:1\r\ncache_serving:{}\r\ncache_entries:{entries}\r\ncache_bytes:{bytes}\r\ncache_max_bytes:{}\r\n",
+                "cache_enabled:1\r\ncache_serving:{}\r\ncache_entries:{entries}\r\ncache_bytes:{bytes}\r\ncache_max_bytes:{}\r\ncache_max_staleness_ms:{}\r\n{follower}",
                 u8::from(cache.is_serving()),
                 state.config.cache_max_bytes,
+                state.config.max_staleness_ms,
             )
         }
     }

@@ -176,7 +176,7 @@ impl FollowerHandle {
         (self.serving)()
     }
 
-    /// The `# Follower` section of INFO (without its header), CRLF lines.
+    /// The follower's lines of INFO's cache section, CRLF-terminated.
     pub fn info(&self) -> String {
         let (status, lag_ms, shards) = (self.status)();
         let reason = match &status {
@@ -184,9 +184,8 @@ impl FollowerHandle {
             _ => String::new(),
         };
         format!(
-            "follower_status:{}\r\nfollower_lag_ms:{lag_ms}\r\nfollower_shards:{shards}\r\ncache_serving:{}\r\nfollower_error:{reason}\r\n",
+            "follower_status:{}\r\nfollower_lag_ms:{lag_ms}\r\nfollower_shards:{shards}\r\nfollower_error:{reason}\r\n",
             status.name(),
-            u8::from(self.cache_serving()),
         )
     }
 }

@@ -31,6 +31,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::config::{BackendKind, Config, ReadConsistency};
 use crate::connection::Connection;
+use crate::follower::FollowerConfig;
 use crate::stack::{self, BoxLayer, Stack};
 use crate::store::dynamo::DynamoStore;
 use crate::store::memory::{MemoryConfig, MemoryStore};
@@ -107,7 +108,17 @@ impl ServerBuilder {
                 max_age: (c.cache_max_age_ms > 0)
                     .then(|| Duration::from_millis(c.cache_max_age_ms)),
             };
-            state.cache = Some(SharedCache::new(&config, &state.telemetry));
+            let cache = SharedCache::new(&config, &state.telemetry);
+            // The follower decides when the cache may serve: it starts off,
+            // and serves once the follower is positioned and caught up.
+            // It runs until every connection has drained.
+            state.follower = backend.follow(
+                cache.clone(),
+                FollowerConfig::new(Duration::from_millis(c.max_staleness_ms)),
+                &state.telemetry,
+                state.stopped.clone(),
+            );
+            state.cache = Some(cache);
         }
         let state = Arc::new(state);
         let metrics_addr = match (metrics_listener, exporter) {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::clients::Clients;
 use crate::config::Config;
+use crate::follower::FollowerHandle;
 use crate::store::BackendStats;
 
 /// Settings that CONFIG SET may change while the server runs. Connections
@@ -86,6 +87,9 @@ pub struct ServerState {
     /// The node's read cache, when the backend wants one and the settings
     /// allow it (`--cache-max-bytes` > 0, eventual reads).
     pub cache: Option<SharedCache>,
+    /// The streams follower that keeps `cache` coherent and decides when
+    /// it may serve (INFO cache section, /readyz).
+    pub follower: Option<FollowerHandle>,
 }
 
 impl ServerState {
@@ -123,6 +127,7 @@ impl ServerState {
                 config.slowlog_max_len,
             )),
             cache: None,
+            follower: None,
             telemetry,
             config,
         }

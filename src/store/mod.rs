@@ -4,7 +4,12 @@
 pub mod dynamo;
 pub mod memory;
 
+use redynamo_layers::cache::SharedCache;
+use redynamo_layers::metrics::Telemetry;
 use redynamo_layers::{BoxError, Reply, Request};
+use tokio_util::sync::CancellationToken;
+
+use crate::follower::{FollowerConfig, FollowerHandle};
 use tower::Service;
 
 /// Per-database key counts for INFO keyspace.
@@ -47,5 +52,19 @@ pub trait Backend:
     /// local in-memory store needs no cache.
     fn wants_cache(&self) -> bool {
         false
+    }
+
+    /// Keep `cache` coherent with writes made elsewhere (other nodes, other
+    /// programs) until `shutdown`: the DynamoDB backend starts its streams
+    /// follower. None when the backend has no change stream, in which case
+    /// the cache never serves.
+    fn follow(
+        &self,
+        _cache: SharedCache,
+        _config: FollowerConfig,
+        _telemetry: &Telemetry,
+        _shutdown: CancellationToken,
+    ) -> Option<FollowerHandle> {
+        None
     }
 }

@@ -55,12 +55,16 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
 use parking_lot::Mutex;
+use redynamo_layers::cache::SharedCache;
+use redynamo_layers::metrics::Telemetry;
 use redynamo_layers::{BoxError, Reply, Request};
+use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use super::memory::MemoryConfig;
 use super::{Backend, BackendStats};
 use crate::config::{Config, ReadConsistency};
+use crate::follower::{DynamoStreams, FollowerConfig, FollowerHandle, StreamFollower};
 use engine::{RecentWrites, Watched};
 pub use schema::SchemaError;
 
@@ -147,6 +151,8 @@ pub struct DynamoStore {
 /// What every handle shares.
 pub(crate) struct Shared {
     client: Client,
+    /// For the streams follower of the node's cache.
+    streams: aws_sdk_dynamodbstreams::Client,
     table: String,
     config: DynamoConfig,
     /// The memory semantics' settings, for the scratch keyspace.
@@ -209,6 +215,7 @@ impl DynamoStore {
         Ok(DynamoStore {
             shared: Arc::new(Shared {
                 client,
+                streams: aws_sdk_dynamodbstreams::Client::new(sdk),
                 table: config.table.clone(),
                 recent: RecentWrites::new(config.read_your_writes_window),
                 config,
@@ -259,5 +266,22 @@ impl Backend for DynamoStore {
 
     fn wants_cache(&self) -> bool {
         true
+    }
+
+    fn follow(
+        &self,
+        cache: SharedCache,
+        config: FollowerConfig,
+        telemetry: &Telemetry,
+        shutdown: CancellationToken,
+    ) -> Option<FollowerHandle> {
+        let streams = DynamoStreams::new(
+            self.shared.client.clone(),
+            self.shared.streams.clone(),
+            self.shared.table.clone(),
+        );
+        Some(StreamFollower::spawn(
+            streams, cache, config, telemetry, shutdown,
+        ))
     }
 }
