@@ -340,6 +340,9 @@ struct ProxyState {
     last_body: Mutex<HashMap<String, String>>,
     /// Added before forwarding each request (simulated network latency).
     delay_ms: AtomicU64,
+    /// When set, faults apply only to requests of this operation
+    /// (`GetRecords` …); the others are forwarded.
+    only_op: Mutex<Option<String>>,
 }
 
 /// A tiny HTTP/1.1 proxy in front of moto that counts and injects faults.
@@ -384,6 +387,14 @@ impl FaultProxy {
 
     pub fn clear(&self) {
         self.state.faults.lock().expect("faults").clear();
+        *self.state.only_op.lock().expect("only_op") = None;
+    }
+
+    /// Apply `fault` to the next `n` requests of operation `op` only
+    /// (`GetRecords`, `GetItem` …), forwarding every other request.
+    pub fn inject_op(&self, op: &str, fault: Fault, n: usize) {
+        *self.state.only_op.lock().expect("only_op") = Some(op.to_string());
+        self.inject(fault, n);
     }
 
     pub fn set_delay(&self, delay: Duration) {
@@ -489,10 +500,21 @@ async fn serve_client(
             op.clone(),
             String::from_utf8_lossy(&request.body).into_owned(),
         );
-        *state.calls.lock().expect("calls").entry(op).or_default() += 1;
+        *state
+            .calls
+            .lock()
+            .expect("calls")
+            .entry(op.clone())
+            .or_default() += 1;
+        let targeted = state
+            .only_op
+            .lock()
+            .expect("only_op")
+            .as_ref()
+            .is_none_or(|only| *only == op);
         let fault = {
             let mut faults = state.faults.lock().expect("faults");
-            if faults.is_empty() {
+            if faults.is_empty() || !targeted {
                 None
             } else {
                 faults.remove(0)
