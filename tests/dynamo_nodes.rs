@@ -12,7 +12,16 @@ async fn two_nodes() -> Option<(TestServer, TestServer)> {
     let backend = Backend::Dynamo {
         endpoint: moto.endpoint(),
         table: unique_table("nodes"),
-        args: vec!["--dynamo-timeout-ms".into(), "20000".into()],
+        // These tests check atomicity across nodes and read on one node
+        // right after writing on the other, which only a node without a
+        // cache promises: a cached read may be up to --max-staleness-ms old
+        // (tests/cache_nodes.rs tests that bound).
+        args: vec![
+            "--dynamo-timeout-ms".into(),
+            "20000".into(),
+            "--cache-max-bytes".into(),
+            "0".into(),
+        ],
     };
     let a = TestServer::start(&backend).await;
     let b = TestServer::start(&backend).await;
