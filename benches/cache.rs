@@ -266,7 +266,9 @@ async fn propagation(a: u16, b: u16, samples: usize) -> Vec<Duration> {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let _: () = cb.get(&key).await.expect("GET");
+        // Write at a random moment of B's poll cycle, not in step with it.
+        let offset = rand::thread_rng().gen_range(0..300);
+        tokio::time::sleep(Duration::from_millis(offset)).await;
         let _: () = ca.set(&key, "1").await.expect("SET");
         let acked = Instant::now();
         loop {

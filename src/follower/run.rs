@@ -138,6 +138,9 @@ struct ShardProgress {
     /// Read to its end; kept until a child takes over, so a child that
     /// does not show up makes the lag grow.
     closed: bool,
+    /// A read succeeded: the reader holds a position. Until then a LATEST
+    /// start has no position, and writes made before it would be missed.
+    positioned: bool,
 }
 
 /// The gate's view of every shard, shared by the readers and the loop.
@@ -189,6 +192,7 @@ impl Gate {
                 applied_until: from,
                 error: None,
                 closed: false,
+                positioned: false,
             },
         );
     }
@@ -197,6 +201,7 @@ impl Gate {
         if let Some(s) = self.shards.get_mut(id) {
             s.applied_until = s.applied_until.max(until);
             s.error = None;
+            s.positioned = true;
         }
     }
 
@@ -232,7 +237,10 @@ impl Gate {
             Some(since) => {
                 let caught_up = self.listed
                     && self.lag_ms <= bound_ms
-                    && self.shards.values().all(|s| s.applied_until >= since);
+                    && self
+                        .shards
+                        .values()
+                        .all(|s| s.positioned && s.applied_until >= since);
                 if caught_up {
                     self.dirty_since = None;
                     self.ever_served = true;

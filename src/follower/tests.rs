@@ -278,11 +278,43 @@ fn lineage_skips_closed_shards_at_start_and_orders_parents_first() {
     );
 }
 
-#[test]
-fn gate_refuses_until_caught_up_after_the_trip() {
-    let mut gate = Gate::new(1_000);
-    assert_eq!(gate.evaluate(1_100, 500), Verdict::Keep, "not listed yet");
-    assert_eq!(gate.status, FollowerStatus::Starting);
+#[tokio::test(start_paused = true)]
+async fn no_serving_before_every_reader_is_positioned() {
+    /// Iterators that take a second to come back.
+    #[derive(Clone)]
+    struct SlowStart(FakeStream);
+    impl StreamsApi for SlowStart {
+        async fn list_shards(&self) -> Result<Vec<ShardInfo>, StreamError> {
+            self.0.list_shards().await
+        }
+        async fn iterator(&self, s: &str, at: &Position) -> Result<String, StreamError> {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            self.0.iterator(s, at).await
+        }
+        async fn read(&self, it: &str) -> Result<Batch, StreamError> {
+            self.0.read(it).await
+        }
+    }
+    let stream = FakeStream::default();
+    stream.add_shard("s", None);
+    let sink = FakeSink::default();
+    let stop = CancellationToken::new();
+    let handle = StreamFollower::spawn(
+        SlowStart(stream.clone()),
+        sink.clone(),
+        config(),
+        &Telemetry::noop(),
+        stop.clone(),
+    );
+    advance(700).await;
+    assert!(
+        !sink.is_serving(),
+        "serving before the reader has a position"
+    );
+    assert_eq!(handle.status(), FollowerStatus::Starting);
+    advance(300).await;
+    assert!(sink.is_serving());
+    stop.cancel();
 }
 
 #[tokio::test(start_paused = true)]
@@ -373,7 +405,7 @@ async fn trimmed_data_clears_the_cache_once_caught_up() {
     stream.add_shard("s", None);
     let sink = FakeSink::default();
     let (_handle, _stop) = spawn(&stream, &sink);
-    advance(100).await;
+    advance(300).await;
     assert!(sink.is_serving());
     stream.write("s", "k", "v0", 1, now_ms());
     stream.fail_reads(StreamError::Trimmed("past retention".into()), 1);
@@ -397,7 +429,7 @@ async fn long_throttling_stops_serving_then_recovers() {
     stream.add_shard("s", None);
     let sink = FakeSink::default();
     let (handle, _stop) = spawn(&stream, &sink);
-    advance(100).await;
+    advance(300).await;
     assert!(sink.is_serving());
     // A short burst: retried within the bound, the cache keeps serving.
     stream.fail_reads(StreamError::Throttled("slow down".into()), 2);
@@ -460,7 +492,7 @@ async fn a_hung_stream_makes_the_lag_grow() {
         &Telemetry::noop(),
         stop.clone(),
     );
-    advance(100).await;
+    advance(300).await;
     assert!(sink.is_serving());
     stream.write("s", "k", "v", 1, now_ms());
     advance(1_500).await;

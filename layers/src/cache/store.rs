@@ -85,7 +85,9 @@ struct CacheMetrics {
 ///   starts off.
 #[derive(Clone)]
 pub struct SharedCache {
-    entries: moka::sync::Cache<Key, Slot>,
+    /// foldhash: the read path hashes every key it serves, and SipHash was
+    /// a measurable share of a cache hit.
+    entries: moka::sync::Cache<Key, Slot, foldhash::fast::RandomState>,
     /// The newest version stream events reported for keys the cache did
     /// not hold, for a while: a local write or fill that finishes after a
     /// newer remote write was seen must not store its older state.
@@ -130,7 +132,7 @@ impl SharedCache {
             builder = builder.time_to_live(age);
         }
         SharedCache {
-            entries: builder.build(),
+            entries: builder.build_with_hasher(foldhash::fast::RandomState::default()),
             recent,
             next_token: Arc::new(AtomicU64::new(1)),
             // Nothing is served until a follower has caught up and called
