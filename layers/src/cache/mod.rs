@@ -135,18 +135,37 @@ where
         let spec = req.command.spec;
         let db = req.db;
         if spec.is_readonly() && answers(spec.name) {
-            let keys: Vec<Bytes> = req.command.keys().cloned().collect();
             let now = now_ms();
-            let mut states = Vec::with_capacity(keys.len());
-            for key in &keys {
-                match self.cache.lookup(db, key, now) {
-                    Lookup::Hit(state) => states.push(state),
-                    Lookup::Miss => break,
+            let single_missed = {
+                let mut named = req.command.keys();
+                let (first, more) = (named.next(), named.next().is_some());
+                // Most reads name one key: a hit on it allocates nothing.
+                match (first, more) {
+                    (Some(key), false) => match self.cache.lookup(db, key, now) {
+                        Lookup::Hit(state) => {
+                            if let Some(reply) = answer(spec.name, std::slice::from_ref(&state)) {
+                                return Either::Left(ready(Ok(reply)));
+                            }
+                            true
+                        }
+                        Lookup::Miss => true,
+                    },
+                    _ => false,
                 }
-            }
-            if states.len() == keys.len() {
-                if let Some(reply) = answer(spec.name, &states) {
-                    return Either::Left(ready(Ok(reply)));
+            };
+            let keys: Vec<Bytes> = req.command.keys().cloned().collect();
+            if !single_missed {
+                let mut states = Vec::with_capacity(keys.len());
+                for key in &keys {
+                    match self.cache.lookup(db, key, now) {
+                        Lookup::Hit(state) => states.push(state),
+                        Lookup::Miss => break,
+                    }
+                }
+                if states.len() == keys.len() {
+                    if let Some(reply) = answer(spec.name, &states) {
+                        return Either::Left(ready(Ok(reply)));
+                    }
                 }
             }
             // Miss: take leases, read through, fill what we leased.
