@@ -287,3 +287,45 @@ async fn a_broken_follower_turns_the_cache_off_and_recovers_by_itself() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn concurrent_writes_on_two_nodes_converge_in_both_caches() {
+    let Some((_table, a, b)) = fleet().await else {
+        return;
+    };
+    const N: i64 = 40;
+    let mut tasks = Vec::new();
+    for server in [&a, &b] {
+        let mut conn = server.conn().await;
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..N {
+                // Read through the cache between writes, so each node's
+                // cache holds the key while the other's events arrive.
+                let _: Option<i64> = conn.get("counter").await.expect("GET");
+                let _: i64 = conn.incr("counter", 1).await.expect("INCR");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    // Local writes, stream events and fills interleaved on both nodes; by
+    // version, both caches end at the last write.
+    for (name, server) in [("A", &a), ("B", &b)] {
+        let conn = server.conn().await;
+        eventually(name, || {
+            let mut c = conn.clone();
+            async move { c.get::<_, Option<i64>>("counter").await.expect("GET") == Some(2 * N) }
+        })
+        .await;
+        let mut c = conn.clone();
+        let hits = backend_hits(&mut c).await;
+        let v: i64 = c.get("counter").await.expect("GET");
+        assert_eq!(v, 2 * N);
+        assert_eq!(
+            backend_hits(&mut c).await,
+            hits,
+            "{name} answers from its cache"
+        );
+    }
+}
