@@ -414,6 +414,9 @@ impl<A: StreamsApi, K: ChangeSink> Shared<A, K> {
     }
 }
 
+/// The most records one GetRecords returns (DynamoDB's limit).
+const FULL_BATCH: usize = 1000;
+
 /// How a reader ended.
 enum ReaderEnd {
     /// The shard is closed and fully applied.
@@ -479,7 +482,11 @@ async fn read_shard<A: StreamsApi, K: ChangeSink>(
                     }
                     Some(next) => iterator = Some(next),
                 }
-                if empty {
+                // Only a full batch says more is waiting; otherwise pace
+                // the reads, so steady writes do not turn a reader into a
+                // busy loop that the stream throttles (a shard serves a
+                // few reads a second, shared by every reader).
+                if batch.records.len() < FULL_BATCH {
                     tokio::time::sleep(config.poll_interval).await;
                 }
             }
