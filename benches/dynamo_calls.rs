@@ -54,7 +54,15 @@ async fn main() {
     let backend = Backend::Dynamo {
         endpoint: proxy.endpoint(),
         table: unique_table("bench"),
-        args: vec!["--dynamo-timeout-ms".into(), "30000".into()],
+        // The store's own calls are counted: no node cache, so no streams
+        // follower polling through the same proxy and no reads served
+        // from memory (the cache has its own benchmark, benches/cache.rs).
+        args: vec![
+            "--dynamo-timeout-ms".into(),
+            "30000".into(),
+            "--cache-max-bytes".into(),
+            "0".into(),
+        ],
     };
     let server = TestServer::start(&backend).await;
     let mut conn = server.conn().await;
