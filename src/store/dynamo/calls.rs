@@ -237,6 +237,30 @@ impl Write {
 pub type OldItem = Option<HashMap<String, AttributeValue>>;
 
 impl Shared {
+    /// Before retry round `round` of the items a batch call left
+    /// unprocessed: give up with `-TRYAGAIN` (the text from `give_up`) after
+    /// the configured rounds, otherwise back off with jitter. Round 0 is the
+    /// first call and waits for nothing.
+    pub(super) async fn before_unprocessed_round(
+        &self,
+        round: u32,
+        give_up: impl FnOnce() -> String,
+    ) -> Result<(), BoxError> {
+        if round == 0 {
+            return Ok(());
+        }
+        if round >= self.config.unprocessed_rounds {
+            return Err(Box::new(TryAgain(give_up())));
+        }
+        tokio::time::sleep(backoff(
+            round,
+            Duration::from_millis(20),
+            Duration::from_secs(1),
+        ))
+        .await;
+        Ok(())
+    }
+
     /// Load the heads of `keys` (deduplicated by the caller).
     pub async fn load(&self, keys: &[DbKey], consistent: bool) -> Result<Snapshot, BoxError> {
         match keys {
@@ -283,20 +307,13 @@ impl Shared {
             keys.iter().map(|(db, k)| head_key(*db, k)).collect();
         let mut round = 0;
         while !pending.is_empty() {
-            if round > 0 {
-                if round >= self.config.unprocessed_rounds {
-                    return Err(Box::new(TryAgain(format!(
-                        "DynamoDB left {} keys of a BatchGetItem unprocessed, retries exhausted",
-                        pending.len()
-                    ))));
-                }
-                tokio::time::sleep(backoff(
-                    round,
-                    Duration::from_millis(20),
-                    Duration::from_secs(1),
-                ))
-                .await;
-            }
+            self.before_unprocessed_round(round, || {
+                format!(
+                    "DynamoDB left {} keys of a BatchGetItem unprocessed, retries exhausted",
+                    pending.len()
+                )
+            })
+            .await?;
             round += 1;
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut pending)))

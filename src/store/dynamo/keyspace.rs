@@ -29,10 +29,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Select, WriteReques
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rand::Rng;
-use redynamo_layers::error::TryAgain;
 use redynamo_layers::{BoxError, Reply, Request};
 
-use super::calls::{backoff, Expr, BATCH_WRITE_MAX};
+use super::calls::{Expr, BATCH_WRITE_MAX};
 use super::error::{build_error, fail};
 use super::schema::{self, blob, num, HEAD_SK};
 use super::Shared;
@@ -399,20 +398,13 @@ impl Shared {
         }
         let mut round = 0;
         while !pending.is_empty() {
-            if round > 0 {
-                if round >= self.config.unprocessed_rounds {
-                    return Err(Box::new(TryAgain(format!(
-                        "flush interrupted: DynamoDB left {} deletes unprocessed (run it again)",
-                        pending.len()
-                    ))));
-                }
-                tokio::time::sleep(backoff(
-                    round,
-                    Duration::from_millis(20),
-                    Duration::from_secs(1),
-                ))
-                .await;
-            }
+            self.before_unprocessed_round(round, || {
+                format!(
+                    "flush interrupted: DynamoDB left {} deletes unprocessed (run it again)",
+                    pending.len()
+                )
+            })
+            .await?;
             round += 1;
             let out = self
                 .client
