@@ -25,6 +25,16 @@ fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, &'static str> {
         .map_err(|_| "argument couldn't be parsed into an integer")
 }
 
+/// A byte limit CONFIG SET accepts: at least 1 MiB, as Redis requires for
+/// proto-max-bulk-len and client-query-buffer-limit.
+fn parse_byte_limit(v: &str) -> Result<usize, &'static str> {
+    let n: usize = parse_num(v)?;
+    if n < 1024 * 1024 {
+        return Err("argument must be between 1048576 and 9223372036854775807 inclusive");
+    }
+    Ok(n)
+}
+
 const PARAMS: &[Param] = &[
     Param {
         name: "bind",
@@ -85,10 +95,7 @@ const PARAMS: &[Param] = &[
                 .to_string()
         },
         set: Some(|s, v| {
-            let n: usize = parse_num(v)?;
-            if n < 1024 * 1024 {
-                return Err("argument must be between 1048576 and 9223372036854775807 inclusive");
-            }
+            let n = parse_byte_limit(v)?;
             s.tunables.proto_max_bulk_len.store(n, Ordering::Relaxed);
             Ok(())
         }),
@@ -102,10 +109,7 @@ const PARAMS: &[Param] = &[
                 .to_string()
         },
         set: Some(|s, v| {
-            let n: usize = parse_num(v)?;
-            if n < 1024 * 1024 {
-                return Err("argument must be between 1048576 and 9223372036854775807 inclusive");
-            }
+            let n = parse_byte_limit(v)?;
             s.tunables
                 .client_query_buffer_limit
                 .store(n, Ordering::Relaxed);
