@@ -101,6 +101,13 @@ pub struct Config {
     #[arg(long, default_value_t = 10)]
     pub shutdown_timeout: u64,
 
+    /// Worker threads serving clients (0 = one per CPU this process may
+    /// run on, which honours `taskset` and cgroup CPU limits). With one,
+    /// the server runs on a single-threaded runtime, as redis-server does:
+    /// no cross-thread queues or wake-ups on the request path.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
     /// Log filter, e.g. `info` or `redynamo=debug` (RUST_LOG syntax).
     #[arg(long, default_value = "info")]
     pub log_level: String,

@@ -15,8 +15,10 @@
 //! CLIENT KILL, the idle timeout or server shutdown — never because a
 //! command failed.
 
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -25,9 +27,10 @@ use redynamo_layers::error::error_reply;
 use redynamo_layers::metrics::Outcome;
 use redynamo_layers::reply::errors;
 use redynamo_layers::{auth, Command, Reply, Request};
+use std::future::Future as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Decoder;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 use tracing::debug;
 
 use crate::admin::REDIS_VERSION_FOR_HELLO;
@@ -35,7 +38,7 @@ use crate::commands::int_arg;
 use crate::protocol::{Limits, ProtocolError, ProtocolVersion, RespCodec};
 use crate::server::clients::ClientEntry;
 use crate::server::state::{ServerState, ServerStats};
-use crate::stack::Stack;
+use crate::stack::{Stack, StackService};
 
 /// Flush the output buffer mid-batch once it holds this many bytes, so a
 /// huge pipeline does not buffer all of its replies.
@@ -46,6 +49,12 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// A command line resolved against the table, or the error reply.
 type Resolved = Result<&'static CommandSpec, Reply>;
+
+/// A read of a pipelined batch: answered already, or still running.
+enum Call<F> {
+    Done(Result<Reply, redynamo_layers::BoxError>),
+    Pending(F),
+}
 
 /// Why the loop ended.
 enum Close {
@@ -62,12 +71,15 @@ struct Multi {
     dirty: bool,
 }
 
-pub struct Connection<IO> {
+/// One client connection, over any stack: the server runs it over the
+/// unboxed stack type ([`crate::stack::service`]), benchmarks and
+/// embedders may use the boxed [`Stack`].
+pub struct Connection<IO, S = Stack> {
     io: IO,
     codec: RespCodec,
     read_buf: BytesMut,
     write_buf: BytesMut,
-    stack: Stack,
+    stack: S,
     state: Arc<ServerState>,
     entry: Arc<ClientEntry>,
     db: u32,
@@ -77,8 +89,8 @@ pub struct Connection<IO> {
     watching: bool,
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
-    pub fn new(io: IO, stack: Stack, state: Arc<ServerState>, entry: Arc<ClientEntry>) -> Self {
+impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
+    pub fn new(io: IO, stack: S, state: Arc<ServerState>, entry: Arc<ClientEntry>) -> Self {
         let limits = Limits {
             max_bulk_len: state.tunables.proto_max_bulk_len.load(Ordering::Relaxed),
             max_multibulk_len: state.config.max_multibulk_len,
@@ -140,10 +152,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
                 .tunables
                 .idle_timeout_secs
                 .load(Ordering::Relaxed);
-            let idle = if idle == 0 {
-                Duration::MAX
-            } else {
-                Duration::from_secs(idle)
+            // Lazy: with no idle timeout (the default) no timer is made.
+            let idle = async move {
+                match idle {
+                    0 => std::future::pending().await,
+                    secs => tokio::time::sleep(Duration::from_secs(secs)).await,
+                }
             };
             self.read_buf.reserve(READ_CHUNK);
             tokio::select! {
@@ -157,7 +171,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
                 }
                 _ = self.entry.kill.cancelled() => return Ok(()),
                 _ = self.state.shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(idle) => return Ok(()),
+                _ = idle => return Ok(()),
             }
         }
     }
@@ -271,6 +285,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
     }
 
     /// Run reads together; replies are written in request order.
+    ///
+    /// Every call is started and polled once as soon as it is made, so a
+    /// backend that answers at once (the in-memory store, a cache hit) has
+    /// its reply written straight away, with nothing collected. Calls still
+    /// pending (a remote backend) are then awaited together, and every
+    /// reply after the first pending one waits its turn.
     async fn run_reads(&mut self, batch: Vec<(&'static CommandSpec, Vec<Bytes>)>) {
         if batch.len() == 1 {
             for (spec, args) in batch {
@@ -278,20 +298,47 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             }
             return;
         }
-        let mut calls = Vec::with_capacity(batch.len());
+        // Empty until a call is pending; from then on, every call in order.
+        let mut queued: Vec<Call<S::Future>> = Vec::new();
+        ServerStats::add(
+            &self.state.stats.total_commands_processed,
+            batch.len() as u64,
+        );
         for (spec, args) in batch {
-            ServerStats::add(&self.state.stats.total_commands_processed, 1);
             self.entry.touch(spec);
             let req = self.request(Command { spec, args });
-            let call: <Stack as Service<Request>>::Future = match self.stack.ready().await {
-                Ok(svc) => svc.call(req),
-                Err(e) => Box::pin(std::future::ready(Err(e))),
+            let call = match self.stack.ready().await {
+                Ok(svc) => {
+                    let mut future = svc.call(req);
+                    let polled =
+                        std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut future).poll(cx)))
+                            .await;
+                    match polled {
+                        Poll::Ready(result) => Call::Done(result),
+                        Poll::Pending => Call::Pending(future),
+                    }
+                }
+                Err(e) => Call::Done(Err(e)),
             };
-            calls.push(call);
+            match call {
+                Call::Done(result) if queued.is_empty() => {
+                    self.reply(&result.unwrap_or_else(|e| error_reply(&e)));
+                }
+                call => queued.push(call),
+            }
         }
-        for result in futures::future::join_all(calls).await {
-            let reply = result.unwrap_or_else(|e| error_reply(&e));
-            self.reply(&reply);
+        if queued.is_empty() {
+            return;
+        }
+        let results = futures::future::join_all(queued.into_iter().map(|call| async move {
+            match call {
+                Call::Done(result) => result,
+                Call::Pending(future) => future.await,
+            }
+        }))
+        .await;
+        for result in results {
+            self.reply(&result.unwrap_or_else(|e| error_reply(&e)));
         }
     }
 

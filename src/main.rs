@@ -11,8 +11,7 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let config = Config::load().map_err(|e| match e {
         redynamo::config::ConfigError::Invalid(clap) => clap.exit(),
         other => anyhow::anyhow!(other),
@@ -23,11 +22,35 @@ async fn main() -> anyhow::Result<()> {
         LogFormat::Json => logs.json().init(),
         LogFormat::Text => logs.init(),
     }
-    let addr = (config.bind, config.port);
-    let server = Server::builder(config)
-        .bind()
-        .await
-        .with_context(|| format!("cannot start serving on {}:{}", addr.0, addr.1))?;
-    server.serve_until_signal().await;
-    Ok(())
+    runtime(config.threads)?.block_on(async {
+        let addr = (config.bind, config.port);
+        let server = Server::builder(config)
+            .bind()
+            .await
+            .with_context(|| format!("cannot start serving on {}:{}", addr.0, addr.1))?;
+        server.serve_until_signal().await;
+        Ok(())
+    })
+}
+
+/// The tokio runtime for `--threads` (0: one worker per CPU the process may
+/// use). One worker gets the current-thread scheduler: on a single CPU the
+/// multi-threaded one only adds cross-thread queues and atomic wake-ups to
+/// every request (BENCHMARKS.md).
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

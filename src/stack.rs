@@ -5,9 +5,13 @@
 //!            ─► [custom layers] ─► cache (DynamoDB) ─► admin ─► leaf store
 //! ```
 //!
-//! Each line of [`build`] says why its layer sits where it does. The
-//! finished stack is boxed once, behind [`Stack`], so connections hold a
-//! concrete type and the per-command cost is one boxed future.
+//! Each line of [`service`] says why its layer sits where it does. The
+//! server runs connections over that concrete, unboxed type
+//! ([`StackService`]): a command's future is built in place through every
+//! layer and polled with static calls, with no allocation and no dynamic
+//! dispatch (BENCHMARKS.md measures what the box cost). [`build`] boxes
+//! the same stack behind [`Stack`] for code that wants one nameable type;
+//! user layers see the stack below them as a [`Stack`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,18 +89,49 @@ impl Default for StackOptions {
     }
 }
 
-/// Build the stack over `backend`.
+/// What a connection runs its commands through: the stack as built by
+/// [`service`], or a boxed [`Stack`]. Its futures are `Unpin` so that a
+/// pipelined batch can poll each one where it is, and keep the ones still
+/// pending without boxing them.
+pub trait StackService:
+    Service<Request, Response = Reply, Error = BoxError, Future: Send + Unpin + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<T> StackService for T where
+    T: Service<Request, Response = Reply, Error = BoxError, Future: Send + Unpin + 'static>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
+/// Build the stack over `backend`, boxed.
 pub fn build<B: Backend>(state: &Arc<ServerState>, backend: B, custom: &[BoxLayer]) -> Stack {
     build_with(state, backend, custom, StackOptions::default())
 }
 
-/// Build the stack over `backend`, with the optional layers `options` names.
+/// Build the stack over `backend`, boxed, with the optional layers
+/// `options` names.
 pub fn build_with<B: Backend>(
     state: &Arc<ServerState>,
     backend: B,
     custom: &[BoxLayer],
     options: StackOptions,
 ) -> Stack {
+    BoxCloneService::new(service(state, backend, custom, options))
+}
+
+/// Build the stack over `backend`, unboxed: the type connections run.
+pub fn service<B: Backend>(
+    state: &Arc<ServerState>,
+    backend: B,
+    custom: &[BoxLayer],
+    options: StackOptions,
+) -> impl StackService {
     ServiceBuilder::new()
         // Outermost: metrics see every command's true latency and outcome,
         // shed and timed-out ones included.
@@ -128,5 +163,4 @@ pub fn build_with<B: Backend>(
         // mistake them for data.
         .layer(AdminLayer::new(state.clone()))
         .service(backend)
-        .boxed_clone()
 }

@@ -167,6 +167,7 @@ pub fn render(state: &ServerState, exporter: &Exporter) -> String {
         t.gauge("redynamo_cache_serving", &[])
             .set(if cache.is_serving() { 1.0 } else { 0.0 });
     }
+    state.command_stats.publish();
     let mut out = exporter.handle.render();
     render_command_latency(state, &mut out);
     out

@@ -147,6 +147,15 @@ impl CommandDecoder {
         limits: &Limits,
         authenticated: bool,
     ) -> Result<Step, ProtocolError> {
+        if let Some((count, cr)) = quick_header(src) {
+            let allowed = authenticated || count <= UNAUTHENTICATED_MAX_MULTIBULK_LEN as u64;
+            if count > 0 && count <= limits.max_multibulk_len as u64 && allowed {
+                self.consume(src, cr + 2);
+                self.remaining = count as usize;
+                self.args = Vec::with_capacity((count as usize).min(MAX_ARGS_PREALLOC));
+                return self.bulk_strings(src, limits, authenticated);
+            }
+        }
         let Some(cr) =
             self.find_header_end(src, limits, "Protocol error: too big mbulk count string")?
         else {
@@ -226,6 +235,16 @@ impl CommandDecoder {
         limits: &Limits,
         authenticated: bool,
     ) -> Result<Option<usize>, ProtocolError> {
+        if src.first() == Some(&b'$') {
+            if let Some((len, cr)) = quick_header(src) {
+                let allowed = authenticated || len <= UNAUTHENTICATED_MAX_BULK_LEN as u64;
+                if len <= limits.max_bulk_len as u64 && allowed {
+                    self.consume(src, cr + 2);
+                    self.bulk_len = Some(len as usize);
+                    return Ok(Some(len as usize));
+                }
+            }
+        }
         let Some(cr) =
             self.find_header_end(src, limits, "Protocol error: too big bulk count string")?
         else {
@@ -322,6 +341,31 @@ impl CommandDecoder {
 /// Make room in `src` for a bulk string still arriving, whose data and
 /// CRLF take `need` bytes from the front of `src` (see the module docs,
 /// "Memory"). `src` holds only (the start of) that bulk string.
+/// Most digits [`quick_header`] reads: any 18-digit number fits in a u64.
+const QUICK_DIGITS: usize = 18;
+
+/// The fast path for the common header: complete and well formed, that is
+/// the type byte, 1 to 18 digits without a leading zero (or a lone `0`),
+/// `\r` and one more byte. Returns the number and the index of the `\r`.
+///
+/// Anything else (a sign, a leading zero, a long or incomplete line, any
+/// other byte) returns None and takes the general path, which gives
+/// Redis' exact errors; this one only skips the line search and the
+/// second pass over the digits for the headers every client sends.
+#[inline]
+fn quick_header(src: &[u8]) -> Option<(u64, usize)> {
+    let end = src.len().min(QUICK_DIGITS + 1);
+    let mut value: u64 = 0;
+    let mut i = 1;
+    while i < end && src[i].is_ascii_digit() {
+        value = value * 10 + u64::from(src[i] - b'0');
+        i += 1;
+    }
+    let digits = i - 1;
+    let well_formed = digits > 0 && (digits == 1 || src[1] != b'0');
+    (well_formed && i + 2 <= src.len() && src[i] == b'\r').then_some((value, i))
+}
+
 fn grow_for_bulk(src: &mut BytesMut, need: usize) {
     let missing = need - src.len();
     let spare = src.capacity() - src.len();
@@ -390,7 +434,39 @@ pub(crate) fn parse_i64(s: &[u8]) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_i64;
+    use super::{parse_i64, quick_header};
+
+    #[test]
+    fn quick_header_takes_only_plain_complete_numbers() {
+        assert_eq!(quick_header(b"*3\r\n$3"), Some((3, 2)));
+        assert_eq!(quick_header(b"$0\r\n"), Some((0, 2)));
+        assert_eq!(quick_header(b"$16\r\n"), Some((16, 3)));
+        // Redis does not look at the byte after `\r`, nor does this.
+        assert_eq!(quick_header(b"$7\rx"), Some((7, 2)));
+        assert_eq!(
+            quick_header(b"$999999999999999999\r\n"),
+            Some((999_999_999_999_999_999, 19))
+        );
+        // Left to the general path, which knows Redis' errors and limits.
+        for other in [
+            &b"$"[..],
+            b"$\r\n",
+            b"$5",
+            b"$5\r",
+            b"$-1\r\n",
+            b"$+1\r\n",
+            b"$01\r\n",
+            b"$1 \r\n",
+            b"$1000000000000000000\r\n",
+        ] {
+            assert_eq!(
+                quick_header(other),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(other)
+            );
+        }
+    }
 
     #[test]
     fn string2ll_rules() {

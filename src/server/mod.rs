@@ -17,7 +17,9 @@
 pub mod clients;
 pub mod state;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,11 +34,12 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::config::{BackendKind, Config, ReadConsistency};
 use crate::connection::Connection;
 use crate::follower::FollowerConfig;
-use crate::stack::{self, BoxLayer, Stack};
+use crate::stack::{self, BoxLayer, Stack, StackOptions};
 use crate::store::dynamo::DynamoStore;
 use crate::store::memory::{MemoryConfig, MemoryStore};
 use crate::store::Backend;
 use crate::telemetry::{self, Exporter};
+use clients::ClientEntry;
 use redynamo_layers::cache::{CacheConfig, SharedCache};
 use redynamo_layers::metrics::Telemetry;
 use state::ServerState;
@@ -132,16 +135,39 @@ impl ServerBuilder {
         state
             .port
             .store(local_addr.port() as u64, Ordering::Relaxed);
-        let stack = stack::build(&state, backend, &self.layers);
+        // The stack's concrete type is known only here: connections run
+        // over it unboxed, and the server keeps how to start one.
+        let stack = stack::service(&state, backend, &self.layers, StackOptions::default());
+        // A user layer need not be Sync: the accept loop takes its copy of
+        // the stack under a lock, once per connection.
+        let stack = std::sync::Mutex::new(stack);
+        let connect: Connect = Arc::new(move |socket, state, entry| {
+            let stack = match stack.lock() {
+                Ok(stack) => stack.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
+            Box::pin(Connection::new(socket, stack, state, entry).run())
+        });
         Ok(Server {
             listener,
             local_addr,
             metrics_addr,
             state,
-            stack,
+            connect,
         })
     }
 }
+
+/// Serves one accepted client over the server's stack until it leaves.
+type Connect = Arc<
+    dyn Fn(
+            TcpStream,
+            Arc<ServerState>,
+            Arc<ClientEntry>,
+        ) -> Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// A bound server, ready to serve.
 pub struct Server {
@@ -149,7 +175,7 @@ pub struct Server {
     local_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     state: Arc<ServerState>,
-    stack: Stack,
+    connect: Connect,
 }
 
 impl Server {
@@ -191,7 +217,7 @@ impl Server {
             listener,
             local_addr,
             state,
-            stack,
+            connect,
             ..
         } = self;
         info!(%local_addr, backend = state.backend_name, "redynamo ready to accept connections");
@@ -229,7 +255,7 @@ impl Server {
             let fd = raw_fd(&socket);
             let laddr = socket.local_addr().ok();
             let entry = state.clients.register(Some(addr), laddr, fd);
-            let conn = Connection::new(socket, stack.clone(), state.clone(), entry.clone());
+            let conn = connect(socket, state.clone(), entry.clone());
             let clients_state = state.clone();
             let span = info_span!("client", id = entry.id(), %addr);
             tracker.spawn(
@@ -237,7 +263,7 @@ impl Server {
                     // Inside the span, so both lines carry the client's id
                     // and address.
                     debug!("client connected");
-                    conn.run().await;
+                    conn.await;
                     clients_state.clients.unregister(entry.id());
                     debug!("client disconnected");
                 }

@@ -35,7 +35,7 @@ pub struct BackendStats {
 /// What every leaf store is: a cloneable tower service over [`Request`]s
 /// that can also report its statistics.
 pub trait Backend:
-    Service<Request, Response = Reply, Error = BoxError, Future: Send + 'static>
+    Service<Request, Response = Reply, Error = BoxError, Future: Send + Unpin + 'static>
     + Clone
     + Send
     + Sync

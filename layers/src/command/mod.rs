@@ -304,18 +304,38 @@ pub fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
 /// Look up a top-level command by name, case-insensitively.
 ///
 /// This runs for every command a client sends, so it is one hash of the
-/// lowercased name and one comparison, not a search through the table.
+/// folded name ([`fold_name`]), one probe and one case-insensitive
+/// comparison, not a search through the table, and nothing is copied.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    static INDEX: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
-    if name.len() > 32 {
+    static INDEX: OnceLock<HashMap<(u64, u64), &'static CommandSpec>> = OnceLock::new();
+    let folded = fold_name(name)?;
+    let index = INDEX.get_or_init(|| {
+        let index: HashMap<_, _> = COMMANDS
+            .iter()
+            .filter_map(|c| Some((fold_name(c.name.as_bytes())?, c)))
+            .collect();
+        debug_assert_eq!(index.len(), COMMANDS.len(), "command names fold apart");
+        index
+    });
+    index
+        .get(&folded)
+        .copied()
+        .filter(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// A command name of 1 to 16 bytes as two words, every byte ORed with
+/// 0x20 (which lowercases ASCII letters) and absent bytes zero, so the
+/// length is part of the value. Non-letters may fold onto one another
+/// (`@` and `` ` ``), so a match is confirmed by comparing the names.
+fn fold_name(name: &[u8]) -> Option<(u64, u64)> {
+    if name.is_empty() || name.len() > 16 {
         return None;
     }
-    let mut buf = [0u8; 32];
-    let lower = &mut buf[..name.len()];
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    let index = INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
-    index.get(&*lower).copied()
+    let mut words = [0u64; 2];
+    for (i, &b) in name.iter().enumerate() {
+        words[i / 8] |= u64::from(b | 0x20) << (8 * (i % 8));
+    }
+    Some((words[0], words[1]))
 }
 
 /// Resolve a command line against the table, with Redis' exact errors for
@@ -430,5 +450,29 @@ mod tests {
         assert_eq!(get.key_indexes(2).collect::<Vec<_>>(), vec![1]);
         let ping = lookup(b"ping").expect("test step");
         assert_eq!(ping.key_indexes(1).count(), 0);
+    }
+
+    #[test]
+    fn lookup_finds_every_command_in_any_case_and_nothing_else() {
+        for spec in COMMANDS {
+            let upper = spec.name.to_ascii_uppercase();
+            let found = lookup(upper.as_bytes()).map(|s| s.name);
+            assert_eq!(found, Some(spec.name));
+            let mut mixed = spec.name.as_bytes().to_vec();
+            mixed[0] = mixed[0].to_ascii_uppercase();
+            assert_eq!(lookup(&mixed).map(|s| s.name), Some(spec.name));
+        }
+        // Prefixes, extensions, control and padding bytes.
+        for other in [
+            &b"ge"[..],
+            b"gett",
+            b"get\0",
+            b"get ",
+            b"\x07et",
+            b"",
+            b"x_very_long_command_name",
+        ] {
+            assert_eq!(lookup(other).map(|s| s.name), None, "{other:?}");
+        }
     }
 }

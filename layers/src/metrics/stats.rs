@@ -112,13 +112,15 @@ impl LatencyHistogram {
             .iter()
             .position(|&bound| ns <= bound)
             .unwrap_or(LATENCY_BOUNDS_NS.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        // Release, with Acquire in `totals`: whoever sees this command in
+        // the count also sees the error counters it bumped just before.
+        self.buckets[i].fetch_add(1, Ordering::Release);
         self.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
     /// How many commands were recorded, and their total nanoseconds.
     pub fn totals(&self) -> (u64, u64) {
-        let count = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum();
+        let count = self.buckets.iter().map(|b| b.load(Ordering::Acquire)).sum();
         (count, self.sum_ns.load(Ordering::Relaxed))
     }
 
@@ -152,20 +154,43 @@ impl LatencySnapshot {
 }
 
 /// Counters of one command.
+///
+/// Every figure here only ever grows, so Prometheus sees true counters;
+/// INFO's figures restart at CONFIG RESETSTAT by subtracting the value each
+/// had at the reset. A command that ran normally pays for two relaxed
+/// atomic adds (a latency bucket and the latency sum) and nothing else:
+/// `redynamo_commands_total` is published from these at scrape time
+/// ([`CommandStats::publish`]) instead of through the facade on every
+/// command.
 pub struct CommandCounters {
     pub name: &'static str,
-    /// Redis' rejected_calls: refused before running.
-    pub rejected: AtomicU64,
-    /// Redis' failed_calls: ran and answered an error, or failed.
-    pub failed: AtomicU64,
+    /// Refused before running (Redis' rejected_calls).
+    rejected: AtomicU64,
+    /// Ran and answered a Redis error.
+    errors: AtomicU64,
+    /// Failed: timeout, shed, backend error.
+    failures: AtomicU64,
+    /// `redynamo_commands_total{outcome=…}`, set at scrape time.
     outcomes: [Counter; 4],
-    /// `redynamo_command_duration_seconds`, never reset. It also gives
-    /// INFO's `calls` and `usec` (its count and sum since the last CONFIG
-    /// RESETSTAT), so a command pays for one set of atomics, not two.
+    /// The last `ok` figure published, so that a scrape racing a command
+    /// (counted in the histogram, not yet in `errors`) never publishes a
+    /// lower figure than the scrape before.
+    published_ok: AtomicU64,
+    /// `redynamo_command_duration_seconds`, never reset. Its count is
+    /// every command that ran (ok + error + failure) and, with the sum,
+    /// gives INFO's `calls` and `usec`.
     latency: LatencyHistogram,
-    /// The histogram's count and nanoseconds at the last RESETSTAT.
+    /// The figures INFO counts from: their values at the last RESETSTAT.
     reset_calls: AtomicU64,
     reset_ns: AtomicU64,
+    reset_rejected: AtomicU64,
+    reset_failed: AtomicU64,
+}
+
+impl CommandCounters {
+    fn failed(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed) + self.failures.load(Ordering::Relaxed)
+    }
 }
 
 /// All commands' counters, the error-code table, and the Prometheus
@@ -234,11 +259,15 @@ impl CommandStats {
             CommandCounters {
                 name,
                 rejected: AtomicU64::new(0),
-                failed: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
                 outcomes,
+                published_ok: AtomicU64::new(0),
                 latency: LatencyHistogram::default(),
                 reset_calls: AtomicU64::new(0),
                 reset_ns: AtomicU64::new(0),
+                reset_rejected: AtomicU64::new(0),
+                reset_failed: AtomicU64::new(0),
             }
         };
         CommandStats {
@@ -263,17 +292,20 @@ impl CommandStats {
         error: Option<&Reply>,
     ) {
         let c = self.counters(spec);
-        c.outcomes[outcome as usize].increment(1);
         match outcome {
+            Outcome::Ok => {}
+            Outcome::Error => {
+                c.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Failure => {
+                c.failures.fetch_add(1, Ordering::Relaxed);
+            }
             Outcome::Rejected => {
                 c.rejected.fetch_add(1, Ordering::Relaxed);
             }
-            _ => {
-                c.latency.record(elapsed);
-                if outcome != Outcome::Ok {
-                    c.failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+        }
+        if outcome != Outcome::Rejected {
+            c.latency.record(elapsed);
         }
         if let Some(code) = error.and_then(Reply::error_code) {
             self.count_error(code);
@@ -305,8 +337,13 @@ impl CommandStats {
                     name: c.name,
                     calls: count.saturating_sub(c.reset_calls.load(Ordering::Relaxed)),
                     usec: ns.saturating_sub(c.reset_ns.load(Ordering::Relaxed)) / 1000,
-                    rejected: c.rejected.load(Ordering::Relaxed),
-                    failed: c.failed.load(Ordering::Relaxed),
+                    rejected: c
+                        .rejected
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(c.reset_rejected.load(Ordering::Relaxed)),
+                    failed: c
+                        .failed()
+                        .saturating_sub(c.reset_failed.load(Ordering::Relaxed)),
                 }
             })
             .filter(|s| s.calls + s.rejected > 0)
@@ -331,6 +368,25 @@ impl CommandStats {
     }
 
     /// Error replies by code (INFO errorstats).
+    /// Publish `redynamo_commands_total` from the counters (called when
+    /// `/metrics` is scraped). These figures are never reset.
+    pub fn publish(&self) {
+        for c in self.by_spec.values().chain(std::iter::once(&self.unknown)) {
+            let (ran, _) = c.latency.totals();
+            let errors = c.errors.load(Ordering::Relaxed);
+            let failures = c.failures.load(Ordering::Relaxed);
+            // `ran` is read first and the command path adds to it last, so
+            // the difference can only lag; never publish less than before.
+            let ok = ran.saturating_sub(errors + failures);
+            let ok = c.published_ok.fetch_max(ok, Ordering::Relaxed).max(ok);
+            let [o, e, f, r] = &c.outcomes;
+            o.absolute(ok);
+            e.absolute(errors);
+            f.absolute(failures);
+            r.absolute(c.rejected.load(Ordering::Relaxed));
+        }
+    }
+
     pub fn errors(&self) -> Vec<(String, u64)> {
         self.errors
             .lock()
@@ -345,8 +401,9 @@ impl CommandStats {
             let (count, ns) = c.latency.totals();
             c.reset_calls.store(count, Ordering::Relaxed);
             c.reset_ns.store(ns, Ordering::Relaxed);
-            c.rejected.store(0, Ordering::Relaxed);
-            c.failed.store(0, Ordering::Relaxed);
+            c.reset_rejected
+                .store(c.rejected.load(Ordering::Relaxed), Ordering::Relaxed);
+            c.reset_failed.store(c.failed(), Ordering::Relaxed);
         }
         if let Ok(mut e) = self.errors.lock() {
             e.clear();

@@ -6,6 +6,11 @@
 //! backend call means the request is abandoned — so a write that times out
 //! may still have been applied, exactly as with a Redis client timeout.
 //!
+//! The clock starts the first time the command has to wait for its
+//! backend (its first `Pending` poll). Work a service does synchronously
+//! inside `call` cannot be interrupted by any timer, so it is not counted;
+//! in exchange a command answered at once costs no timer at all.
+//!
 //! ```
 //! use std::time::Duration;
 //! use redynamo_layers::timeout::TimeoutLayer;
@@ -68,13 +73,8 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let future = self.inner.call(req);
-        if self.duration.is_zero() {
-            ResponseFuture::new(future, None, 0)
-        } else {
-            let millis = self.duration.as_millis() as u64;
-            ResponseFuture::new(future, Some(tokio::time::sleep(self.duration)), millis)
-        }
+        let limit = (!self.duration.is_zero()).then_some(self.duration);
+        ResponseFuture::new(self.inner.call(req), limit)
     }
 }
 
