@@ -124,9 +124,7 @@ impl Db {
             self.buckets = (0..BUCKETS).map(|_| HashTable::new()).collect();
         }
         let h = self.hash(&entry.key);
-        if entry.expire_at != 0 {
-            self.volatile.insert((entry.expire_at, entry.key.clone()));
-        }
+        let indexed = (entry.expire_at != 0).then(|| (entry.expire_at, entry.key.clone()));
         let hasher = &self.hasher;
         let table = &mut self.buckets[bucket_of(h)];
         let old = match table.find_mut(h, |e| e.key == entry.key) {
@@ -137,10 +135,16 @@ impl Db {
                 None
             }
         };
+        // The old deadline leaves the index before the new one enters it:
+        // a replacement with the same deadline (SET … KEEPTTL, INCR) MUST
+        // stay indexed.
         if let Some(old) = &old {
             if old.expire_at != 0 {
                 self.volatile.remove(&(old.expire_at, old.key.clone()));
             }
+        }
+        if let Some(indexed) = indexed {
+            self.volatile.insert(indexed);
         }
         old
     }
@@ -274,6 +278,15 @@ mod tests {
         assert_eq!(db.volatile_len(), 0);
         assert_eq!(db.len(), 1);
         assert!(db.get(b"a").is_none());
+    }
+
+    #[test]
+    fn replacing_a_key_with_the_same_deadline_keeps_it_indexed() {
+        let mut db = Db::default();
+        db.insert(entry("k", 10));
+        assert!(db.insert(entry("k", 10)).is_some());
+        assert_eq!(db.volatile_len(), 1);
+        assert_eq!(db.next_expired(10).as_deref(), Some(&b"k"[..]));
     }
 
     #[test]
