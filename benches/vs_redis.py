@@ -6,8 +6,9 @@ servers are pinned to core 0 and redis-benchmark to core 1 (taskset), so the
 client never steals the server's core. Every workload runs ROUNDS times per
 server, alternating servers each round, and the median is reported, because
 this machine is shared and noisy. The memory test loads 1,000,000 keys of 16
-bytes with 64-byte values into each server and compares resident set sizes.
-Prints a markdown table and writes it to target/vs-redis.md.
+bytes with 64-byte values into each server and compares resident set sizes;
+ROUNDS=0 runs only that test. Prints a markdown table and writes it to
+target/vs-redis.md.
 """
 import csv
 import io
@@ -200,14 +201,16 @@ def main():
                 proc.terminate()
                 proc.wait()
 
-    lines = [
-        f"ROUNDS={ROUNDS} REQUESTS={REQUESTS} CLIENTS={CLIENTS} KEYSPACE={KEYSPACE} -d 64, "
-        f"pinned={'server core 0, client core 1' if PINNED else 'no'}; medians of {ROUNDS} runs",
-        "",
-        "| workload | redis rps | redynamo rps | ratio | target | redis p50/p99 ms | redynamo p50/p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for label in labels:
+    lines = []
+    if ROUNDS:
+        lines += [
+            f"ROUNDS={ROUNDS} REQUESTS={REQUESTS} CLIENTS={CLIENTS} KEYSPACE={KEYSPACE} -d 64, "
+            f"pinned={'server core 0, client core 1' if PINNED else 'no'}; medians of {ROUNDS} runs",
+            "",
+            "| workload | redis rps | redynamo rps | ratio | target | redis p50/p99 ms | redynamo p50/p99 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+    for label in labels if ROUNDS else []:
         r = results[("redis", label)]
         y = results[("redynamo", label)]
         r_rps = statistics.median(x[0] for x in r)

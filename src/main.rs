@@ -6,7 +6,8 @@ use redynamo::server::Server;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc keeps no per-allocation header and has fine size classes, so a
-/// 16-byte key costs 16 bytes; it is also faster than glibc malloc for the
+/// stored key (key, value and deadline in one allocation) costs its size
+/// class and nothing more; it is also faster than glibc malloc for the
 /// small, short-lived allocations of the request path (BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -677,14 +677,14 @@ fn plan(
         let previous_writes = before.map_or(&[][..], |h| &h.writes[..]);
         let op = match after {
             Some(entry) => {
-                let crate::store::memory::Value::Str(value) = &entry.value;
+                let crate::store::memory::Value::Str(value) = entry.value();
                 if !fits(key, value.len()) {
                     return Err(TOO_LARGE);
                 }
                 bytes += head_size(key, value.len());
                 Op::Put {
-                    value: Bytes::copy_from_slice(&value[..]),
-                    expire_at: entry.expire_at,
+                    value: Bytes::copy_from_slice(value),
+                    expire_at: entry.expire_at(),
                 }
             }
             // Deleting a key no item holds is nothing to write.

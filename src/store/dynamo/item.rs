@@ -120,13 +120,10 @@ impl Head {
         if !self.is_string() {
             return Err(Malformed("type not supported by this version of redynamo"));
         }
-        // `to_vec().into()`: whatever owned byte type the memory store
-        // keeps values and keys in.
-        Ok(self.value.as_ref().map(|v| Entry {
-            key: key.to_vec().into(),
-            value: Value::Str(v.to_vec().into()),
-            expire_at: self.expire_at,
-        }))
+        Ok(self
+            .value
+            .as_ref()
+            .map(|v| Entry::new(key, Value::Str(v), self.expire_at)))
     }
 }
 

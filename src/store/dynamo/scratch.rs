@@ -213,7 +213,7 @@ mod tests {
         assert_eq!(out.changes.len(), 1);
         let (_, after) = &out.changes[0];
         assert_eq!(
-            after.as_ref().map(|e| e.expire_at),
+            after.as_ref().map(Entry::expire_at),
             Some(0),
             "INCR keeps the (absent) expiry"
         );

@@ -7,6 +7,9 @@
 //! between, and no table ever rehashes more than `1/BUCKETS` of the keyspace
 //! at once (no latency spike when a large db grows).
 //!
+//! A slot is one [`Entry`]: a 16-byte handle to a single allocation holding
+//! key, value and deadline (see `entry.rs` for the layout and why).
+//!
 //! Keys with an expiry are also indexed by deadline in `volatile`, so active
 //! expiry pops exactly the expired keys instead of sampling at random.
 
@@ -16,50 +19,10 @@ use std::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use rand::Rng;
 
+use super::entry::Entry;
+
 /// Number of hash tables per db. A power of two; SCAN cursors are indexes.
 pub const BUCKETS: usize = 1024;
-
-/// A stored value. Only strings exist so far; the other Redis types add
-/// variants here.
-///
-/// Strings are `Box<[u8]>`, not `Bytes`: 16 bytes of handle instead of 32,
-/// exact-size allocations, and no shared header allocated the first time a
-/// value is read. A GET copies the value into its reply (one small memcpy),
-/// which BENCHMARKS.md shows costs less than the memory it saves.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Str(Box<[u8]>),
-}
-
-impl Value {
-    /// The name TYPE and SCAN TYPE use.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str(_) => "string",
-        }
-    }
-
-    /// Approximate heap bytes held, for INFO memory.
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            Value::Str(b) => b.len(),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Entry {
-    pub key: Box<[u8]>,
-    pub value: Value,
-    /// Unix milliseconds at which the key expires; 0 means never.
-    pub expire_at: u64,
-}
-
-impl Entry {
-    pub fn is_expired(&self, now: u64) -> bool {
-        self.expire_at != 0 && self.expire_at <= now
-    }
-}
 
 #[derive(Default)]
 pub struct Db {
@@ -102,20 +65,7 @@ impl Db {
             return None;
         }
         let h = self.hash(key);
-        self.buckets[bucket_of(h)].find(h, |e| &*e.key == key)
-    }
-
-    /// The value of `key` for in-place changes. The expiry MUST NOT be
-    /// changed through this reference (use [`Db::set_expire`]), because the
-    /// volatile index has to follow it.
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
-        if self.buckets.is_empty() {
-            return None;
-        }
-        let h = self.hash(key);
-        self.buckets[bucket_of(h)]
-            .find_mut(h, |e| &*e.key == key)
-            .map(|e| &mut e.value)
+        self.buckets[bucket_of(h)].find(h, |e| e.key() == key)
     }
 
     /// Insert or replace; returns the previous entry.
@@ -123,23 +73,28 @@ impl Db {
         if self.buckets.is_empty() {
             self.buckets = (0..BUCKETS).map(|_| HashTable::new()).collect();
         }
-        let h = self.hash(&entry.key);
-        if entry.expire_at != 0 {
-            self.volatile.insert((entry.expire_at, entry.key.clone()));
-        }
+        let h = self.hash(entry.key());
+        let expire_at = entry.expire_at();
+        let indexed = (expire_at != 0).then(|| Box::<[u8]>::from(entry.key()));
         let hasher = &self.hasher;
         let table = &mut self.buckets[bucket_of(h)];
-        let old = match table.find_mut(h, |e| e.key == entry.key) {
+        let old = match table.find_mut(h, |e| e.key() == entry.key()) {
             Some(slot) => Some(std::mem::replace(slot, entry)),
             None => {
-                table.insert_unique(h, entry, |e| hasher.hash_one(&e.key));
+                table.insert_unique(h, entry, |e| hasher.hash_one(e.key()));
                 self.len += 1;
                 None
             }
         };
-        if let Some(old) = &old {
-            if old.expire_at != 0 {
-                self.volatile.remove(&(old.expire_at, old.key.clone()));
+        // A replacement with the same deadline (SET … KEEPTTL, INCR) MUST
+        // leave the key indexed, so an unchanged deadline is not touched.
+        let old_at = old.as_ref().map_or(0, Entry::expire_at);
+        if old_at != expire_at {
+            if let Some(old) = &old {
+                self.unindex(old);
+            }
+            if let Some(key) = indexed {
+                self.volatile.insert((expire_at, key));
             }
         }
         old
@@ -150,15 +105,21 @@ impl Db {
             return None;
         }
         let h = self.hash(key);
-        let entry = match self.buckets[bucket_of(h)].find_entry(h, |e| &*e.key == key) {
+        let entry = match self.buckets[bucket_of(h)].find_entry(h, |e| e.key() == key) {
             Ok(occupied) => occupied.remove().0,
             Err(_) => return None,
         };
         self.len -= 1;
-        if entry.expire_at != 0 {
-            self.volatile.remove(&(entry.expire_at, entry.key.clone()));
-        }
+        self.unindex(&entry);
         Some(entry)
+    }
+
+    /// Take `entry`'s deadline, if any, out of the volatile index.
+    fn unindex(&mut self, entry: &Entry) {
+        let at = entry.expire_at();
+        if at != 0 {
+            self.volatile.remove(&(at, Box::from(entry.key())));
+        }
     }
 
     /// Set (or clear, with 0) the expiry of an existing key. Returns false
@@ -168,15 +129,19 @@ impl Db {
             return false;
         }
         let h = self.hash(key);
-        let Some(entry) = self.buckets[bucket_of(h)].find_mut(h, |e| &*e.key == key) else {
+        let Some(entry) = self.buckets[bucket_of(h)].find_mut(h, |e| e.key() == key) else {
             return false;
         };
-        if entry.expire_at != 0 {
-            self.volatile.remove(&(entry.expire_at, entry.key.clone()));
+        let old_at = entry.expire_at();
+        if old_at == expire_at {
+            return true;
         }
-        entry.expire_at = expire_at;
+        entry.set_expire_at(expire_at);
+        if old_at != 0 {
+            self.volatile.remove(&(old_at, Box::from(key)));
+        }
         if expire_at != 0 {
-            self.volatile.insert((expire_at, entry.key.clone()));
+            self.volatile.insert((expire_at, Box::from(key)));
         }
         true
     }
@@ -248,14 +213,11 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::memory::Value;
     use std::collections::HashSet;
 
     fn entry(k: &str, expire_at: u64) -> Entry {
-        Entry {
-            key: k.as_bytes().into(),
-            value: Value::Str(Box::from(&b"v"[..])),
-            expire_at,
-        }
+        Entry::new(k.as_bytes(), Value::Str(b"v"), expire_at)
     }
 
     #[test]
@@ -277,6 +239,30 @@ mod tests {
     }
 
     #[test]
+    fn replacing_a_key_with_the_same_deadline_keeps_it_indexed() {
+        let mut db = Db::default();
+        db.insert(entry("k", 10));
+        assert!(db.insert(entry("k", 10)).is_some());
+        assert_eq!(db.volatile_len(), 1);
+        assert_eq!(db.next_expired(10).as_deref(), Some(&b"k"[..]));
+    }
+
+    #[test]
+    fn set_expire_moves_the_key_in_the_index() {
+        let mut db = Db::default();
+        db.insert(entry("k", 0));
+        assert!(db.set_expire(b"k", 10));
+        assert!(db.set_expire(b"k", 20));
+        assert_eq!(db.volatile_len(), 1);
+        assert_eq!(db.next_expired(19), None);
+        assert_eq!(db.get(b"k").map(Entry::expire_at), Some(20));
+        assert!(db.set_expire(b"k", 0));
+        assert_eq!(db.volatile_len(), 0);
+        assert_eq!(db.get(b"k"), Some(&entry("k", 0)));
+        assert!(!db.set_expire(b"missing", 5));
+    }
+
+    #[test]
     fn scan_returns_every_key_once_despite_concurrent_inserts() {
         let mut db = Db::default();
         for i in 0..5000 {
@@ -287,7 +273,7 @@ mod tests {
         let mut round = 0;
         loop {
             cursor = db.scan(cursor, 10, |e| {
-                assert!(seen.insert(e.key.clone()), "duplicate");
+                assert!(seen.insert(e.key().to_vec()), "duplicate");
             });
             // Keys added during the scan may or may not be returned, but
             // they must not disturb the ones that were there all along.

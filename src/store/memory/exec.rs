@@ -7,7 +7,8 @@ use bytes::Bytes;
 use redynamo_layers::reply::errors;
 use redynamo_layers::{ClientInfo, Command, Reply, Request};
 
-use super::db::{Db, Entry, Value};
+use super::db::Db;
+use super::entry::{Entry, Value};
 use super::{MemoryConfig, State};
 use crate::commands::{
     byte_range, int_arg, parse_expire, parse_flush, parse_getex, parse_setex, CopyArgs,
@@ -121,7 +122,7 @@ impl Ctx<'_> {
             if let Some(e) = self.db().remove(key) {
                 self.state.stats.expired_keys += 1;
                 let db = self.db;
-                self.state.watches.touch(db, &e.key);
+                self.state.watches.touch(db, e.key());
             }
         }
         expired
@@ -136,53 +137,46 @@ impl Ctx<'_> {
     /// A read of `key` for a read command: counts a hit or a miss.
     fn read(&mut self, key: &[u8]) -> Option<&Entry> {
         self.expire_if_needed(key);
-        let db = self.db as usize;
-        let found = self.state.dbs[db].get(key).is_some();
-        if found {
-            self.state.stats.keyspace_hits += 1;
+        let State { dbs, stats, .. } = &mut *self.state;
+        let found = dbs[self.db as usize].get(key);
+        if found.is_some() {
+            stats.keyspace_hits += 1;
         } else {
-            self.state.stats.keyspace_misses += 1;
+            stats.keyspace_misses += 1;
         }
-        self.state.dbs[db].get(key)
+        found
     }
 
-    /// The string at `key`, `Ok(None)` when absent, WRONGTYPE otherwise.
+    /// The string at `key`, copied out for a reply; `Ok(None)` when absent,
+    /// WRONGTYPE otherwise.
     fn read_str(&mut self, key: &[u8]) -> Result<Option<Bytes>, Reply> {
-        match self.read(key) {
+        match self.read(key).map(Entry::value) {
             None => Ok(None),
-            Some(Entry {
-                value: Value::Str(s),
-                ..
-            }) => Ok(Some(Bytes::copy_from_slice(s))),
+            Some(Value::Str(s)) => Ok(Some(Bytes::copy_from_slice(s))),
         }
     }
 
-    /// Like `read_str` without touching hit/miss counters (for writes).
-    fn peek_str(&mut self, key: &[u8]) -> Result<Option<(Bytes, u64)>, Reply> {
+    /// The string at `key` and its deadline, borrowed, without touching
+    /// hit/miss counters (for writes, which mostly need no copy of it).
+    fn peek_str(&mut self, key: &[u8]) -> Result<Option<(&[u8], u64)>, Reply> {
         match self.lookup(key) {
             None => Ok(None),
-            Some(Entry {
-                value: Value::Str(s),
-                expire_at,
-                ..
-            }) => Ok(Some((Bytes::copy_from_slice(s), *expire_at))),
+            Some(e) => match e.value() {
+                Value::Str(s) => Ok(Some((s, e.expire_at()))),
+            },
         }
     }
 
-    /// Store `value` at `key` with `expire_at` (0 = none). A deadline already
-    /// in the past deletes the key instead, as Redis does.
-    fn store(&mut self, key: &[u8], value: Value, expire_at: u64) {
-        let db = self.db;
-        if expire_at != 0 && expire_at <= self.now {
-            self.db().remove(key);
+    /// Store `entry`. A deadline already in the past deletes the key
+    /// instead, as Redis does.
+    fn store(&mut self, entry: Entry) {
+        let (db, now) = (self.db, self.now);
+        self.state.watches.touch(db, entry.key());
+        if entry.is_expired(now) {
+            self.db().remove(entry.key());
         } else {
-            self.db().insert(Entry {
-                key: own(key),
-                value,
-                expire_at,
-            });
+            self.db().insert(entry);
         }
-        self.state.watches.touch(db, key);
     }
 
     fn delete(&mut self, key: &[u8]) -> bool {
@@ -190,7 +184,7 @@ impl Ctx<'_> {
         match self.db().remove(key) {
             Some(e) => {
                 let db = self.db;
-                self.state.watches.touch(db, &e.key);
+                self.state.watches.touch(db, e.key());
                 true
             }
             None => false,
@@ -206,14 +200,11 @@ impl Ctx<'_> {
     }
 }
 
-/// Copy bytes that arrived in a network buffer into their own exact-size
-/// allocation, so a stored key or value never pins a whole read buffer.
-fn own(b: &[u8]) -> Box<[u8]> {
-    Box::from(b)
-}
-
-fn str_value(b: &[u8]) -> Value {
-    Value::Str(own(b))
+/// A string entry. Key and value are copied out of the network buffer
+/// they arrived in, into the entry's one exact-size allocation, so a stored
+/// key never pins a whole read buffer.
+fn string(key: &[u8], value: &[u8], expire_at: u64) -> Entry {
+    Entry::string(key, &[value], expire_at)
 }
 
 fn get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
@@ -229,11 +220,19 @@ fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Ok(s) => s,
         Err(e) => return e,
     };
+    // Only SET … GET needs a copy of the old value.
     let old = match ctx.peek_str(&args.key) {
-        Ok(old) => old,
+        Ok(old) => old.map(|(v, at)| {
+            let v = if args.get {
+                Bytes::copy_from_slice(v)
+            } else {
+                Bytes::new()
+            };
+            (v, at)
+        }),
         // SET without GET overwrites a key of any type.
         Err(e) if args.get => return e,
-        Err(_) => ctx.lookup(&args.key).map(|e| (Bytes::new(), e.expire_at)),
+        Err(_) => ctx.lookup(&args.key).map(|e| (Bytes::new(), e.expire_at())),
     };
     let blocked = match args.condition {
         SetCondition::Always => false,
@@ -252,7 +251,7 @@ fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Some(Expiry::At(at)) => at,
         Some(Expiry::Keep) => old.as_ref().map_or(0, |(_, at)| *at),
     };
-    ctx.store(&args.key, str_value(&args.value), expire_at);
+    ctx.store(string(&args.key, &args.value, expire_at));
     if args.get {
         old_reply()
     } else {
@@ -264,7 +263,7 @@ fn setnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if ctx.lookup(&a[1]).is_some() {
         return Reply::Integer(0);
     }
-    ctx.store(&a[1], str_value(&a[2]), 0);
+    ctx.store(string(&a[1], &a[2], 0));
     Reply::Integer(1)
 }
 
@@ -272,7 +271,7 @@ fn setex(ctx: &mut Ctx<'_>, a: &[Bytes], millis: bool) -> Reply {
     let cmd = if millis { "psetex" } else { "setex" };
     match parse_setex(cmd, &a[2], millis, ctx.now) {
         Ok(at) => {
-            ctx.store(&a[1], str_value(&a[3]), at);
+            ctx.store(string(&a[1], &a[3], at));
             Reply::ok()
         }
         Err(e) => e,
@@ -281,11 +280,11 @@ fn setex(ctx: &mut Ctx<'_>, a: &[Bytes], millis: bool) -> Reply {
 
 fn getset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let old = match ctx.peek_str(&a[1]) {
-        Ok(old) => old,
+        Ok(old) => old.map(|(v, _)| Bytes::copy_from_slice(v)),
         Err(e) => return e,
     };
-    ctx.store(&a[1], str_value(&a[2]), 0);
-    old.map_or(Reply::Null, |(v, _)| Reply::Bulk(v))
+    ctx.store(string(&a[1], &a[2], 0));
+    old.map_or(Reply::Null, Reply::Bulk)
 }
 
 fn getdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
@@ -327,7 +326,7 @@ fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             ctx.state.watches.touch(db, &a[1]);
         }
         Some(Expiry::Persist | Expiry::Keep)
-            if ctx.lookup(&a[1]).is_some_and(|e| e.expire_at != 0) =>
+            if ctx.lookup(&a[1]).is_some_and(|e| e.expire_at() != 0) =>
         {
             ctx.db().set_expire(&a[1], 0);
             let db = ctx.db;
@@ -355,7 +354,7 @@ fn mset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return redynamo_layers::command::wrong_arity("mset");
     }
     for pair in a[1..].chunks(2) {
-        ctx.store(&pair[0], str_value(&pair[1]), 0);
+        ctx.store(string(&pair[0], &pair[1], 0));
     }
     Reply::ok()
 }
@@ -368,19 +367,14 @@ fn msetnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return Reply::Integer(0);
     }
     for pair in a[1..].chunks(2) {
-        ctx.store(&pair[0], str_value(&pair[1]), 0);
+        ctx.store(string(&pair[0], &pair[1], 0));
     }
     Reply::Integer(1)
 }
 
-/// Replace the string at `key`, keeping its expiry (INCR, APPEND, SETRANGE).
-fn replace_keep_ttl(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], expire_at: u64) {
-    ctx.store(key, Value::Str(own(value)), expire_at);
-}
-
 fn incr_by(ctx: &mut Ctx<'_>, key: &Bytes, by: i64) -> Reply {
     let (current, expire_at) = match ctx.peek_str(key) {
-        Ok(Some((v, at))) => match parse_i64(&v) {
+        Ok(Some((v, at))) => match parse_i64(v) {
             Some(n) => (n, at),
             None => return errors::NOT_INTEGER,
         },
@@ -391,13 +385,13 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &Bytes, by: i64) -> Reply {
         return errors::OVERFLOW;
     };
     let mut buf = itoa::Buffer::new();
-    replace_keep_ttl(ctx, key, buf.format(next).as_bytes(), expire_at);
+    ctx.store(string(key, buf.format(next).as_bytes(), expire_at));
     Reply::Integer(next)
 }
 
 fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let (current, expire_at) = match ctx.peek_str(&a[1]) {
-        Ok(Some((v, at))) => match parse_f64(&v) {
+        Ok(Some((v, at))) => match parse_f64(v) {
             Some(n) => (n, at),
             None => return errors::NOT_FLOAT,
         },
@@ -412,24 +406,23 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return Reply::static_error("ERR increment would produce NaN or Infinity");
     }
     let text = format_incr_float(next);
-    replace_keep_ttl(ctx, &a[1], text.as_bytes(), expire_at);
+    ctx.store(string(&a[1], text.as_bytes(), expire_at));
     Reply::Bulk(Bytes::from(text))
 }
 
 fn append(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let max_len = ctx.config.max_string_len;
     let (current, expire_at) = match ctx.peek_str(&a[1]) {
-        Ok(Some(v)) => v,
-        Ok(None) => (Bytes::new(), 0),
+        Ok(current) => current.unwrap_or((&[], 0)),
         Err(e) => return e,
     };
-    if current.len() + a[2].len() > ctx.config.max_string_len {
+    let len = current.len() + a[2].len();
+    if len > max_len {
         return errors::STRING_TOO_LONG;
     }
-    let mut buf = Vec::with_capacity(current.len() + a[2].len());
-    buf.extend_from_slice(&current);
-    buf.extend_from_slice(&a[2]);
-    let len = buf.len();
-    ctx.store(&a[1], Value::Str(buf.into_boxed_slice()), expire_at);
+    // The new entry is built straight from the stored value: one copy.
+    let entry = Entry::string(&a[1], &[current, &a[2]], expire_at);
+    ctx.store(entry);
     Reply::Integer(len as i64)
 }
 
@@ -462,23 +455,24 @@ fn setrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     let value = &a[3];
+    let max_len = ctx.config.max_string_len;
     let (current, expire_at) = match ctx.peek_str(&a[1]) {
         Ok(Some(v)) => v,
         Ok(None) if value.is_empty() => return Reply::Integer(0),
-        Ok(None) => (Bytes::new(), 0),
+        Ok(None) => (&[][..], 0),
         Err(e) => return e,
     };
     if value.is_empty() {
         return Reply::Integer(current.len() as i64);
     }
-    if offset.saturating_add(value.len()) > ctx.config.max_string_len {
+    if offset.saturating_add(value.len()) > max_len {
         return errors::STRING_TOO_LONG;
     }
     let len = current.len().max(offset + value.len());
     let mut buf = vec![0u8; len];
-    buf[..current.len()].copy_from_slice(&current);
+    buf[..current.len()].copy_from_slice(current);
     buf[offset..offset + value.len()].copy_from_slice(value);
-    ctx.store(&a[1], Value::Str(buf.into_boxed_slice()), expire_at);
+    ctx.store(string(&a[1], &buf, expire_at));
     Reply::Integer(len as i64)
 }
 
@@ -494,7 +488,7 @@ fn exists(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 fn type_of(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     match ctx.lookup(&a[1]) {
-        Some(e) => Reply::status(e.value.type_name()),
+        Some(e) => Reply::status(e.value().type_name()),
         None => Reply::status("none"),
     }
 }
@@ -504,7 +498,7 @@ fn expire(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Ok(v) => v,
         Err(e) => return e,
     };
-    let Some(current) = ctx.lookup(&a[1]).map(|e| e.expire_at) else {
+    let Some(current) = ctx.lookup(&a[1]).map(Entry::expire_at) else {
         return Reply::Integer(0);
     };
     let new = at.max(0) as u64;
@@ -530,7 +524,7 @@ enum TtlKind {
 
 fn ttl(ctx: &mut Ctx<'_>, a: &[Bytes], kind: TtlKind) -> Reply {
     let now = ctx.now;
-    let Some(at) = ctx.read(&a[1]).map(|e| e.expire_at) else {
+    let Some(at) = ctx.read(&a[1]).map(Entry::expire_at) else {
         return Reply::Integer(-2);
     };
     if at == 0 {
@@ -546,7 +540,7 @@ fn ttl(ctx: &mut Ctx<'_>, a: &[Bytes], kind: TtlKind) -> Reply {
 }
 
 fn persist(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    match ctx.lookup(&a[1]).map(|e| e.expire_at) {
+    match ctx.lookup(&a[1]).map(Entry::expire_at) {
         Some(at) if at != 0 => {
             ctx.db().set_expire(&a[1], 0);
             let db = ctx.db;
@@ -559,7 +553,10 @@ fn persist(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 fn rename(ctx: &mut Ctx<'_>, a: &[Bytes], nx: bool) -> Reply {
     let (src, dst) = (&a[1], &a[2]);
-    let Some(entry) = ctx.lookup(src).cloned() else {
+    let Some(moved) = ctx
+        .lookup(src)
+        .map(|e| Entry::new(dst, e.value(), e.expire_at()))
+    else {
         return errors::NO_SUCH_KEY;
     };
     if src == dst {
@@ -569,7 +566,7 @@ fn rename(ctx: &mut Ctx<'_>, a: &[Bytes], nx: bool) -> Reply {
         return Reply::Integer(0);
     }
     ctx.delete(src);
-    ctx.store(dst, entry.value, entry.expire_at);
+    ctx.store(moved);
     if nx {
         Reply::Integer(1)
     } else {
@@ -590,7 +587,10 @@ fn copy(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if target == ctx.db && src == dst {
         return Reply::static_error("ERR source and destination objects are the same");
     }
-    let Some(entry) = ctx.lookup(src).cloned() else {
+    let Some(copied) = ctx
+        .lookup(src)
+        .map(|e| Entry::new(dst, e.value(), e.expire_at()))
+    else {
         return Reply::Integer(0);
     };
     let source_db = ctx.db;
@@ -598,7 +598,7 @@ fn copy(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let reply = if ctx.lookup(dst).is_some() && !args.replace {
         Reply::Integer(0)
     } else {
-        ctx.store(dst, entry.value, entry.expire_at);
+        ctx.store(copied);
         Reply::Integer(1)
     };
     ctx.db = source_db;
@@ -612,8 +612,8 @@ fn keys(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let out = ctx
         .db()
         .iter()
-        .filter(|e| !e.is_expired(now) && (all || glob::matches(pattern, &e.key)))
-        .map(|e| Reply::bulk(&e.key))
+        .filter(|e| !e.is_expired(now) && (all || glob::matches(pattern, e.key())))
+        .map(|e| Reply::bulk(e.key()))
         .collect();
     Reply::Array(out)
 }
@@ -630,13 +630,13 @@ fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             && args
                 .pattern
                 .as_ref()
-                .is_none_or(|p| glob::matches(p, &e.key))
+                .is_none_or(|p| glob::matches(p, e.key()))
             && args
                 .type_name
                 .as_ref()
-                .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+                .is_none_or(|t| t.eq_ignore_ascii_case(e.value().type_name().as_bytes()));
         if keep {
-            found.push(Reply::bulk(&e.key));
+            found.push(Reply::bulk(e.key()));
         }
     });
     let mut buf = itoa::Buffer::new();
@@ -653,7 +653,7 @@ fn randomkey(ctx: &mut Ctx<'_>) -> Reply {
         let Some(entry) = ctx.db().random(&mut rng) else {
             return Reply::Null;
         };
-        let key = entry.key.clone();
+        let key = entry.key().to_vec();
         if !entry.is_expired(now) {
             return Reply::bulk(&key);
         }
@@ -661,7 +661,7 @@ fn randomkey(ctx: &mut Ctx<'_>) -> Reply {
     }
     ctx.db()
         .random(&mut rng)
-        .map_or(Reply::Null, |e| Reply::bulk(&e.key))
+        .map_or(Reply::Null, |e| Reply::bulk(e.key()))
 }
 
 fn flushdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {

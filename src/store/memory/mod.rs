@@ -9,6 +9,7 @@
 //! stops when the last handle is dropped.
 
 mod db;
+mod entry;
 pub(crate) mod exec;
 
 use std::collections::HashMap;
@@ -22,7 +23,8 @@ use parking_lot::Mutex;
 use redynamo_layers::{BoxError, ClientInfo, Reply, Request};
 use tower::Service;
 
-pub use db::{Db, Entry, Value};
+pub use db::Db;
+pub use entry::{Entry, Value};
 
 use super::{Backend, BackendStats, DbStats};
 use crate::util::now_ms;

@@ -1,0 +1,260 @@
+//! One stored key: its name, value and expiry in a single allocation.
+//!
+//! An [`Entry`] is a `Box<[u8]>` laid out as
+//!
+//! ```text
+//! [header: u8][expire_at: u64 LE, only if HAS_EXPIRY][key length: LEB128][key][value]
+//! ```
+//!
+//! so a hash-table slot is one 16-byte handle and each key costs one
+//! allocation. The alternative it replaced, a struct of a boxed key, a
+//! boxed value and a `u64` deadline, took 40-byte slots and two allocations
+//! per key; at 1 M keys, where every table of a db sits at half load, the
+//! slots alone then cost more than the keys and values (BENCHMARKS.md).
+//!
+//! The header's low bits are the value's type. Strings, the only type so
+//! far, are the raw bytes after the key. The other Redis types fit the same
+//! frame: small ones as a packed encoding after the key (what Redis calls a
+//! listpack), large ones behind a pointer, by making `Entry` an enum of
+//! this buffer and a `Box` of their own structure (rustc lays such an
+//! enum out in 16 bytes, the null pointer being the niche).
+//!
+//! Keys without an expiry do not pay for one. Setting the first expiry on
+//! a key (or removing the last) rebuilds the allocation, which EXPIRE and
+//! PERSIST can afford; changing an existing deadline writes it in place.
+
+use std::fmt;
+
+/// Header bit: an 8-byte deadline follows the header.
+const HAS_EXPIRY: u8 = 0x80;
+/// Header bits holding the value's type.
+const KIND: u8 = 0x7f;
+/// Type tag of a string.
+const STRING: u8 = 0;
+
+/// A stored value, borrowed from its [`Entry`]. Only strings exist so far;
+/// the other Redis types add variants here and type tags in the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value<'a> {
+    Str(&'a [u8]),
+}
+
+impl Value<'_> {
+    /// The name TYPE and SCAN TYPE use.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+}
+
+/// A key with its value and expiry. Immutable from outside the store:
+/// changing the expiry goes through [`super::Db::set_expire`] (the volatile
+/// index follows it), changing the value builds a new entry.
+///
+/// Equality is byte equality, which is exact because the layout is
+/// canonical (the deadline is present if and only if it is not 0).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Entry(Box<[u8]>);
+
+impl Entry {
+    /// An entry for `key` holding `value`, expiring at `expire_at` (Unix
+    /// milliseconds; 0 means never).
+    pub fn new(key: &[u8], value: Value<'_>, expire_at: u64) -> Entry {
+        match value {
+            Value::Str(s) => Entry::string(key, &[s], expire_at),
+        }
+    }
+
+    /// A string entry whose value is the concatenation of `parts`, built
+    /// in place: APPEND makes its new value with one allocation and no
+    /// intermediate copy.
+    pub fn string(key: &[u8], parts: &[&[u8]], expire_at: u64) -> Entry {
+        let value_len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut buf = Entry::start(STRING, key, expire_at, value_len);
+        for part in parts {
+            buf.extend_from_slice(part);
+        }
+        Entry::finish(buf)
+    }
+
+    /// Header, deadline and key of a new entry, in a buffer with exactly
+    /// room for the value (so `finish` does not reallocate).
+    fn start(kind: u8, key: &[u8], expire_at: u64, value_len: usize) -> Vec<u8> {
+        let expiry_len = if expire_at == 0 { 0 } else { 8 };
+        let len = 1 + expiry_len + varint_len(key.len()) + key.len() + value_len;
+        let mut buf = Vec::with_capacity(len);
+        if expire_at == 0 {
+            buf.push(kind);
+        } else {
+            buf.push(kind | HAS_EXPIRY);
+            buf.extend_from_slice(&expire_at.to_le_bytes());
+        }
+        write_varint(&mut buf, key.len());
+        buf.extend_from_slice(key);
+        buf
+    }
+
+    fn finish(buf: Vec<u8>) -> Entry {
+        debug_assert_eq!(buf.len(), buf.capacity(), "entry buffer sized exactly");
+        Entry(buf.into_boxed_slice())
+    }
+
+    #[inline]
+    pub fn key(&self) -> &[u8] {
+        let (start, end) = self.key_range();
+        &self.0[start..end]
+    }
+
+    #[inline]
+    pub fn value(&self) -> Value<'_> {
+        let (_, end) = self.key_range();
+        match self.0[0] & KIND {
+            STRING => Value::Str(&self.0[end..]),
+            other => unreachable!("entry with unknown type tag {other}"),
+        }
+    }
+
+    /// Unix milliseconds at which the key expires; 0 means never.
+    #[inline]
+    pub fn expire_at(&self) -> u64 {
+        if self.0[0] & HAS_EXPIRY == 0 {
+            return 0;
+        }
+        let mut at = [0u8; 8];
+        at.copy_from_slice(&self.0[1..9]);
+        u64::from_le_bytes(at)
+    }
+
+    #[inline]
+    pub fn is_expired(&self, now: u64) -> bool {
+        let at = self.expire_at();
+        at != 0 && at <= now
+    }
+
+    /// Bytes of the allocation, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Change the deadline (0: none). In place when the entry already has
+    /// one and keeps one; otherwise the entry is rebuilt.
+    pub(super) fn set_expire_at(&mut self, expire_at: u64) {
+        let has = self.0[0] & HAS_EXPIRY != 0;
+        if has && expire_at != 0 {
+            self.0[1..9].copy_from_slice(&expire_at.to_le_bytes());
+        } else if has || expire_at != 0 {
+            let (key_start, key_end) = self.key_range();
+            let key = &self.0[key_start..key_end];
+            let rest = &self.0[key_end..];
+            let mut buf = Entry::start(self.0[0] & KIND, key, expire_at, rest.len());
+            buf.extend_from_slice(rest);
+            *self = Entry::finish(buf);
+        }
+    }
+
+    /// Where the key starts and ends in the buffer. Every lookup compares
+    /// keys through this, so keys under 128 bytes take a short path.
+    #[inline]
+    fn key_range(&self) -> (usize, usize) {
+        let at = if self.0[0] & HAS_EXPIRY == 0 { 1 } else { 9 };
+        let first = self.0[at];
+        if first < 0x80 {
+            return (at + 1, at + 1 + first as usize);
+        }
+        let (len, varint) = read_varint(&self.0[at..]);
+        let start = at + varint;
+        (start, start + len)
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("key", &String::from_utf8_lossy(self.key()))
+            .field("value", &self.value())
+            .field("expire_at", &self.expire_at())
+            .finish()
+    }
+}
+
+/// Bytes LEB128 takes for `n`: one for keys under 128 bytes.
+fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+fn write_varint(buf: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+}
+
+/// The number at the start of `buf` and how many bytes it took.
+fn read_varint(buf: &[u8]) -> (usize, usize) {
+    let mut n = 0usize;
+    for (i, &b) in buf.iter().enumerate() {
+        n |= ((b & 0x7f) as usize) << (7 * i);
+        if b < 0x80 {
+            return (n, i + 1);
+        }
+    }
+    unreachable!("entry with an unterminated key length")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn short_key_and_value_take_two_header_bytes() {
+        let e = Entry::new(&[b'k'; 16], Value::Str(&[b'v'; 64]), 0);
+        assert_eq!(e.heap_bytes(), 2 + 16 + 64);
+        let e = Entry::new(&[b'k'; 16], Value::Str(&[b'v'; 64]), 5);
+        assert_eq!(e.heap_bytes(), 2 + 8 + 16 + 64);
+    }
+
+    #[test]
+    fn setting_and_clearing_the_expiry_keeps_key_and_value() {
+        let mut e = Entry::new(b"key", Value::Str(b"value"), 0);
+        e.set_expire_at(10);
+        assert_eq!(
+            (e.key(), e.value(), e.expire_at()),
+            (&b"key"[..], Value::Str(b"value"), 10)
+        );
+        assert!(!e.is_expired(9) && e.is_expired(10));
+        e.set_expire_at(20);
+        assert_eq!(e.expire_at(), 20);
+        e.set_expire_at(0);
+        assert_eq!(e, Entry::new(b"key", Value::Str(b"value"), 0));
+        assert!(!e.is_expired(u64::MAX));
+    }
+
+    #[test]
+    fn string_concatenates_its_parts() {
+        let e = Entry::string(b"k", &[b"ab", b"", b"cd"], 7);
+        assert_eq!(e, Entry::new(b"k", Value::Str(b"abcd"), 7));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(key in proptest::collection::vec(any::<u8>(), 0..400),
+                       value in proptest::collection::vec(any::<u8>(), 0..300),
+                       expire_at in prop_oneof![Just(0u64), any::<u64>()],
+                       later in prop_oneof![Just(0u64), any::<u64>()]) {
+            let mut e = Entry::new(&key, Value::Str(&value), expire_at);
+            prop_assert_eq!(e.key(), &key[..]);
+            prop_assert_eq!(e.value(), Value::Str(&value));
+            prop_assert_eq!(e.expire_at(), expire_at);
+            e.set_expire_at(later);
+            prop_assert_eq!(&e, &Entry::new(&key, Value::Str(&value), later));
+        }
+    }
+}
