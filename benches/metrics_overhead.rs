@@ -35,7 +35,7 @@ use criterion::{criterion_group, Criterion, Throughput};
 use redynamo::config::Config;
 use redynamo::connection::Connection;
 use redynamo::server::state::ServerState;
-use redynamo::stack::{self, Stack, StackOptions};
+use redynamo::stack::{self, StackOptions, StackService};
 use redynamo::store::memory::{MemoryConfig, MemoryStore};
 use redynamo::store::Backend;
 use redynamo::telemetry::Exporter;
@@ -44,7 +44,7 @@ use redynamo_layers::{ClientInfo, Command, Reply, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 const KEY: &str = "key:000042";
 const VALUE: &str = "a 16 byte value.";
@@ -75,17 +75,17 @@ fn request(client: &Arc<ClientInfo>, parts: &[&str]) -> Request {
 }
 
 /// One server state and store, and the stack built over them with and
-/// without the metrics layer.
-struct Fixture {
+/// without the metrics layer: unboxed, as the server runs it.
+struct Fixture<A, B> {
     runtime: Runtime,
     exporter: Exporter,
     state: Arc<ServerState>,
-    with_metrics: Stack,
-    without_metrics: Stack,
+    with_metrics: A,
+    without_metrics: B,
     get: Request,
 }
 
-fn fixture() -> Fixture {
+fn fixture() -> Fixture<impl StackService, impl StackService> {
     // One thread, like one busy connection: the layer's cost is not hidden
     // behind parallelism.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -103,8 +103,8 @@ fn fixture() -> Fixture {
         Arc::new(move || stats.stats()),
         exporter.telemetry.clone(),
     ));
-    let with_metrics = stack::build(&state, store.clone(), &[]);
-    let without_metrics = stack::build_with(&state, store, &[], StackOptions { metrics: false });
+    let with_metrics = stack::service(&state, store.clone(), &[], StackOptions::default());
+    let without_metrics = stack::service(&state, store, &[], StackOptions { metrics: false });
     let addr = "127.0.0.1:50000".parse().expect("addr");
     let client = Arc::new(ClientInfo::new(1, Some(addr)));
     let set = request(&client, &["SET", KEY, VALUE]);
@@ -124,7 +124,7 @@ fn fixture() -> Fixture {
 
 /// Time `iters` GETs through `stack`, one after another as a connection
 /// sends them.
-fn in_process(f: &Fixture, stack: &Stack, iters: u64) -> Duration {
+fn in_process<A, B, S: StackService>(f: &Fixture<A, B>, stack: &S, iters: u64) -> Duration {
     // What the server's upkeep task does every 5 s.
     f.exporter.handle.run_upkeep();
     let requests: Vec<Request> = (0..iters).map(|_| f.get.clone()).collect();
@@ -149,7 +149,7 @@ struct Wire {
     buf: Vec<u8>,
 }
 
-fn connect(f: &Fixture, stack: &Stack, pipeline: u64) -> Wire {
+fn connect<A, B, S: StackService>(f: &Fixture<A, B>, stack: &S, pipeline: u64) -> Wire {
     let state = f.state.clone();
     let stack = stack.clone();
     f.runtime.block_on(async move {
@@ -174,7 +174,7 @@ fn connect(f: &Fixture, stack: &Stack, pipeline: u64) -> Wire {
 }
 
 /// Time about `iters` GETs over `wire`, in pipelined batches.
-fn over_tcp(f: &Fixture, wire: &mut Wire, iters: u64) -> Duration {
+fn over_tcp<A, B>(f: &Fixture<A, B>, wire: &mut Wire, iters: u64) -> Duration {
     f.exporter.handle.run_upkeep();
     let batches = iters.div_ceil(wire.pipeline).max(1);
     let per_batch = wire.reply_len * wire.pipeline as usize;
@@ -269,12 +269,11 @@ fn paired(name: &str, rounds: usize, ops: u64, mut run: impl FnMut(bool, u64) ->
 fn overhead_report() {
     let f = fixture();
     paired("in-process stack", 101, 50_000, |metrics, ops| {
-        let stack = if metrics {
-            &f.with_metrics
+        if metrics {
+            in_process(&f, &f.with_metrics, ops)
         } else {
-            &f.without_metrics
-        };
-        in_process(&f, stack, ops)
+            in_process(&f, &f.without_metrics, ops)
+        }
     });
     for (pipeline, ops) in [(PIPELINE, 50_000), (1, 5_000)] {
         let mut without = connect(&f, &f.without_metrics, pipeline);
