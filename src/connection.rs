@@ -30,7 +30,6 @@ use redynamo_layers::{auth, Command, Reply, Request};
 use std::future::Future as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Decoder;
-use tower::ServiceExt;
 use tracing::debug;
 
 use crate::admin::REDIS_VERSION_FOR_HELLO;
@@ -50,7 +49,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// A command line resolved against the table, or the error reply.
 type Resolved = Result<&'static CommandSpec, Reply>;
 
-/// A read of a pipelined batch: answered already, or still running.
+/// A call into the stack: answered already, or still running.
 enum Call<F> {
     Done(Result<Reply, redynamo_layers::BoxError>),
     Pending(F),
@@ -307,20 +306,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
         for (spec, args) in batch {
             self.entry.touch(spec);
             let req = self.request(Command { spec, args });
-            let call = match self.stack.ready().await {
-                Ok(svc) => {
-                    let mut future = svc.call(req);
-                    let polled =
-                        std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut future).poll(cx)))
-                            .await;
-                    match polled {
-                        Poll::Ready(result) => Call::Done(result),
-                        Poll::Pending => Call::Pending(future),
-                    }
-                }
-                Err(e) => Call::Done(Err(e)),
-            };
-            match call {
+            match self.start(req).await {
                 Call::Done(result) if queued.is_empty() => {
                     self.reply(&result.unwrap_or_else(|e| error_reply(&e)));
                 }
@@ -457,11 +443,37 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     /// Send a request through the stack; an infrastructure error becomes
     /// an `-ERR` reply here, at the edge.
     async fn call_stack(&mut self, req: Request) -> Reply {
-        let result = match self.stack.ready().await {
-            Ok(svc) => svc.call(req).await,
-            Err(e) => Err(e),
+        let result = match self.start(req).await {
+            Call::Done(result) => result,
+            Call::Pending(future) => future.await,
         };
         result.unwrap_or_else(|e| error_reply(&e))
+    }
+
+    /// Start a call and poll it once.
+    ///
+    /// Readiness, the call and its first poll happen in one synchronous
+    /// step, so a call answered at once (the in-memory store, a cache hit)
+    /// is never stored in this connection's state machine. A stack that is
+    /// not ready is waited for, as `ServiceExt::ready` would.
+    async fn start(&mut self, req: Request) -> Call<S::Future> {
+        let mut req = Some(req);
+        std::future::poll_fn(|cx| {
+            match self.stack.poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Call::Done(Err(e))),
+                Poll::Pending => return Poll::Pending,
+            }
+            // This closure returns Ready right after taking the request,
+            // and a completed poll_fn is never polled again.
+            let req = req.take().expect("a request is called once");
+            let mut future = self.stack.call(req);
+            Poll::Ready(match Pin::new(&mut future).poll(cx) {
+                Poll::Ready(result) => Call::Done(result),
+                Poll::Pending => Call::Pending(future),
+            })
+        })
+        .await
     }
 
     async fn session_command(&mut self, cmd: Command) -> Option<Close> {

@@ -139,6 +139,10 @@ pub struct ClientInfo {
     pub watch_dirty: AtomicBool,
     /// CLIENT SETNAME; read by CLIENT LIST and SLOWLOG.
     pub name: Mutex<Option<Bytes>>,
+    /// Whether `name` is set: lets the metrics layer skip keeping a
+    /// reference to the client for the slow log when there is no name to
+    /// log (the common case).
+    named: AtomicBool,
 }
 
 impl ClientInfo {
@@ -148,6 +152,7 @@ impl ClientInfo {
             addr,
             watch_dirty: AtomicBool::new(false),
             name: Mutex::new(None),
+            named: AtomicBool::new(false),
         }
     }
 
@@ -170,7 +175,13 @@ impl ClientInfo {
 
     pub fn set_name(&self, name: Option<Bytes>) {
         if let Ok(mut n) = self.name.lock() {
+            self.named.store(name.is_some(), Ordering::Relaxed);
             *n = name;
         }
+    }
+
+    /// Whether CLIENT SETNAME gave this client a name.
+    pub fn is_named(&self) -> bool {
+        self.named.load(Ordering::Relaxed)
     }
 }

@@ -1,6 +1,7 @@
 //! The response future of [`Metrics`](super::Metrics).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,7 +16,10 @@ use crate::{ClientInfo, Reply};
 /// What the slow log needs if the command turns out slow.
 pub(crate) struct SlowCandidate {
     pub(crate) args: KeptArgs,
-    pub(crate) client: Arc<ClientInfo>,
+    pub(crate) addr: Option<SocketAddr>,
+    /// Only for a client with a name, which is read when the entry is
+    /// logged; an unnamed client costs no reference count.
+    pub(crate) named: Option<Arc<ClientInfo>>,
 }
 
 /// What to record when the inner future completes.
@@ -69,7 +73,8 @@ where
                 if log.is_slow(elapsed) {
                     let args = slow.args.to_vec();
                     let args = super::slowlog::redacted(r.spec, &args);
-                    log.push(&args, elapsed, slow.client.addr, slow.client.name());
+                    let name = slow.named.as_ref().and_then(|c| c.name());
+                    log.push(&args, elapsed, slow.addr, name);
                 }
             }
         }

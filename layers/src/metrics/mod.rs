@@ -6,19 +6,23 @@
 //! error) and its latency — which feeds Prometheus, INFO commandstats and
 //! errorstats — and logs slow commands in the [`SlowLog`].
 //!
-//! `redynamo_commands_total` goes through the `metrics` facade. The latency
-//! histogram `redynamo_command_duration_seconds` is a fixed-bucket
-//! [`LatencyHistogram`] per command, rendered by the server's exporter:
-//! recording it is two relaxed atomic adds in constant memory, where the
-//! exporter's histograms buffer and timestamp every sample — too much for
-//! a path every command takes (`benches/metrics_overhead.rs`).
+//! A command is counted in the layer's own counters: its outcome, a
+//! latency bucket and the latency sum, in a stripe owned by the recording
+//! thread (plain loads and stores, no locked instruction; see
+//! [`CommandStats`]). `redynamo_commands_total` is published from them
+//! through the `metrics` facade when `/metrics` is scraped
+//! ([`CommandStats::publish`]), and the fixed-bucket histogram
+//! `redynamo_command_duration_seconds` is rendered by the server's
+//! exporter: the exporter's own histograms buffer and timestamp every
+//! sample, too much for a path every command takes
+//! (`benches/metrics_overhead.rs`).
 //!
 //! Labels stay bounded: the `command` label is a name from the command
 //! table (or `unknown`), never a key or a client-chosen string.
 //!
 //! Handles are registered once, at construction, with the [`Recorder`]
-//! passed in, so recording is a few atomic operations and no global
-//! recorder is needed (two servers in one process keep separate figures).
+//! passed in, so no global recorder is needed (two servers in one process
+//! keep separate figures).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -53,8 +57,7 @@ use tower_service::Service;
 pub use self::future::ResponseFuture;
 pub use self::slowlog::{KeptArgs, SlowEntry, SlowLog};
 pub use self::stats::{
-    CommandSnapshot, CommandStats, LatencyHistogram, LatencySnapshot, Outcome, LATENCY_BOUNDS_NS,
-    UNKNOWN_COMMAND,
+    CommandSnapshot, CommandStats, LatencySnapshot, Outcome, LATENCY_BOUNDS_NS, UNKNOWN_COMMAND,
 };
 use crate::error::BoxError;
 use crate::{Reply, Request};
@@ -121,7 +124,8 @@ where
         // keep their `Bytes`.
         let slow = (self.shared.slowlog.threshold_us() >= 0).then(|| future::SlowCandidate {
             args: KeptArgs::new(&req.command.args),
-            client: req.client.clone(),
+            addr: req.client.addr,
+            named: req.client.is_named().then(|| req.client.clone()),
         });
         // quanta reads the TSC where it is reliable: a few nanoseconds,
         // against tens for a clock_gettime, twice per command (calibrated

@@ -84,60 +84,6 @@ pub const LATENCY_BOUNDS_NS: [u64; 19] = [
     10_000_000_000,
 ];
 
-/// A fixed-bucket latency histogram: recording is two relaxed atomic adds
-/// and memory is constant, whatever the command rate. (The Prometheus
-/// exporter's own histograms buffer every sample between upkeeps and stamp
-/// each with a clock read; at this rate that was most of the metrics
-/// layer's cost, see `benches/metrics_overhead.rs`.)
-pub struct LatencyHistogram {
-    /// Per bucket, not cumulative; the last one is past every bound.
-    buckets: [AtomicU64; LATENCY_BOUNDS_NS.len() + 1],
-    sum_ns: AtomicU64,
-}
-
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        LatencyHistogram {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum_ns: AtomicU64::new(0),
-        }
-    }
-}
-
-impl LatencyHistogram {
-    pub fn record(&self, elapsed: Duration) {
-        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        // Most commands land in the first buckets: a short scan.
-        let i = LATENCY_BOUNDS_NS
-            .iter()
-            .position(|&bound| ns <= bound)
-            .unwrap_or(LATENCY_BOUNDS_NS.len());
-        // Release, with Acquire in `totals`: whoever sees this command in
-        // the count also sees the error counters it bumped just before.
-        self.buckets[i].fetch_add(1, Ordering::Release);
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
-    }
-
-    /// How many commands were recorded, and their total nanoseconds.
-    pub fn totals(&self) -> (u64, u64) {
-        let count = self.buckets.iter().map(|b| b.load(Ordering::Acquire)).sum();
-        (count, self.sum_ns.load(Ordering::Relaxed))
-    }
-
-    pub fn snapshot(&self) -> LatencySnapshot {
-        let mut cumulative = [0u64; LATENCY_BOUNDS_NS.len() + 1];
-        let mut total = 0;
-        for (slot, bucket) in cumulative.iter_mut().zip(&self.buckets) {
-            total += bucket.load(Ordering::Relaxed);
-            *slot = total;
-        }
-        LatencySnapshot {
-            cumulative,
-            sum_seconds: self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
-        }
-    }
-}
-
 /// A histogram as Prometheus exposes it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LatencySnapshot {
@@ -153,33 +99,65 @@ impl LatencySnapshot {
     }
 }
 
+/// Threads that record into a stripe of their own, with plain loads and
+/// stores; every other thread shares one more stripe, with atomic adds.
+const PRIVATE_STRIPES: usize = 8;
+
+/// The stripe the current thread records into: `0..PRIVATE_STRIPES` if
+/// it owns one (the first threads of the process to record, which in the
+/// server are the runtime's workers), `PRIVATE_STRIPES` (shared) if not.
+/// A stripe index is never handed out twice, so an owned stripe has one
+/// writer for the life of the process.
+fn stripe() -> usize {
+    use std::cell::Cell;
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|s| {
+        if s.get() == usize::MAX {
+            s.set(NEXT.fetch_add(1, Ordering::Relaxed).min(PRIVATE_STRIPES));
+        }
+        s.get()
+    })
+}
+
+/// One command's figures in one stripe: per latency bucket (not
+/// cumulative; the last is past every bound), then the nanoseconds, then
+/// one count per [`Outcome`]. A cache line of its own (or four), so two
+/// threads never write the same line.
+#[repr(align(64))]
+struct Cells([AtomicU64; CELLS]);
+
+const BUCKETS: usize = LATENCY_BOUNDS_NS.len() + 1;
+const SUM_NS: usize = BUCKETS;
+const OUTCOME_CELLS: usize = BUCKETS + 1;
+const CELLS: usize = OUTCOME_CELLS + OUTCOMES.len();
+
+impl Cells {
+    fn new() -> Cells {
+        Cells(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
 /// Counters of one command.
 ///
-/// Every figure here only ever grows, so Prometheus sees true counters;
-/// INFO's figures restart at CONFIG RESETSTAT by subtracting the value each
-/// had at the reset. A command that ran normally pays for two relaxed
-/// atomic adds (a latency bucket and the latency sum) and nothing else:
-/// `redynamo_commands_total` is published from these at scrape time
-/// ([`CommandStats::publish`]) instead of through the facade on every
-/// command.
+/// Every figure only ever grows, so Prometheus sees true counters; INFO's
+/// figures restart at CONFIG RESETSTAT by subtracting the value each had
+/// at the reset. A command costs three counter bumps (its outcome, a
+/// latency bucket and the latency sum) in the recording thread's stripe:
+/// on a worker thread those are plain loads and stores, no locked
+/// instruction and no cache line shared with another writer. Readers
+/// (scrapes, INFO) add the stripes up. `redynamo_commands_total` is
+/// published from these at scrape time ([`CommandStats::publish`]), not
+/// through the facade on every command.
 pub struct CommandCounters {
     pub name: &'static str,
-    /// Refused before running (Redis' rejected_calls).
-    rejected: AtomicU64,
-    /// Ran and answered a Redis error.
-    errors: AtomicU64,
-    /// Failed: timeout, shed, backend error.
-    failures: AtomicU64,
+    /// `PRIVATE_STRIPES` owned stripes, then the shared one.
+    stripes: Box<[Cells]>,
     /// `redynamo_commands_total{outcome=…}`, set at scrape time.
     outcomes: [Counter; 4],
-    /// The last `ok` figure published, so that a scrape racing a command
-    /// (counted in the histogram, not yet in `errors`) never publishes a
-    /// lower figure than the scrape before.
-    published_ok: AtomicU64,
-    /// `redynamo_command_duration_seconds`, never reset. Its count is
-    /// every command that ran (ok + error + failure) and, with the sum,
-    /// gives INFO's `calls` and `usec`.
-    latency: LatencyHistogram,
     /// The figures INFO counts from: their values at the last RESETSTAT.
     reset_calls: AtomicU64,
     reset_ns: AtomicU64,
@@ -188,8 +166,78 @@ pub struct CommandCounters {
 }
 
 impl CommandCounters {
+    fn new(name: &'static str, outcomes: [Counter; 4]) -> CommandCounters {
+        CommandCounters {
+            name,
+            stripes: (0..=PRIVATE_STRIPES).map(|_| Cells::new()).collect(),
+            outcomes,
+            reset_calls: AtomicU64::new(0),
+            reset_ns: AtomicU64::new(0),
+            reset_rejected: AtomicU64::new(0),
+            reset_failed: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, outcome: Outcome, elapsed: Duration) {
+        let stripe = stripe();
+        let cells = &self.stripes[stripe].0;
+        let add = |cell: &AtomicU64, n: u64| {
+            if stripe < PRIVATE_STRIPES {
+                // Only this thread writes this cell.
+                cell.store(
+                    cell.load(Ordering::Relaxed).wrapping_add(n),
+                    Ordering::Relaxed,
+                );
+            } else {
+                cell.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&cells[OUTCOME_CELLS + outcome as usize], 1);
+        if outcome != Outcome::Rejected {
+            let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+            // Most commands land in the first buckets: a short scan.
+            let bucket = LATENCY_BOUNDS_NS
+                .iter()
+                .position(|&bound| ns <= bound)
+                .unwrap_or(LATENCY_BOUNDS_NS.len());
+            add(&cells[bucket], 1);
+            add(&cells[SUM_NS], ns);
+        }
+    }
+
+    /// One cell summed over the stripes.
+    fn total(&self, cell: usize) -> u64 {
+        self.stripes
+            .iter()
+            .map(|c| c.0[cell].load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+
+    fn outcome(&self, outcome: Outcome) -> u64 {
+        self.total(OUTCOME_CELLS + outcome as usize)
+    }
+
+    /// Commands that ran (ok, error or failure), and their nanoseconds.
+    fn totals(&self) -> (u64, u64) {
+        let calls = (0..BUCKETS).map(|b| self.total(b)).sum();
+        (calls, self.total(SUM_NS))
+    }
+
     fn failed(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed) + self.failures.load(Ordering::Relaxed)
+        self.outcome(Outcome::Error) + self.outcome(Outcome::Failure)
+    }
+
+    fn latency(&self) -> LatencySnapshot {
+        let mut cumulative = [0u64; BUCKETS];
+        let mut total = 0;
+        for (bucket, slot) in cumulative.iter_mut().enumerate() {
+            total += self.total(bucket);
+            *slot = total;
+        }
+        LatencySnapshot {
+            cumulative,
+            sum_seconds: self.total(SUM_NS) as f64 / 1e9,
+        }
     }
 }
 
@@ -256,19 +304,7 @@ impl CommandStats {
                 );
                 recorder.register_counter(&key, &meta)
             });
-            CommandCounters {
-                name,
-                rejected: AtomicU64::new(0),
-                errors: AtomicU64::new(0),
-                failures: AtomicU64::new(0),
-                outcomes,
-                published_ok: AtomicU64::new(0),
-                latency: LatencyHistogram::default(),
-                reset_calls: AtomicU64::new(0),
-                reset_ns: AtomicU64::new(0),
-                reset_rejected: AtomicU64::new(0),
-                reset_failed: AtomicU64::new(0),
-            }
+            CommandCounters::new(name, outcomes)
         };
         CommandStats {
             by_spec: all_specs().map(|s| (spec_key(s), make(s.name))).collect(),
@@ -291,22 +327,7 @@ impl CommandStats {
         elapsed: Duration,
         error: Option<&Reply>,
     ) {
-        let c = self.counters(spec);
-        match outcome {
-            Outcome::Ok => {}
-            Outcome::Error => {
-                c.errors.fetch_add(1, Ordering::Relaxed);
-            }
-            Outcome::Failure => {
-                c.failures.fetch_add(1, Ordering::Relaxed);
-            }
-            Outcome::Rejected => {
-                c.rejected.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        if outcome != Outcome::Rejected {
-            c.latency.record(elapsed);
-        }
+        self.counters(spec).record(outcome, elapsed);
         if let Some(code) = error.and_then(Reply::error_code) {
             self.count_error(code);
         } else if outcome == Outcome::Failure {
@@ -332,14 +353,13 @@ impl CommandStats {
             .values()
             .chain(std::iter::once(&self.unknown))
             .map(|c| {
-                let (count, ns) = c.latency.totals();
+                let (count, ns) = c.totals();
                 CommandSnapshot {
                     name: c.name,
                     calls: count.saturating_sub(c.reset_calls.load(Ordering::Relaxed)),
                     usec: ns.saturating_sub(c.reset_ns.load(Ordering::Relaxed)) / 1000,
                     rejected: c
-                        .rejected
-                        .load(Ordering::Relaxed)
+                        .outcome(Outcome::Rejected)
                         .saturating_sub(c.reset_rejected.load(Ordering::Relaxed)),
                     failed: c
                         .failed()
@@ -360,33 +380,24 @@ impl CommandStats {
             .by_spec
             .values()
             .chain(std::iter::once(&self.unknown))
-            .map(|c| (c.name, c.latency.snapshot()))
+            .map(|c| (c.name, c.latency()))
             .filter(|(_, l)| l.count() > 0)
             .collect();
         out.sort_by_key(|(name, _)| *name);
         out
     }
 
-    /// Error replies by code (INFO errorstats).
     /// Publish `redynamo_commands_total` from the counters (called when
     /// `/metrics` is scraped). These figures are never reset.
     pub fn publish(&self) {
         for c in self.by_spec.values().chain(std::iter::once(&self.unknown)) {
-            let (ran, _) = c.latency.totals();
-            let errors = c.errors.load(Ordering::Relaxed);
-            let failures = c.failures.load(Ordering::Relaxed);
-            // `ran` is read first and the command path adds to it last, so
-            // the difference can only lag; never publish less than before.
-            let ok = ran.saturating_sub(errors + failures);
-            let ok = c.published_ok.fetch_max(ok, Ordering::Relaxed).max(ok);
-            let [o, e, f, r] = &c.outcomes;
-            o.absolute(ok);
-            e.absolute(errors);
-            f.absolute(failures);
-            r.absolute(c.rejected.load(Ordering::Relaxed));
+            for (counter, outcome) in c.outcomes.iter().zip(OUTCOMES) {
+                counter.absolute(c.outcome(outcome));
+            }
         }
     }
 
+    /// Error replies by code (INFO errorstats).
     pub fn errors(&self) -> Vec<(String, u64)> {
         self.errors
             .lock()
@@ -398,11 +409,11 @@ impl CommandStats {
     /// monotonic by contract); only the INFO figures restart.
     pub fn reset(&self) {
         for c in self.by_spec.values().chain(std::iter::once(&self.unknown)) {
-            let (count, ns) = c.latency.totals();
+            let (count, ns) = c.totals();
             c.reset_calls.store(count, Ordering::Relaxed);
             c.reset_ns.store(ns, Ordering::Relaxed);
             c.reset_rejected
-                .store(c.rejected.load(Ordering::Relaxed), Ordering::Relaxed);
+                .store(c.outcome(Outcome::Rejected), Ordering::Relaxed);
             c.reset_failed.store(c.failed(), Ordering::Relaxed);
         }
         if let Ok(mut e) = self.errors.lock() {
@@ -447,12 +458,13 @@ mod tests {
 
     #[test]
     fn latency_buckets_are_cumulative_and_inclusive() {
-        let h = LatencyHistogram::default();
-        h.record(Duration::from_micros(10)); // on the first bound: in it
-        h.record(Duration::from_micros(11));
-        h.record(Duration::from_millis(3));
-        h.record(Duration::from_secs(60)); // past every bound
-        let s = h.snapshot();
+        let h = CommandCounters::new("get", std::array::from_fn(|_| Counter::noop()));
+        h.record(Outcome::Ok, Duration::from_micros(10)); // on the first bound: in it
+        h.record(Outcome::Ok, Duration::from_micros(11));
+        h.record(Outcome::Error, Duration::from_millis(3));
+        h.record(Outcome::Ok, Duration::from_secs(60)); // past every bound
+        h.record(Outcome::Rejected, Duration::ZERO); // not a latency
+        let s = h.latency();
         assert_eq!(s.cumulative[0], 1);
         assert_eq!(s.cumulative[1], 2);
         assert_eq!(s.cumulative[7], 2); // le 2.5 ms
@@ -460,5 +472,28 @@ mod tests {
         assert_eq!(s.cumulative[18], 3); // le 10 s
         assert_eq!(s.count(), 4);
         assert!((s.sum_seconds - 60.003021).abs() < 1e-9);
+        assert_eq!(h.outcome(Outcome::Ok), 3);
+        assert_eq!(h.outcome(Outcome::Rejected), 1);
+        assert_eq!(h.failed(), 1);
+    }
+
+    #[test]
+    fn threads_past_the_private_stripes_share_one_and_lose_nothing() {
+        let stats = std::sync::Arc::new(CommandStats::new(&metrics::NoopRecorder));
+        let get = crate::command::lookup(b"get");
+        let threads = 2 * PRIVATE_STRIPES + 3;
+        let per_thread = 2_000u64;
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let stats = stats.clone();
+                scope.spawn(move || {
+                    for _ in 0..per_thread {
+                        stats.record(get, Outcome::Ok, Duration::from_micros(1), None);
+                    }
+                });
+            }
+        });
+        let info = stats.snapshot().into_iter().find(|s| s.name == "get");
+        assert_eq!(info.map(|s| s.calls), Some(threads as u64 * per_thread));
     }
 }
