@@ -31,6 +31,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use criterion::measurement::WallTime;
 use criterion::{criterion_group, Criterion, Throughput};
 use redynamo::connection::Connection;
 use redynamo::server::state::ServerState;
@@ -93,7 +94,7 @@ fn in_process<A, B, S: StackService>(f: &Fixture<A, B>, stack: &S, iters: u64) -
     // What the server's upkeep task does every 5 s.
     f.exporter.handle.run_upkeep();
     let requests: Vec<Request> = (0..iters).map(|_| f.get.clone()).collect();
-    support::time_calls(&f.runtime, stack, requests)
+    support::time_calls(&WallTime, &f.runtime, stack, requests)
 }
 
 /// A client connected to a real connection task serving `stack`.

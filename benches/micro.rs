@@ -14,8 +14,10 @@
 //!   without `--metrics-addr` runs it.
 //!
 //! `store` and `stack` pick keys from a fixed rotation spread across the
-//! keyspace, so the hash tables are not all in cache. BENCHMARKS.md records
-//! the figures. Run:
+//! keyspace, so the hash tables are not all in cache. Times are the CPU
+//! time of the benchmarking thread ([`ThreadTime`]), not wall time: all of
+//! this runs on that one thread, and on a shared machine wall time mostly
+//! measures the other processes. BENCHMARKS.md records the figures. Run:
 //!
 //! ```text
 //! cargo bench --bench micro
@@ -23,13 +25,14 @@
 //! ```
 
 mod support;
+#[path = "support/thread_time.rs"]
+mod thread_time;
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
@@ -41,6 +44,7 @@ use redynamo::store::memory::{MemoryConfig, MemoryStore};
 use redynamo_layers::command::{lookup, resolve};
 use redynamo_layers::metrics::Telemetry;
 use redynamo_layers::{ClientInfo, Reply, Request};
+use thread_time::ThreadTime;
 use tokio_util::codec::Decoder;
 use tower::{Service, ServiceExt};
 
@@ -53,7 +57,7 @@ const VALUE: &str = "v123456789abcdef0123456789abcdef0123456789abcdef0123456789a
 
 /// Short runs: the machine is shared, and these are for comparing a change
 /// against the figure before it, not for publishing.
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
+fn configure(group: &mut BenchmarkGroup<'_, ThreadTime>) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(2));
     group.sample_size(50);
@@ -77,7 +81,7 @@ fn resp(parts: &[&str]) -> Vec<u8> {
     out
 }
 
-fn decode(c: &mut Criterion) {
+fn decode(c: &mut Criterion<ThreadTime>) {
     assert_eq!(VALUE.len(), 64);
     let pipeline: Vec<u8> = (0..16).flat_map(|i| resp(&["GET", &key(i)])).collect();
     let mut mset = vec!["MSET".to_string()];
@@ -117,7 +121,7 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-fn encode(c: &mut Criterion) {
+fn encode(c: &mut Criterion<ThreadTime>) {
     let value = Bytes::from_static(VALUE.as_bytes());
     let replies = [
         ("ok", Reply::ok()),
@@ -153,7 +157,7 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-fn parse(c: &mut Criterion) {
+fn parse(c: &mut Criterion<ThreadTime>) {
     let get = support::args(&["GET", "key:000042"]);
     let set = support::args(&["SET", "key:000042", VALUE]);
     let set_ex_nx = support::args(&["SET", "key:000042", VALUE, "EX", "100", "NX"]);
@@ -258,7 +262,7 @@ fn populated_store(runtime: &tokio::runtime::Runtime) -> MemoryStore {
     store
 }
 
-fn store(c: &mut Criterion) {
+fn store(c: &mut Criterion<ThreadTime>) {
     let runtime = support::runtime();
     let mut store = populated_store(&runtime);
     let client = ClientInfo::internal();
@@ -288,7 +292,7 @@ fn store(c: &mut Criterion) {
     group.finish();
 }
 
-fn full_stack(c: &mut Criterion) {
+fn full_stack(c: &mut Criterion<ThreadTime>) {
     let runtime = support::runtime();
     let store = populated_store(&runtime);
     let state = support::server_state(&store, Telemetry::noop());
@@ -308,12 +312,16 @@ fn full_stack(c: &mut Criterion) {
         group.bench_function(w.name, |b| {
             b.iter_custom(|iters| {
                 let batch = (0..iters).map(|_| next.next().expect("endless").clone());
-                support::time_calls(&runtime, &stack, batch.collect())
+                support::time_calls(&ThreadTime::new(), &runtime, &stack, batch.collect())
             })
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, decode, encode, parse, store, full_stack);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadTime::new());
+    targets = decode, encode, parse, store, full_stack
+}
 criterion_main!(benches);

@@ -5,9 +5,9 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use criterion::measurement::Measurement;
 use redynamo::config::Config;
 use redynamo::server::state::ServerState;
 use redynamo::store::memory::MemoryStore;
@@ -63,20 +63,21 @@ pub fn server_state(store: &MemoryStore, telemetry: Telemetry) -> Arc<ServerStat
     ))
 }
 
-/// Time `requests` through `svc`, one after another as a connection sends
-/// them, each waiting for readiness first.
-pub fn time_calls<S>(runtime: &Runtime, svc: &S, requests: Vec<Request>) -> Duration
+/// Time `requests` through `svc` on `clock`, one after another as a
+/// connection sends them, each waiting for readiness first.
+pub fn time_calls<M, S>(clock: &M, runtime: &Runtime, svc: &S, requests: Vec<Request>) -> M::Value
 where
+    M: Measurement,
     S: Service<Request, Response = Reply, Error = BoxError> + Clone,
 {
     let mut svc = svc.clone();
     runtime.block_on(async move {
-        let start = Instant::now();
+        let start = clock.start();
         for req in requests {
             let ready = svc.ready().await.expect("ready");
             let reply = ready.call(req).await.expect("reply");
             black_box(reply);
         }
-        start.elapsed()
+        clock.end(start)
     })
 }
