@@ -8,10 +8,12 @@
 //!   parsing of SET's and GETEX's options;
 //! - `store`: the in-memory store alone, called as a tower service, over
 //!   100,000 keys;
-//! - `stack`: the same commands through the full stack of
-//!   [`stack::build`] (metrics, shed, timeout, auth, admin) over the same
-//!   store, through `oneshot`-style calls with no socket, as a server
-//!   without `--metrics-addr` runs it.
+//! - `stack`: the same commands through the full stack (metrics, shed,
+//!   timeout, auth, admin) over the same store, unboxed as the server runs
+//!   it ([`stack::service`]), through `oneshot`-style calls with no socket,
+//!   as a server without `--metrics-addr` runs it;
+//! - `stack_boxed`: the same through [`stack::build`], which boxes that
+//!   stack behind [`stack::Stack`].
 //!
 //! `store` and `stack` pick keys from a fixed rotation spread across the
 //! keyspace, so the hash tables are not all in cache. Times are the CPU
@@ -39,7 +41,8 @@ use criterion::{
 use futures::FutureExt;
 use redynamo::commands::{parse_getex, SetArgs};
 use redynamo::protocol::{Limits, ProtocolVersion, RespCodec};
-use redynamo::stack;
+use redynamo::server::state::ServerState;
+use redynamo::stack::{self, StackOptions, StackService};
 use redynamo::store::memory::{MemoryConfig, MemoryStore};
 use redynamo_layers::command::{lookup, resolve};
 use redynamo_layers::metrics::Telemetry;
@@ -292,22 +295,43 @@ fn store(c: &mut Criterion<ThreadTime>) {
     group.finish();
 }
 
+/// The stack as the server runs it: unboxed (`stack::service`).
 fn full_stack(c: &mut Criterion<ThreadTime>) {
+    through_stack(c, "stack", |state, store| {
+        stack::service(state, store, &[], StackOptions::default())
+    });
+}
+
+/// The same stack boxed behind [`stack::Stack`] (`stack::build`), as user
+/// layers see it: the difference is the box and dynamic call per command.
+fn full_stack_boxed(c: &mut Criterion<ThreadTime>) {
+    through_stack(c, "stack_boxed", |state, store| {
+        stack::build(state, store, &[])
+    });
+}
+
+/// The `store` workloads through the stack `build` makes over a populated
+/// store, with default settings and a no-op recorder.
+fn through_stack<S: StackService>(
+    c: &mut Criterion<ThreadTime>,
+    group_name: &str,
+    build: impl FnOnce(&Arc<ServerState>, MemoryStore) -> S,
+) {
     let runtime = support::runtime();
     let store = populated_store(&runtime);
     let state = support::server_state(&store, Telemetry::noop());
     let stack = {
         let _guard = runtime.enter();
-        stack::build(&state, store, &[])
+        build(&state, store)
     };
     let client = ClientInfo::internal();
-    let mut group = c.benchmark_group("stack");
+    let mut group = c.benchmark_group(group_name);
     configure(&mut group);
     group.throughput(Throughput::Elements(1));
     for w in workloads(&client) {
         let reply = runtime.block_on(stack.clone().oneshot(w.requests[0].clone()));
         let reply = reply.expect("reply");
-        assert!((w.expect)(&reply), "stack/{}: {reply:?}", w.name);
+        assert!((w.expect)(&reply), "{group_name}/{}: {reply:?}", w.name);
         let mut next = w.requests.iter().cycle();
         group.bench_function(w.name, |b| {
             b.iter_custom(|iters| {
@@ -322,6 +346,6 @@ fn full_stack(c: &mut Criterion<ThreadTime>) {
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(ThreadTime::new());
-    targets = decode, encode, parse, store, full_stack
+    targets = decode, encode, parse, store, full_stack, full_stack_boxed
 }
 criterion_main!(benches);
