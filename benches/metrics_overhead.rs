@@ -26,21 +26,20 @@
 //! cargo bench --bench metrics_overhead -- overhead   # the paired report only
 //! ```
 
-use std::hint::black_box;
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use criterion::measurement::WallTime;
 use criterion::{criterion_group, Criterion, Throughput};
-use redynamo::config::Config;
 use redynamo::connection::Connection;
 use redynamo::server::state::ServerState;
 use redynamo::stack::{self, StackOptions, StackService};
 use redynamo::store::memory::{MemoryConfig, MemoryStore};
-use redynamo::store::Backend;
 use redynamo::telemetry::Exporter;
-use redynamo_layers::command::lookup;
-use redynamo_layers::{ClientInfo, Command, Reply, Request};
+use redynamo_layers::{ClientInfo, Reply, Request};
+use support::request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -51,28 +50,6 @@ const VALUE: &str = "a 16 byte value.";
 /// GETs per pipelined batch over TCP, for criterion and the paired
 /// report (which also runs unpipelined, one GET per round trip).
 const PIPELINE: u64 = 32;
-
-/// Arguments as the codec hands them over: slices of one shared read
-/// buffer, so cloning one is a reference-count increment.
-fn args(parts: &[&str]) -> Vec<Bytes> {
-    let mut buf = BytesMut::from(parts.concat().as_bytes());
-    parts
-        .iter()
-        .map(|p| buf.split_to(p.len()).freeze())
-        .collect()
-}
-
-fn request(client: &Arc<ClientInfo>, parts: &[&str]) -> Request {
-    let spec = lookup(parts[0].as_bytes()).expect("command in the table");
-    Request::new(
-        Command {
-            spec,
-            args: args(parts),
-        },
-        0,
-        client.clone(),
-    )
-}
 
 /// One server state and store, and the stack built over them with and
 /// without the metrics layer: unboxed, as the server runs it.
@@ -86,23 +63,12 @@ struct Fixture<A, B> {
 }
 
 fn fixture() -> Fixture<impl StackService, impl StackService> {
-    // One thread, like one busy connection: the layer's cost is not hidden
-    // behind parallelism.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = support::runtime();
     // The store starts its expiry task, so build inside the runtime.
     let guard = runtime.enter();
     let store = MemoryStore::new(MemoryConfig::default());
     let exporter = Exporter::new();
-    let stats = store.clone();
-    let state = Arc::new(ServerState::new(
-        Config::for_tests(),
-        store.name(),
-        Arc::new(move || stats.stats()),
-        exporter.telemetry.clone(),
-    ));
+    let state = support::server_state(&store, exporter.telemetry.clone());
     let with_metrics = stack::service(&state, store.clone(), &[], StackOptions::default());
     let without_metrics = stack::service(&state, store, &[], StackOptions { metrics: false });
     let addr = "127.0.0.1:50000".parse().expect("addr");
@@ -128,16 +94,7 @@ fn in_process<A, B, S: StackService>(f: &Fixture<A, B>, stack: &S, iters: u64) -
     // What the server's upkeep task does every 5 s.
     f.exporter.handle.run_upkeep();
     let requests: Vec<Request> = (0..iters).map(|_| f.get.clone()).collect();
-    let mut svc = stack.clone();
-    f.runtime.block_on(async move {
-        let start = Instant::now();
-        for req in requests {
-            let ready = svc.ready().await.expect("ready");
-            let reply = ready.call(req).await.expect("GET");
-            black_box(reply);
-        }
-        start.elapsed()
-    })
+    support::time_calls(&WallTime, &f.runtime, stack, requests)
 }
 
 /// A client connected to a real connection task serving `stack`.
