@@ -116,6 +116,11 @@ impl Ctx<'_> {
 
     /// Delete `key` if its deadline has passed. Returns true when it did.
     fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+        // Only a key with a deadline can have expired, and every deadline
+        // is in the volatile index: a db without one needs no lookup here.
+        if self.state.dbs[self.db as usize].volatile_len() == 0 {
+            return false;
+        }
         let now = self.now;
         let expired = self.db().get(key).is_some_and(|e| e.is_expired(now));
         if expired {
