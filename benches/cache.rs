@@ -204,7 +204,7 @@ fn hit_ratio(n: usize, fraction: f64, requests: usize) -> f64 {
         for _ in 0..count {
             let rank = zipf.sample(&mut rng);
             let key = Bytes::from(format!("key:{:012}", rank.wrapping_mul(2_654_435_761) % n));
-            match cache.lookup(0, &key, 0) {
+            match cache.lookup(0, &key) {
                 Lookup::Hit(_) => hits += 1,
                 Lookup::Miss => {
                     if let Some(token) = cache.begin_fill(0, &key) {

@@ -162,6 +162,14 @@ pub fn render(state: &ServerState, exporter: &Exporter) -> String {
     }
     if let Some(cache) = &state.cache {
         let (entries, bytes) = cache.usage();
+        // Counted with plain atomics on the lookup path, published here.
+        let counts = cache.counts();
+        t.counter("redynamo_cache_hits_total", &[])
+            .absolute(counts.hits);
+        t.counter("redynamo_cache_misses_total", &[])
+            .absolute(counts.misses);
+        t.counter("redynamo_cache_stale_reads_total", &[])
+            .absolute(counts.stale_refusals);
         t.gauge("redynamo_cache_entries", &[]).set(entries as f64);
         t.gauge("redynamo_cache_bytes", &[]).set(bytes as f64);
         t.gauge("redynamo_cache_serving", &[])

@@ -20,30 +20,23 @@
 //! the layer only knows how to answer the five reads above from a cached
 //! state.
 
+mod recent;
 mod store;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::future::{ready, Either, Ready};
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use self::store::{CacheConfig, Item, Lookup, SharedCache};
+pub use self::store::{CacheConfig, CacheCounts, Item, Lookup, SharedCache};
 use crate::error::BoxError;
 use crate::reply::errors;
 use crate::{ItemState, Observations, Reply, Request};
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// Applies [`Cache`].
 #[derive(Clone)]
@@ -76,46 +69,75 @@ pub struct Cache<S> {
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Reply, BoxError>> + Send>>;
 
-/// The reply a read gets from cached states, one per key, in key order;
-/// None when the layer does not answer this command.
-fn answer(name: &str, states: &[ItemState]) -> Option<Reply> {
-    let wrong_type = states.iter().any(|s| matches!(s, ItemState::OtherType(_)));
-    Some(match name {
-        "get" | "strlen" if wrong_type => errors::WRONGTYPE,
-        "get" => match &states[0] {
-            ItemState::Value { value, .. } => Reply::Bulk(value.clone()),
-            _ => Reply::Null,
-        },
-        "strlen" => match &states[0] {
-            ItemState::Value { value, .. } => Reply::Integer(value.len() as i64),
-            _ => Reply::Integer(0),
-        },
-        "type" => Reply::status(match &states[0] {
-            ItemState::Value { .. } => "string",
-            ItemState::Absent => "none",
-            ItemState::OtherType(t) => t,
-        }),
-        "exists" => Reply::Integer(
-            states
-                .iter()
-                .filter(|s| !matches!(s, ItemState::Absent))
-                .count() as i64,
-        ),
-        "mget" => Reply::Array(
-            states
-                .iter()
-                .map(|s| match s {
-                    ItemState::Value { value, .. } => Reply::Bulk(value.clone()),
-                    _ => Reply::Null,
-                })
-                .collect(),
-        ),
-        _ => return None,
-    })
+/// The reads the layer answers from cached states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CachedRead {
+    Get,
+    Strlen,
+    Type,
+    Exists,
+    Mget,
 }
 
-fn answers(name: &str) -> bool {
-    matches!(name, "get" | "strlen" | "type" | "exists" | "mget")
+impl CachedRead {
+    fn of(name: &str) -> Option<CachedRead> {
+        Some(match name {
+            "get" => CachedRead::Get,
+            "strlen" => CachedRead::Strlen,
+            "type" => CachedRead::Type,
+            "exists" => CachedRead::Exists,
+            "mget" => CachedRead::Mget,
+            _ => return None,
+        })
+    }
+
+    /// The reply for one key's state, moved in: a GET hit hands the cached
+    /// `Bytes` to the reply without another clone.
+    fn answer_one(self, state: ItemState) -> Reply {
+        match (self, state) {
+            (CachedRead::Get | CachedRead::Strlen, ItemState::OtherType(_)) => errors::WRONGTYPE,
+            (CachedRead::Get, ItemState::Value { value, .. }) => Reply::Bulk(value),
+            (CachedRead::Get, _) => Reply::Null,
+            (CachedRead::Strlen, ItemState::Value { value, .. }) => {
+                Reply::Integer(value.len() as i64)
+            }
+            (CachedRead::Strlen, _) => Reply::Integer(0),
+            (CachedRead::Type, state) => Reply::status(match state {
+                ItemState::Value { .. } => "string",
+                ItemState::Absent => "none",
+                ItemState::OtherType(t) => t,
+            }),
+            (CachedRead::Exists, state) => {
+                Reply::Integer(i64::from(!matches!(state, ItemState::Absent)))
+            }
+            (CachedRead::Mget, state) => Reply::Array(vec![mget_entry(state)]),
+        }
+    }
+
+    /// The reply for several keys' states, in key order.
+    fn answer(self, states: Vec<ItemState>) -> Reply {
+        match self {
+            CachedRead::Exists => Reply::Integer(
+                states
+                    .iter()
+                    .filter(|s| !matches!(s, ItemState::Absent))
+                    .count() as i64,
+            ),
+            CachedRead::Mget => Reply::Array(states.into_iter().map(mget_entry).collect()),
+            // The other reads name one key (the command table says so).
+            _ => match states.into_iter().next() {
+                Some(state) => self.answer_one(state),
+                None => Reply::Null,
+            },
+        }
+    }
+}
+
+fn mget_entry(state: ItemState) -> Reply {
+    match state {
+        ItemState::Value { value, .. } => Reply::Bulk(value),
+        _ => Reply::Null,
+    }
 }
 
 impl<S> Service<Request> for Cache<S>
@@ -134,40 +156,42 @@ where
     fn call(&mut self, mut req: Request) -> Self::Future {
         let spec = req.command.spec;
         let db = req.db;
-        if spec.is_readonly() && answers(spec.name) {
-            let now = now_ms();
+        let read = CachedRead::of(spec.name).filter(|_| spec.is_readonly());
+        if let Some(read) = read {
             let single_missed = {
                 let mut named = req.command.keys();
                 let (first, more) = (named.next(), named.next().is_some());
-                // Most reads name one key: a hit on it allocates nothing.
+                // Most reads name one key: a hit on it allocates nothing and
+                // clones the value once, into the reply.
                 match (first, more) {
-                    (Some(key), false) => match self.cache.lookup(db, key, now) {
+                    (Some(key), false) => match self.cache.lookup(db, key) {
                         Lookup::Hit(state) => {
-                            if let Some(reply) = answer(spec.name, std::slice::from_ref(&state)) {
-                                return Either::Left(ready(Ok(reply)));
-                            }
-                            true
+                            return Either::Left(ready(Ok(read.answer_one(state))))
                         }
                         Lookup::Miss => true,
                     },
                     _ => false,
                 }
             };
-            let keys: Vec<Bytes> = req.command.keys().cloned().collect();
             if !single_missed {
-                let mut states = Vec::with_capacity(keys.len());
-                for key in &keys {
-                    match self.cache.lookup(db, key, now) {
+                // Several keys: answered only if every one hits; the keys
+                // are cloned only for a miss.
+                let mut states = Vec::new();
+                let mut all_hit = true;
+                for key in req.command.keys() {
+                    match self.cache.lookup(db, key) {
                         Lookup::Hit(state) => states.push(state),
-                        Lookup::Miss => break,
+                        Lookup::Miss => {
+                            all_hit = false;
+                            break;
+                        }
                     }
                 }
-                if states.len() == keys.len() {
-                    if let Some(reply) = answer(spec.name, &states) {
-                        return Either::Left(ready(Ok(reply)));
-                    }
+                if all_hit {
+                    return Either::Left(ready(Ok(read.answer(states))));
                 }
             }
+            let keys: Vec<Bytes> = req.command.keys().cloned().collect();
             // Miss: take leases, read through, fill what we leased.
             let leases: Vec<(Bytes, u64)> = keys
                 .iter()

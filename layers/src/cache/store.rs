@@ -1,14 +1,45 @@
 //! The node-wide cache and its version rules.
+//!
+//! Entries live in a [`quick_cache`] map: sharded behind read-write locks,
+//! bounded by weight (bytes), evicting by recency and frequency (an
+//! S3-FIFO-like policy with a ghost list). A hit is a read lock, a hash
+//! lookup, a "referenced" bump and the clone of the value's `Bytes`: no
+//! allocation, no key clone, no clock read unless the entry can expire.
+//!
+//! # Atomicity of the version rules
+//!
+//! Every operation that reads a key's slot and then changes it (fills,
+//! applied writes and events, invalidations, removals of expired entries)
+//! holds that key's *stripe* lock from the read to the write, so for one
+//! key they happen one at a time. Lookups take no stripe lock.
+//!
+//! The only change to a slot made without the stripe lock is an eviction
+//! (the map evicts while inserting any key of the same shard). An eviction
+//! only removes, and its hook records the evicted version in the
+//! recent versions (`recent.rs`) *while the map's shard lock is still
+//! held*. So an operation that reads the slot first and the remembered
+//! versions second either sees the entry, or sees it gone and its version
+//! remembered — never neither. An eviction that lands between an
+//! operation's read and its write is as if it came just after the
+//! operation, except when the operation stores a newer state: then the
+//! key holds that state and the version remembered for it is older, which
+//! only refuses what is older still. Harmless either way.
+//!
+//! Lock order: stripe → map shard → recent-versions shard. The eviction
+//! hook takes the last while holding the second, and nothing holds a
+//! recent-versions lock while taking another, so there is no cycle.
 
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use metrics::Counter;
-use moka::notification::RemovalCause;
-use moka::ops::compute::Op;
+use parking_lot::{Mutex, MutexGuard};
+use quick_cache::{Equivalent, Lifecycle, OptionsBuilder, Weighter};
 
+use super::recent::RecentVersions;
 use crate::metrics::Telemetry;
 use crate::ItemState;
 
@@ -22,24 +53,78 @@ pub struct CacheConfig {
     pub max_age: Option<Duration>,
 }
 
-/// Bytes charged per entry on top of key and value, for the handles and
-/// moka's bookkeeping, so a cache of tiny values stays within its bound.
+/// Bytes charged per entry on top of key and value, for the map's
+/// bookkeeping, so a cache of tiny values stays within its bound.
 const ENTRY_OVERHEAD: u64 = 96;
 
-type Key = (u32, Bytes);
+/// A typical entry's weight, to size the map's ghost list (keys recently
+/// evicted, remembered to admit them as frequent if they come back).
+const TYPICAL_ENTRY: u64 = 256;
 
-/// How many absent keys' latest event versions are remembered, and for how
+/// How many absent keys' latest versions are remembered, and for how
 /// long: far longer than a local write takes to be applied after DynamoDB
 /// accepted it, or a fill to complete.
-const RECENT_KEYS: u64 = 100_000;
+const RECENT_KEYS: usize = 100_000;
 const RECENT_FOR: Duration = Duration::from_secs(60);
 
+/// Stripe locks for the read-modify-write operations. Only writes, fills
+/// and events take them; 256 makes two unrelated keys meet rarely.
+const STRIPES: usize = 256;
+
+/// A cached key: the db and the Redis key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Key {
+    db: u32,
+    key: Bytes,
+}
+
+impl Key {
+    pub(super) fn new(db: u32, key: &Bytes) -> Key {
+        Key {
+            db,
+            key: key.clone(),
+        }
+    }
+
+    pub(super) fn as_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            db: self.db,
+            key: &self.key,
+        }
+    }
+}
+
+/// A key borrowed from a request: a lookup clones nothing. It MUST hash
+/// exactly as [`Key`] does.
+#[derive(Clone, Copy, Debug, Hash)]
+pub(super) struct KeyRef<'a> {
+    db: u32,
+    key: &'a [u8],
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_ref().hash(state)
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.db == key.db && self.key == &key.key[..]
+    }
+}
+
+/// What the map holds for a key.
 #[derive(Clone, Debug)]
 enum Slot {
     /// A read missed and is fetching from the backend; only the fill with
     /// this token may store its result (a lease, as memcache has).
     Filling(u64),
-    Item(Arc<Item>),
+    /// A state of the key, and when it was stored (for `max_age`).
+    Stored {
+        item: Item,
+        stored_at: quanta::Instant,
+    },
 }
 
 /// A cached key: its state and the item version that state belongs to.
@@ -50,25 +135,99 @@ pub struct Item {
 }
 
 impl Item {
-    fn weight(&self, key: &Key) -> u32 {
-        let value = match &self.state {
-            ItemState::Value { value, .. } => value.len() as u64,
-            _ => 0,
-        };
-        (key.1.len() as u64 + value + ENTRY_OVERHEAD).min(u32::MAX as u64) as u32
-    }
-
-    fn expired(&self, now_ms: u64) -> bool {
-        matches!(self.state, ItemState::Value { expire_at, .. } if expire_at != 0 && expire_at <= now_ms)
+    fn expired(&self, unix_now_ms: impl FnOnce() -> u64) -> bool {
+        matches!(self.state, ItemState::Value { expire_at, .. } if expire_at != 0 && expire_at <= unix_now_ms())
     }
 }
 
-/// Counters the cache reports.
+fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Weighs an entry in bytes: key + value + [`ENTRY_OVERHEAD`], never 0
+/// (a weight of 0 would make it unevictable).
 #[derive(Clone)]
-struct CacheMetrics {
-    hits: Counter,
-    misses: Counter,
-    stale_refusals: Counter,
+struct ByBytes;
+
+impl Weighter<Key, Slot> for ByBytes {
+    fn weight(&self, key: &Key, slot: &Slot) -> u64 {
+        let value = match slot {
+            Slot::Stored {
+                item:
+                    Item {
+                        state: ItemState::Value { value, .. },
+                        ..
+                    },
+                ..
+            } => value.len() as u64,
+            _ => 0,
+        };
+        key.key.len() as u64 + value + ENTRY_OVERHEAD
+    }
+}
+
+/// Called by the map, under its shard's write lock, for every entry it
+/// evicts (or refuses because it is larger than a shard): remember the
+/// version that left, so nothing older can come back in its place.
+#[derive(Clone)]
+struct OnEvict {
+    recent: Arc<RecentVersions>,
+    evictions: Counter,
+    clock: quanta::Clock,
+}
+
+impl Lifecycle<Key, Slot> for OnEvict {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut (), key: Key, slot: Slot) {
+        self.evictions.increment(1);
+        if let Slot::Stored { item, .. } = slot {
+            self.recent.remember(key, item.version, self.clock.now());
+        }
+    }
+}
+
+type Entries = quick_cache::sync::Cache<Key, Slot, ByBytes, foldhash::fast::RandomState, OnEvict>;
+
+/// Counters bumped on every lookup, on their own cache line so that the
+/// read-mostly fields next to them stay shared between cores. Read at
+/// scrape time ([`SharedCache::counts`]) rather than through a metrics
+/// handle per lookup.
+#[derive(Default)]
+#[repr(align(128))]
+struct LookupCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    stale_refusals: AtomicU64,
+}
+
+/// What [`SharedCache::counts`] reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheCounts {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups the cache could not answer.
+    pub misses: u64,
+    /// Lookups refused because the cache was not serving.
+    pub stale_refusals: u64,
+}
+
+struct Shared {
+    entries: Entries,
+    recent: Arc<RecentVersions>,
+    stripes: Box<[Mutex<()>]>,
+    stripe_hasher: foldhash::fast::RandomState,
+    next_token: AtomicU64,
+    serving: AtomicBool,
+    max_age: Option<Duration>,
+    /// Monotonic clock for `max_age` and the recent versions' expiry
+    /// (a mock one in tests).
+    clock: quanta::Clock,
+    evictions: Counter,
+    counts: LookupCounters,
 }
 
 /// The cache shared by every connection of a node. Cheap to clone.
@@ -85,16 +244,7 @@ struct CacheMetrics {
 ///   starts off.
 #[derive(Clone)]
 pub struct SharedCache {
-    /// foldhash: the read path hashes every key it serves, and SipHash was
-    /// a measurable share of a cache hit.
-    entries: moka::sync::Cache<Key, Slot, foldhash::fast::RandomState>,
-    /// The newest version stream events reported for keys the cache did
-    /// not hold, for a while: a local write or fill that finishes after a
-    /// newer remote write was seen must not store its older state.
-    recent: moka::sync::Cache<Key, u64>,
-    next_token: Arc<AtomicU64>,
-    serving: Arc<AtomicBool>,
-    metrics: CacheMetrics,
+    shared: Arc<Shared>,
 }
 
 /// The result of a lookup.
@@ -106,131 +256,189 @@ pub enum Lookup {
 
 impl SharedCache {
     pub fn new(config: &CacheConfig, telemetry: &Telemetry) -> SharedCache {
-        let on_evict = telemetry.counter("redynamo_cache_evictions_total", &[]);
-        let recent: moka::sync::Cache<Key, u64> = moka::sync::Cache::builder()
-            .max_capacity(RECENT_KEYS)
-            .time_to_live(RECENT_FOR)
-            .build();
-        let evicted_versions = recent.clone();
-        let mut builder = moka::sync::Cache::builder()
-            .max_capacity(config.max_bytes)
-            .weigher(|key: &Key, slot: &Slot| match slot {
-                Slot::Filling(_) => (key.1.len() as u64 + ENTRY_OVERHEAD) as u32,
-                Slot::Item(item) => item.weight(key),
-            })
-            .eviction_listener(move |k: Arc<Key>, v: Slot, cause| {
-                if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
-                    on_evict.increment(1);
-                    // Remember the version that left, so nothing older can
-                    // come back in its place.
-                    if let Slot::Item(item) = v {
-                        remember_max(&evicted_versions, (*k).clone(), item.version);
-                    }
-                }
-            });
-        if let Some(age) = config.max_age {
-            builder = builder.time_to_live(age);
-        }
-        SharedCache {
-            entries: builder.build_with_hasher(foldhash::fast::RandomState::default()),
-            recent,
-            next_token: Arc::new(AtomicU64::new(1)),
-            // Nothing is served until a follower has caught up and called
-            // `resume_serving`: without one, other nodes' writes would never
-            // reach this cache.
-            serving: Arc::new(AtomicBool::new(false)),
-            metrics: CacheMetrics {
-                hits: telemetry.counter("redynamo_cache_hits_total", &[]),
-                misses: telemetry.counter("redynamo_cache_misses_total", &[]),
-                stale_refusals: telemetry.counter("redynamo_cache_stale_reads_total", &[]),
+        SharedCache::with_clock(config, telemetry, quanta::Clock::new())
+    }
+
+    pub(crate) fn with_clock(
+        config: &CacheConfig,
+        telemetry: &Telemetry,
+        clock: quanta::Clock,
+    ) -> SharedCache {
+        let evictions = telemetry.counter("redynamo_cache_evictions_total", &[]);
+        let recent = Arc::new(RecentVersions::new(RECENT_KEYS, RECENT_FOR));
+        let options = OptionsBuilder::new()
+            .weight_capacity(config.max_bytes)
+            .estimated_items_capacity((config.max_bytes / TYPICAL_ENTRY).max(1) as usize)
+            .build()
+            .expect("weight capacity and item estimate are set");
+        let entries = Entries::with_options(
+            options,
+            ByBytes,
+            foldhash::fast::RandomState::default(),
+            OnEvict {
+                recent: recent.clone(),
+                evictions: evictions.clone(),
+                clock: clock.clone(),
             },
+        );
+        SharedCache {
+            shared: Arc::new(Shared {
+                entries,
+                recent,
+                stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+                stripe_hasher: foldhash::fast::RandomState::default(),
+                next_token: AtomicU64::new(1),
+                // Nothing is served until a follower has caught up and
+                // called `resume_serving`: without one, other nodes' writes
+                // would never reach this cache.
+                serving: AtomicBool::new(false),
+                max_age: config.max_age,
+                clock,
+                evictions,
+                counts: LookupCounters::default(),
+            }),
         }
     }
 
     /// Whether reads may be served from the cache.
     pub fn is_serving(&self) -> bool {
-        self.serving.load(Ordering::Acquire)
+        self.shared.serving.load(Ordering::Acquire)
     }
 
     /// Stop serving (the follower fell behind or failed).
     pub fn stop_serving(&self) {
-        self.serving.store(false, Ordering::Release);
+        self.shared.serving.store(false, Ordering::Release);
     }
 
     /// Drop everything the cache may have missed while it was not
     /// following, then serve again. MUST be called only once the follower
     /// has caught up.
     pub fn resume_serving(&self) {
-        self.entries.invalidate_all();
-        self.serving.store(true, Ordering::Release);
+        self.shared.entries.clear();
+        self.shared.serving.store(true, Ordering::Release);
     }
 
     /// Look a key up. An expired entry is a miss (and is dropped).
-    pub fn lookup(&self, db: u32, key: &Bytes, now_ms: u64) -> Lookup {
+    pub fn lookup(&self, db: u32, key: &[u8]) -> Lookup {
+        self.lookup_with(db, key, unix_now_ms)
+    }
+
+    /// [`SharedCache::lookup`] at a given Unix time, for tests.
+    #[cfg(test)]
+    pub(crate) fn lookup_at(&self, db: u32, key: &[u8], unix_now_ms: u64) -> Lookup {
+        self.lookup_with(db, key, || unix_now_ms)
+    }
+
+    /// The hit path. The clocks are read only for an entry that can expire
+    /// (its key has a TTL, or `max_age` is set).
+    #[inline]
+    fn lookup_with(&self, db: u32, key: &[u8], unix_now_ms: impl FnOnce() -> u64) -> Lookup {
+        let shared = &*self.shared;
+        let counts = &shared.counts;
         if !self.is_serving() {
-            self.metrics.stale_refusals.increment(1);
+            counts.stale_refusals.fetch_add(1, Ordering::Relaxed);
             return Lookup::Miss;
         }
-        let k = (db, key.clone());
-        match self.entries.get(&k) {
-            Some(Slot::Item(item)) if item.expired(now_ms) => {
-                self.entries.invalidate(&k);
-                self.metrics.misses.increment(1);
-                Lookup::Miss
+        let k = KeyRef { db, key };
+        let Some(Slot::Stored { item, stored_at }) = shared.entries.get(&k) else {
+            counts.misses.fetch_add(1, Ordering::Relaxed);
+            return Lookup::Miss;
+        };
+        if item.expired(unix_now_ms) {
+            self.drop_expired(k, &item, false);
+            counts.misses.fetch_add(1, Ordering::Relaxed);
+            return Lookup::Miss;
+        }
+        if let Some(max_age) = shared.max_age {
+            if shared.clock.now().saturating_duration_since(stored_at) >= max_age {
+                self.drop_expired(k, &item, true);
+                counts.misses.fetch_add(1, Ordering::Relaxed);
+                return Lookup::Miss;
             }
-            Some(Slot::Item(item)) => {
-                self.metrics.hits.increment(1);
-                Lookup::Hit(item.state.clone())
-            }
-            _ => {
-                self.metrics.misses.increment(1);
-                Lookup::Miss
+        }
+        counts.hits.fetch_add(1, Ordering::Relaxed);
+        Lookup::Hit(item.state)
+    }
+
+    /// Remove `item` (found expired) unless something newer replaced it
+    /// meanwhile, and remember its version. Past `max_age` it counts as an
+    /// eviction, as the key's own expiry does not.
+    #[cold]
+    fn drop_expired(&self, k: KeyRef<'_>, item: &Item, aged_out: bool) {
+        let shared = &*self.shared;
+        let _stripe = self.stripe(k);
+        let same = |slot: &Slot| matches!(slot, Slot::Stored { item: held, .. } if held.version == item.version);
+        if let Some((key, _)) = shared.entries.remove_if(&k, same) {
+            shared
+                .recent
+                .remember(key, item.version, shared.clock.now());
+            if aged_out {
+                shared.evictions.increment(1);
             }
         }
     }
 
+    fn stripe(&self, k: KeyRef<'_>) -> MutexGuard<'_, ()> {
+        let shared = &*self.shared;
+        let i = shared.stripe_hasher.hash_one(k) as usize % STRIPES;
+        shared.stripes[i].lock()
+    }
+
+    /// Store `item` for `key` (the caller holds the key's stripe lock).
+    fn store(&self, db: u32, key: &Bytes, item: Item) {
+        let shared = &*self.shared;
+        let slot = Slot::Stored {
+            item,
+            stored_at: shared.clock.now(),
+        };
+        shared.entries.insert(Key::new(db, key), slot);
+    }
+
     /// Take the lease for filling `key` after a miss. None when the cache
-    /// is not serving or another fill holds the lease (this read then just
-    /// does not fill).
+    /// is not serving or the key has an entry or another fill's lease (this
+    /// read then just does not fill).
     pub fn begin_fill(&self, db: u32, key: &Bytes) -> Option<u64> {
         if !self.is_serving() {
             return None;
         }
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let result =
-            self.entries
-                .entry((db, key.clone()))
-                .and_compute_with(|current| match current {
-                    None => Op::Put(Slot::Filling(token)),
-                    Some(_) => Op::Nop,
-                });
-        matches!(result, moka::ops::compute::CompResult::Inserted(_)).then_some(token)
+        let shared = &*self.shared;
+        let k = KeyRef { db, key };
+        let _stripe = self.stripe(k);
+        if shared.entries.peek(&k).is_some() {
+            return None;
+        }
+        let token = shared.next_token.fetch_add(1, Ordering::Relaxed);
+        shared
+            .entries
+            .insert(Key::new(db, key), Slot::Filling(token));
+        Some(token)
     }
 
     /// Store what a read that missed found — only if it still holds the
-    /// lease it took with [`SharedCache::begin_fill`].
+    /// lease it took with [`SharedCache::begin_fill`], and no newer version
+    /// of the key was seen meanwhile.
     pub fn complete_fill(&self, db: u32, key: &Bytes, token: u64, item: Item) {
-        let k = (db, key.clone());
-        if self.recent.get(&k).is_some_and(|v| v > item.version) {
-            self.abandon_fill(db, key, token);
+        let shared = &*self.shared;
+        let k = KeyRef { db, key };
+        let _stripe = self.stripe(k);
+        if !matches!(shared.entries.peek(&k), Some(Slot::Filling(t)) if t == token) {
             return;
         }
-        self.entries
-            .entry((db, key.clone()))
-            .and_compute_with(|current| match current.map(|e| e.into_value()) {
-                Some(Slot::Filling(t)) if t == token => Op::Put(Slot::Item(Arc::new(item))),
-                _ => Op::Nop,
-            });
+        let seen = shared.recent.get(&Key::new(db, key), shared.clock.now());
+        if seen.is_some_and(|v| v > item.version) {
+            shared.entries.remove(&k);
+            return;
+        }
+        self.store(db, key, item);
     }
 
     /// Give a lease back without storing anything (the read failed).
     pub fn abandon_fill(&self, db: u32, key: &Bytes, token: u64) {
-        self.entries
-            .entry((db, key.clone()))
-            .and_compute_with(|current| match current.map(|e| e.into_value()) {
-                Some(Slot::Filling(t)) if t == token => Op::Remove,
-                _ => Op::Nop,
-            });
+        let k = KeyRef { db, key };
+        let _stripe = self.stripe(k);
+        self.shared
+            .entries
+            .remove_if(&k, |slot| matches!(slot, Slot::Filling(t) if *t == token));
     }
 
     /// A state of `key` at `version`, learned from a local write the
@@ -243,33 +451,36 @@ impl SharedCache {
     /// - A local write creates the entry (read-your-writes) unless a newer
     ///   version was already seen on the stream.
     pub fn apply(&self, db: u32, key: &Bytes, item: Item, local: bool) {
-        let k = (db, key.clone());
-        let seen_newer = self.recent.get(&k).is_some_and(|v| v >= item.version);
+        let shared = &*self.shared;
+        let k = KeyRef { db, key };
         let version = item.version;
-        let mut remember = false;
-        self.entries.entry(k.clone()).and_compute_with(|current| {
-            match current.map(|e| e.into_value()) {
-                None | Some(Slot::Filling(_)) if local && !seen_newer => {
-                    Op::Put(Slot::Item(Arc::new(item)))
+        let _stripe = self.stripe(k);
+        // The slot first, the remembered versions second (module docs).
+        let filling = match shared.entries.peek(&k) {
+            Some(Slot::Stored { item: old, .. }) => {
+                if old.version < version {
+                    self.store(db, key, item);
                 }
-                None if local => Op::Nop,
-                None => {
-                    remember = true;
-                    Op::Nop
-                }
-                Some(Slot::Filling(_)) if local => Op::Remove,
-                Some(Slot::Filling(_)) => {
-                    remember = true;
-                    Op::Remove
-                }
-                Some(Slot::Item(old)) if old.version < version => {
-                    Op::Put(Slot::Item(Arc::new(item)))
-                }
-                Some(Slot::Item(_)) => Op::Nop,
+                return;
             }
-        });
-        if remember {
-            remember_max(&self.recent, k, version);
+            Some(Slot::Filling(_)) => true,
+            None => false,
+        };
+        let now = shared.clock.now();
+        if local {
+            let seen_newer = shared
+                .recent
+                .get(&Key::new(db, key), now)
+                .is_some_and(|v| v >= version);
+            if !seen_newer {
+                self.store(db, key, item);
+                return;
+            }
+        } else {
+            shared.recent.remember(Key::new(db, key), version, now);
+        }
+        if filling {
+            shared.entries.remove(&k);
         }
     }
 
@@ -277,48 +488,59 @@ impl SharedCache {
     /// remember the version, so an older local write or fill that finishes
     /// later does not bring the key back.
     pub fn remove(&self, db: u32, key: &Bytes, version: u64) {
-        let k = (db, key.clone());
-        self.entries.invalidate(&k);
-        remember_max(&self.recent, k, version);
+        let shared = &*self.shared;
+        let k = KeyRef { db, key };
+        let _stripe = self.stripe(k);
+        let held = match shared.entries.remove(&k) {
+            Some((_, Slot::Stored { item, .. })) => item.version,
+            _ => 0,
+        };
+        shared
+            .recent
+            .remember(Key::new(db, key), version.max(held), shared.clock.now());
     }
 
     /// Forget `key` (a write whose resulting version is unknown, a delete
     /// seen on the stream). Also breaks any fill's lease.
     pub fn invalidate(&self, db: u32, key: &Bytes) {
-        let k = (db, key.clone());
-        if let Some(Slot::Item(item)) = self.entries.remove(&k) {
-            remember_max(&self.recent, k, item.version);
+        let shared = &*self.shared;
+        let k = KeyRef { db, key };
+        let _stripe = self.stripe(k);
+        if let Some((key, Slot::Stored { item, .. })) = shared.entries.remove(&k) {
+            shared
+                .recent
+                .remember(key, item.version, shared.clock.now());
         }
     }
 
     /// Forget everything (FLUSHDB, FLUSHALL, or a write whose keys are not
     /// known).
     pub fn clear(&self) {
-        self.entries.invalidate_all();
-        self.recent.invalidate_all();
+        self.shared.entries.clear();
+        self.shared.recent.clear();
     }
 
     /// Entries and weighted bytes, for metrics and INFO.
     pub fn usage(&self) -> (u64, u64) {
-        self.entries.run_pending_tasks();
-        (self.entries.entry_count(), self.entries.weighted_size())
+        let entries = &self.shared.entries;
+        (entries.len() as u64, entries.weight())
+    }
+
+    /// Lookups so far, for metrics (read at scrape time).
+    pub fn counts(&self) -> CacheCounts {
+        let c = &self.shared.counts;
+        CacheCounts {
+            hits: c.hits.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+            stale_refusals: c.stale_refusals.load(Ordering::Relaxed),
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn peek(&self, db: u32, key: &Bytes) -> Option<Item> {
-        match self.entries.get(&(db, key.clone())) {
-            Some(Slot::Item(item)) => Some((*item).clone()),
+        match self.shared.entries.peek(&KeyRef { db, key }) {
+            Some(Slot::Stored { item, .. }) => Some(item),
             _ => None,
         }
     }
-}
-
-/// Record `version` for `key` unless a newer one is already remembered.
-fn remember_max(recent: &moka::sync::Cache<Key, u64>, key: Key, version: u64) {
-    recent
-        .entry(key)
-        .and_compute_with(|current| match current.map(|e| e.into_value()) {
-            Some(v) if v >= version => Op::Nop,
-            _ => Op::Put(version),
-        });
 }

@@ -36,9 +36,11 @@
 //! # Feeding metrics from other components
 //!
 //! The cache, the DynamoDB backend and the streams follower report through
-//! a [`Telemetry`] handle: `telemetry.counter("redynamo_cache_hits_total",
+//! a [`Telemetry`] handle: `telemetry.counter("redynamo_cache_evictions_total",
 //! &[])` gives a `metrics::Counter` registered with the server's recorder,
-//! and `telemetry.describe_counter(name, help)` its `# HELP` line.
+//! and `telemetry.describe_counter(name, help)` its `# HELP` line. A figure
+//! bumped on every command (the cache's hits and misses) is cheaper as a
+//! plain atomic that the exporter reads at scrape time.
 //! Names MUST follow Prometheus conventions (`redynamo_` prefix, `_total`
 //! for counters, base units `_seconds` / `_bytes`) and labels MUST be
 //! bounded (no keys).
