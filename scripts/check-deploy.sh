@@ -40,12 +40,17 @@ install_promtool() {
         command -v sudo >/dev/null 2>&1 || return 1
         sudo="sudo -n"
     fi
-    # An empty package list (a fresh machine) needs an update first.
-    if ! apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    # An empty package list (a fresh machine) needs an update first. The
+    # policy is read into a variable first: `apt-cache … | grep -q` under
+    # pipefail fails at random when grep exits before apt-cache is done.
+    local policy
+    policy="$(apt-cache policy prometheus 2>/dev/null || true)"
+    if [[ "$policy" != *"Candidate: "[0-9]* ]]; then
         $sudo apt-get update -qq || return 1
+        policy="$(apt-cache policy prometheus 2>/dev/null || true)"
     fi
-    apt-cache policy prometheus | sed -n '1,3p'
-    if ! apt-cache policy prometheus | grep -q 'Candidate: [0-9]'; then
+    printf '%s\n' "$policy" | sed -n '1,3p'
+    if [[ "$policy" != *"Candidate: "[0-9]* ]]; then
         echo "check-deploy: no installable 'prometheus' package" >&2
         return 1
     fi

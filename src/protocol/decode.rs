@@ -435,6 +435,26 @@ pub(crate) fn parse_i64(s: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::{parse_i64, quick_header};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whenever the fast path takes a header, the general path would
+        /// have read the same line end and the same number.
+        #[test]
+        fn quick_header_agrees_with_the_general_path(
+            line in prop::collection::vec(
+                prop::sample::select(&b"*$0123456789-+\r\n x"[..]),
+                0..24,
+            ),
+        ) {
+            if let Some((value, cr)) = quick_header(&line) {
+                let first_cr = line[1..].iter().position(|&b| b == b'\r').map(|i| i + 1);
+                prop_assert_eq!(first_cr, Some(cr));
+                prop_assert!(cr + 2 <= line.len());
+                prop_assert_eq!(parse_i64(&line[1..cr]), Some(value as i64));
+            }
+        }
+    }
 
     #[test]
     fn quick_header_takes_only_plain_complete_numbers() {
