@@ -91,19 +91,15 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if self.in_flight.load(Ordering::Relaxed) >= self.limit {
-            return ResponseFuture {
-                state: State::Shed,
-                slot: Slot {
-                    in_flight: self.in_flight,
-                    held: false,
-                },
-            };
-        }
-        ResponseFuture {
-            state: State::Running {
+        let state = if self.in_flight.load(Ordering::Relaxed) >= self.limit {
+            State::Shed
+        } else {
+            State::Running {
                 future: self.inner.call(req),
-            },
+            }
+        };
+        ResponseFuture {
+            state,
             slot: Slot {
                 in_flight: self.in_flight,
                 held: false,
