@@ -100,6 +100,20 @@ impl Db {
         old
     }
 
+    /// Store the string `value` under an existing `key` in place, with no
+    /// allocation, when the key holds a string of the same length and the
+    /// same deadline (a cache refreshing fixed-size values, a counter whose
+    /// digits did not grow). Returns false, changing nothing, otherwise.
+    pub fn overwrite_string(&mut self, key: &[u8], value: &[u8], expire_at: u64) -> bool {
+        if self.buckets.is_empty() {
+            return false;
+        }
+        let h = self.hash(key);
+        self.buckets[bucket_of(h)]
+            .find_mut(h, |e| e.key() == key)
+            .is_some_and(|e| e.overwrite_string(value, expire_at))
+    }
+
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         if self.buckets.is_empty() {
             return None;

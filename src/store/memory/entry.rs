@@ -133,6 +133,24 @@ impl Entry {
     }
 
     /// Bytes of the allocation, for memory accounting.
+    /// Make this a string entry holding `value` with deadline `expire_at`
+    /// without reallocating, when that keeps its size: it holds a string of
+    /// the same length and the same deadline. Returns false (and changes
+    /// nothing) otherwise. The key and the deadline stay as they were, so
+    /// the table and the volatile index need no update.
+    pub fn overwrite_string(&mut self, value: &[u8], expire_at: u64) -> bool {
+        if self.0[0] & KIND != STRING || self.expire_at() != expire_at {
+            return false;
+        }
+        let (_, end) = self.key_range();
+        let stored = &mut self.0[end..];
+        if stored.len() != value.len() {
+            return false;
+        }
+        stored.copy_from_slice(value);
+        true
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.0.len()
     }
@@ -212,6 +230,24 @@ fn read_varint(buf: &[u8]) -> (usize, usize) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn overwrite_in_place_only_when_the_size_and_deadline_stay() {
+        let mut e = Entry::string(b"k", &[b"12"], 0);
+        assert!(e.overwrite_string(b"13", 0));
+        assert_eq!(
+            (e.key(), e.value(), e.expire_at()),
+            (&b"k"[..], Value::Str(b"13"), 0)
+        );
+        // A longer value, or another deadline, needs a new entry.
+        assert!(!e.overwrite_string(b"100", 0));
+        assert!(!e.overwrite_string(b"14", 5));
+        assert_eq!(e.value(), Value::Str(b"13"));
+        let mut timed = Entry::string(b"key", &[b"abc"], 77);
+        assert!(timed.overwrite_string(b"xyz", 77));
+        assert_eq!((timed.value(), timed.expire_at()), (Value::Str(b"xyz"), 77));
+        assert!(!timed.overwrite_string(b"xyz", 0));
+    }
 
     #[test]
     fn short_key_and_value_take_two_header_bytes() {

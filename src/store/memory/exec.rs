@@ -172,6 +172,19 @@ impl Ctx<'_> {
         }
     }
 
+    /// Store the string `value` under `key`: in place when the key already
+    /// holds a string of the same size and deadline, as a new entry
+    /// otherwise ([`Ctx::store`]).
+    fn store_string(&mut self, key: &[u8], value: &[u8], expire_at: u64) {
+        let (db, now) = (self.db, self.now);
+        let live = expire_at == 0 || expire_at > now;
+        if live && self.db().overwrite_string(key, value, expire_at) {
+            self.state.watches.touch(db, key);
+            return;
+        }
+        self.store(string(key, value, expire_at));
+    }
+
     /// Store `entry`. A deadline already in the past deletes the key
     /// instead, as Redis does.
     fn store(&mut self, entry: Entry) {
@@ -256,7 +269,7 @@ fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Some(Expiry::At(at)) => at,
         Some(Expiry::Keep) => old.as_ref().map_or(0, |(_, at)| *at),
     };
-    ctx.store(string(&args.key, &args.value, expire_at));
+    ctx.store_string(&args.key, &args.value, expire_at);
     if args.get {
         old_reply()
     } else {
@@ -390,7 +403,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &Bytes, by: i64) -> Reply {
         return errors::OVERFLOW;
     };
     let mut buf = itoa::Buffer::new();
-    ctx.store(string(key, buf.format(next).as_bytes(), expire_at));
+    ctx.store_string(key, buf.format(next).as_bytes(), expire_at);
     Reply::Integer(next)
 }
 
