@@ -46,8 +46,22 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Read at least this much per read call.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Commands decoded ahead of running them, whose keys the backend is asked
+/// to warm together ([`crate::store::Backend::warm`]): a pipeline's worth.
+const LOOKAHEAD: usize = 32;
+
+/// At most this many keys per warm-up hint.
+const WARM_KEYS: usize = 64;
+
 /// A command line resolved against the table, or the error reply.
 type Resolved = Result<&'static CommandSpec, Reply>;
+
+/// A command decoded ahead: its line and resolution, or the protocol error
+/// that ends the connection once the commands before it have run.
+type Decoded = Result<Line, ProtocolError>;
+
+/// A decoded command line and its resolution.
+type Line = (Resolved, Vec<Bytes>);
 
 /// A call into the stack: answered already, or still running.
 enum Call<F> {
@@ -86,6 +100,8 @@ pub struct Connection<IO, S = Stack> {
     multi: Option<Multi>,
     /// This connection has WATCHed keys the store must forget on exit.
     watching: bool,
+    /// Commands decoded but not yet run, in order (see [`LOOKAHEAD`]).
+    ahead: std::collections::VecDeque<Decoded>,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
@@ -114,6 +130,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
             authenticated,
             multi: None,
             watching: false,
+            ahead: std::collections::VecDeque::with_capacity(LOOKAHEAD),
         }
     }
 
@@ -217,18 +234,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
                 }
                 continue;
             }
-            let args = match self.decode_next() {
-                Ok(Some(args)) => args,
+            let (resolved, args) = match self.decode_next() {
+                Ok(Some(decoded)) => decoded,
                 Ok(None) => return Ok(None),
                 Err(close) => return close,
             };
-            let resolved = command::resolve(&args);
             match resolved {
                 Ok(spec) if self.is_concurrent_read(spec) => {
                     let mut batch = vec![(spec, args)];
                     loop {
                         match self.decode_next() {
-                            Ok(Some(next)) => match command::resolve(&next) {
+                            Ok(Some((resolved, next))) => match resolved {
                                 Ok(spec) if self.is_concurrent_read(spec) => {
                                     batch.push((spec, next))
                                 }
@@ -258,22 +274,93 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
         }
     }
 
-    /// The next complete command, or how the connection must end.
-    fn decode_next(&mut self) -> Result<Option<Vec<Bytes>>, std::io::Result<Option<Close>>> {
-        match self.codec.decode(&mut self.read_buf) {
-            Ok(args) => Ok(args),
-            Err(ProtocolError::Protocol(msg)) => {
-                self.reply(&Reply::error(format!("ERR {msg}")));
-                Err(Ok(Some(Close::Protocol)))
+    /// The next complete command, resolved, or how the connection must end.
+    ///
+    /// Commands are decoded up to [`LOOKAHEAD`] ahead of running them, and
+    /// the backend is told the keys of those it will run
+    /// ([`crate::store::Backend::warm`]), so that a pipelined batch waits
+    /// for memory once rather than once per command. Nothing else changes:
+    /// commands still run one at a time, in order, and a protocol error is
+    /// answered only after every command before it. Decoding limits changed
+    /// Decoding ahead does not start before authentication, and stops
+    /// after a session or admin command or an unknown one, so a command
+    /// that changes how the next is decoded (AUTH lifts the limits of an
+    /// unauthenticated client) runs first. As before, limits changed by
+    /// CONFIG SET apply from the next read on.
+    fn decode_next(&mut self) -> Result<Option<Line>, std::io::Result<Option<Close>>> {
+        if self.ahead.is_empty() {
+            self.decode_ahead();
+        }
+        match self.ahead.pop_front() {
+            None => Ok(None),
+            Some(Ok(decoded)) => Ok(Some(decoded)),
+            Some(Err(e)) => Err(self.protocol_error(e)),
+        }
+    }
+
+    /// Decode what the read buffer holds, up to [`LOOKAHEAD`] commands, and
+    /// hint the backend about their keys.
+    fn decode_ahead(&mut self) {
+        let depth = if self.authenticated { LOOKAHEAD } else { 1 };
+        while self.ahead.len() < depth {
+            match self.codec.decode(&mut self.read_buf) {
+                Ok(Some(args)) => {
+                    let resolved = command::resolve(&args);
+                    let last = resolved
+                        .as_ref()
+                        .map_or(true, |s| s.is_connection() || s.is_admin());
+                    self.ahead.push_back(Ok((resolved, args)));
+                    if last {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.ahead.push_back(Err(e));
+                    break;
+                }
             }
-            Err(ProtocolError::QueryBufferLimit) => {
+        }
+        // One command gains nothing from a hint: its lookup is the same
+        // memory wait either way.
+        if self.ahead.len() < 2 {
+            return;
+        }
+        let Some(warm) = &self.state.warm else {
+            return;
+        };
+        let mut keys: Vec<&[u8]> = Vec::with_capacity(self.ahead.len());
+        for (spec, args) in self.ahead.iter().filter_map(|d| match d {
+            Ok((Ok(spec), args)) => Some((spec, args)),
+            _ => None,
+        }) {
+            keys.extend(
+                spec.key_indexes(args.len())
+                    .map(|i| &args[i][..])
+                    .take(WARM_KEYS - keys.len()),
+            );
+            if keys.len() == WARM_KEYS {
+                break;
+            }
+        }
+        warm(self.db, &keys);
+    }
+
+    /// Answer a protocol error; says how the connection ends.
+    fn protocol_error(&mut self, e: ProtocolError) -> std::io::Result<Option<Close>> {
+        match e {
+            ProtocolError::Protocol(msg) => {
+                self.reply(&Reply::error(format!("ERR {msg}")));
+                Ok(Some(Close::Protocol))
+            }
+            ProtocolError::QueryBufferLimit => {
                 tracing::warn!(
                     client = self.entry.id(),
                     "closing client that reached max query buffer length"
                 );
-                Err(Ok(Some(Close::Client)))
+                Ok(Some(Close::Client))
             }
-            Err(ProtocolError::Io(e)) => Err(Err(e)),
+            ProtocolError::Io(e) => Err(e),
         }
     }
 

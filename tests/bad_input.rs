@@ -361,6 +361,54 @@ async fn unauthenticated_clients_get_small_limits() {
 }
 
 #[tokio::test]
+async fn auth_pipelined_with_a_long_command_lifts_the_limits_for_it() {
+    // The connection decodes commands ahead of running them; it must not
+    // decode the MGET (99 keys) under the unauthenticated limits when the
+    // AUTH before it, in the same write, lifts them.
+    let mut config = Config::for_tests();
+    config.requirepass = Some("pw".into());
+    let server = TestServer::with_config(config).await;
+    let mut c = server.raw().await;
+    let mut many = vec!["MGET"];
+    many.extend(std::iter::repeat_n("k", 99));
+    let mut batch = encode_str(&["AUTH", "pw"]);
+    batch.extend(encode_str(&many));
+    batch.extend(encode_str(&["PING"]));
+    c.send(&batch).await;
+    assert_eq!(c.read().await, ok());
+    assert_eq!(c.read().await.items().len(), 99);
+    assert_eq!(c.read().await, simple("PONG"));
+}
+
+#[tokio::test]
+async fn a_protocol_error_after_a_long_pipeline_comes_after_every_reply() {
+    // More commands than the connection decodes ahead, then garbage: every
+    // command before the garbage runs and is answered, in order, and only
+    // then come the protocol error and the close.
+    let server = TestServer::start().await;
+    let mut c = server.raw().await;
+    let mut batch = Vec::new();
+    for i in 0..100 {
+        batch.extend(encode_str(&["INCR", "n"]));
+        batch.extend(encode_str(&["SET", &format!("k{i}"), "v"]));
+    }
+    batch.extend(b"*1\r\n$abc\r\n");
+    c.send(&batch).await;
+    for i in 0..100 {
+        assert_eq!(c.read().await, int(i + 1), "INCR #{i}");
+        assert_eq!(c.read().await, ok(), "SET #{i}");
+    }
+    assert_eq!(
+        c.read().await,
+        err("ERR Protocol error: invalid bulk length")
+    );
+    assert!(c.is_closed().await);
+    let mut other = server.raw().await;
+    assert_eq!(other.cmd(&["GET", "n"]).await, bulk("100"));
+    assert_eq!(other.cmd(&["EXISTS", "k99"]).await, int(1));
+}
+
+#[tokio::test]
 async fn maxclients_refuses_the_next_connection() {
     let mut config = Config::for_tests();
     config.maxclients = 2;

@@ -59,6 +59,10 @@ impl ServerStats {
 /// Reads a backend's statistics; boxed so the server state is not generic.
 pub type StatsSource = Arc<dyn Fn() -> BackendStats + Send + Sync>;
 
+/// The backend's [`Backend::warm`](crate::store::Backend::warm): what a
+/// connection calls with the keys of the commands it decoded ahead.
+pub type Warm = Arc<dyn Fn(u32, &[&[u8]]) + Send + Sync>;
+
 pub struct ServerState {
     /// The settings the server started with.
     pub config: Config,
@@ -72,6 +76,9 @@ pub struct ServerState {
     pub run_id: String,
     pub backend_name: &'static str,
     pub backend_stats: StatsSource,
+    /// Set when the backend warms keys ahead of commands (the memory
+    /// store); None otherwise.
+    pub warm: Option<Warm>,
     /// The port actually bound (differs from `config.port` when it was 0).
     pub port: AtomicU64,
     /// Cancelled when the server begins to shut down.
@@ -117,6 +124,7 @@ impl ServerState {
             run_id,
             backend_name,
             backend_stats,
+            warm: None,
             port: AtomicU64::new(config.port as u64),
             shutdown: CancellationToken::new(),
             stopped: CancellationToken::new(),

@@ -54,6 +54,19 @@ pub trait Backend:
         false
     }
 
+    /// Whether [`Backend::warm`] does anything (a connection collects no
+    /// keys for a backend that ignores them).
+    fn warms(&self) -> bool {
+        false
+    }
+
+    /// A hint that commands on `keys` of `db` are about to run. The memory
+    /// store pulls their entries into the CPU's caches, so a pipelined
+    /// batch waits for memory once, with the misses overlapped, instead of
+    /// once per command. Advisory only: it must change nothing a client can
+    /// observe, and may do nothing.
+    fn warm(&self, _db: u32, _keys: &[&[u8]]) {}
+
     /// Keep `cache` coherent with writes made elsewhere (other nodes, other
     /// programs) until `shutdown`: the DynamoDB backend starts its streams
     /// follower. None when the backend has no change stream, in which case

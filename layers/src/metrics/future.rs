@@ -27,8 +27,9 @@ pub(crate) struct Record {
     pub(crate) spec: &'static CommandSpec,
     /// None while the slow log is disabled.
     pub(crate) slow: Option<SlowCandidate>,
-    pub(crate) start: quanta::Instant,
-    pub(crate) shared: Arc<Shared>,
+    /// A raw reading of `shared.clock`.
+    pub(crate) start: u64,
+    pub(crate) shared: &'static Shared,
 }
 
 pin_project! {
@@ -62,7 +63,8 @@ where
             Poll::Pending => return Poll::Pending,
         };
         if let Some(r) = this.record.take() {
-            let elapsed = r.start.elapsed();
+            let clock = &r.shared.clock;
+            let elapsed = clock.delta(r.start, clock.raw());
             let (outcome, error) = match &out {
                 Ok(reply) => (Outcome::of(reply), reply.is_error().then_some(reply)),
                 Err(_) => (Outcome::Failure, None),

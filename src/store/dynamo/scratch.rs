@@ -109,7 +109,7 @@ fn run_in(
         client: Arc::new(ClientInfo::new(u64::MAX, None)),
         ..req.clone()
     };
-    let reply = execute(state, config, &scratch_req, now);
+    let reply = execute(state, config, &scratch_req, Some(now));
     let changes = keys
         .iter()
         .zip(&spies)

@@ -41,6 +41,34 @@ fn bucket_of(hash: u64) -> usize {
     ((hash >> 40) as usize) & (BUCKETS - 1)
 }
 
+/// Key equality, inline for the common key sizes (8 to 32 bytes: up to
+/// four word compares, the last one overlapping) instead of a call to
+/// libc's `bcmp`, which the profile of pipelined GETs showed at 5% of the
+/// server's time.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if !(8..=32).contains(&n) {
+        return a == b;
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
 impl Db {
     pub fn len(&self) -> usize {
         self.len
@@ -65,7 +93,31 @@ impl Db {
             return None;
         }
         let h = self.hash(key);
-        self.buckets[bucket_of(h)].find(h, |e| e.key() == key)
+        self.buckets[bucket_of(h)].find(h, |e| same_key(e.key(), key))
+    }
+
+    /// The entry for `key`, to change in place (expired or not).
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let h = self.hash(key);
+        self.buckets[bucket_of(h)].find_mut(h, |e| same_key(e.key(), key))
+    }
+
+    /// Pull `key`'s entry into the CPU's caches: the probe reads the
+    /// table (control bytes, slot), then the entry is touched. Nothing
+    /// depends on what is read, so the misses of several keys warmed in a
+    /// row overlap.
+    pub fn warm(&self, key: &[u8]) {
+        if self.buckets.is_empty() {
+            return;
+        }
+        let h = self.hash(key);
+        let _ = self.buckets[bucket_of(h)].find(h, |e| {
+            e.touch();
+            false
+        });
     }
 
     /// Insert or replace; returns the previous entry.
@@ -78,7 +130,7 @@ impl Db {
         let indexed = (expire_at != 0).then(|| Box::<[u8]>::from(entry.key()));
         let hasher = &self.hasher;
         let table = &mut self.buckets[bucket_of(h)];
-        let old = match table.find_mut(h, |e| e.key() == entry.key()) {
+        let old = match table.find_mut(h, |e| same_key(e.key(), entry.key())) {
             Some(slot) => Some(std::mem::replace(slot, entry)),
             None => {
                 table.insert_unique(h, entry, |e| hasher.hash_one(e.key()));
@@ -110,7 +162,7 @@ impl Db {
         }
         let h = self.hash(key);
         self.buckets[bucket_of(h)]
-            .find_mut(h, |e| e.key() == key)
+            .find_mut(h, |e| same_key(e.key(), key))
             .is_some_and(|e| e.overwrite_string(value, expire_at))
     }
 
@@ -119,7 +171,7 @@ impl Db {
             return None;
         }
         let h = self.hash(key);
-        let entry = match self.buckets[bucket_of(h)].find_entry(h, |e| e.key() == key) {
+        let entry = match self.buckets[bucket_of(h)].find_entry(h, |e| same_key(e.key(), key)) {
             Ok(occupied) => occupied.remove().0,
             Err(_) => return None,
         };
@@ -143,7 +195,7 @@ impl Db {
             return false;
         }
         let h = self.hash(key);
-        let Some(entry) = self.buckets[bucket_of(h)].find_mut(h, |e| e.key() == key) else {
+        let Some(entry) = self.buckets[bucket_of(h)].find_mut(h, |e| same_key(e.key(), key)) else {
             return false;
         };
         let old_at = entry.expire_at();
@@ -232,6 +284,38 @@ mod tests {
 
     fn entry(k: &str, expire_at: u64) -> Entry {
         Entry::new(k.as_bytes(), Value::Str(b"v"), expire_at)
+    }
+
+    #[test]
+    fn same_key_agrees_with_slice_equality() {
+        // Every length around the word-compare range, differing at every
+        // position (the overlapping last word included).
+        for n in 0..=40 {
+            let a: Vec<u8> = (0..n as u8).collect();
+            assert!(same_key(&a, &a.clone()), "len {n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x80;
+                assert!(!same_key(&a, &b), "len {n}, differs at {at}");
+            }
+            let longer = [a.as_slice(), b"x"].concat();
+            assert!(!same_key(&a, &longer));
+        }
+    }
+
+    #[test]
+    fn warm_and_get_mut_find_the_entry() {
+        let mut db = Db::default();
+        db.warm(b"absent");
+        db.insert(entry("counter:000000000001", 0));
+        db.warm(b"counter:000000000001");
+        let e = db.get_mut(b"counter:000000000001").expect("present");
+        assert!(e.overwrite_string(b"w", 0));
+        assert!(matches!(
+            db.get(b"counter:000000000001").map(Entry::value),
+            Some(Value::Str(b"w"))
+        ));
+        assert!(db.get_mut(b"counter:000000000002").is_none());
     }
 
     #[test]

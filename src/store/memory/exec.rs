@@ -1,6 +1,7 @@
 //! Command execution for the memory store. Every function runs inside the
 //! store's critical section and returns the reply; none blocks.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use crate::commands::{
     ExpireFlags, Expiry, ScanArgs, SetArgs, SetCondition,
 };
 use crate::util::glob;
+use crate::util::now_ms;
 use crate::util::num::{format_incr_float, parse_f64, parse_i64};
 
 /// The execution context of one command.
@@ -22,19 +24,29 @@ struct Ctx<'a> {
     state: &'a mut State,
     config: &'a MemoryConfig,
     db: u32,
-    now: u64,
+    /// Unix milliseconds, read on first use: most commands on keys without
+    /// a deadline never need it.
+    now: Cell<u64>,
     client: &'a Arc<ClientInfo>,
 }
 
 /// Run one request. The DynamoDB backend runs this same function on a
 /// scratch keyspace of the items it loaded (`store::dynamo::scratch`), so
 /// a change to a command's semantics here changes both backends.
-pub(crate) fn execute(state: &mut State, config: &MemoryConfig, req: &Request, now: u64) -> Reply {
+///
+/// `now` is the command's clock in Unix milliseconds, or None to read the
+/// system clock when (and if) the command first needs it.
+pub(crate) fn execute(
+    state: &mut State,
+    config: &MemoryConfig,
+    req: &Request,
+    now: Option<u64>,
+) -> Reply {
     let mut ctx = Ctx {
         state,
         config,
         db: req.db,
-        now,
+        now: Cell::new(now.unwrap_or(0)),
         client: &req.client,
     };
     if req.command.spec.name == "exec" {
@@ -110,6 +122,19 @@ fn dispatch(ctx: &mut Ctx<'_>, cmd: &Command) -> Reply {
 }
 
 impl Ctx<'_> {
+    /// The command's clock: one reading of the system clock, taken on
+    /// first use, so every check in one command sees the same instant.
+    fn now(&self) -> u64 {
+        match self.now.get() {
+            0 => {
+                let now = now_ms();
+                self.now.set(now);
+                now
+            }
+            now => now,
+        }
+    }
+
     fn db(&mut self) -> &mut Db {
         &mut self.state.dbs[self.db as usize]
     }
@@ -121,7 +146,7 @@ impl Ctx<'_> {
         if self.state.dbs[self.db as usize].volatile_len() == 0 {
             return false;
         }
-        let now = self.now;
+        let now = self.now();
         let expired = self.db().get(key).is_some_and(|e| e.is_expired(now));
         if expired {
             if let Some(e) = self.db().remove(key) {
@@ -176,8 +201,8 @@ impl Ctx<'_> {
     /// holds a string of the same size and deadline, as a new entry
     /// otherwise ([`Ctx::store`]).
     fn store_string(&mut self, key: &[u8], value: &[u8], expire_at: u64) {
-        let (db, now) = (self.db, self.now);
-        let live = expire_at == 0 || expire_at > now;
+        let db = self.db;
+        let live = expire_at == 0 || expire_at > self.now();
         if live && self.db().overwrite_string(key, value, expire_at) {
             self.state.watches.touch(db, key);
             return;
@@ -188,9 +213,9 @@ impl Ctx<'_> {
     /// Store `entry`. A deadline already in the past deletes the key
     /// instead, as Redis does.
     fn store(&mut self, entry: Entry) {
-        let (db, now) = (self.db, self.now);
+        let db = self.db;
         self.state.watches.touch(db, entry.key());
-        if entry.is_expired(now) {
+        if entry.expire_at() != 0 && entry.is_expired(self.now()) {
             self.db().remove(entry.key());
         } else {
             self.db().insert(entry);
@@ -234,7 +259,15 @@ fn get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let args = match SetArgs::parse(a, ctx.now) {
+    if a.len() == 3 {
+        // Plain `SET key value`: no condition, no GET, clears any deadline,
+        // overwrites a key of any type. One lookup when the old value has
+        // the new one's size, and no copy of the arguments.
+        ctx.expire_if_needed(&a[1]);
+        ctx.store_string(&a[1], &a[2], 0);
+        return Reply::ok();
+    }
+    let args = match SetArgs::parse(a, ctx.now()) {
         Ok(s) => s,
         Err(e) => return e,
     };
@@ -287,7 +320,7 @@ fn setnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 fn setex(ctx: &mut Ctx<'_>, a: &[Bytes], millis: bool) -> Reply {
     let cmd = if millis { "psetex" } else { "setex" };
-    match parse_setex(cmd, &a[2], millis, ctx.now) {
+    match parse_setex(cmd, &a[2], millis, ctx.now()) {
         Ok(at) => {
             ctx.store(string(&a[1], &a[3], at));
             Reply::ok()
@@ -319,7 +352,7 @@ fn getdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     // Redis checks the options' syntax, then looks the key up, and only
     // then the expiry value: GETEX of a missing key with `EX abc` is nil.
-    let expiry = parse_getex(a, ctx.now);
+    let expiry = parse_getex(a, ctx.now());
     if let Err(e) = &expiry {
         if *e == errors::SYNTAX {
             return e.clone();
@@ -335,7 +368,7 @@ fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     match expiry {
-        Some(Expiry::At(at)) if at <= ctx.now => {
+        Some(Expiry::At(at)) if at <= ctx.now() => {
             ctx.delete(&a[1]);
         }
         Some(Expiry::At(at)) => {
@@ -391,13 +424,27 @@ fn msetnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &Bytes, by: i64) -> Reply {
-    let (current, expire_at) = match ctx.peek_str(key) {
-        Ok(Some((v, at))) => match parse_i64(v) {
-            Some(n) => (n, at),
-            None => return errors::NOT_INTEGER,
-        },
-        Ok(None) => (0, 0),
-        Err(e) => return e,
+    ctx.expire_if_needed(key);
+    let db = ctx.db;
+    // One lookup in the common case: the number is read, and rewritten in
+    // place when the result has as many digits.
+    let (current, expire_at) = match ctx.db().get_mut(key) {
+        Some(entry) => {
+            let Value::Str(v) = entry.value();
+            let Some(n) = parse_i64(v) else {
+                return errors::NOT_INTEGER;
+            };
+            let Some(next) = n.checked_add(by) else {
+                return errors::OVERFLOW;
+            };
+            let at = entry.expire_at();
+            if entry.overwrite_string(itoa::Buffer::new().format(next).as_bytes(), at) {
+                ctx.state.watches.touch(db, key);
+                return Reply::Integer(next);
+            }
+            (n, at)
+        }
+        None => (0, 0),
     };
     let Some(next) = current.checked_add(by) else {
         return errors::OVERFLOW;
@@ -512,7 +559,7 @@ fn type_of(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn expire(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let (at, flags): (i64, ExpireFlags) = match parse_expire(a, ctx.now) {
+    let (at, flags): (i64, ExpireFlags) = match parse_expire(a, ctx.now()) {
         Ok(v) => v,
         Err(e) => return e,
     };
@@ -523,7 +570,7 @@ fn expire(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if !flags.allows(current, new) {
         return Reply::Integer(0);
     }
-    if at <= ctx.now as i64 {
+    if at <= ctx.now() as i64 {
         ctx.delete(&a[1]);
     } else {
         ctx.db().set_expire(&a[1], new);
@@ -541,7 +588,7 @@ enum TtlKind {
 }
 
 fn ttl(ctx: &mut Ctx<'_>, a: &[Bytes], kind: TtlKind) -> Reply {
-    let now = ctx.now;
+    let now = ctx.now();
     let Some(at) = ctx.read(&a[1]).map(Entry::expire_at) else {
         return Reply::Integer(-2);
     };
@@ -624,7 +671,7 @@ fn copy(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn keys(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let now = ctx.now;
+    let now = ctx.now();
     let pattern = &a[1];
     let all = pattern.as_ref() == b"*";
     let out = ctx
@@ -641,7 +688,7 @@ fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Ok(s) => s,
         Err(e) => return e,
     };
-    let now = ctx.now;
+    let now = ctx.now();
     let mut found = Vec::new();
     let next = ctx.db().scan(args.cursor, args.count, |e| {
         let keep = !e.is_expired(now)
@@ -662,7 +709,7 @@ fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn randomkey(ctx: &mut Ctx<'_>) -> Reply {
-    let now = ctx.now;
+    let now = ctx.now();
     let mut rng = rand::thread_rng();
     // An expired key found at random is deleted and another one drawn, as
     // Redis does; give up after a bounded number of tries when nearly every
@@ -686,7 +733,7 @@ fn flushdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if let Err(e) = parse_flush(a) {
         return e;
     }
-    let (db, now) = (ctx.db as usize, ctx.now);
+    let (db, now) = (ctx.db as usize, ctx.now());
     let State { dbs, watches, .. } = &mut *ctx.state;
     watches.touch_db(ctx.db, |k| is_live(&dbs[db], k, now));
     dbs[db].clear();
@@ -702,7 +749,7 @@ fn flushall(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if let Err(e) = parse_flush(a) {
         return e;
     }
-    let now = ctx.now;
+    let now = ctx.now();
     let State { dbs, watches, .. } = &mut *ctx.state;
     for (i, db) in dbs.iter_mut().enumerate() {
         watches.touch_db(i as u32, |k| is_live(db, k, now));
@@ -727,7 +774,7 @@ fn swapdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return Reply::ok();
     }
     // A watched key changes if it exists on either side of the swap.
-    let now = ctx.now;
+    let now = ctx.now();
     let State { dbs, watches, .. } = &mut *ctx.state;
     let (dx, dy) = (&dbs[x as usize], &dbs[y as usize]);
     let changed = |k: &[u8]| is_live(dx, k, now) || is_live(dy, k, now);

@@ -168,9 +168,8 @@ impl MemoryStore {
 
     /// Execute one request synchronously.
     pub fn execute(&self, req: &Request) -> Reply {
-        let now = now_ms();
         let mut state = self.shared.state.lock();
-        exec::execute(&mut state, &self.shared.config, req, now)
+        exec::execute(&mut state, &self.shared.config, req, None)
     }
 }
 
@@ -258,5 +257,18 @@ impl Backend for MemoryStore {
 
     fn name(&self) -> &'static str {
         "memory"
+    }
+
+    fn warms(&self) -> bool {
+        true
+    }
+
+    fn warm(&self, db: u32, keys: &[&[u8]]) {
+        let state = self.shared.state.lock();
+        if let Some(db) = state.dbs.get(db as usize) {
+            for key in keys {
+                db.warm(key);
+            }
+        }
     }
 }
