@@ -9,7 +9,11 @@
 //! anything is written, and replies are flushed once per batch (or when the
 //! output passes [`FLUSH_AT`]), so a pipeline of N commands costs one write
 //! syscall, not N. Replies go out in request order because commands of one
-//! connection run one after another.
+//! connection run one after another. Up to [`LOOKAHEAD`] commands are
+//! decoded before the first of them runs, and their keys are passed to the
+//! backend's [`crate::store::Backend::warm`] hint, so the memory store's
+//! cache misses for a whole batch overlap (BENCHMARKS.md, "Warming keys
+//! ahead").
 //!
 //! A connection closes only on QUIT, a protocol error, a dead socket,
 //! CLIENT KILL, the idle timeout or server shutdown — never because a
