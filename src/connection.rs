@@ -151,6 +151,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
+        // Made once, not per read: a cancellation future registers with its
+        // token (a lock) when first polled and deregisters when dropped, a
+        // cost one command per round trip would pay twice per token.
+        let killed = self.entry.kill.clone().cancelled_owned();
+        let stopping = self.state.shutdown.clone().cancelled_owned();
+        tokio::pin!(killed, stopping);
         loop {
             // Run everything already buffered, then flush once.
             match self.drain_buffered().await? {
@@ -189,8 +195,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
                     ServerStats::add(&self.state.stats.net_input_bytes, n as u64);
                     self.entry.mark_active();
                 }
-                _ = self.entry.kill.cancelled() => return Ok(()),
-                _ = self.state.shutdown.cancelled() => return Ok(()),
+                _ = &mut killed => return Ok(()),
+                _ = &mut stopping => return Ok(()),
                 _ = idle => return Ok(()),
             }
         }
