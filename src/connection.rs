@@ -247,7 +247,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
             let (resolved, args) = match self.decode_next() {
                 Ok(Some(decoded)) => decoded,
                 Ok(None) => return Ok(None),
-                Err(close) => return close,
+                Err(e) => return self.protocol_error(e),
             };
             match resolved {
                 Ok(spec) if self.is_concurrent_read(spec) => {
@@ -264,9 +264,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
                                 }
                             },
                             Ok(None) => break,
-                            Err(close) => {
+                            Err(e) => {
                                 self.run_reads(batch).await;
-                                return close;
+                                return self.protocol_error(e);
                             }
                         }
                     }
@@ -291,21 +291,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     /// ([`crate::store::Backend::warm`]), so that a pipelined batch waits
     /// for memory once rather than once per command. Nothing else changes:
     /// commands still run one at a time, in order, and a protocol error is
-    /// answered only after every command before it. Decoding limits changed
-    /// Decoding ahead does not start before authentication, and stops
+    /// answered only after every command before it. Decoding ahead does
+    /// not start before authentication, and stops
     /// after a session or admin command or an unknown one, so a command
     /// that changes how the next is decoded (AUTH lifts the limits of an
     /// unauthenticated client) runs first. As before, limits changed by
     /// CONFIG SET apply from the next read on.
-    fn decode_next(&mut self) -> Result<Option<Line>, std::io::Result<Option<Close>>> {
+    ///
+    /// A protocol error is returned, not answered: the caller answers it
+    /// ([`Connection::protocol_error`]) once the commands before it have
+    /// replied.
+    fn decode_next(&mut self) -> Result<Option<Line>, ProtocolError> {
         if self.ahead.is_empty() {
             self.decode_ahead();
         }
-        match self.ahead.pop_front() {
-            None => Ok(None),
-            Some(Ok(decoded)) => Ok(Some(decoded)),
-            Some(Err(e)) => Err(self.protocol_error(e)),
-        }
+        self.ahead.pop_front().transpose()
     }
 
     /// Decode what the read buffer holds, up to [`LOOKAHEAD`] commands, and

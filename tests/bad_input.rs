@@ -406,6 +406,22 @@ async fn a_protocol_error_after_a_long_pipeline_comes_after_every_reply() {
     let mut other = server.raw().await;
     assert_eq!(other.cmd(&["GET", "n"]).await, bulk("100"));
     assert_eq!(other.cmd(&["EXISTS", "k99"]).await, int(1));
+    // The same after a run of reads, which are sent into the stack
+    // together: their replies first, then the error.
+    let mut batch = Vec::new();
+    for _ in 0..10 {
+        batch.extend(encode_str(&["GET", "n"]));
+    }
+    batch.extend(b"*1\r\n$abc\r\n");
+    other.send(&batch).await;
+    for i in 0..10 {
+        assert_eq!(other.read().await, bulk("100"), "GET #{i}");
+    }
+    assert_eq!(
+        other.read().await,
+        err("ERR Protocol error: invalid bulk length")
+    );
+    assert!(other.is_closed().await);
 }
 
 #[tokio::test]
