@@ -28,6 +28,11 @@
 
 mod support;
 
+/// The server's allocator (`src/main.rs`), so the stack allocates here as
+/// it does in the server.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

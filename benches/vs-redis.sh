@@ -5,6 +5,7 @@
 #   benches/vs-redis.sh            # full run (3 rounds, 200k requests each)
 #   ROUNDS=1 REQUESTS=50000 benches/vs-redis.sh   # quick look
 #   ROUNDS=0 benches/vs-redis.sh   # memory test only
+#   benches/vs-redis.sh --metrics-layer   # GET throughput with and without the metrics layer
 #
 # Needs redis-server and redis-benchmark (apt: redis-server redis-tools)
 # and builds redynamo in release mode.

@@ -91,6 +91,13 @@ pub struct Config {
     #[arg(long, default_value_t = 128)]
     pub slowlog_max_len: usize,
 
+    /// Leave the metrics layer out of the stack: commands that go through
+    /// it are then not counted (INFO commandstats, `/metrics`) or timed,
+    /// and the SLOWLOG stays empty. Only for measuring what the layer costs
+    /// (`benches/vs-redis.sh --metrics-layer`); hidden from `--help`.
+    #[arg(long, hide = true)]
+    pub no_metrics_layer: bool,
+
     /// On SIGTERM, report unready on /readyz for this many milliseconds
     /// before closing the listener, so load balancers stop sending traffic
     /// first.

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use redynamo_layers::command::{self, CommandSpec};
 use redynamo_layers::error::error_reply;
-use redynamo_layers::metrics::Outcome;
+use redynamo_layers::metrics::{self, Outcome};
 use redynamo_layers::reply::errors;
 use redynamo_layers::{auth, Command, Reply, Request};
 use std::future::Future as _;
@@ -146,6 +146,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
             debug!(error = %e, "connection closed with an I/O error");
         }
         if self.watching {
+            metrics::end_run();
             let _ = self.call_stack(self.internal("unwatch")).await;
         }
     }
@@ -158,6 +159,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
         let stopping = self.state.shutdown.clone().cancelled_owned();
         tokio::pin!(killed, stopping);
         loop {
+            // Whatever ran before this (a read, a flush) was a wait: the
+            // next command starts a run of its own (`metrics::end_run`).
+            metrics::end_run();
             // Run everything already buffered, then flush once.
             match self.drain_buffered().await? {
                 Some(Close::Client) => {
@@ -280,6 +284,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
             }
             if self.write_buf.len() >= FLUSH_AT {
                 self.flush().await?;
+                metrics::end_run();
             }
         }
     }
@@ -311,6 +316,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     /// Decode what the read buffer holds, up to [`LOOKAHEAD`] commands, and
     /// hint the backend about their keys.
     fn decode_ahead(&mut self) {
+        // Decoding is the connection's work, not the next command's.
+        metrics::end_run();
         let depth = if self.authenticated { LOOKAHEAD } else { 1 };
         while self.ahead.len() < depth {
             match self.codec.decode(&mut self.read_buf) {
@@ -451,6 +458,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
             let start = Instant::now();
             let written = self.write_buf.len();
             let close = self.session_command(cmd).await;
+            // The next command does not follow on from a stack command.
+            metrics::end_run();
             // EXEC and WATCH went through the stack, whose metrics layer
             // counted them already.
             if !matches!(spec.name, "exec" | "watch") {
@@ -647,6 +656,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
 
     async fn unwatch(&mut self) {
         if self.watching {
+            metrics::end_run();
             let _ = self.call_stack(self.internal("unwatch")).await;
             self.watching = false;
         }

@@ -72,6 +72,9 @@ where
 {
     let mut svc = svc.clone();
     runtime.block_on(async move {
+        // The calls below follow straight on from each other; the last
+        // one of the previous batch did not end this batch's first.
+        redynamo_layers::metrics::end_run();
         let start = clock.start();
         for req in requests {
             let ready = svc.ready().await.expect("ready");

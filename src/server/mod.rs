@@ -141,7 +141,10 @@ impl ServerBuilder {
             .store(local_addr.port() as u64, Ordering::Relaxed);
         // The stack's concrete type is known only here: connections run
         // over it unboxed, and the server keeps how to start one.
-        let stack = stack::service(&state, backend, &self.layers, StackOptions::default());
+        let options = StackOptions {
+            metrics: !state.config.no_metrics_layer,
+        };
+        let stack = stack::service(&state, backend, &self.layers, options);
         // A user layer need not be Sync: the accept loop takes its copy of
         // the stack under a lock, once per connection.
         let stack = std::sync::Mutex::new(stack);

@@ -1,32 +1,26 @@
 //! The response future of [`Metrics`](super::Metrics).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use super::{KeptArgs, Outcome, Shared};
-use crate::command::CommandSpec;
+use super::slowlog::Capture;
+use super::{timing, CommandCounters, Outcome, Shared};
 use crate::error::BoxError;
-use crate::{ClientInfo, Reply};
+use crate::Reply;
 
-/// What the slow log needs if the command turns out slow.
-pub(crate) struct SlowCandidate {
-    pub(crate) args: KeptArgs,
-    pub(crate) addr: Option<SocketAddr>,
-    /// Only for a client with a name, which is read when the entry is
-    /// logged; an unnamed client costs no reference count.
-    pub(crate) named: Option<Arc<ClientInfo>>,
-}
-
-/// What to record when the inner future completes.
+/// What to record when the inner future completes. Small (a few words), as
+/// it is moved with every command's future; the slow log's copy of the
+/// line lives in a recycled [`Capture`].
 pub(crate) struct Record {
-    pub(crate) spec: &'static CommandSpec,
+    pub(crate) counters: &'static CommandCounters,
     /// None while the slow log is disabled.
-    pub(crate) slow: Option<SlowCandidate>,
+    pub(crate) slow: Option<Box<Capture>>,
+    /// The client's id, which owns the reading that ends the command.
+    pub(crate) client: u64,
     /// A raw reading of `shared.clock`.
     pub(crate) start: u64,
     pub(crate) shared: &'static Shared,
@@ -60,26 +54,49 @@ where
         let this = self.project();
         let out = match this.future.poll(cx) {
             Poll::Ready(out) => out.map_err(Into::into),
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                if this.record.as_ref().is_some_and(|r| r.shared.chained) {
+                    // This command waits: whatever runs next on this thread
+                    // does not follow on from it.
+                    timing::end_run();
+                }
+                return Poll::Pending;
+            }
         };
         if let Some(r) = this.record.take() {
-            let clock = &r.shared.clock;
-            let elapsed = clock.delta(r.start, clock.raw());
-            let (outcome, error) = match &out {
-                Ok(reply) => (Outcome::of(reply), reply.is_error().then_some(reply)),
-                Err(_) => (Outcome::Failure, None),
-            };
-            r.shared.stats.record(Some(r.spec), outcome, elapsed, error);
-            if let Some(slow) = &r.slow {
-                let log = &r.shared.slowlog;
-                if log.is_slow(elapsed) {
-                    let args = slow.args.to_vec();
-                    let args = super::slowlog::redacted(r.spec, &args);
-                    let name = slow.named.as_ref().and_then(|c| c.name());
-                    log.push(&args, elapsed, slow.addr, name);
+            let shared = r.shared;
+            let ns = timing::nanos(shared, r.start, timing::end(shared, r.client));
+            let outcome = match &out {
+                Ok(reply) if reply.is_error() => {
+                    shared.stats.count_error_of(Outcome::Error, Some(reply));
+                    Outcome::Error
                 }
+                Ok(_) => Outcome::Ok,
+                Err(_) => {
+                    shared.stats.count_error_of(Outcome::Failure, None);
+                    Outcome::Failure
+                }
+            };
+            r.counters.record_ns(outcome, ns);
+            if let Some(capture) = r.slow {
+                if shared.slowlog.is_slow_ns(ns) {
+                    log_slow(shared, &capture, ns);
+                }
+                capture.recycle();
             }
         }
         Poll::Ready(out)
     }
+}
+
+#[cold]
+fn log_slow(shared: &Shared, capture: &Capture, ns: u64) {
+    let name = capture.named.as_ref().and_then(|c| c.name());
+    shared.slowlog.push(
+        capture.spec,
+        &capture.args,
+        Duration::from_nanos(ns),
+        capture.addr,
+        name,
+    );
 }

@@ -48,6 +48,7 @@
 mod future;
 mod slowlog;
 mod stats;
+mod timing;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -57,10 +58,14 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 pub use self::future::ResponseFuture;
+use self::slowlog::Capture;
 pub use self::slowlog::{KeptArgs, SlowEntry, SlowLog};
 pub use self::stats::{
-    CommandSnapshot, CommandStats, LatencySnapshot, Outcome, LATENCY_BOUNDS_NS, UNKNOWN_COMMAND,
+    CommandCounters, CommandSnapshot, CommandStats, LatencySnapshot, Outcome, LATENCY_BOUNDS_NS,
+    UNKNOWN_COMMAND,
 };
+pub use self::timing::end_run;
+use crate::command::CommandSpec;
 use crate::error::BoxError;
 use crate::{Reply, Request};
 
@@ -85,10 +90,28 @@ pub(crate) struct Shared {
     /// command. `quanta::Instant::now` costs twice that: it checks a
     /// thread-local override and scales every reading.
     pub(crate) clock: quanta::Clock,
+    /// The clock's scale ([`timing::nanos`]).
+    pub(crate) ns_per_2_32_ticks: u64,
+    /// Whether a command that follows straight on from the previous one
+    /// starts from the reading that ended it ([`timing`]).
+    pub(crate) chained: bool,
 }
 
 impl MetricsLayer {
     pub fn new(stats: Arc<CommandStats>, slowlog: Arc<SlowLog>) -> MetricsLayer {
+        MetricsLayer::build(stats, slowlog, false)
+    }
+
+    /// A layer that times a pipeline with one clock reading per command:
+    /// a command run straight after the previous one of its client starts
+    /// when that one ended. The connection driving the stack must call
+    /// [`end_run`] after every wait and before work of its own between
+    /// commands; the server's connection does. See [`timing`].
+    pub fn chained(stats: Arc<CommandStats>, slowlog: Arc<SlowLog>) -> MetricsLayer {
+        MetricsLayer::build(stats, slowlog, true)
+    }
+
+    fn build(stats: Arc<CommandStats>, slowlog: Arc<SlowLog>, chained: bool) -> MetricsLayer {
         // Building the clock calibrates it (up to 200 ms, once per
         // process): paid at start-up, not on a client's first command.
         let clock = quanta::Clock::new();
@@ -96,7 +119,9 @@ impl MetricsLayer {
             shared: Box::leak(Box::new(Shared {
                 stats,
                 slowlog,
+                ns_per_2_32_ticks: timing::ns_per_2_32_ticks(&clock),
                 clock,
+                chained,
             })),
         }
     }
@@ -109,6 +134,7 @@ impl<S> Layer<S> for MetricsLayer {
         Metrics {
             inner,
             shared: self.shared,
+            last: None,
         }
     }
 }
@@ -117,6 +143,9 @@ impl<S> Layer<S> for MetricsLayer {
 pub struct Metrics<S> {
     inner: S,
     shared: &'static Shared,
+    /// The last command called and its counters: a pipeline mostly repeats
+    /// one command, which then skips the registry lookup.
+    last: Option<(&'static CommandSpec, &'static CommandCounters)>,
 }
 
 impl<S> Service<Request> for Metrics<S>
@@ -129,28 +158,39 @@ where
     type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+        let ready = self.inner.poll_ready(cx).map_err(Into::into);
+        if ready.is_pending() && self.shared.chained {
+            // The next command waits for the stack: it does not follow on.
+            end_run();
+        }
+        ready
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        let shared = self.shared;
         let spec = req.command.spec;
+        let counters = match self.last {
+            Some((last, counters)) if std::ptr::eq(last, spec) => counters,
+            _ => {
+                let counters = shared.stats.counters_for(spec);
+                self.last = Some((spec, counters));
+                counters
+            }
+        };
         // Kept for the slow log, which needs the arguments and the client
-        // after the inner service consumed the request. Short lines are
-        // copied inline (no allocation, no reference counts), long ones
-        // keep their `Bytes`.
-        let slow = (self.shared.slowlog.threshold_us() >= 0).then(|| future::SlowCandidate {
-            args: KeptArgs::new(&req.command.args),
-            addr: req.client.addr,
-            named: req.client.is_named().then(|| req.client.clone()),
-        });
-        let start = self.shared.clock.raw();
+        // after the inner service consumed the request: the shown part of
+        // the line, copied into this thread's spare capture.
+        let slow = (shared.slowlog.threshold_us() >= 0).then(|| Capture::of(&req));
+        let client = req.client.id;
+        let start = timing::start(shared, client);
         ResponseFuture::new(
             self.inner.call(req),
             future::Record {
-                spec,
+                counters,
                 slow,
+                client,
                 start,
-                shared: self.shared,
+                shared,
             },
         )
     }

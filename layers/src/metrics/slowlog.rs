@@ -1,15 +1,16 @@
 //! SLOWLOG: the most recent commands that took longer than a threshold.
 
-use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use crate::command::CommandSpec;
+use crate::{ClientInfo, Request};
 
 /// Redis keeps at most 32 arguments of a slow command, each at most 128
 /// bytes; the rest is summarised.
@@ -22,86 +23,169 @@ const SENSITIVE_SETTINGS: &[&[u8]] = &[b"requirepass", b"masterauth"];
 
 const REDACTED: Bytes = Bytes::from_static(b"(redacted)");
 
-/// `args` as the slow log may show them: secrets replaced by
-/// `(redacted)`. Borrows (no copy) for every command but `CONFIG SET`.
-pub fn redacted<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> Cow<'a, [Bytes]> {
-    if spec.name != "config|set" {
-        return Cow::Borrowed(args);
-    }
-    let mut args = args.to_vec();
-    // CONFIG SET name value [name value …]: names at 2, 4, …
-    for i in (2..args.len().saturating_sub(1)).step_by(2) {
-        if SENSITIVE_SETTINGS
-            .iter()
-            .any(|s| args[i].eq_ignore_ascii_case(s))
-        {
-            args[i + 1] = REDACTED;
-        }
-    }
-    Cow::Owned(args)
+/// What the slow log keeps of a command line, taken before the command
+/// runs in case it turns out slow: the first 32 arguments (31 and a count
+/// when there are more), each cut to its first 128 bytes, with their full
+/// lengths — exactly what an entry shows, so a long value is never copied
+/// whole.
+///
+/// A `KeptArgs` is refilled rather than rebuilt: the metrics layer keeps
+/// one spare per thread ([`Capture`]), so keeping a line costs a copy of
+/// its (shown) bytes and, once the buffers have grown, no allocation.
+#[derive(Clone, Debug)]
+pub struct KeptArgs {
+    /// The kept prefix of each argument, back to back: room for the most
+    /// an entry shows, so filling never allocates or grows.
+    bytes: Box<[u8; KEPT_BYTES]>,
+    /// Per kept argument: the bytes kept and the argument's full length.
+    lens: [(u32, u32); MAX_ARGS],
+    /// Arguments kept (`lens[..kept]`).
+    kept: usize,
+    /// Arguments in the line.
+    count: usize,
 }
 
-/// Arguments [`KeptArgs`] copies inline, and how many bytes of them: room
-/// for `SET` with a 16-byte key and a 64-byte value and an `EX` option,
-/// the shape of most writes (and of the load benchmark's).
-const INLINE_ARGS: usize = 6;
-const INLINE_BYTES: usize = 112;
+/// The most bytes an entry shows: 32 arguments of 128 bytes.
+const KEPT_BYTES: usize = MAX_ARGS * MAX_ARG_LEN;
 
-/// A command's arguments, kept while it runs in case it turns out slow.
-///
-/// A short line (`GET key`, `SET key value` with a small value, `INCR key`
-/// …) is copied into an inline buffer: no allocation and no reference
-/// counts to bump and drop, which matters because every command pays it
-/// and almost none turns out slow. Longer lines keep their `Bytes`.
-pub struct KeptArgs(Kept);
-
-enum Kept {
-    Inline {
-        count: u8,
-        lens: [u8; INLINE_ARGS],
-        bytes: [u8; INLINE_BYTES],
-    },
-    Shared(Vec<Bytes>),
+impl Default for KeptArgs {
+    fn default() -> KeptArgs {
+        let bytes: Box<[u8]> = vec![0; KEPT_BYTES].into_boxed_slice();
+        KeptArgs {
+            bytes: bytes
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("KEPT_BYTES long")),
+            lens: [(0, 0); MAX_ARGS],
+            kept: 0,
+            count: 0,
+        }
+    }
 }
 
 impl KeptArgs {
     pub fn new(args: &[Bytes]) -> KeptArgs {
-        let total: usize = args.iter().map(Bytes::len).sum();
-        if args.len() > INLINE_ARGS || total > INLINE_BYTES {
-            return KeptArgs(Kept::Shared(args.to_vec()));
-        }
-        let mut lens = [0u8; INLINE_ARGS];
-        let mut bytes = [0u8; INLINE_BYTES];
+        let mut kept = KeptArgs::default();
+        kept.fill(args);
+        kept
+    }
+
+    /// Keep `args` in place of what was kept before.
+    #[inline]
+    pub fn fill(&mut self, args: &[Bytes]) {
+        self.count = args.len();
+        let keep = if args.len() > MAX_ARGS {
+            MAX_ARGS - 1
+        } else {
+            args.len()
+        };
         let mut at = 0;
-        for (len, arg) in lens.iter_mut().zip(args) {
-            // Fits in u8: the total is at most INLINE_BYTES.
-            *len = arg.len() as u8;
-            bytes[at..at + arg.len()].copy_from_slice(arg);
-            at += arg.len();
+        for (slot, arg) in self.lens.iter_mut().zip(&args[..keep]) {
+            let n = arg.len().min(MAX_ARG_LEN);
+            // At most MAX_ARGS prefixes of at most MAX_ARG_LEN bytes: in
+            // bounds.
+            self.bytes[at..at + n].copy_from_slice(&arg[..n]);
+            at += n;
+            // An argument is at most `proto-max-bulk-len` (≤ 4 GiB) long.
+            *slot = (n as u32, u32::try_from(arg.len()).unwrap_or(u32::MAX));
         }
-        KeptArgs(Kept::Inline {
-            count: args.len() as u8,
-            lens,
-            bytes,
+        self.kept = keep;
+    }
+
+    /// The kept arguments: each one's shown prefix and full length.
+    fn kept(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
+        let mut at = 0;
+        self.lens[..self.kept].iter().map(move |&(n, full)| {
+            let prefix = &self.bytes[at..at + n as usize];
+            at += n as usize;
+            (prefix, full)
         })
     }
 
-    /// The arguments, for the slow log (only ever called for a slow one).
-    pub fn to_vec(&self) -> Vec<Bytes> {
-        match &self.0 {
-            Kept::Inline { count, lens, bytes } => {
-                let mut at = 0;
-                lens[..*count as usize]
-                    .iter()
-                    .map(|&len| {
-                        let arg = Bytes::copy_from_slice(&bytes[at..at + len as usize]);
-                        at += len as usize;
-                        arg
-                    })
-                    .collect()
-            }
-            Kept::Shared(args) => args.clone(),
+    /// The arguments as a SLOWLOG entry shows them: cut ones end with
+    /// `... (N more bytes)`, a line of more than 32 with
+    /// `... (N more arguments)`, and the values of sensitive settings in
+    /// `CONFIG SET` read `(redacted)`, as Redis shows them.
+    pub fn entry_args(&self, spec: &CommandSpec) -> Vec<Bytes> {
+        let mut out = Vec::with_capacity(self.kept + 1);
+        for (prefix, full) in self.kept() {
+            out.push(if (prefix.len() as u32) < full {
+                let mut s = prefix.to_vec();
+                s.extend_from_slice(
+                    format!("... ({} more bytes)", full - prefix.len() as u32).as_bytes(),
+                );
+                Bytes::from(s)
+            } else {
+                Bytes::copy_from_slice(prefix)
+            });
         }
+        if spec.name == "config|set" {
+            // CONFIG SET name value [name value …]: names at 2, 4, …
+            for i in (2..out.len().saturating_sub(1)).step_by(2) {
+                let full = self.lens[i].1 as usize;
+                if SENSITIVE_SETTINGS
+                    .iter()
+                    .any(|s| s.len() == full && out[i].eq_ignore_ascii_case(s))
+                {
+                    out[i + 1] = REDACTED;
+                }
+            }
+        }
+        if self.count > MAX_ARGS {
+            out.push(Bytes::from(format!(
+                "... ({} more arguments)",
+                self.count - MAX_ARGS + 1
+            )));
+        }
+        out
+    }
+}
+
+/// What the metrics layer keeps of a command while it runs, for the slow
+/// log. Recycled: each thread keeps one spare, so the common case (one
+/// command at a time per thread) allocates nothing; a command that
+/// finishes on another thread than it started leaves its capture there.
+pub(crate) struct Capture {
+    pub(crate) spec: &'static CommandSpec,
+    pub(crate) args: KeptArgs,
+    pub(crate) addr: Option<SocketAddr>,
+    /// Only for a client with a name, which is read when the entry is
+    /// logged; an unnamed client costs no reference count.
+    pub(crate) named: Option<Arc<ClientInfo>>,
+}
+
+thread_local! {
+    static SPARE: Cell<Option<Box<Capture>>> = const { Cell::new(None) };
+}
+
+impl Capture {
+    /// Keep what the slow log would need of `req`.
+    #[inline]
+    pub(crate) fn of(req: &Request) -> Box<Capture> {
+        let addr = req.client.addr;
+        let named = req.client.is_named().then(|| req.client.clone());
+        match SPARE.take() {
+            Some(mut capture) => {
+                capture.spec = req.command.spec;
+                capture.args.fill(&req.command.args);
+                capture.addr = addr;
+                capture.named = named;
+                capture
+            }
+            None => Box::new(Capture {
+                spec: req.command.spec,
+                args: KeptArgs::new(&req.command.args),
+                addr,
+                named,
+            }),
+        }
+    }
+
+    /// Give the capture back for the next command of this thread. What it
+    /// holds is bounded (32 × 128 bytes), so it is always worth keeping.
+    #[inline]
+    pub(crate) fn recycle(mut self: Box<Self>) {
+        self.named = None;
+        SPARE.set(Some(self));
     }
 }
 
@@ -159,10 +243,17 @@ impl SlowLog {
         t >= 0 && elapsed.as_micros() as i64 >= t
     }
 
+    /// Whether a command that took `ns` nanoseconds belongs in the log.
+    pub fn is_slow_ns(&self, ns: u64) -> bool {
+        let t = self.threshold_us();
+        t >= 0 && ns / 1000 >= t as u64
+    }
+
     /// Log a command (the caller checked [`SlowLog::is_slow`]).
     pub fn push(
         &self,
-        args: &[Bytes],
+        spec: &CommandSpec,
+        args: &KeptArgs,
         elapsed: Duration,
         addr: Option<SocketAddr>,
         name: Option<Bytes>,
@@ -171,31 +262,6 @@ impl SlowLog {
         if max_len == 0 {
             return;
         }
-        let mut kept: Vec<Bytes> = args
-            .iter()
-            .take(if args.len() > MAX_ARGS {
-                MAX_ARGS - 1
-            } else {
-                MAX_ARGS
-            })
-            .map(|a| {
-                if a.len() > MAX_ARG_LEN {
-                    let mut s = a.slice(..MAX_ARG_LEN).to_vec();
-                    s.extend_from_slice(
-                        format!("... ({} more bytes)", a.len() - MAX_ARG_LEN).as_bytes(),
-                    );
-                    Bytes::from(s)
-                } else {
-                    a.clone()
-                }
-            })
-            .collect();
-        if args.len() > MAX_ARGS {
-            kept.push(Bytes::from(format!(
-                "... ({} more arguments)",
-                args.len() - MAX_ARGS + 1
-            )));
-        }
         let entry = SlowEntry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             unix_secs: SystemTime::now()
@@ -203,7 +269,7 @@ impl SlowLog {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             micros: elapsed.as_micros() as u64,
-            args: kept,
+            args: args.entry_args(spec),
             addr,
             name,
         };
@@ -240,80 +306,114 @@ impl SlowLog {
 mod tests {
     use super::*;
 
+    fn spec(name: &[u8]) -> &'static CommandSpec {
+        crate::command::lookup(name).expect("in the table")
+    }
+
+    fn line(parts: &[&str]) -> Vec<Bytes> {
+        parts.iter().map(|p| Bytes::from(p.to_string())).collect()
+    }
+
     #[test]
     fn keeps_newest_and_truncates_arguments() {
         let log = SlowLog::new(0, 2);
+        let get = spec(b"get");
         for i in 0..3 {
-            log.push(
-                &[Bytes::from(format!("cmd{i}"))],
-                Duration::from_micros(5),
-                None,
-                None,
-            );
+            let args = KeptArgs::new(&line(&[&format!("cmd{i}")]));
+            log.push(get, &args, Duration::from_micros(5), None, None);
         }
         let got = log.get(10);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].args[0], Bytes::from("cmd2"));
         assert_eq!(got[0].id, 2);
         let long: Vec<Bytes> = (0..40).map(|i| Bytes::from(format!("{i}"))).collect();
-        log.push(&long, Duration::from_micros(5), None, None);
+        log.push(
+            get,
+            &KeptArgs::new(&long),
+            Duration::from_micros(5),
+            None,
+            None,
+        );
         let e = &log.get(1)[0];
         assert_eq!(e.args.len(), 32);
+        assert_eq!(e.args[30], Bytes::from("30"));
         assert_eq!(e.args[31], Bytes::from("... (9 more arguments)"));
-        assert!(!log.is_slow(Duration::from_micros(1)) || log.threshold_us() <= 1);
+        assert!(log.is_slow(Duration::from_micros(1)));
+        assert!(log.is_slow_ns(0));
         log.set_threshold_us(-1);
         assert!(!log.is_slow(Duration::from_secs(10)));
+        assert!(!log.is_slow_ns(u64::MAX));
+        log.set_threshold_us(10);
+        assert!(!log.is_slow_ns(9_999));
+        assert!(log.is_slow_ns(10_000));
     }
 
     #[test]
-    fn kept_args_round_trip_inline_and_shared() {
-        for n in 0..INLINE_ARGS + 3 {
+    fn kept_args_show_what_an_entry_shows_and_are_refilled_in_place() {
+        let get = spec(b"get");
+        for n in 0..=MAX_ARGS {
             let args: Vec<Bytes> = (0..n).map(|i| Bytes::from(format!("a{i}"))).collect();
-            assert_eq!(KeptArgs::new(&args).to_vec(), args);
+            assert_eq!(KeptArgs::new(&args).entry_args(get), args);
         }
-        let exact = [
-            Bytes::from("x".repeat(INLINE_BYTES - 4)),
-            Bytes::from("abcd"),
-        ];
-        assert!(matches!(KeptArgs::new(&exact).0, Kept::Inline { .. }));
-        assert_eq!(KeptArgs::new(&exact).to_vec(), exact);
-        let long = [
-            Bytes::from("x".repeat(INLINE_BYTES - 3)),
-            Bytes::from("abcd"),
-        ];
-        assert!(matches!(KeptArgs::new(&long).0, Kept::Shared(_)));
-        assert_eq!(KeptArgs::new(&long).to_vec(), long);
-        let empty = [Bytes::new(), Bytes::from("k")];
-        assert_eq!(KeptArgs::new(&empty).to_vec(), empty);
+        let long = line(&[
+            "SET",
+            "k",
+            &"x".repeat(MAX_ARG_LEN + 5),
+            &"y".repeat(MAX_ARG_LEN),
+        ]);
+        let mut kept = KeptArgs::new(&long);
+        let shown = kept.entry_args(get);
+        assert_eq!(
+            shown[2],
+            Bytes::from(format!("{}... (5 more bytes)", "x".repeat(MAX_ARG_LEN)))
+        );
+        assert_eq!(shown[3], long[3]);
+        // Only the shown prefix is kept.
+        let kept_len: usize = kept.kept().map(|(p, _)| p.len()).sum();
+        assert_eq!(kept_len, 3 + 1 + 2 * MAX_ARG_LEN);
+        // Refilled with a shorter line: nothing of the old one shows.
+        kept.fill(&line(&["GET", "", "k"]));
+        assert_eq!(kept.entry_args(get), line(&["GET", "", "k"]));
+        kept.fill(&[]);
+        assert!(kept.entry_args(get).is_empty());
     }
 
     #[test]
     fn hides_secrets_of_config_set_only() {
-        let args = |parts: &[&'static str]| -> Vec<Bytes> {
-            parts
-                .iter()
-                .map(|p| Bytes::from_static(p.as_bytes()))
-                .collect()
-        };
-        let config = crate::command::lookup(b"config").expect("config");
+        let config = spec(b"config");
         let set = config.subcommand(b"set").expect("config|set");
-        let line = args(&["CONFIG", "SET", "maxclients", "10", "RequirePass", "pw"]);
+        let shown = |spec, parts: &[&str]| KeptArgs::new(&line(parts)).entry_args(spec);
         assert_eq!(
-            &*redacted(set, &line),
-            &args(&[
+            shown(
+                set,
+                &["CONFIG", "SET", "maxclients", "10", "RequirePass", "pw"]
+            ),
+            line(&[
                 "CONFIG",
                 "SET",
                 "maxclients",
                 "10",
                 "RequirePass",
                 "(redacted)"
-            ])[..]
+            ])
+        );
+        assert_eq!(
+            shown(set, &["CONFIG", "SET", "masterauth", "pw"]),
+            line(&["CONFIG", "SET", "masterauth", "(redacted)"])
         );
         // An odd tail (a wrong-arity line) has no value to hide.
-        let odd = args(&["CONFIG", "SET", "requirepass"]);
-        assert_eq!(&*redacted(set, &odd), &odd[..]);
-        let get = crate::command::lookup(b"get").expect("get");
-        let plain = args(&["GET", "requirepass"]);
-        assert!(matches!(redacted(get, &plain), Cow::Borrowed(_)));
+        assert_eq!(
+            shown(set, &["CONFIG", "SET", "requirepass"]),
+            line(&["CONFIG", "SET", "requirepass"])
+        );
+        // A value is not a name; other commands show everything.
+        assert_eq!(
+            shown(set, &["CONFIG", "SET", "maxclients", "requirepass", "x"]),
+            line(&["CONFIG", "SET", "maxclients", "requirepass", "x"])
+        );
+        assert_eq!(
+            shown(spec(b"get"), &["GET", "requirepass", "x"]),
+            line(&["GET", "requirepass", "x"])
+        );
     }
 }

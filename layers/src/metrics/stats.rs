@@ -179,6 +179,16 @@ impl CommandCounters {
     }
 
     fn record(&self, outcome: Outcome, elapsed: Duration) {
+        self.record_ns(
+            outcome,
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+        );
+    }
+
+    /// Count one command that ended with `outcome` after `ns` nanoseconds
+    /// (ignored for a rejected command, which did not run).
+    #[inline]
+    pub(crate) fn record_ns(&self, outcome: Outcome, ns: u64) {
         let stripe = stripe();
         let cells = &self.stripes[stripe].0;
         let add = |cell: &AtomicU64, n: u64| {
@@ -194,12 +204,16 @@ impl CommandCounters {
         };
         add(&cells[OUTCOME_CELLS + outcome as usize], 1);
         if outcome != Outcome::Rejected {
-            let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-            // Most commands land in the first buckets: a short scan.
-            let bucket = LATENCY_BOUNDS_NS
-                .iter()
-                .position(|&bound| ns <= bound)
-                .unwrap_or(LATENCY_BOUNDS_NS.len());
+            // Most commands land in the first bucket: test it before the
+            // scan.
+            let bucket = if ns <= LATENCY_BOUNDS_NS[0] {
+                0
+            } else {
+                LATENCY_BOUNDS_NS
+                    .iter()
+                    .position(|&bound| ns <= bound)
+                    .unwrap_or(LATENCY_BOUNDS_NS.len())
+            };
             add(&cells[bucket], 1);
             add(&cells[SUM_NS], ns);
         }
@@ -314,8 +328,13 @@ impl CommandStats {
     }
 
     fn counters(&self, spec: Option<&'static CommandSpec>) -> &CommandCounters {
-        spec.and_then(|s| self.by_spec.get(&spec_key(s)))
-            .unwrap_or(&self.unknown)
+        spec.map_or(&self.unknown, |s| self.counters_for(s))
+    }
+
+    /// The counters of a command in the table (a spec the table did not
+    /// produce counts as `unknown`).
+    pub(crate) fn counters_for(&self, spec: &'static CommandSpec) -> &CommandCounters {
+        self.by_spec.get(&spec_key(spec)).unwrap_or(&self.unknown)
     }
 
     /// Count one command. `spec` is None for a name the table does not
@@ -328,6 +347,12 @@ impl CommandStats {
         error: Option<&Reply>,
     ) {
         self.counters(spec).record(outcome, elapsed);
+        self.count_error_of(outcome, error);
+    }
+
+    /// Count the error code of a command that failed (errorstats): the
+    /// code of its error reply, or `ERR` for an infrastructure failure.
+    pub(crate) fn count_error_of(&self, outcome: Outcome, error: Option<&Reply>) {
         if let Some(code) = error.and_then(Reply::error_code) {
             self.count_error(code);
         } else if outcome == Outcome::Failure {
