@@ -42,7 +42,7 @@ use futures::FutureExt;
 use redynamo::commands::{parse_getex, SetArgs};
 use redynamo::protocol::{Limits, ProtocolVersion, RespCodec};
 use redynamo::server::state::ServerState;
-use redynamo::stack::{self, StackOptions, StackService};
+use redynamo::stack::{self, StackService};
 use redynamo::store::memory::{MemoryConfig, MemoryStore};
 use redynamo_layers::command::{lookup, resolve};
 use redynamo_layers::metrics::Telemetry;
@@ -297,9 +297,7 @@ fn store(c: &mut Criterion<ThreadTime>) {
 
 /// The stack as the server runs it: unboxed (`stack::service`).
 fn full_stack(c: &mut Criterion<ThreadTime>) {
-    through_stack(c, "stack", |state, store| {
-        stack::service(state, store, &[], StackOptions::default())
-    });
+    through_stack(c, "stack", |state, store| stack::service(state, store, &[]));
 }
 
 /// The same stack boxed behind [`stack::Stack`] (`stack::build`), as user

@@ -215,6 +215,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
+        // The metrics layer settles the commands whose replies are about to
+        // be seen (and the next command will follow a wait, not them).
+        metrics::end_run();
         if !self.write_buf.is_empty() {
             ServerStats::add(
                 &self.state.stats.net_output_bytes,
@@ -284,7 +287,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
             }
             if self.write_buf.len() >= FLUSH_AT {
                 self.flush().await?;
-                metrics::end_run();
             }
         }
     }

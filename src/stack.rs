@@ -122,7 +122,11 @@ pub fn build_with<B: Backend>(
     custom: &[BoxLayer],
     options: StackOptions,
 ) -> Stack {
-    BoxCloneService::new(service(state, backend, custom, options))
+    if options.metrics {
+        BoxCloneService::new(service(state, backend, custom))
+    } else {
+        BoxCloneService::new(service_without_metrics(state, backend, custom))
+    }
 }
 
 /// Build the stack over `backend`, unboxed: the type connections run.
@@ -130,19 +134,31 @@ pub fn service<B: Backend>(
     state: &Arc<ServerState>,
     backend: B,
     custom: &[BoxLayer],
-    options: StackOptions,
+) -> impl StackService {
+    // Outermost: metrics see every command's true latency and outcome,
+    // shed and timed-out ones included. Chained: the connection
+    // (`crate::connection`) tells the layer where a run of commands that
+    // follow straight on from each other ends, so a pipeline costs one
+    // clock reading per command, or fewer (see the layer's `timing`).
+    // Runs of O(1) commands are timed together when every command is
+    // answered in place: over such a backend, with no user layer (which
+    // might make a command wait).
+    let runs = backend.answers_in_place() && custom.is_empty();
+    MetricsLayer::chained(state.command_stats.clone(), state.slowlog.clone(), runs)
+        .layer(service_without_metrics(state, backend, custom))
+}
+
+/// The stack without the metrics layer (`--no-metrics-layer`): what the
+/// layer costs is the difference (`benches/metrics_overhead.rs`,
+/// `benches/vs-redis.sh --metrics-layer`). A type of its own, rather than
+/// the same stack with the layer switched off at run time, so that neither
+/// pays for the other's futures.
+pub fn service_without_metrics<B: Backend>(
+    state: &Arc<ServerState>,
+    backend: B,
+    custom: &[BoxLayer],
 ) -> impl StackService {
     ServiceBuilder::new()
-        // Outermost: metrics see every command's true latency and outcome,
-        // shed and timed-out ones included. Chained: the connection
-        // (`crate::connection`) tells the layer where a run of commands
-        // that follow straight on from each other ends, so a pipeline
-        // costs one clock reading per command.
-        .option_layer(
-            options
-                .metrics
-                .then(|| MetricsLayer::chained(state.command_stats.clone(), state.slowlog.clone())),
-        )
         // Shedding bounds the commands in flight across all connections
         // and answers at once past the bound, instead of queueing.
         .layer(ShedLayer::new(state.config.max_concurrent_commands))

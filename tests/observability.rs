@@ -4,7 +4,9 @@
 
 mod obs_common;
 
-use obs_common::{config, eventually, http_get, parse_fields, start, Gate, Resp, Scrape};
+use obs_common::{
+    config, eventually, http_get, parse_fields, start, Gate, RawClient, Resp, Scrape,
+};
 
 const SETS_DB0: usize = 6;
 const SETS_DB1: usize = 2;
@@ -245,6 +247,59 @@ async fn metrics_move_by_exactly_the_traffic_and_agree_with_info() {
     .await;
 
     server.stop();
+}
+
+/// With no user layer over the in-memory store, the metrics layer times
+/// runs of O(1) commands together (`redynamo_layers::metrics::timing`):
+/// every command is still counted, its latency is settled before its reply
+/// is sent, and no wait for the client is ever charged to a command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latencies_are_settled_before_replies_and_never_hold_the_wait_for_the_client() {
+    let server = redynamo::server::Server::builder(config())
+        .bind()
+        .await
+        .expect("bind");
+    let (addr, metrics) = (server.local_addr(), server.metrics_addr().expect("metrics"));
+    let serving = tokio::spawn(server.serve());
+    let mut c = RawClient::connect(addr).await;
+    assert_eq!(c.call(&["SET", "k", "v"]).await, Resp::ok());
+    // Idle between commands: 3 × 40 ms that belong to no command.
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        assert_eq!(c.call(&["GET", "k"]).await, Resp::bulk("v"));
+    }
+    // A pipeline: 100 GETs in one write.
+    for _ in 0..100 {
+        c.send(&["GET", "k"]).await;
+    }
+    for _ in 0..100 {
+        assert_eq!(c.read().await, Resp::bulk("v"));
+    }
+    // Scraped from another connection, right after the replies arrived:
+    // every GET has its latency already.
+    let (status, body) = http_get(metrics, "/metrics").await;
+    assert_eq!(status, 200);
+    let m = Scrape::parse(&body);
+    let count = m.value(
+        "redynamo_command_duration_seconds_count",
+        &[("command", "get")],
+    );
+    assert_eq!(count, 103.0);
+    assert_eq!(commands(&m, "get", "ok"), 103.0);
+    let sum = m.value(
+        "redynamo_command_duration_seconds_sum",
+        &[("command", "get")],
+    );
+    // Had a wait been charged, the sum would hold at least 120 ms.
+    assert!(sum < 0.06, "GET latency sum {sum} s holds a wait");
+    let stats = c.info("commandstats").await;
+    let get = parse_fields(&stats["cmdstat_get"]);
+    assert_eq!(get["calls"], "103");
+    assert!(
+        get["usec"].parse::<u64>().expect("usec") < 60_000,
+        "{get:?}"
+    );
+    serving.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use crate::config::{BackendKind, Config, ReadConsistency};
 use crate::connection::Connection;
 use crate::follower::FollowerConfig;
-use crate::stack::{self, BoxLayer, Stack, StackOptions};
+use crate::stack::{self, BoxLayer, Stack, StackService};
 use crate::store::dynamo::DynamoStore;
 use crate::store::memory::{MemoryConfig, MemoryStore};
 use crate::store::Backend;
@@ -141,20 +141,15 @@ impl ServerBuilder {
             .store(local_addr.port() as u64, Ordering::Relaxed);
         // The stack's concrete type is known only here: connections run
         // over it unboxed, and the server keeps how to start one.
-        let options = StackOptions {
-            metrics: !state.config.no_metrics_layer,
+        let connect = if state.config.no_metrics_layer {
+            connector(stack::service_without_metrics(
+                &state,
+                backend,
+                &self.layers,
+            ))
+        } else {
+            connector(stack::service(&state, backend, &self.layers))
         };
-        let stack = stack::service(&state, backend, &self.layers, options);
-        // A user layer need not be Sync: the accept loop takes its copy of
-        // the stack under a lock, once per connection.
-        let stack = std::sync::Mutex::new(stack);
-        let connect: Connect = Arc::new(move |socket, state, entry| {
-            let stack = match stack.lock() {
-                Ok(stack) => stack.clone(),
-                Err(poisoned) => poisoned.into_inner().clone(),
-            };
-            Box::pin(Connection::new(socket, stack, state, entry).run())
-        });
         Ok(Server {
             listener,
             local_addr,
@@ -163,6 +158,20 @@ impl ServerBuilder {
             connect,
         })
     }
+}
+
+/// How the server starts a connection over `stack`.
+fn connector<S: StackService>(stack: S) -> Connect {
+    // A user layer need not be Sync: the accept loop takes its copy of
+    // the stack under a lock, once per connection.
+    let stack = std::sync::Mutex::new(stack);
+    Arc::new(move |socket, state, entry| {
+        let stack = match stack.lock() {
+            Ok(stack) => stack.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        Box::pin(Connection::new(socket, stack, state, entry).run())
+    })
 }
 
 /// Serves one accepted client over the server's stack until it leaves.

@@ -54,6 +54,13 @@ pub trait Backend:
         false
     }
 
+    /// Whether every command is answered in place, within the call (the
+    /// in-memory store): the metrics layer then times runs of O(1)
+    /// commands together (`redynamo_layers::metrics::timing`).
+    fn answers_in_place(&self) -> bool {
+        false
+    }
+
     /// Whether [`Backend::warm`] does anything (a connection collects no
     /// keys for a backend that ignores them).
     fn warms(&self) -> bool {

@@ -21,10 +21,14 @@ pub(crate) struct Record {
     pub(crate) slow: Option<Box<Capture>>,
     /// The client's id, which owns the reading that ends the command.
     pub(crate) client: u64,
-    /// A raw reading of `shared.clock`.
+    /// A raw reading of `shared.clock`, or [`IN_RUN`].
     pub(crate) start: u64,
     pub(crate) shared: &'static Shared,
 }
+
+/// A [`Record::start`] that means: the command joined its client's run and
+/// is timed with the run's segment ([`timing`]). Never a reading.
+pub(crate) const IN_RUN: u64 = 0;
 
 pin_project! {
     pub struct ResponseFuture<F> {
@@ -55,17 +59,22 @@ where
         let out = match this.future.poll(cx) {
             Poll::Ready(out) => out.map_err(Into::into),
             Poll::Pending => {
-                if this.record.as_ref().is_some_and(|r| r.shared.chained) {
-                    // This command waits: whatever runs next on this thread
-                    // does not follow on from it.
-                    timing::end_run();
+                if let Some(r) = this.record.as_mut() {
+                    if r.start == IN_RUN {
+                        // It joined its client's run but has to wait after
+                        // all: timed on its own from here.
+                        r.start = timing::joined_waits(r.shared);
+                    } else if r.shared.chained {
+                        // This command waits: whatever runs next on this
+                        // thread does not follow on from it.
+                        timing::end_run();
+                    }
                 }
                 return Poll::Pending;
             }
         };
         if let Some(r) = this.record.take() {
             let shared = r.shared;
-            let ns = timing::nanos(shared, r.start, timing::end(shared, r.client));
             let outcome = match &out {
                 Ok(reply) if reply.is_error() => {
                     shared.stats.count_error_of(Outcome::Error, Some(reply));
@@ -77,11 +86,21 @@ where
                     Outcome::Failure
                 }
             };
-            r.counters.record_ns(outcome, ns);
-            if let Some(capture) = r.slow {
+            r.counters.count(outcome);
+            if r.start == IN_RUN {
+                timing::joined_ended(shared, r.client, r.counters);
+            } else {
+                let ns = timing::nanos(shared, r.start, timing::end(shared, r.client));
+                r.counters.add_latency(ns);
                 if shared.slowlog.is_slow_ns(ns) {
-                    log_slow(shared, &capture, ns);
+                    match &r.slow {
+                        Some(capture) => log_slow(shared, capture, ns),
+                        // A command of a run that waited: no line kept.
+                        None => shared.slowlog.push_stall(r.counters.name, ns),
+                    }
                 }
+            }
+            if let Some(capture) = r.slow {
                 capture.recycle();
             }
         }

@@ -48,7 +48,7 @@
 mod future;
 mod slowlog;
 mod stats;
-mod timing;
+pub mod timing;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -65,7 +65,7 @@ pub use self::stats::{
     UNKNOWN_COMMAND,
 };
 pub use self::timing::end_run;
-use crate::command::CommandSpec;
+use crate::command::{CommandSpec, Flags};
 use crate::error::BoxError;
 use crate::{Reply, Request};
 
@@ -95,23 +95,34 @@ pub(crate) struct Shared {
     /// Whether a command that follows straight on from the previous one
     /// starts from the reading that ended it ([`timing`]).
     pub(crate) chained: bool,
+    /// Whether O(1) commands that follow straight on from each other are
+    /// timed as runs ([`timing`]).
+    pub(crate) runs: bool,
 }
 
 impl MetricsLayer {
     pub fn new(stats: Arc<CommandStats>, slowlog: Arc<SlowLog>) -> MetricsLayer {
-        MetricsLayer::build(stats, slowlog, false)
+        MetricsLayer::build(stats, slowlog, false, false)
     }
 
-    /// A layer that times a pipeline with one clock reading per command:
-    /// a command run straight after the previous one of its client starts
-    /// when that one ended. The connection driving the stack must call
-    /// [`end_run`] after every wait and before work of its own between
-    /// commands; the server's connection does. See [`timing`].
-    pub fn chained(stats: Arc<CommandStats>, slowlog: Arc<SlowLog>) -> MetricsLayer {
-        MetricsLayer::build(stats, slowlog, true)
+    /// A layer that times a pipeline with fewer clock readings (see
+    /// [`timing`]): a command run straight after the previous one of its
+    /// client starts when that one ended, and, with `runs`, consecutive
+    /// O(1) commands are read once per segment of [`timing::RUN_LEN`].
+    /// `runs` suits a backend that answers every command in place (the
+    /// in-memory store). The connection driving the stack must call
+    /// [`end_run`] after every wait, before flushing replies and before
+    /// work of its own between commands; the server's connection does.
+    pub fn chained(stats: Arc<CommandStats>, slowlog: Arc<SlowLog>, runs: bool) -> MetricsLayer {
+        MetricsLayer::build(stats, slowlog, true, runs)
     }
 
-    fn build(stats: Arc<CommandStats>, slowlog: Arc<SlowLog>, chained: bool) -> MetricsLayer {
+    fn build(
+        stats: Arc<CommandStats>,
+        slowlog: Arc<SlowLog>,
+        chained: bool,
+        runs: bool,
+    ) -> MetricsLayer {
         // Building the clock calibrates it (up to 200 ms, once per
         // process): paid at start-up, not on a client's first command.
         let clock = quanta::Clock::new();
@@ -122,6 +133,7 @@ impl MetricsLayer {
                 ns_per_2_32_ticks: timing::ns_per_2_32_ticks(&clock),
                 clock,
                 chained,
+                runs: chained && runs,
             })),
         }
     }
@@ -177,12 +189,27 @@ where
                 counters
             }
         };
-        // Kept for the slow log, which needs the arguments and the client
-        // after the inner service consumed the request: the shown part of
-        // the line, copied into this thread's spare capture.
-        let slow = (shared.slowlog.threshold_us() >= 0).then(|| Capture::of(&req));
+        let threshold = shared.slowlog.threshold_us();
         let client = req.client.id;
-        let start = timing::start(shared, client);
+        // An O(1) command following straight on from its client's last one
+        // joins their run and is timed with it ([`timing`]): no reading of
+        // its own, no line kept.
+        let joins = shared.runs
+            && client != 0
+            && spec.flags.contains(Flags::FAST)
+            && req.command.args.len() <= 3
+            && !(0..=timing::RUN_SLOWLOG_FLOOR_US).contains(&threshold);
+        let (slow, start) = if joins {
+            timing::join(shared, client);
+            (None, future::IN_RUN)
+        } else {
+            // Kept for the slow log, which needs the arguments and the
+            // client after the inner service consumed the request: the
+            // shown part of the line, copied into this thread's spare
+            // capture.
+            let slow = (threshold >= 0).then(|| Capture::of(&req));
+            (slow, timing::start(shared, client))
+        };
         ResponseFuture::new(
             self.inner.call(req),
             future::Record {

@@ -48,6 +48,27 @@ pub struct KeptArgs {
 /// The most bytes an entry shows: 32 arguments of 128 bytes.
 const KEPT_BYTES: usize = MAX_ARGS * MAX_ARG_LEN;
 
+/// `dst.copy_from_slice(src)`, with the short lengths most arguments have
+/// (a command name, a key) copied by two overlapping fixed-size moves
+/// instead of a call to `memcpy`, which costs more than the copy itself.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if (8..=16).contains(&n) {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if (4..8).contains(&n) {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else if n < 4 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
 impl Default for KeptArgs {
     fn default() -> KeptArgs {
         let bytes: Box<[u8]> = vec![0; KEPT_BYTES].into_boxed_slice();
@@ -83,7 +104,7 @@ impl KeptArgs {
             let n = arg.len().min(MAX_ARG_LEN);
             // At most MAX_ARGS prefixes of at most MAX_ARG_LEN bytes: in
             // bounds.
-            self.bytes[at..at + n].copy_from_slice(&arg[..n]);
+            copy_short(&mut self.bytes[at..at + n], &arg[..n]);
             at += n;
             // An argument is at most `proto-max-bulk-len` (≤ 4 GiB) long.
             *slot = (n as u32, u32::try_from(arg.len()).unwrap_or(u32::MAX));
@@ -279,6 +300,31 @@ impl SlowLog {
         }
     }
 
+    /// Log a stall charged to a command whose line was not kept (see
+    /// `timing`): the entry shows its name only.
+    #[cold]
+    pub fn push_stall(&self, name: &str, ns: u64) {
+        let max_len = self.max_len();
+        if max_len == 0 {
+            return;
+        }
+        let entry = SlowEntry {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            unix_secs: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            micros: ns / 1000,
+            args: vec![Bytes::copy_from_slice(name.as_bytes())],
+            addr: None,
+            name: None,
+        };
+        if let Ok(mut e) = self.entries.lock() {
+            e.push_front(entry);
+            e.truncate(max_len);
+        }
+    }
+
     /// The newest `count` entries, newest first.
     pub fn get(&self, count: usize) -> Vec<SlowEntry> {
         self.entries
@@ -376,6 +422,27 @@ mod tests {
         assert_eq!(kept.entry_args(get), line(&["GET", "", "k"]));
         kept.fill(&[]);
         assert!(kept.entry_args(get).is_empty());
+    }
+
+    #[test]
+    fn short_copies_keep_every_byte_at_every_length() {
+        let get = spec(b"get");
+        for len in 0..=MAX_ARG_LEN + 1 {
+            let arg: Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
+            let args = vec![
+                Bytes::from_static(b"x"),
+                Bytes::from(arg.clone()),
+                Bytes::from("y"),
+            ];
+            let shown = KeptArgs::new(&args).entry_args(get);
+            assert_eq!(shown[0], args[0]);
+            if len <= MAX_ARG_LEN {
+                assert_eq!(shown[1], Bytes::from(arg), "length {len}");
+            } else {
+                assert!(shown[1].starts_with(&arg[..MAX_ARG_LEN]), "length {len}");
+            }
+            assert_eq!(shown[2], args[2]);
+        }
     }
 
     #[test]

@@ -189,33 +189,47 @@ impl CommandCounters {
     /// (ignored for a rejected command, which did not run).
     #[inline]
     pub(crate) fn record_ns(&self, outcome: Outcome, ns: u64) {
-        let stripe = stripe();
-        let cells = &self.stripes[stripe].0;
-        let add = |cell: &AtomicU64, n: u64| {
-            if stripe < PRIVATE_STRIPES {
-                // Only this thread writes this cell.
-                cell.store(
-                    cell.load(Ordering::Relaxed).wrapping_add(n),
-                    Ordering::Relaxed,
-                );
-            } else {
-                cell.fetch_add(n, Ordering::Relaxed);
-            }
-        };
-        add(&cells[OUTCOME_CELLS + outcome as usize], 1);
+        self.count(outcome);
         if outcome != Outcome::Rejected {
-            // Most commands land in the first bucket: test it before the
-            // scan.
-            let bucket = if ns <= LATENCY_BOUNDS_NS[0] {
-                0
-            } else {
-                LATENCY_BOUNDS_NS
-                    .iter()
-                    .position(|&bound| ns <= bound)
-                    .unwrap_or(LATENCY_BOUNDS_NS.len())
-            };
-            add(&cells[bucket], 1);
-            add(&cells[SUM_NS], ns);
+            self.add_latency(ns);
+        }
+    }
+
+    /// Count one command that ended with `outcome`; its latency follows
+    /// ([`CommandCounters::add_latency`]) unless it was rejected.
+    #[inline]
+    pub(crate) fn count(&self, outcome: Outcome) {
+        self.add(stripe(), OUTCOME_CELLS + outcome as usize, 1);
+    }
+
+    /// The latency of one command that ran.
+    #[inline]
+    pub(crate) fn add_latency(&self, ns: u64) {
+        // Most commands land in the first bucket: test it before the scan.
+        let bucket = if ns <= LATENCY_BOUNDS_NS[0] {
+            0
+        } else {
+            LATENCY_BOUNDS_NS
+                .iter()
+                .position(|&bound| ns <= bound)
+                .unwrap_or(LATENCY_BOUNDS_NS.len())
+        };
+        let stripe = stripe();
+        self.add(stripe, bucket, 1);
+        self.add(stripe, SUM_NS, ns);
+    }
+
+    #[inline]
+    fn add(&self, stripe: usize, cell: usize, n: u64) {
+        let cell = &self.stripes[stripe].0[cell];
+        if stripe < PRIVATE_STRIPES {
+            // Only this thread writes this cell.
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
+        } else {
+            cell.fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -232,8 +246,11 @@ impl CommandCounters {
     }
 
     /// Commands that ran (ok, error or failure), and their nanoseconds.
+    /// Counted from outcomes, which are recorded as a command ends; its
+    /// latency may be settled a few microseconds later (a run's segment,
+    /// see `timing`).
     fn totals(&self) -> (u64, u64) {
-        let calls = (0..BUCKETS).map(|b| self.total(b)).sum();
+        let calls = self.outcome(Outcome::Ok) + self.failed();
         (calls, self.total(SUM_NS))
     }
 

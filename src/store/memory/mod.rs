@@ -259,6 +259,10 @@ impl Backend for MemoryStore {
         "memory"
     }
 
+    fn answers_in_place(&self) -> bool {
+        true
+    }
+
     fn warms(&self) -> bool {
         true
     }
