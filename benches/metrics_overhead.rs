@@ -5,16 +5,21 @@
 //! - `get_through_stack`: pre-built requests straight into the full,
 //!   unboxed stack the server runs (metrics → shed → timeout → auth →
 //!   admin → memory store), no socket. This isolates the layer: its cost
-//!   is a large share of a ~0.2 µs call.
+//!   is a large share of a ~0.13 µs call.
 //! - `get_over_tcp`: a real connection task (codec, session, stack) serving
 //!   a client that pipelines GETs 32 at a time over loopback, as a busy
 //!   client does. This is the throughput a client sees. The paired report
 //!   also runs it unpipelined (one GET per round trip, the common client).
 //!
-//! The metrics stack records into a real Prometheus recorder with the
-//! default SLOWLOG threshold (so arguments are kept for it), exactly as a
-//! server with `--metrics-addr` does; the exporter's upkeep, which the
-//! server runs every 5 s, runs between batches, outside the timed loops.
+//! The stacks are the server's: `stack::service` (the metrics layer
+//! chained, with runs over the memory store) and
+//! `stack::service_without_metrics`, each its own type. The metrics stack
+//! records into a real Prometheus recorder with the default SLOWLOG
+//! threshold, exactly as a server with `--metrics-addr` does; the
+//! exporter's upkeep, which the server runs every 5 s, runs between
+//! batches, outside the timed loops. The process uses the server's
+//! allocator. The same comparison against the real server, with
+//! redis-benchmark, is `benches/vs-redis.sh --metrics-layer`.
 //!
 //! After criterion, a paired report runs both stacks in alternating rounds
 //! (so load from other processes hits both alike) and prints the median

@@ -17,6 +17,12 @@
 //! sample, too much for a path every command takes
 //! (`benches/metrics_overhead.rs`).
 //!
+//! How a command is timed — one clock reading per command, or one per
+//! segment of a run of O(1) commands, with what that changes — is in
+//! [`timing`]: [`MetricsLayer::new`] reads the clock twice per command,
+//! for any driver; [`MetricsLayer::chained`], which the server uses,
+//! relies on its connection calling [`end_run`].
+//!
 //! Labels stay bounded: the `command` label is a name from the command
 //! table (or `unknown`), never a key or a client-chosen string.
 //!
