@@ -302,6 +302,30 @@ async fn latencies_are_settled_before_replies_and_never_hold_the_wait_for_the_cl
     serving.abort();
 }
 
+/// `--no-metrics-layer` (for measuring the layer, `benches/vs-redis.sh
+/// --metrics-layer`) serves as usual and leaves the stack's commands
+/// uncounted, as documented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_metrics_layer_commands_run_uncounted() {
+    let mut cfg = config();
+    cfg.no_metrics_layer = true;
+    cfg.slowlog_log_slower_than = 0;
+    let server = redynamo::server::Server::builder(cfg)
+        .bind()
+        .await
+        .expect("bind");
+    let addr = server.local_addr();
+    let serving = tokio::spawn(server.serve());
+    let mut c = RawClient::connect(addr).await;
+    assert_eq!(c.call(&["SET", "k", "v"]).await, Resp::ok());
+    assert_eq!(c.call(&["GET", "k"]).await, Resp::bulk("v"));
+    let stats = c.info("commandstats").await;
+    assert!(!stats.contains_key("cmdstat_get"), "{stats:?}");
+    assert!(!stats.contains_key("cmdstat_set"), "{stats:?}");
+    assert_eq!(c.call(&["SLOWLOG", "LEN"]).await, Resp::Int(0));
+    serving.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_resetstat_restarts_info_but_not_prometheus_counters() {
     let server = start(config(), &Gate::default()).await;
