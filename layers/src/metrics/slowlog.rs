@@ -279,24 +279,9 @@ impl SlowLog {
         addr: Option<SocketAddr>,
         name: Option<Bytes>,
     ) {
-        let max_len = self.max_len();
-        if max_len == 0 {
-            return;
-        }
-        let entry = SlowEntry {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            unix_secs: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            micros: elapsed.as_micros() as u64,
-            args: args.entry_args(spec),
-            addr,
-            name,
-        };
-        if let Ok(mut e) = self.entries.lock() {
-            e.push_front(entry);
-            e.truncate(max_len);
+        if self.max_len() > 0 {
+            let micros = elapsed.as_micros() as u64;
+            self.insert(args.entry_args(spec), micros, addr, name);
         }
     }
 
@@ -304,6 +289,11 @@ impl SlowLog {
     /// `timing`): the entry shows its name only.
     #[cold]
     pub fn push_stall(&self, name: &str, ns: u64) {
+        let args = vec![Bytes::copy_from_slice(name.as_bytes())];
+        self.insert(args, ns / 1000, None, None);
+    }
+
+    fn insert(&self, args: Vec<Bytes>, micros: u64, addr: Option<SocketAddr>, name: Option<Bytes>) {
         let max_len = self.max_len();
         if max_len == 0 {
             return;
@@ -314,10 +304,10 @@ impl SlowLog {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
-            micros: ns / 1000,
-            args: vec![Bytes::copy_from_slice(name.as_bytes())],
-            addr: None,
-            name: None,
+            micros,
+            args,
+            addr,
+            name,
         };
         if let Ok(mut e) = self.entries.lock() {
             e.push_front(entry);
