@@ -311,6 +311,20 @@ mod tests {
             .expect("get ran")
     }
 
+    /// `GET key` for each key, one after another as a connection sends them.
+    async fn get_each<S>(svc: &mut S, client: &Arc<ClientInfo>, keys: &[&str])
+    where
+        S: Service<Request, Response = Reply, Error = BoxError>,
+    {
+        for key in keys {
+            let req = request(client, &["GET", key]);
+            assert_eq!(
+                svc.ready().await.unwrap().call(req).await.unwrap(),
+                Reply::ok()
+            );
+        }
+    }
+
     fn get_calls(stats: &CommandStats) -> u64 {
         stats
             .snapshot()
@@ -349,10 +363,7 @@ mod tests {
     async fn a_stall_in_a_run_is_charged_to_the_command_that_ends_its_segment() {
         let s = setup(10_000);
         let mut svc = MetricsLayer::chained(s.stats.clone(), s.slowlog.clone(), true).layer(leaf());
-        for key in ["a", "stall", "b"] {
-            let req = request(&s.client, &["GET", key]);
-            svc.ready().await.unwrap().call(req).await.unwrap();
-        }
+        get_each(&mut svc, &s.client, &["a", "stall", "b"]).await;
         end_run();
         let latency = get_latency(&s.stats);
         assert_eq!(latency.count(), 3);
@@ -371,10 +382,7 @@ mod tests {
         // command, so none forms.
         let s = setup(10);
         let mut svc = MetricsLayer::chained(s.stats.clone(), s.slowlog.clone(), true).layer(leaf());
-        for key in ["a", "stall", "b"] {
-            let req = request(&s.client, &["GET", key]);
-            svc.ready().await.unwrap().call(req).await.unwrap();
-        }
+        get_each(&mut svc, &s.client, &["a", "stall", "b"]).await;
         // Each was settled as it ended, the stall where it happened.
         let latency = get_latency(&s.stats);
         assert_eq!(latency.count(), 3);
