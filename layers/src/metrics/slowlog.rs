@@ -260,8 +260,7 @@ impl SlowLog {
 
     /// Whether a command that took `elapsed` belongs in the log.
     pub fn is_slow(&self, elapsed: Duration) -> bool {
-        let t = self.threshold_us();
-        t >= 0 && elapsed.as_micros() as i64 >= t
+        self.is_slow_ns(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
     }
 
     /// Whether a command that took `ns` nanoseconds belongs in the log.
@@ -270,7 +269,7 @@ impl SlowLog {
         t >= 0 && ns / 1000 >= t as u64
     }
 
-    /// Log a command (the caller checked [`SlowLog::is_slow`]).
+    /// Log a command (the caller checked [`SlowLog::is_slow_ns`]).
     pub fn push(
         &self,
         spec: &CommandSpec,

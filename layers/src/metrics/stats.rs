@@ -26,14 +26,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn of(reply: &Reply) -> Outcome {
-        if reply.is_error() {
-            Outcome::Error
-        } else {
-            Outcome::Ok
-        }
-    }
-
     fn label(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
