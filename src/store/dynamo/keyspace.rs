@@ -36,7 +36,6 @@ use super::error::{build_error, fail};
 use super::schema::{self, blob, num, HEAD_SK};
 use super::Shared;
 use crate::commands::server::{scan_reply, KeyFilter};
-use crate::util::now_ms;
 
 /// Most SCAN cursors a node remembers; the least recently used goes.
 pub const MAX_CURSORS: usize = 10_000;
@@ -210,7 +209,10 @@ fn type_of(item: &HashMap<String, AttributeValue>) -> &str {
 pub async fn keys(shared: &Shared, db: u32, filter: &KeyFilter) -> Result<Reply, BoxError> {
     let mut out = Vec::new();
     let spec = ScanSpec {
-        filter: Filter::LiveHeads { db, now: now_ms() },
+        filter: Filter::LiveHeads {
+            db,
+            now: shared.now(),
+        },
         start: None,
         page: None,
         projection: &[schema::PK],
@@ -253,7 +255,10 @@ pub async fn scan(
     let mut seen = 0usize;
     let mut pages = 0;
     let spec = ScanSpec {
-        filter: Filter::LiveHeads { db, now: now_ms() },
+        filter: Filter::LiveHeads {
+            db,
+            now: shared.now(),
+        },
         start,
         page: Some(count.clamp(10, 1000) as i32),
         projection: &[schema::PK, schema::TYPE],
@@ -282,7 +287,10 @@ pub async fn scan(
 pub async fn dbsize(shared: &Shared, db: u32) -> Result<Reply, BoxError> {
     let mut n = 0i64;
     let spec = ScanSpec {
-        filter: Filter::LiveHeads { db, now: now_ms() },
+        filter: Filter::LiveHeads {
+            db,
+            now: shared.now(),
+        },
         start: None,
         page: None,
         projection: &[],
@@ -303,7 +311,7 @@ pub async fn dbsize(shared: &Shared, db: u32) -> Result<Reply, BoxError> {
 /// beginning when it finds nothing after it. Usually one page of
 /// [`RANDOM_PAGE`] items.
 pub async fn randomkey(shared: &Shared, db: u32) -> Result<Reply, BoxError> {
-    let now = now_ms();
+    let now = shared.now();
     let mut probe = [0u8; 16];
     rand::thread_rng().fill(&mut probe);
     let random_start = schema::head_key(db, &probe);

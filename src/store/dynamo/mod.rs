@@ -42,6 +42,7 @@ pub(crate) mod item;
 mod keyspace;
 mod recording;
 pub mod schema;
+mod tracking;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -59,14 +60,16 @@ use parking_lot::Mutex;
 use redynamo_layers::cache::SharedCache;
 use redynamo_layers::metrics::Telemetry;
 use redynamo_layers::{BoxError, Reply, Request};
+
+use crate::util::clock::Clock;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use super::{Backend, BackendStats};
 use crate::config::{Config, ReadConsistency};
 use crate::follower::{DynamoStreams, FollowerConfig, FollowerHandle, StreamFollower};
-use engine::{RecentWrites, Watched};
 pub use schema::SchemaError;
+use tracking::{RecentWrites, Watched};
 
 /// Settings of the DynamoDB backend.
 #[derive(Clone, Debug)]
@@ -92,6 +95,9 @@ pub struct DynamoConfig {
     /// How long reads of a key this node wrote stay consistent under
     /// `--read-consistency eventual`.
     pub read_your_writes_window: Duration,
+    /// The wall clock deadlines are measured against (a manual one in
+    /// tests).
+    pub clock: Clock,
 }
 
 impl DynamoConfig {
@@ -107,6 +113,7 @@ impl DynamoConfig {
             conflict_attempts: 32,
             unprocessed_rounds: 8,
             read_your_writes_window: Duration::from_secs(1),
+            clock: Clock::system(),
         }
     }
 
@@ -188,7 +195,18 @@ impl DynamoStore {
     /// Load the AWS configuration from the standard chain, then check (or
     /// create) the table.
     pub async fn connect(config: &Config) -> Result<DynamoStore, StartError> {
-        let config = DynamoConfig::from_config(config);
+        DynamoStore::connect_with_clock(config, Clock::system()).await
+    }
+
+    /// [`DynamoStore::connect`], with deadlines measured against `clock`.
+    pub async fn connect_with_clock(
+        config: &Config,
+        clock: Clock,
+    ) -> Result<DynamoStore, StartError> {
+        let config = DynamoConfig {
+            clock,
+            ..DynamoConfig::from_config(config)
+        };
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(config.retry_config())
             .timeout_config(config.timeout_config())
@@ -282,5 +300,12 @@ impl Backend for DynamoStore {
         Some(StreamFollower::spawn(
             streams, cache, config, telemetry, shutdown,
         ))
+    }
+}
+
+impl Shared {
+    /// Unix milliseconds by the store's clock.
+    fn now(&self) -> u64 {
+        self.config.clock.now_ms()
     }
 }
