@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use redynamo_layers::command::CommandId;
 use redynamo_layers::{ClientInfo, Command, Reply, Request};
 
 use super::calls::{DbKey, Snapshot};
@@ -131,7 +132,7 @@ fn run_in(
 /// table's key positions; COPY … DB n also names its destination in db n.
 pub fn keys_of(cmd: &Command, db: u32, databases: u32, out: &mut Vec<DbKey>) {
     out.extend(cmd.keys().map(|k| (db, k.clone())));
-    if cmd.spec.name == "copy" && cmd.args.len() > 3 {
+    if cmd.spec.id == CommandId::Copy && cmd.reaches_other_db() {
         if let Ok(CopyArgs { db: Some(n), .. }) = CopyArgs::parse(&cmd.args) {
             if n >= 0 && n < databases as i64 {
                 out.push((n as u32, cmd.args[2].clone()));
@@ -145,7 +146,7 @@ pub fn keys_of(cmd: &Command, db: u32, databases: u32, out: &mut Vec<DbKey>) {
 pub fn transaction_keys(cmds: &[Command], mut db: u32, databases: u32) -> Vec<DbKey> {
     let mut out = Vec::new();
     for cmd in cmds {
-        if cmd.spec.name == "select" {
+        if cmd.spec.id == CommandId::Select {
             if let Ok(n) = int_arg(&cmd.args[1]) {
                 if n >= 0 && n < databases as i64 {
                     db = n as u32;
