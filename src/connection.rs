@@ -2,8 +2,9 @@
 //!
 //! The connection owns the session: authenticated or not, the selected db,
 //! the RESP version, the client name, the MULTI queue and whether WATCH is
-//! in force. Session commands (flagged `CONNECTION` in the command table)
+//! in force. Session commands (`Routing::session` in the command table)
 //! are answered here; everything else becomes a [`Request`] for the stack.
+//! What MULTI does with a command is the table's `Routing::in_multi`.
 //!
 //! Pipelining: every command already buffered is decoded and run before
 //! anything is written, and replies are flushed once per batch (or when the
