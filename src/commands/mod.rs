@@ -29,6 +29,7 @@ pub mod strings;
 pub mod transactions;
 
 use bytes::Bytes;
+use redynamo_layers::command::{CommandId, CommandSpec};
 use redynamo_layers::{Command, Reply};
 
 pub use args::*;
@@ -82,106 +83,72 @@ pub enum Route {
     NotStored,
 }
 
-/// Where `name` (a command table name) is executed.
-pub fn route(name: &str) -> Route {
-    match name {
-        "keys" | "scan" | "randomkey" | "dbsize" | "flushdb" | "flushall" | "swapdb" => Route::Db,
-        "exec" => Route::Exec,
-        "watch" => Route::Watch,
-        "unwatch" => Route::Unwatch,
-        _ if is_keyed(name) => Route::Keyed,
-        _ => Route::NotStored,
+/// Where the command `spec` names is executed: an exhaustive match on the
+/// table's [`CommandId`], so a command added to the table does not compile
+/// until it is routed here.
+pub fn route(spec: &CommandSpec) -> Route {
+    use CommandId::*;
+    match spec.id {
+        Get | Set | Setnx | Setex | Psetex | Getset | Getdel | Getex | Mget | Mset | Msetnx
+        | Incr | Decr | Incrby | Decrby | Incrbyfloat | Append | Strlen | Getrange | Substr
+        | Setrange | Del | Unlink | Exists | Touch | Type | Expire | Pexpire | Expireat
+        | Pexpireat | Ttl | Pttl | Expiretime | Pexpiretime | Persist | Rename | Renamenx
+        | Copy | Select => Route::Keyed,
+        Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
+        Exec => Route::Exec,
+        Watch => Route::Watch,
+        Unwatch => Route::Unwatch,
+        // The session's (connection) and the admin layer's.
+        Auth | Client | ClientGetname | ClientHelp | ClientId | ClientInfo | ClientKill
+        | ClientList | ClientNoEvict | ClientNoTouch | ClientSetinfo | ClientSetname | Command
+        | CommandCount | CommandDocs | CommandGetkeys | CommandHelp | CommandInfo | CommandList
+        | Config | ConfigGet | ConfigHelp | ConfigResetstat | ConfigRewrite | ConfigSet
+        | Discard | Echo | Hello | Info | Lastsave | Multi | Ping | Quit | Reset | Slowlog
+        | SlowlogGet | SlowlogHelp | SlowlogLen | SlowlogReset | Time => Route::NotStored,
     }
 }
-
-/// Whether `name` is a keyed command ([`apply`] answers it).
-fn is_keyed(name: &str) -> bool {
-    KEYED.contains(&name)
-}
-
-/// The keyed commands, in [`apply`]'s order.
-const KEYED: &[&str] = &[
-    "get",
-    "set",
-    "setnx",
-    "setex",
-    "psetex",
-    "getset",
-    "getdel",
-    "getex",
-    "mget",
-    "mset",
-    "msetnx",
-    "incr",
-    "decr",
-    "incrby",
-    "decrby",
-    "incrbyfloat",
-    "append",
-    "strlen",
-    "getrange",
-    "substr",
-    "setrange",
-    "del",
-    "unlink",
-    "exists",
-    "touch",
-    "type",
-    "expire",
-    "pexpire",
-    "expireat",
-    "pexpireat",
-    "ttl",
-    "pttl",
-    "expiretime",
-    "pexpiretime",
-    "persist",
-    "rename",
-    "renamenx",
-    "copy",
-    "select",
-];
 
 /// Apply the keyed command `cmd` to `ks`; None when `cmd` is not keyed
 /// ([`route`] is not [`Route::Keyed`]).
 pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
     use keys::*;
     use strings::*;
+    use CommandId as Id;
     let a = &cmd.args[..];
-    Some(match cmd.spec.name {
-        "get" => run::<Get, K>(a, ks),
-        "set" => run::<Set, K>(a, ks),
-        "setnx" => run::<SetNx, K>(a, ks),
-        "setex" => run::<SetExSeconds, K>(a, ks),
-        "psetex" => run::<SetExMillis, K>(a, ks),
-        "getset" => run::<GetSet, K>(a, ks),
-        "getdel" => run::<GetDel, K>(a, ks),
-        "getex" => run::<GetEx, K>(a, ks),
-        "mget" => run::<MGet, K>(a, ks),
-        "mset" => run::<MSet, K>(a, ks),
-        "msetnx" => run::<MSetNx, K>(a, ks),
-        "incr" => IncrBy::one(a, 1).apply(ks),
-        "decr" => IncrBy::one(a, -1).apply(ks),
-        "incrby" => parsed(IncrBy::parse_incrby(a), ks),
-        "decrby" => parsed(IncrBy::parse_decrby(a), ks),
-        "incrbyfloat" => run::<IncrByFloat, K>(a, ks),
-        "append" => run::<Append, K>(a, ks),
-        "strlen" => run::<StrLen, K>(a, ks),
-        "getrange" | "substr" => run::<GetRange, K>(a, ks),
-        "setrange" => run::<SetRange, K>(a, ks),
-        "del" | "unlink" => run::<Del, K>(a, ks),
-        "exists" | "touch" => run::<Exists, K>(a, ks),
-        "type" => run::<Type, K>(a, ks),
-        "expire" | "pexpire" | "expireat" | "pexpireat" => run::<Expire, K>(a, ks),
-        "ttl" => Ttl::new(a, TtlKind::Seconds).apply(ks),
-        "pttl" => Ttl::new(a, TtlKind::Millis).apply(ks),
-        "expiretime" => Ttl::new(a, TtlKind::UnixSeconds).apply(ks),
-        "pexpiretime" => Ttl::new(a, TtlKind::UnixMillis).apply(ks),
-        "persist" => run::<Persist, K>(a, ks),
-        "rename" => Rename::new(a, false).apply(ks),
-        "renamenx" => Rename::new(a, true).apply(ks),
-        "copy" => run::<Copy, K>(a, ks),
-        "select" => run::<Select, K>(a, ks),
+    Some(match cmd.spec.id {
+        Id::Get => run::<Get, K>(a, ks),
+        Id::Set => run::<Set, K>(a, ks),
+        Id::Setnx => run::<SetNx, K>(a, ks),
+        Id::Setex => run::<SetExSeconds, K>(a, ks),
+        Id::Psetex => run::<SetExMillis, K>(a, ks),
+        Id::Getset => run::<GetSet, K>(a, ks),
+        Id::Getdel => run::<GetDel, K>(a, ks),
+        Id::Getex => run::<GetEx, K>(a, ks),
+        Id::Mget => run::<MGet, K>(a, ks),
+        Id::Mset => run::<MSet, K>(a, ks),
+        Id::Msetnx => run::<MSetNx, K>(a, ks),
+        Id::Incr => IncrBy::one(a, 1).apply(ks),
+        Id::Decr => IncrBy::one(a, -1).apply(ks),
+        Id::Incrby => parsed(IncrBy::parse_incrby(a), ks),
+        Id::Decrby => parsed(IncrBy::parse_decrby(a), ks),
+        Id::Incrbyfloat => run::<IncrByFloat, K>(a, ks),
+        Id::Append => run::<Append, K>(a, ks),
+        Id::Strlen => run::<StrLen, K>(a, ks),
+        Id::Getrange | Id::Substr => run::<GetRange, K>(a, ks),
+        Id::Setrange => run::<SetRange, K>(a, ks),
+        Id::Del | Id::Unlink => run::<Del, K>(a, ks),
+        Id::Exists | Id::Touch => run::<Exists, K>(a, ks),
+        Id::Type => run::<Type, K>(a, ks),
+        Id::Expire | Id::Pexpire | Id::Expireat | Id::Pexpireat => run::<Expire, K>(a, ks),
+        Id::Ttl => Ttl::new(a, TtlKind::Seconds).apply(ks),
+        Id::Pttl => Ttl::new(a, TtlKind::Millis).apply(ks),
+        Id::Expiretime => Ttl::new(a, TtlKind::UnixSeconds).apply(ks),
+        Id::Pexpiretime => Ttl::new(a, TtlKind::UnixMillis).apply(ks),
+        Id::Persist => run::<Persist, K>(a, ks),
+        Id::Rename => Rename::new(a, false).apply(ks),
+        Id::Renamenx => Rename::new(a, true).apply(ks),
+        Id::Copy => run::<Copy, K>(a, ks),
+        Id::Select => run::<Select, K>(a, ks),
         _ => return None,
     })
 }
@@ -196,13 +163,107 @@ pub fn unsupported(name: &str, backend: &str) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redynamo_layers::command::all_specs;
 
     #[test]
-    fn every_keyed_name_is_applied_and_routed() {
-        for name in KEYED {
-            assert_eq!(route(name), Route::Keyed, "{name}");
+    fn every_keyed_command_is_applied() {
+        for spec in all_specs() {
+            if route(spec) != Route::Keyed {
+                continue;
+            }
+            let cmd = Command {
+                spec,
+                args: (0..spec.arity.unsigned_abs().max(2))
+                    .map(|_| Bytes::from_static(b"1"))
+                    .collect(),
+            };
+            let mut written = std::collections::HashMap::new();
+            let mut ks = test_keyspace::Empty::new(&mut written);
+            assert!(
+                apply(&cmd, &mut ks).is_some(),
+                "{} is not applied",
+                spec.name
+            );
         }
-        assert_eq!(route("keys"), Route::Db);
-        assert_eq!(route("client"), Route::NotStored);
+    }
+
+    #[test]
+    fn session_and_admin_commands_never_reach_a_store() {
+        for spec in all_specs() {
+            if spec.routing.session || spec.is_admin() {
+                assert_eq!(route(spec), Route::NotStored, "{}", spec.name);
+            }
+        }
+    }
+}
+
+/// A keyspace of strings without expiry, for tests of the dispatch.
+#[cfg(test)]
+mod test_keyspace {
+    use super::keyspace::Head;
+    use super::*;
+    use std::collections::HashMap;
+
+    pub struct Empty<'a> {
+        written: &'a mut HashMap<Vec<u8>, Vec<u8>>,
+        db: u32,
+    }
+
+    impl<'a> Empty<'a> {
+        pub fn new(written: &'a mut HashMap<Vec<u8>, Vec<u8>>) -> Empty<'a> {
+            Empty { written, db: 0 }
+        }
+    }
+
+    impl Clock for Empty<'_> {
+        fn now(&mut self) -> u64 {
+            1_000
+        }
+    }
+
+    impl Keyspace for Empty<'_> {
+        fn db(&self) -> u32 {
+            self.db
+        }
+        fn select(&mut self, db: u32) {
+            self.db = db;
+        }
+        fn databases(&self) -> u32 {
+            16
+        }
+        fn max_string_len(&self) -> usize {
+            1 << 20
+        }
+        fn read(&mut self, key: &[u8]) -> Ks<Option<Head<'_>>> {
+            self.lookup(key)
+        }
+        fn lookup(&mut self, key: &[u8]) -> Ks<Option<Head<'_>>> {
+            Ok(self.written.get(key).map(|v| Head {
+                kind: keyspace::Kind::String,
+                expire_at: 0,
+                value: v,
+            }))
+        }
+        fn put_string(&mut self, key: &[u8], value: &[u8], _: u64) -> Ks<()> {
+            self.written.insert(key.to_vec(), value.to_vec());
+            Ok(())
+        }
+        fn append_string(&mut self, key: &[u8], suffix: &[u8]) -> Ks<usize> {
+            let v = self.written.entry(key.to_vec()).or_default();
+            v.extend_from_slice(suffix);
+            Ok(v.len())
+        }
+        fn set_expire(&mut self, _: &[u8], _: u64) -> Ks<()> {
+            Ok(())
+        }
+        fn delete(&mut self, key: &[u8]) -> Ks<bool> {
+            Ok(self.written.remove(key).is_some())
+        }
+        fn copy(&mut self, src: &[u8], _: u32, dst: &[u8]) -> Ks<()> {
+            if let Some(v) = self.written.get(src).cloned() {
+                self.written.insert(dst.to_vec(), v);
+            }
+            Ok(())
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! uses [`KeyFilter`] and [`scan_reply`] for what a client sees.
 
 use bytes::Bytes;
+use redynamo_layers::command::CommandId;
 use redynamo_layers::reply::errors;
 use redynamo_layers::{Command, Reply};
 
@@ -41,9 +42,9 @@ impl DbCommand {
     /// when `cmd` is not a whole-db command.
     pub fn parse(cmd: &Command, databases: u32) -> Option<Result<DbCommand, Reply>> {
         let a = &cmd.args[..];
-        Some(match cmd.spec.name {
-            "keys" => Ok(DbCommand::Keys(KeyFilter::pattern(&a[1]))),
-            "scan" => ScanArgs::parse(a).map(|s| DbCommand::Scan {
+        Some(match cmd.spec.id {
+            CommandId::Keys => Ok(DbCommand::Keys(KeyFilter::pattern(&a[1]))),
+            CommandId::Scan => ScanArgs::parse(a).map(|s| DbCommand::Scan {
                 cursor: s.cursor,
                 count: s.count,
                 filter: KeyFilter {
@@ -51,11 +52,11 @@ impl DbCommand {
                     type_name: s.type_name,
                 },
             }),
-            "randomkey" => Ok(DbCommand::RandomKey),
-            "dbsize" => Ok(DbCommand::DbSize),
-            "flushdb" => parse_flush(a).map(|()| DbCommand::FlushDb),
-            "flushall" => parse_flush(a).map(|()| DbCommand::FlushAll),
-            "swapdb" => parse_swapdb(a, databases),
+            CommandId::Randomkey => Ok(DbCommand::RandomKey),
+            CommandId::Dbsize => Ok(DbCommand::DbSize),
+            CommandId::Flushdb => parse_flush(a).map(|()| DbCommand::FlushDb),
+            CommandId::Flushall => parse_flush(a).map(|()| DbCommand::FlushAll),
+            CommandId::Swapdb => parse_swapdb(a, databases),
             _ => return None,
         })
     }

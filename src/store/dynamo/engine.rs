@@ -36,6 +36,7 @@ use super::tracking::Watched;
 use super::{keyspace, Shared};
 use crate::commands::server::{DbCommand, SWAPDB_UNSUPPORTED};
 use crate::commands::{self, Interrupt, Route};
+use redynamo_layers::command::CommandId;
 
 /// Most lazy loads one command may make: each adds a key the command
 /// reaches beyond the ones it names (COPY … DB n), so a handful at most.
@@ -54,13 +55,13 @@ const TRANSACTION_TOO_LARGE: Reply =
 /// among the queued ones (the recording keyspace runs keyed commands only).
 fn unsupported_in_transaction(cmds: &[Command]) -> Option<Reply> {
     cmds.iter()
-        .find(|c| commands::route(c.spec.name) != Route::Keyed)
+        .find(|c| commands::route(c.spec) != Route::Keyed)
         .map(|c| recording::not_in_transaction(c.spec.name))
 }
 
 impl Shared {
     pub async fn execute(&self, req: Request) -> Result<Reply, BoxError> {
-        match commands::route(req.command.spec.name) {
+        match commands::route(req.command.spec) {
             Route::Exec => self.exec(&req).await,
             Route::Watch => self.watch(&req).await,
             Route::Unwatch => {
@@ -70,7 +71,7 @@ impl Shared {
             Route::Db => self.db_command(&req).await,
             // DEL of one key: one conditional write whose condition is the
             // key being live, which is DEL's whole semantics for one key.
-            Route::Keyed if matches!(req.command.spec.name, "del" | "unlink") => {
+            Route::Keyed if matches!(req.command.spec.id, CommandId::Del | CommandId::Unlink) => {
                 self.del(&req).await
             }
             Route::Keyed => self.general(&req).await,

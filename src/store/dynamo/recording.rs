@@ -178,7 +178,7 @@ pub fn run(
     limits: Limits,
 ) -> Result<Outcome, Interrupt> {
     let mut ks = Recording::new(snapshot, db, now, limits);
-    let reply = match commands::route(command.spec.name) {
+    let reply = match commands::route(command.spec) {
         Route::Exec => transactions::exec(&mut ks, transaction, |_, cmd| {
             // The engine refuses such a transaction before running it.
             Ok(not_in_transaction(cmd.spec.name))
@@ -419,7 +419,7 @@ pub fn keys_of(cmd: &Command, db: u32, out: &mut Vec<DbKey>) {
 pub fn transaction_keys(cmds: &[Command], mut db: u32, databases: u32) -> Vec<DbKey> {
     let mut out = Vec::new();
     for cmd in cmds {
-        if cmd.spec.name == "select" {
+        if cmd.spec.id == redynamo_layers::command::CommandId::Select {
             if let Ok(n) = commands::int_arg(&cmd.args[1]) {
                 if n >= 0 && n < databases as i64 {
                     db = n as u32;

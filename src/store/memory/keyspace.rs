@@ -89,7 +89,7 @@ impl<'a> MemKeyspace<'a> {
     /// UNWATCH.
     pub(crate) fn execute(mut self, req: &Request) -> Reply {
         let cmd = &req.command;
-        match commands::route(cmd.spec.name) {
+        match commands::route(cmd.spec) {
             Route::Keyed => never_interrupted(commands::apply(cmd, &mut self)),
             Route::Db => self.db_command(cmd),
             Route::Exec => self.exec(&req.transaction),
