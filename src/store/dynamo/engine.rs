@@ -15,7 +15,14 @@
 //! computed, instead of being applied twice.
 //!
 //! Writes that do not depend on the current value (plain SET, SETEX,
-//! PSETEX, MSET, single-key DEL) skip the read: one call each.
+//! PSETEX, MSET, single-key DEL) skip the read: one call each, conditional
+//! on the item's stamp ([`Shared::write_blind`], [`Shared::transact_blind`]).
+//!
+//! No write is unconditional, and every write sets the item's version to a
+//! stamp that only grows ([`Stamps`]): an attempt held up in the network
+//! and delivered after later writes fails its condition, so it never undoes
+//! an acknowledged write (docs/dynamodb.md, "No acknowledged write is
+//! undone").
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,9 +33,11 @@ use parking_lot::Mutex;
 use redynamo_layers::error::TryAgain;
 use redynamo_layers::{BoxError, Command, ItemState, Observation, Reply, Request};
 
-use super::calls::{backoff, Cond, DbKey, Op, Snapshot, Write, TRANSACT_MAX, TRANSACT_MAX_BYTES};
+use super::calls::{
+    backoff, Blind, Cond, DbKey, Op, Snapshot, Write, TRANSACT_MAX, TRANSACT_MAX_BYTES,
+};
 use super::error::{contended, CallError, KEY_TOO_LONG, TOO_LARGE};
-use super::item::{fits, head_size, next_version, Head, WriteId};
+use super::item::{fits, head_size, Head, Stamps, WriteId};
 use super::schema::MAX_KEY_LEN;
 use super::{keyspace, scratch, Shared};
 use crate::commands::{parse_setex, Expiry, SetArgs, SetCondition};
@@ -306,7 +315,13 @@ impl Shared {
             }
             let outcome = scratch::run(&snapshot, req, now, &self.memory)?;
             self.counters.add(outcome.hits, outcome.misses);
-            let writes = match plan(&snapshot, &outcome.changes, id, keys.len() > 1, now) {
+            let writes = match plan(
+                &snapshot,
+                &outcome.changes,
+                id,
+                keys.len() > 1,
+                &self.stamps,
+            ) {
                 Ok(w) => w,
                 Err(reply) => return Ok(reply),
             };
@@ -326,7 +341,8 @@ impl Shared {
                 Err(CallError::Condition | CallError::Conflict) => {
                     pending = Some((outcome.reply, probe))
                 }
-                Err(CallError::Cancelled(reasons)) => {
+                Err(CallError::Cancelled(c)) => {
+                    let reasons = &c.codes;
                     let failed =
                         |r: &Option<String>| matches!(r.as_deref(), Some("ConditionalCheckFailed"));
                     if let Some(watched) = watched {
@@ -344,7 +360,7 @@ impl Shared {
                         pending = Some((outcome.reply, probe));
                         continue;
                     }
-                    return cancelled(&reasons);
+                    return cancelled(reasons);
                 }
                 Err(CallError::TooLarge) => return Ok(TOO_LARGE),
                 Err(CallError::Failed(e)) => return Err(e),
@@ -444,11 +460,17 @@ impl Shared {
         if !fits(key, value.len()) {
             return Ok(TOO_LARGE);
         }
-        let id = WriteId::random();
-        let write = blind_put(req.db, key, value, expire_at, id);
-        match self.update(&write, now, false).await {
-            Ok(()) => {
-                self.note_writes(std::slice::from_ref(&write));
+        let key = scratch::own(key);
+        let op = Op::Put {
+            value: scratch::own(value),
+            expire_at,
+        };
+        match self
+            .write_blind(req.db, &key, &op, false, WriteId::random(), now)
+            .await
+        {
+            Ok(_) => {
+                self.recent.note([&(req.db, key)]);
                 Ok(Reply::ok())
             }
             Err(e) => unexpected(e),
@@ -487,38 +509,26 @@ impl Shared {
         if total > TRANSACT_MAX_BYTES {
             return Ok(TRANSACTION_TOO_LARGE);
         }
-        let id = WriteId::random();
-        let writes: Vec<Write> = pairs
+        let items: Vec<(DbKey, Op)> = pairs
             .iter()
-            .map(|(k, v)| blind_put(req.db, k, v, 0, id))
+            .map(|(k, v)| {
+                let op = Op::Put {
+                    value: scratch::own(v),
+                    expire_at: 0,
+                };
+                ((req.db, scratch::own(k)), op)
+            })
             .collect();
-        let attempts = self.config.conflict_attempts;
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(
-                    attempt - 1,
-                    Duration::from_millis(2),
-                    Duration::from_millis(100),
-                ))
-                .await;
+        match self
+            .transact_blind(&items, WriteId::random(), now_ms())
+            .await
+        {
+            Ok(()) => {
+                self.recent.note(items.iter().map(|(k, _)| k));
+                Ok(Reply::ok())
             }
-            match self.commit(&writes, id, attempt, now_ms()).await {
-                Ok(()) => {
-                    self.note_writes(&writes);
-                    return Ok(Reply::ok());
-                }
-                // Another transaction was working on one of the items.
-                Err(CallError::Cancelled(r))
-                    if r.iter()
-                        .any(|r| r.as_deref() == Some("TransactionConflict")) =>
-                {
-                    continue
-                }
-                Err(CallError::Cancelled(r)) => return cancelled(&r),
-                Err(e) => return unexpected(e),
-            }
+            Err(e) => unexpected(e),
         }
-        Err(contended(attempts))
     }
 
     /// DEL/UNLINK. One key: a conditional tombstone, one call. Up to 100:
@@ -560,56 +570,26 @@ impl Shared {
             return self.general(req).await;
         };
         let now = now_ms();
-        let id = WriteId::random();
-        let write = Write {
-            db: *db,
-            key: key.clone(),
-            op: Op::Tombstone,
-            cond: Cond::LiveAt(now),
-            version: None,
-            writes: id.chain(&[]),
-        };
-        match self.update_returning_old(&write, now, true).await {
-            Ok(()) => {
-                self.note_writes(std::slice::from_ref(&write));
+        match self
+            .write_blind(*db, key, &Op::Tombstone, true, WriteId::random(), now)
+            .await
+        {
+            // Our own tombstone, written by an attempt whose response was
+            // lost, counts as deleted by this command.
+            Ok(Blind::Written(_) | Blind::WrittenBefore) => {
+                self.recent.note([&(*db, key.clone())]);
                 Ok(Reply::Integer(1))
             }
-            // A transaction is changing the key: decide on fresh data.
-            Err((CallError::Conflict, _)) => self.general(req).await,
-            Err((CallError::Condition, old)) => {
-                // Not live — unless it is our own tombstone, written by an
-                // attempt whose response was lost.
-                let ours = old
-                    .as_ref()
-                    .and_then(|item| Head::decode(item).ok())
-                    .is_some_and(|h| h.wrote(id));
-                Ok(Reply::Integer(ours as i64))
-            }
-            Err((e, _)) => unexpected(e),
+            Ok(Blind::NotLive) => Ok(Reply::Integer(0)),
+            Err(e) => unexpected(e),
         }
-    }
-}
-
-/// A write that sets a string whatever the key held.
-fn blind_put(db: u32, key: &Bytes, value: &Bytes, expire_at: u64, id: WriteId) -> Write {
-    Write {
-        db,
-        key: scratch::own(key),
-        op: Op::Put {
-            value: scratch::own(value),
-            expire_at,
-        },
-        cond: Cond::Any,
-        version: None,
-        writes: id.chain(&[]),
     }
 }
 
 /// Tell the cache layer, when it asked, the state and version of every key
 /// this command read or wrote: a committed write's new state at its new
-/// version, otherwise the state read. A write whose version is not known
-/// (none here, but blind writes elsewhere) is left out, and the cache
-/// invalidates it.
+/// version (its stamp), otherwise the state read. Keys of commands that do
+/// not come here (the blind writes) are invalidated by the cache.
 fn observe(req: &Request, snapshot: &Snapshot, writes: &[Write], now: u64) {
     let Some(observations) = &req.observations else {
         return;
@@ -620,7 +600,7 @@ fn observe(req: &Request, snapshot: &Snapshot, writes: &[Write], now: u64) {
             .find(|w| w.op != Op::Check && w.db == *db && w.key == *key);
         let (version, state) = match written {
             Some(w) => {
-                let Some(version) = w.version else { continue };
+                let version = w.version;
                 let state = match &w.op {
                     Op::Put { value, expire_at } if *expire_at == 0 || *expire_at > now => {
                         ItemState::Value {
@@ -657,15 +637,15 @@ fn observe(req: &Request, snapshot: &Snapshot, writes: &[Write], now: u64) {
 }
 
 /// The writes that apply `changes` on top of `snapshot`, each conditional on
-/// the version read. With `check_reads`, keys read but not written get a
-/// ConditionCheck, so the command's reads still hold when it commits
-/// (serializable). An error is the reply to give instead.
+/// the version read and stamped above it. With `check_reads`, keys read but
+/// not written get a ConditionCheck, so the command's reads still hold when
+/// it commits (serializable). An error is the reply to give instead.
 fn plan(
     snapshot: &Snapshot,
     changes: &[(DbKey, Option<crate::store::memory::Entry>)],
     id: WriteId,
     check_reads: bool,
-    now: u64,
+    stamps: &Stamps,
 ) -> Result<Vec<Write>, Reply> {
     let mut writes = Vec::with_capacity(snapshot.len());
     let mut bytes = 0;
@@ -696,7 +676,7 @@ fn plan(
             key: key.clone(),
             op,
             cond,
-            version: Some(next_version(before.map(|h| h.version), now)),
+            version: stamps.next(before.map_or(0, |h| h.version.saturating_add(1))),
             writes: id.chain(previous_writes),
         });
     }
@@ -716,7 +696,7 @@ fn plan(
                 key: key.clone(),
                 op: Op::Check,
                 cond: before.map_or(Cond::Absent, |h| Cond::Version(h.version)),
-                version: None,
+                version: 0,
                 writes: Bytes::new(),
             });
         }
@@ -729,12 +709,14 @@ fn unexpected(e: CallError) -> Result<Reply, BoxError> {
     match e {
         CallError::TooLarge => Ok(TOO_LARGE),
         CallError::Failed(e) => Err(e),
-        CallError::Cancelled(r) => cancelled(&r),
+        CallError::Cancelled(c) => cancelled(&c.codes),
         CallError::Conflict => Err(Box::new(TryAgain(
             "DynamoDB was running a transaction on the key, try again".into(),
         ))),
+        // A blind write fails for good only on an item whose version is
+        // not a number (not redynamo's).
         CallError::Condition => Err(Box::new(TryAgain(
-            "DynamoDB refused a write on a condition it does not have".into(),
+            "DynamoDB refused a write: the item's version is not a number (not written by redynamo)".into(),
         ))),
     }
 }

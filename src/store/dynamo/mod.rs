@@ -162,6 +162,8 @@ pub(crate) struct Shared {
     /// when a watching client disconnects).
     watches: Mutex<HashMap<u64, Vec<Watched>>>,
     recent: RecentWrites,
+    /// The write clock: the stamp every write sets and is conditional on.
+    stamps: item::Stamps,
     /// Where this node's SCAN iterations stopped.
     cursors: keyspace::Cursors,
     counters: Counters,
@@ -218,6 +220,7 @@ impl DynamoStore {
                 streams: aws_sdk_dynamodbstreams::Client::new(sdk),
                 table: config.table.clone(),
                 recent: RecentWrites::new(config.read_your_writes_window),
+                stamps: item::Stamps::default(),
                 config,
                 memory,
                 watches: Mutex::new(HashMap::new()),
