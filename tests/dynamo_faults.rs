@@ -624,3 +624,86 @@ async fn a_late_attempt_never_undoes_an_acknowledged_write() {
     rig.assert_healthy().await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+impl Rig {
+    /// Make `key` look last written by a node whose clock is `ahead` of
+    /// this one: its version is a stamp from that clock.
+    async fn written_ahead(&self, key: &str, value: &str, ahead: Duration) {
+        use redynamo::store::dynamo::schema::{blob, head_key, num};
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_micros();
+        let stamp = now_us + ahead.as_micros();
+        self.direct
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(head_key(0, key.as_bytes())))
+            .update_expression("SET v = :v, ver = :ver, t = :t, db = :db REMOVE x")
+            .expression_attribute_values(":v", blob(bytes::Bytes::from(value.to_string())))
+            .expression_attribute_values(":ver", num(stamp))
+            .expression_attribute_values(
+                ":t",
+                aws_sdk_dynamodb::types::AttributeValue::S("string".into()),
+            )
+            .expression_attribute_values(":db", num(0))
+            .send()
+            .await
+            .expect("direct UpdateItem");
+    }
+
+    /// Calls of DynamoDB operation `op` since the last look.
+    fn calls_of(&self, op: &str) -> u64 {
+        self.proxy.take_calls().get(op).copied().unwrap_or(0)
+    }
+}
+
+/// Clock skew: a key last written by a node whose clock is ahead. A blind
+/// write of this node fails its stamp condition once, learns the stamp from
+/// the item DynamoDB returns with the failure, and wins with the next call
+/// (the newer write is never refused for good); this node's clock then
+/// follows, so its next write is one call again.
+#[tokio::test]
+async fn a_write_from_a_clock_behind_still_wins() {
+    let mut rig = rig_or_skip!();
+    rig.written_ahead("skew", "ahead", Duration::from_secs(5))
+        .await;
+    rig.calls_of("UpdateItem");
+    let _: () = rig.conn.set("skew", "mine").await.expect("SET");
+    assert_eq!(rig.calls_of("UpdateItem"), 2, "one refused, one above it");
+    assert_eq!(rig.in_table("skew").await.as_deref(), Some("mine"));
+    let _: () = rig.conn.set("skew", "again").await.expect("SET");
+    assert_eq!(rig.calls_of("UpdateItem"), 1, "the clock followed");
+    assert_eq!(rig.in_table("skew").await.as_deref(), Some("again"));
+
+    // DEL of one key: the same.
+    rig.written_ahead("skew", "ahead", Duration::from_secs(60))
+        .await;
+    rig.calls_of("UpdateItem");
+    let deleted: i64 = rig.conn.del("skew").await.expect("DEL");
+    assert_eq!(deleted, 1);
+    assert_eq!(rig.calls_of("UpdateItem"), 2);
+    assert_eq!(rig.in_table("skew").await, None);
+
+    // MSET: the transaction is cancelled with the item, then made again.
+    rig.written_ahead("skew2", "ahead", Duration::from_secs(120))
+        .await;
+    rig.calls_of("TransactWriteItems");
+    let _: () = rig
+        .conn
+        .mset(&[("skew2", "m"), ("skew3", "m")])
+        .await
+        .expect("MSET");
+    assert_eq!(rig.calls_of("TransactWriteItems"), 2);
+    assert_eq!(rig.in_table("skew2").await.as_deref(), Some("m"));
+    assert_eq!(rig.in_table("skew3").await.as_deref(), Some("m"));
+
+    // A read-modify-write goes above the version it read: one write.
+    rig.written_ahead("skew4", "41", Duration::from_secs(180))
+        .await;
+    rig.calls_of("UpdateItem");
+    let n: i64 = rig.conn.incr("skew4", 1).await.expect("INCR");
+    assert_eq!(n, 42);
+    assert_eq!(rig.calls_of("UpdateItem"), 1);
+    rig.assert_healthy().await;
+}
