@@ -3,7 +3,8 @@
 //! the client gets a clear error (or, when retries absorb the fault, the
 //! right reply), the server stays up, nothing is applied twice or half, and
 //! every acknowledged write is in the table afterwards (read with the SDK,
-//! behind redynamo's back).
+//! behind redynamo's back). An attempt held up in the network past its
+//! deadline and delivered after later writes never undoes them.
 
 mod common_dynamo;
 
@@ -27,15 +28,17 @@ struct Rig {
 
 impl Rig {
     async fn start() -> Option<Rig> {
+        Rig::start_with(&["--dynamo-max-attempts", "3", "--dynamo-timeout-ms", "1000"]).await
+    }
+
+    async fn start_with(args: &[&str]) -> Option<Rig> {
         let moto = moto()?;
         let proxy = FaultProxy::start(moto.port).await;
         let table = unique_table("faults");
         let backend = Backend::Dynamo {
             endpoint: proxy.endpoint(),
             table: table.clone(),
-            args: ["--dynamo-max-attempts", "3", "--dynamo-timeout-ms", "1000"]
-                .map(String::from)
-                .to_vec(),
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         let server = TestServer::start(&backend).await;
         let conn = server.conn().await;
@@ -74,6 +77,12 @@ impl Rig {
 macro_rules! rig_or_skip {
     () => {
         match Rig::start().await {
+            Some(r) => r,
+            None => return,
+        }
+    };
+    ($($arg:expr),+) => {
+        match Rig::start_with(&[$($arg),+]).await {
             Some(r) => r,
             None => return,
         }
@@ -366,4 +375,335 @@ async fn limits_get_clear_errors() {
     assert!(text(&err).contains("FLUSHDB inside MULTI"), "{err}");
     let exists: i64 = conn.exists("a").await.expect("EXISTS");
     assert_eq!(exists, 0, "nothing of the refused transaction applied");
+}
+
+/// One write path: a command whose first write attempt is held up in the
+/// network past `--dynamo-timeout-ms` (the SDK's retry gets the command
+/// acknowledged), then later commands, acknowledged too, then the held
+/// attempt reaches DynamoDB. `{p}` in a command is the run's key prefix.
+struct LateCase {
+    name: &'static str,
+    setup: &'static [&'static str],
+    /// The DynamoDB operation of the write whose first attempt is held.
+    op: &'static str,
+    /// The command (several: a MULTI … EXEC) whose attempt is held.
+    held: &'static [&'static str],
+    /// Later writes, each acknowledged before the held attempt arrives.
+    later: &'static [&'static str],
+    /// What each key holds in the end.
+    expect: &'static [(&'static str, &'static str)],
+}
+
+/// The cases whose held attempt is an UpdateItem come first: moto restores
+/// a copy of the whole table when it cancels a transaction (as it does the
+/// late attempt of a transaction), and its stream iterators keep reading
+/// the replaced copy, so after that this node's follower sees nothing new
+/// (a moto artifact; DynamoDB's streams are not affected).
+const LATE_CASES: &[LateCase] = &[
+    LateCase {
+        name: "SET",
+        setup: &[],
+        op: "UpdateItem",
+        held: &["SET {p}k a1"],
+        later: &["SET {p}k a2", "SET {p}k a3"],
+        expect: &[("k", "a3")],
+    },
+    LateCase {
+        name: "SETEX",
+        setup: &["SET {p}k a0"],
+        op: "UpdateItem",
+        held: &["SETEX {p}k 100 b1"],
+        later: &["SETEX {p}k 100 b2"],
+        expect: &[("k", "b2")],
+    },
+    LateCase {
+        name: "PSETEX",
+        setup: &[],
+        op: "UpdateItem",
+        held: &["PSETEX {p}k 100000 c1"],
+        later: &["SET {p}k c2"],
+        expect: &[("k", "c2")],
+    },
+    LateCase {
+        name: "INCR (creating the key)",
+        setup: &[],
+        op: "UpdateItem",
+        held: &["INCR {p}n"],
+        later: &["SET {p}n 100"],
+        expect: &[("n", "100")],
+    },
+    LateCase {
+        name: "INCR",
+        setup: &["SET {p}n 5"],
+        op: "UpdateItem",
+        held: &["INCR {p}n"],
+        later: &["INCRBY {p}n 10"],
+        expect: &[("n", "16")],
+    },
+    LateCase {
+        name: "DEL (1 key)",
+        setup: &["SET {p}d v0"],
+        op: "UpdateItem",
+        held: &["DEL {p}d"],
+        later: &["SET {p}d v1"],
+        expect: &[("d", "v1")],
+    },
+    LateCase {
+        name: "MSET",
+        setup: &[],
+        op: "TransactWriteItems",
+        held: &["MSET {p}a x1 {p}b x1"],
+        later: &["MSET {p}a x2 {p}b x2"],
+        expect: &[("a", "x2"), ("b", "x2")],
+    },
+    LateCase {
+        name: "DEL (2 keys)",
+        setup: &["MSET {p}e 1 {p}f 1"],
+        op: "TransactWriteItems",
+        held: &["DEL {p}e {p}f"],
+        later: &["MSET {p}e 2 {p}f 2"],
+        expect: &[("e", "2"), ("f", "2")],
+    },
+    LateCase {
+        name: "MULTI/EXEC",
+        setup: &[],
+        op: "TransactWriteItems",
+        held: &["MULTI", "SET {p}t a", "INCR {p}u", "EXEC"],
+        later: &["SET {p}t b", "SET {p}u 50"],
+        expect: &[("t", "b"), ("u", "50")],
+    },
+];
+
+fn command(line: &str, prefix: &str) -> redis::Cmd {
+    let line = line.replace("{p}", prefix);
+    let mut parts = line.split_whitespace();
+    let mut cmd = redis::cmd(parts.next().expect("a command"));
+    for arg in parts {
+        cmd.arg(arg);
+    }
+    cmd
+}
+
+impl Rig {
+    async fn run(&mut self, line: &str, prefix: &str) -> redis::Value {
+        command(line, prefix)
+            .query_async(&mut self.conn)
+            .await
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    /// What this node serves for `key` once its cache has caught up with
+    /// the table's stream: a key it caches is changed behind its back,
+    /// and the change waited for, so every earlier change has reached the
+    /// cache too (moto's stream has one shard).
+    async fn settled_get(&mut self, key: &str, prefix: &str) -> Option<String> {
+        let sentinel = format!("{prefix}sentinel");
+        self.run(&format!("SET {sentinel} s0"), "").await;
+        self.run(&format!("GET {sentinel}"), "").await;
+        let stamp: i64 = {
+            let item = self
+                .direct
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(redynamo::store::dynamo::schema::head_key(
+                    0,
+                    sentinel.as_bytes(),
+                )))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("direct GetItem");
+            match item.item().and_then(|i| i.get("ver")) {
+                Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().expect("ver"),
+                other => panic!("sentinel has no version: {other:?}"),
+            }
+        };
+        self.direct
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(redynamo::store::dynamo::schema::head_key(
+                0,
+                sentinel.as_bytes(),
+            )))
+            .update_expression("SET v = :v, ver = :ver")
+            .expression_attribute_values(
+                ":v",
+                redynamo::store::dynamo::schema::blob(bytes::Bytes::from_static(b"s1")),
+            )
+            .expression_attribute_values(":ver", redynamo::store::dynamo::schema::num(stamp + 1))
+            .send()
+            .await
+            .expect("direct UpdateItem");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let seen: Option<String> = self.conn.get(&sentinel).await.expect("GET sentinel");
+            if seen.as_deref() == Some("s1") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the node never saw the change of {sentinel}: GET {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.conn.get(format!("{prefix}{key}")).await.expect("GET")
+    }
+}
+
+/// The acknowledged writes survive their held-up predecessors: for every
+/// write path, with later writes of values and with a later FLUSHDB.
+#[tokio::test]
+async fn a_late_attempt_never_undoes_an_acknowledged_write() {
+    // Attempts time out fast, so that a held attempt is retried soon.
+    let mut rig = rig_or_skip!("--dynamo-max-attempts", "4", "--dynamo-timeout-ms", "500");
+    let mut failures = Vec::new();
+    for (run, case) in LATE_CASES.iter().enumerate() {
+        for flush in [false, true] {
+            let prefix = format!("late{run}{}:", if flush { "f" } else { "" });
+            let label = format!("{}{}", case.name, if flush { " then FLUSHDB" } else { "" });
+            for line in case.setup {
+                rig.run(line, &prefix).await;
+            }
+            rig.proxy.inject_op(case.op, Fault::Hold, 1);
+            if let [single] = case.held {
+                rig.run(single, &prefix).await;
+            } else {
+                let mut pipe = redis::pipe();
+                for line in case.held {
+                    pipe.add_command(command(line, &prefix));
+                }
+                let _: redis::Value = pipe
+                    .query_async(&mut rig.conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{label}: {e}"));
+            }
+            rig.proxy.clear();
+            assert_eq!(rig.proxy.held(), 1, "{label}: one attempt held");
+            if flush {
+                rig.run("FLUSHDB", "").await;
+            } else {
+                for line in case.later {
+                    rig.run(line, &prefix).await;
+                }
+            }
+            // The held attempt reaches moto only now, after the later
+            // writes were acknowledged.
+            let answers = rig.proxy.release_held().await;
+            let [answer] = answers.as_slice() else {
+                panic!("{label}: {answers:?}")
+            };
+            eprintln!(
+                "{label}: the late attempt got {}",
+                answer.chars().take(160).collect::<String>()
+            );
+            let refused = answer.split_whitespace().nth(1) == Some("400")
+                && (answer.contains("ConditionalCheckFailed")
+                    || answer.contains("TransactionCanceled"));
+            if !refused {
+                failures.push(format!("{label}: the late attempt was applied: {answer}"));
+            }
+            for (key, value) in case.expect {
+                let want = (!flush).then(|| value.to_string());
+                let in_table = rig.in_table(&format!("{prefix}{key}")).await;
+                // What the node serves once its cache has caught up with
+                // the stream (while moto's stream still works, see
+                // LATE_CASES), else what it serves now.
+                let served = if case.op == "UpdateItem" {
+                    rig.settled_get(key, &prefix).await
+                } else {
+                    rig.conn.get(format!("{prefix}{key}")).await.expect("GET")
+                };
+                if in_table != want || served != want {
+                    failures.push(format!(
+                        "{label}: {key} should be {want:?}; table {in_table:?}, GET {served:?}"
+                    ));
+                }
+            }
+        }
+    }
+    rig.assert_healthy().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+impl Rig {
+    /// Make `key` look last written by a node whose clock is `ahead` of
+    /// this one: its version is a stamp from that clock.
+    async fn written_ahead(&self, key: &str, value: &str, ahead: Duration) {
+        use redynamo::store::dynamo::schema::{blob, head_key, num};
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_micros();
+        let stamp = now_us + ahead.as_micros();
+        self.direct
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(head_key(0, key.as_bytes())))
+            .update_expression("SET v = :v, ver = :ver, t = :t, db = :db REMOVE x")
+            .expression_attribute_values(":v", blob(bytes::Bytes::from(value.to_string())))
+            .expression_attribute_values(":ver", num(stamp))
+            .expression_attribute_values(
+                ":t",
+                aws_sdk_dynamodb::types::AttributeValue::S("string".into()),
+            )
+            .expression_attribute_values(":db", num(0))
+            .send()
+            .await
+            .expect("direct UpdateItem");
+    }
+
+    /// Calls of DynamoDB operation `op` since the last look.
+    fn calls_of(&self, op: &str) -> u64 {
+        self.proxy.take_calls().get(op).copied().unwrap_or(0)
+    }
+}
+
+/// Clock skew: a key last written by a node whose clock is ahead. A blind
+/// write of this node fails its stamp condition once, learns the stamp from
+/// the item DynamoDB returns with the failure, and wins with the next call
+/// (the newer write is never refused for good); this node's clock then
+/// follows, so its next write is one call again.
+#[tokio::test]
+async fn a_write_from_a_clock_behind_still_wins() {
+    let mut rig = rig_or_skip!();
+    rig.written_ahead("skew", "ahead", Duration::from_secs(5))
+        .await;
+    rig.calls_of("UpdateItem");
+    let _: () = rig.conn.set("skew", "mine").await.expect("SET");
+    assert_eq!(rig.calls_of("UpdateItem"), 2, "one refused, one above it");
+    assert_eq!(rig.in_table("skew").await.as_deref(), Some("mine"));
+    let _: () = rig.conn.set("skew", "again").await.expect("SET");
+    assert_eq!(rig.calls_of("UpdateItem"), 1, "the clock followed");
+    assert_eq!(rig.in_table("skew").await.as_deref(), Some("again"));
+
+    // DEL of one key: the same.
+    rig.written_ahead("skew", "ahead", Duration::from_secs(60))
+        .await;
+    rig.calls_of("UpdateItem");
+    let deleted: i64 = rig.conn.del("skew").await.expect("DEL");
+    assert_eq!(deleted, 1);
+    assert_eq!(rig.calls_of("UpdateItem"), 2);
+    assert_eq!(rig.in_table("skew").await, None);
+
+    // MSET: the transaction is cancelled with the item, then made again.
+    rig.written_ahead("skew2", "ahead", Duration::from_secs(120))
+        .await;
+    rig.calls_of("TransactWriteItems");
+    let _: () = rig
+        .conn
+        .mset(&[("skew2", "m"), ("skew3", "m")])
+        .await
+        .expect("MSET");
+    assert_eq!(rig.calls_of("TransactWriteItems"), 2);
+    assert_eq!(rig.in_table("skew2").await.as_deref(), Some("m"));
+    assert_eq!(rig.in_table("skew3").await.as_deref(), Some("m"));
+
+    // A read-modify-write goes above the version it read: one write.
+    rig.written_ahead("skew4", "41", Duration::from_secs(180))
+        .await;
+    rig.calls_of("UpdateItem");
+    let n: i64 = rig.conn.incr("skew4", 1).await.expect("INCR");
+    assert_eq!(n, 42);
+    assert_eq!(rig.calls_of("UpdateItem"), 1);
+    rig.assert_healthy().await;
 }

@@ -9,7 +9,9 @@
 //!   fails the run); elsewhere it prints a loud skip note.
 //! - [`FaultProxy`] forwards HTTP requests to moto, counts them by DynamoDB
 //!   operation, and can be told to fail the next N requests with a status
-//!   and body, to stall them, or to forward them and lose the response.
+//!   and body, to stall them, to forward them and lose the response, or to
+//!   hold them past the client's deadline and deliver them to moto later,
+//!   when the test says so ([`FaultProxy::release_held`]).
 //! - [`Backend`] starts an in-process redynamo over memory or over DynamoDB
 //!   (a fresh table per server unless one is given, created through
 //!   `--create-table`), with dummy credentials and the endpoint set on the
@@ -303,6 +305,11 @@ pub enum Fault {
     /// Forward to moto, then drop the response (the write happened, the
     /// client does not know).
     LoseResponse,
+    /// Keep the request without answering: the client's attempt times out
+    /// and the SDK retries it. The request reaches moto only when the test
+    /// calls [`FaultProxy::release_held`] (an attempt held up in the
+    /// network, delivered late).
+    Hold,
 }
 
 impl Fault {
@@ -343,12 +350,16 @@ struct ProxyState {
     /// When set, faults apply only to requests of this operation
     /// (`GetRecords` …); the others are forwarded.
     only_op: Mutex<Option<String>>,
+    /// Requests held by [`Fault::Hold`], oldest first.
+    held: Mutex<Vec<Message>>,
 }
 
 /// A tiny HTTP/1.1 proxy in front of moto that counts and injects faults.
 #[derive(Clone)]
 pub struct FaultProxy {
     pub port: u16,
+    /// moto's port.
+    upstream: u16,
     state: Arc<ProxyState>,
 }
 
@@ -366,7 +377,11 @@ impl FaultProxy {
                 });
             }
         });
-        FaultProxy { port, state }
+        FaultProxy {
+            port,
+            upstream,
+            state,
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -415,6 +430,29 @@ impl FaultProxy {
             .expect("bodies")
             .get(op)
             .cloned()
+    }
+
+    /// Deliver the requests held by [`Fault::Hold`] to moto, oldest first,
+    /// each when the one before has been answered; moto's answers (status
+    /// line, then body), which nobody else sees.
+    pub async fn release_held(&self) -> Vec<String> {
+        let held = std::mem::take(&mut *self.state.held.lock().expect("held"));
+        let mut answers = Vec::new();
+        for request in held {
+            let (response, _) = forward(&request, self.upstream)
+                .await
+                .expect("deliver a held request to moto");
+            let text = String::from_utf8_lossy(&response);
+            let status = text.lines().next().unwrap_or_default().to_string();
+            let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            answers.push(format!("{status} {body}"));
+        }
+        answers
+    }
+
+    /// How many requests [`Fault::Hold`] holds now.
+    pub fn held(&self) -> usize {
+        self.state.held.lock().expect("held").len()
     }
 
     /// Requests by operation since the last call, and reset.
@@ -539,6 +577,13 @@ async fn serve_client(
             }
             Some(Fault::Stall) => {
                 // Hold until the client gives up and closes.
+                let mut sink = [0u8; 1024];
+                let _ = tokio::time::timeout(Duration::from_secs(30), client.read(&mut sink)).await;
+                return Ok(());
+            }
+            Some(Fault::Hold) => {
+                state.held.lock().expect("held").push(request);
+                // The client gives up on this connection at its deadline.
                 let mut sink = [0u8; 1024];
                 let _ = tokio::time::timeout(Duration::from_secs(30), client.read(&mut sink)).await;
                 return Ok(());

@@ -5,6 +5,13 @@
 //! a transaction's keys are one TransactGetItems (a snapshot). Commits: one
 //! write is an UpdateItem; more (or any write with a condition on another
 //! key) are one TransactWriteItems with an idempotency token.
+//!
+//! Every write of a head sets `ver` to a stamp and has a condition on `ver`
+//! ([`Cond`] has no unconditional form): equal to the version read, or
+//! below the write's own stamp. So `ver` only grows and a late attempt of
+//! an older write always fails (see [`super::item::Stamps`]). A failed
+//! condition returns the item (ALL_OLD), so blind writes decide what it
+//! means without another read.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,8 +26,8 @@ use rand::Rng;
 use redynamo_layers::error::TryAgain;
 use redynamo_layers::BoxError;
 
-use super::error::{build_error, classify, fail, CallError};
-use super::item::{ttl_seconds, Head, WriteId, STRING};
+use super::error::{build_error, classify, contended, fail, CallError, Cancellation};
+use super::item::{live_at, stamp_of, ttl_seconds, written_by, Head, WriteId, STRING};
 use super::schema::{self, blob, head_key, num};
 use super::Shared;
 
@@ -74,36 +81,50 @@ impl Expr {
     }
 }
 
-/// What a write requires of the item it writes or checks.
+/// What a write requires of the item it writes or checks. There is no
+/// unconditional write: every write is conditional on the item's stamp
+/// (`ver`), so that no late attempt of an older write can ever apply
+/// (see [`super::item::Stamps`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cond {
-    /// Nothing: a blind write.
-    Any,
     /// No item at all.
     Absent,
-    /// The item has exactly this version.
+    /// The item has exactly this version (read-modify-write).
     Version(i64),
-    /// The key exists at this time (an item, not expired, not a tombstone).
-    LiveAt(u64),
+    /// No item, or one whose stamp is below this one (a blind write whose
+    /// own stamp this is).
+    Below(i64),
+    /// The key exists at `now` (an item, not expired, not a tombstone) and
+    /// its stamp is below `stamp` (a blind delete).
+    LiveBelow { now: u64, stamp: i64 },
 }
 
 impl Cond {
-    fn render(self, e: &mut Expr) -> Option<String> {
+    fn render(self, e: &mut Expr) -> String {
         match self {
-            Cond::Any => None,
-            Cond::Absent => Some(format!("attribute_not_exists({})", e.name(schema::PK))),
+            Cond::Absent => format!("attribute_not_exists({})", e.name(schema::PK)),
             Cond::Version(v) => {
                 let ver = e.name(schema::VERSION);
-                Some(format!("{ver} = {}", e.value("cver", num(v))))
+                format!("{ver} = {}", e.value("cver", num(v)))
             }
-            Cond::LiveAt(now) => {
+            Cond::Below(stamp) => {
+                let ver = e.name(schema::VERSION);
+                format!(
+                    "attribute_not_exists({ver}) OR {ver} < {}",
+                    e.value("cver", num(stamp))
+                )
+            }
+            Cond::LiveBelow { now, stamp } => {
                 // A tombstone's expiry is its deletion time, so this also
                 // excludes tombstones.
                 let (pk, x) = (e.name(schema::PK), e.name(schema::EXPIRE));
                 let now = e.value("now", num(now));
-                Some(format!(
-                    "attribute_exists({pk}) AND (attribute_not_exists({x}) OR {x} > {now})"
-                ))
+                let ver = e.name(schema::VERSION);
+                let stamp = e.value("cver", num(stamp));
+                format!(
+                    "attribute_exists({pk}) AND (attribute_not_exists({x}) OR {x} > {now}) \
+                     AND (attribute_not_exists({ver}) OR {ver} < {stamp})"
+                )
             }
         }
     }
@@ -127,9 +148,9 @@ pub struct Write {
     pub key: Bytes,
     pub op: Op,
     pub cond: Cond,
-    /// The version to write; None: one more than the current one, or
-    /// the base for a new item (blind writes, which do not know it).
-    pub version: Option<i64>,
+    /// The version (stamp) the item gets; above the one the condition
+    /// requires (unused by a check).
+    pub version: i64,
     /// The item's `w` after this write.
     pub writes: Bytes,
 }
@@ -138,7 +159,7 @@ pub struct Write {
 pub struct Rendered {
     pub key: HashMap<String, AttributeValue>,
     pub update: Option<String>,
-    pub condition: Option<String>,
+    pub condition: String,
     pub expr: Expr,
 }
 
@@ -152,14 +173,7 @@ impl Write {
                 let mut set = Vec::new();
                 let mut remove = Vec::new();
                 let ver = e.name(schema::VERSION);
-                match self.version {
-                    Some(v) => set.push(format!("{ver} = {}", e.value("ver", num(v)))),
-                    None => {
-                        let base = e.value("base", num(super::item::version_base(now)));
-                        let one = e.value("one", num(1));
-                        set.push(format!("{ver} = if_not_exists({ver}, {base}) + {one}"));
-                    }
-                }
+                set.push(format!("{ver} = {}", e.value("ver", num(self.version))));
                 set.push(format!(
                     "{} = {}",
                     e.name(schema::WRITES),
@@ -240,6 +254,18 @@ impl Write {
 
 /// The item of a failed single-item condition, when DynamoDB returned it.
 pub type OldItem = Option<HashMap<String, AttributeValue>>;
+
+/// What a blind single-item write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blind {
+    /// Written now, at this stamp.
+    Written(i64),
+    /// Written by an earlier attempt of the same command whose response was
+    /// lost (the item records the command's write id).
+    WrittenBefore,
+    /// A delete found no live key: nothing was written.
+    NotLive,
+}
 
 impl Shared {
     /// Before retry round `round` of the items a batch call left
@@ -451,7 +477,7 @@ impl Shared {
             .table_name(&self.table)
             .set_key(Some(r.key))
             .set_update_expression(r.update)
-            .set_condition_expression(r.condition)
+            .condition_expression(r.condition)
             .set_expression_attribute_names(r.expr.names())
             .set_expression_attribute_values(r.expr.values());
         if old_on_failure {
@@ -473,6 +499,144 @@ impl Shared {
         }
     }
 
+    /// Write `op` to the head of `key` whatever it held: SET, SETEX,
+    /// PSETEX, and, with `live_only`, the delete of a live key (DEL, a
+    /// FLUSHDB's keys). One UpdateItem conditional on the item's stamp
+    /// being below this write's, in the common case.
+    ///
+    /// A failed condition returns the item (ALL_OLD), which decides without
+    /// another read: the command's own write id → an earlier attempt of it
+    /// was applied (its response was lost); a dead item for a delete →
+    /// nothing to delete; otherwise the item's stamp is ahead of this
+    /// node's clock (another node's clock is ahead, or a write raced with
+    /// this one), and the write is made again above it. The attempts of the
+    /// failed write can never apply later: the item's stamp is already at
+    /// or above theirs and only grows.
+    pub async fn write_blind(
+        &self,
+        db: u32,
+        key: &Bytes,
+        op: &Op,
+        live_only: bool,
+        id: WriteId,
+        now: u64,
+    ) -> Result<Blind, CallError> {
+        let attempts = self.config.conflict_attempts;
+        let mut floor = 0;
+        for attempt in 0..attempts {
+            let stamp = self.stamps.next(floor);
+            let cond = if live_only {
+                Cond::LiveBelow { now, stamp }
+            } else {
+                Cond::Below(stamp)
+            };
+            let write = Write {
+                db,
+                key: key.clone(),
+                op: op.clone(),
+                cond,
+                version: stamp,
+                writes: id.chain(&[]),
+            };
+            match self.update_returning_old(&write, now, true).await {
+                Ok(()) => return Ok(Blind::Written(stamp)),
+                Err((CallError::Condition, old)) => {
+                    // Without an item, only a delete's condition can fail
+                    // (there is no key to delete).
+                    let Some(old) = old else {
+                        return match live_only {
+                            true => Ok(Blind::NotLive),
+                            false => Err(CallError::Condition),
+                        };
+                    };
+                    if written_by(&old, id) {
+                        return Ok(Blind::WrittenBefore);
+                    }
+                    if live_only && !live_at(&old, now) {
+                        return Ok(Blind::NotLive);
+                    }
+                    // A `ver` that is not a number is not redynamo's; no
+                    // stamp can pass it.
+                    let seen = stamp_of(&old).ok_or(CallError::Condition)?;
+                    self.stamps.saw(seen);
+                    floor = seen.saturating_add(1);
+                }
+                // A transaction is writing the item right now.
+                Err((CallError::Conflict, _)) => {
+                    tokio::time::sleep(backoff(
+                        attempt,
+                        Duration::from_millis(2),
+                        Duration::from_millis(100),
+                    ))
+                    .await
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+        Err(CallError::Failed(contended(attempts)))
+    }
+
+    /// Blind writes of several heads as one transaction (MSET): each
+    /// conditional on its item's stamp being below the write's, all under
+    /// one stamp. A cancellation for failed conditions carries the items
+    /// (ALL_OLD) and is decided as in [`Shared::write_blind`]: the command's
+    /// write id on one of them → the transaction was applied by an earlier
+    /// attempt; otherwise again above the highest stamp found.
+    pub async fn transact_blind(
+        &self,
+        items: &[(DbKey, Op)],
+        id: WriteId,
+        now: u64,
+    ) -> Result<(), CallError> {
+        if let [((db, key), op)] = items {
+            // One item is one UpdateItem, whose failure carries the item.
+            return self
+                .write_blind(*db, key, op, false, id, now)
+                .await
+                .map(drop);
+        }
+        let attempts = self.config.conflict_attempts;
+        let mut floor = 0;
+        for attempt in 0..attempts {
+            let stamp = self.stamps.next(floor);
+            let writes: Vec<Write> = items
+                .iter()
+                .map(|((db, key), op)| Write {
+                    db: *db,
+                    key: key.clone(),
+                    op: op.clone(),
+                    cond: Cond::Below(stamp),
+                    version: stamp,
+                    writes: id.chain(&[]),
+                })
+                .collect();
+            match self.commit(&writes, id, attempt, now).await {
+                Ok(()) => return Ok(()),
+                Err(CallError::Cancelled(c)) if c.any("ConditionalCheckFailed") => {
+                    let old: Vec<_> = c.old.iter().flatten().collect();
+                    if old.iter().any(|item| written_by(item, id)) {
+                        return Ok(());
+                    }
+                    let Some(seen) = old.iter().filter_map(|item| stamp_of(item)).max() else {
+                        return Err(CallError::Cancelled(c));
+                    };
+                    self.stamps.saw(seen);
+                    floor = seen.saturating_add(1);
+                }
+                Err(CallError::Cancelled(c)) if c.any("TransactionConflict") => {
+                    tokio::time::sleep(backoff(
+                        attempt,
+                        Duration::from_millis(2),
+                        Duration::from_millis(100),
+                    ))
+                    .await
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CallError::Failed(contended(attempts)))
+    }
+
     async fn transact_write(
         &self,
         writes: &[Write],
@@ -490,7 +654,13 @@ impl Shared {
                             .table_name(&self.table)
                             .set_key(Some(r.key))
                             .update_expression(update)
-                            .set_condition_expression(r.condition)
+                            .condition_expression(r.condition)
+                            // The item that failed comes back with the
+                            // cancellation: its stamp and write ids decide
+                            // what to do next without another read.
+                            .return_values_on_condition_check_failure(
+                                ReturnValuesOnConditionCheckFailure::AllOld,
+                            )
                             .set_expression_attribute_names(r.expr.names())
                             .set_expression_attribute_values(r.expr.values())
                             .build()
@@ -502,10 +672,7 @@ impl Shared {
                         ConditionCheck::builder()
                             .table_name(&self.table)
                             .set_key(Some(r.key))
-                            .condition_expression(
-                                r.condition
-                                    .unwrap_or_else(|| format!("attribute_exists({})", schema::PK)),
-                            )
+                            .condition_expression(r.condition)
                             .set_expression_attribute_names(r.expr.names())
                             .set_expression_attribute_values(r.expr.values())
                             .build()
@@ -529,12 +696,9 @@ impl Shared {
                 if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
                     e.as_service_error()
                 {
-                    let reasons = c
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().map(str::to_string))
-                        .collect();
-                    return Err(CallError::Cancelled(reasons));
+                    return Err(CallError::Cancelled(Cancellation::of(
+                        c.cancellation_reasons(),
+                    )));
                 }
                 Err(classify("TransactWriteItems", e))
             }

@@ -16,9 +16,17 @@
 //! computed, instead of being applied twice.
 //!
 //! Writes that do not depend on the current value (plain SET, SETEX,
-//! PSETEX, MSET) read nothing, so they are blind writes: one call each.
+//! PSETEX, MSET) read nothing, so they are blind writes: one call each,
+//! conditional on the item's stamp ([`Shared::write_blind`],
+//! [`Shared::transact_blind`]).
 //! DEL of one key is one conditional write (the condition is the key being
 //! live, which is all DEL needs to know).
+//!
+//! No write is unconditional, and every write sets the item's version to a
+//! stamp that only grows ([`Stamps`]): an attempt held up in the network
+//! and delivered after later writes fails its condition, so it never undoes
+//! an acknowledged write (docs/dynamodb.md, "No acknowledged write is
+//! undone").
 
 use std::time::Duration;
 
@@ -27,10 +35,12 @@ use futures::future::try_join_all;
 use redynamo_layers::error::TryAgain;
 use redynamo_layers::{BoxError, Command, ItemState, Observation, Reply, Request};
 
-use super::calls::{backoff, Cond, DbKey, Op, Snapshot, Write, TRANSACT_MAX, TRANSACT_MAX_BYTES};
+use super::calls::{
+    backoff, Blind, Cond, DbKey, Op, Snapshot, Write, TRANSACT_MAX, TRANSACT_MAX_BYTES,
+};
 use super::error::{contended, CallError, KEY_TOO_LONG, TOO_LARGE};
 use super::item::Malformed;
-use super::item::{fits, head_size, next_version, Head, WriteId};
+use super::item::{fits, head_size, Stamps, WriteId};
 use super::recording::{self, After};
 use super::tracking::Watched;
 use super::{keyspace, Shared};
@@ -229,8 +239,34 @@ impl Shared {
                 }
                 Err(Interrupt::Malformed(m)) => return Err(Box::new(Malformed(m))),
             };
+            // Keys written without having been read: blind writes. Alone
+            // (plain SET, MSET, SETEX …) they are committed as such; next to
+            // reads (COPY … REPLACE's destination) they are loaded too, so
+            // the whole command commits conditionally on what it saw.
+            let blind: Vec<DbKey> = outcome
+                .changes
+                .iter()
+                .filter(|(k, _)| !snapshot.contains_key(k))
+                .map(|(k, _)| k.clone())
+                .collect();
+            if !blind.is_empty() {
+                if snapshot.is_empty() && !transaction {
+                    self.counters.add(outcome.hits, outcome.misses);
+                    return self.commit_blind(outcome, id, now).await;
+                }
+                loads += 1;
+                keys.extend(blind);
+                keys = recording::dedup(keys);
+                continue;
+            }
             self.counters.add(outcome.hits, outcome.misses);
-            let writes = match plan(&snapshot, &outcome.changes, id, keys.len() > 1, now) {
+            let writes = match plan(
+                &snapshot,
+                &outcome.changes,
+                id,
+                keys.len() > 1,
+                &self.stamps,
+            ) {
                 Ok(w) => w,
                 Err(reply) => return Ok(reply),
             };
@@ -252,7 +288,8 @@ impl Shared {
                 Err(CallError::Condition | CallError::Conflict) => {
                     pending = Some((outcome.reply, probe))
                 }
-                Err(CallError::Cancelled(reasons)) => {
+                Err(CallError::Cancelled(c)) => {
+                    let reasons = &c.codes;
                     let failed =
                         |r: &Option<String>| matches!(r.as_deref(), Some("ConditionalCheckFailed"));
                     if let Some(watched) = watched {
@@ -283,6 +320,53 @@ impl Shared {
             keys = recording::dedup(keys);
         }
         Err(contended(attempts))
+    }
+
+    /// Commit a command that only wrote keys it never read: one
+    /// UpdateItem for one key, one TransactWriteItems for several, each
+    /// conditional on the item's stamp only (`Shared::write_blind`).
+    async fn commit_blind(
+        &self,
+        outcome: recording::Outcome,
+        id: WriteId,
+        now: u64,
+    ) -> Result<Reply, BoxError> {
+        let mut items = Vec::with_capacity(outcome.changes.len());
+        let mut bytes = 0;
+        for (key, after) in outcome.changes {
+            let op = match after {
+                After::String { value, expire_at } => {
+                    if !fits(&key.1, value.len()) {
+                        return Ok(TOO_LARGE);
+                    }
+                    bytes += head_size(&key.1, value.len());
+                    Op::Put { value, expire_at }
+                }
+                // Deletes are never blind (`recording`).
+                After::Deleted => Op::Tombstone,
+            };
+            items.push((key, op));
+        }
+        if items.len() > TRANSACT_MAX {
+            return Ok(too_many("the command", items.len()));
+        }
+        if bytes > TRANSACT_MAX_BYTES {
+            return Ok(TRANSACTION_TOO_LARGE);
+        }
+        let result = match items.as_slice() {
+            [((db, key), op)] => self
+                .write_blind(*db, key, op, false, id, now)
+                .await
+                .map(drop),
+            _ => self.transact_blind(&items, id, now).await,
+        };
+        match result {
+            Ok(()) => {
+                self.recent.note(items.iter().map(|(k, _)| k));
+                Ok(outcome.reply)
+            }
+            Err(e) => unexpected(e),
+        }
     }
 
     fn note_writes(&self, writes: &[Write]) {
@@ -383,41 +467,26 @@ impl Shared {
             return self.general(req).await;
         };
         let now = self.now();
-        let id = WriteId::random();
-        let write = Write {
-            db: *db,
-            key: key.clone(),
-            op: Op::Tombstone,
-            cond: Cond::LiveAt(now),
-            version: None,
-            writes: id.chain(&[]),
-        };
-        match self.update_returning_old(&write, now, true).await {
-            Ok(()) => {
-                self.note_writes(std::slice::from_ref(&write));
+        match self
+            .write_blind(*db, key, &Op::Tombstone, true, WriteId::random(), now)
+            .await
+        {
+            // Our own tombstone, written by an attempt whose response was
+            // lost, counts as deleted by this command.
+            Ok(Blind::Written(_) | Blind::WrittenBefore) => {
+                self.recent.note([&(*db, key.clone())]);
                 Ok(Reply::Integer(1))
             }
-            // A transaction is changing the key: decide on fresh data.
-            Err((CallError::Conflict, _)) => self.general(req).await,
-            Err((CallError::Condition, old)) => {
-                // Not live — unless it is our own tombstone, written by an
-                // attempt whose response was lost.
-                let ours = old
-                    .as_ref()
-                    .and_then(|item| Head::decode(item).ok())
-                    .is_some_and(|h| h.wrote(id));
-                Ok(Reply::Integer(ours as i64))
-            }
-            Err((e, _)) => unexpected(e),
+            Ok(Blind::NotLive) => Ok(Reply::Integer(0)),
+            Err(e) => unexpected(e),
         }
     }
 }
 
 /// Tell the cache layer, when it asked, the state and version of every key
 /// this command read or wrote: a committed write's new state at its new
-/// version, otherwise the state read. A write whose version is not known
-/// (none here, but blind writes elsewhere) is left out, and the cache
-/// invalidates it.
+/// version (its stamp), otherwise the state read. Keys of commands that do
+/// not come here (the blind writes) are invalidated by the cache.
 fn observe(req: &Request, snapshot: &Snapshot, writes: &[Write], now: u64) {
     let Some(observations) = &req.observations else {
         return;
@@ -428,7 +497,7 @@ fn observe(req: &Request, snapshot: &Snapshot, writes: &[Write], now: u64) {
             .find(|w| w.op != Op::Check && w.db == *db && w.key == *key);
         let (version, state) = match written {
             Some(w) => {
-                let Some(version) = w.version else { continue };
+                let version = w.version;
                 let state = match &w.op {
                     Op::Put { value, expire_at } if *expire_at == 0 || *expire_at > now => {
                         ItemState::Value {
@@ -465,31 +534,31 @@ fn observe(req: &Request, snapshot: &Snapshot, writes: &[Write], now: u64) {
 }
 
 /// The writes that apply `changes` on top of `snapshot`, each conditional on
-/// the version read. With `check_reads`, keys read but not written get a
-/// ConditionCheck, so the command's reads still hold when it commits
-/// (serializable). An error is the reply to give instead.
+/// the version read and stamped above it. With `check_reads`, keys read but
+/// not written get a ConditionCheck, so the command's reads still hold when
+/// it commits (serializable). An error is the reply to give instead.
 fn plan(
     snapshot: &Snapshot,
     changes: &[(DbKey, After)],
     id: WriteId,
     check_reads: bool,
-    now: u64,
+    stamps: &Stamps,
 ) -> Result<Vec<Write>, Reply> {
     let mut writes = Vec::with_capacity(snapshot.len());
     let mut bytes = 0;
     let mut changed = std::collections::HashSet::new();
     for ((db, key), after) in changes {
         changed.insert((*db, key.clone()));
-        // None: never loaded, a blind write. Some(None): loaded, no item.
-        let loaded = snapshot.get(&(*db, key.clone()));
-        let before = loaded.and_then(Option::as_ref);
-        let (cond, version) = match loaded {
-            None => (Cond::Any, None),
-            Some(_) => (
-                before.map_or(Cond::Absent, |h| Cond::Version(h.version)),
-                Some(next_version(before.map(|h| h.version), now)),
-            ),
+        // Some(None): loaded, no item. Blind writes (never loaded) do not
+        // come here: the engine loads their keys first, or commits them
+        // with `Shared::write_blind`.
+        let Some(loaded) = snapshot.get(&(*db, key.clone())) else {
+            return Err(Reply::static_error(
+                "ERR internal error: a blind write among conditional ones",
+            ));
         };
+        let before = loaded.as_ref();
+        let cond = before.map_or(Cond::Absent, |h| Cond::Version(h.version));
         let previous_writes = before.map_or(&[][..], |h| &h.writes[..]);
         let op = match after {
             After::String { value, expire_at } => {
@@ -503,7 +572,7 @@ fn plan(
                 }
             }
             // Deleting a key no item holds is nothing to write.
-            After::Deleted if loaded.is_some() && before.is_none() => continue,
+            After::Deleted if before.is_none() => continue,
             After::Deleted => Op::Tombstone,
         };
         writes.push(Write {
@@ -511,7 +580,7 @@ fn plan(
             key: key.clone(),
             op,
             cond,
-            version,
+            version: stamps.next(before.map_or(0, |h| h.version.saturating_add(1))),
             writes: id.chain(previous_writes),
         });
     }
@@ -531,7 +600,7 @@ fn plan(
                 key: key.clone(),
                 op: Op::Check,
                 cond: before.map_or(Cond::Absent, |h| Cond::Version(h.version)),
-                version: None,
+                version: 0,
                 writes: Bytes::new(),
             });
         }
@@ -544,12 +613,14 @@ fn unexpected(e: CallError) -> Result<Reply, BoxError> {
     match e {
         CallError::TooLarge => Ok(TOO_LARGE),
         CallError::Failed(e) => Err(e),
-        CallError::Cancelled(r) => cancelled(&r),
+        CallError::Cancelled(c) => cancelled(&c.codes),
         CallError::Conflict => Err(Box::new(TryAgain(
             "DynamoDB was running a transaction on the key, try again".into(),
         ))),
+        // A blind write fails for good only on an item whose version is
+        // not a number (not redynamo's).
         CallError::Condition => Err(Box::new(TryAgain(
-            "DynamoDB refused a write on a condition it does not have".into(),
+            "DynamoDB refused a write: the item's version is not a number (not written by redynamo)".into(),
         ))),
     }
 }

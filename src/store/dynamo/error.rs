@@ -7,7 +7,10 @@
 //! otherwise. Both leave the connection open. Errors the client caused
 //! (an item too large) are Redis error replies instead.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 use redynamo_layers::error::{BackendUnavailable, TryAgain};
 use redynamo_layers::{BoxError, Reply};
 
@@ -28,13 +31,53 @@ pub enum CallError {
     /// The item is being changed by a DynamoDB transaction right now
     /// (TransactionConflictException): nothing was written; try again.
     Conflict,
-    /// A transaction was cancelled; one reason code per action, in order
-    /// (`None`/"None" for actions that were fine).
-    Cancelled(Vec<Option<String>>),
+    /// A transaction was cancelled.
+    Cancelled(Cancellation),
     /// DynamoDB refused the item as too large.
     TooLarge,
     /// Anything else: the client gets an error and may retry.
     Failed(BoxError),
+}
+
+/// Why DynamoDB cancelled a transaction, action by action, in order.
+#[derive(Debug, Default)]
+pub struct Cancellation {
+    /// The reason code of each action (`None`/"None" for actions that were
+    /// fine).
+    pub codes: Vec<Option<String>>,
+    /// For an action whose condition failed, the item as it was (the
+    /// transaction asks for ALL_OLD on condition failures).
+    pub old: Vec<Option<HashMap<String, AttributeValue>>>,
+}
+
+impl Cancellation {
+    pub fn of(reasons: &[CancellationReason]) -> Cancellation {
+        Cancellation {
+            codes: reasons
+                .iter()
+                .map(|r| r.code().map(str::to_string))
+                .collect(),
+            old: reasons.iter().map(|r| r.item().cloned()).collect(),
+        }
+    }
+
+    /// Whether some action was cancelled with `code`.
+    pub fn any(&self, code: &str) -> bool {
+        self.codes.iter().any(|c| c.as_deref() == Some(code))
+    }
+}
+
+impl CallError {
+    /// What kind of failure, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Condition => "condition failed",
+            CallError::Conflict => "transaction conflict",
+            CallError::Cancelled(_) => "transaction cancelled",
+            CallError::TooLarge => "item too large",
+            CallError::Failed(_) => "failed",
+        }
+    }
 }
 
 impl From<BoxError> for CallError {
@@ -69,7 +112,7 @@ where
             }
             if code == "TransactionCanceledException" {
                 // Callers that need the reasons read the typed error first.
-                return CallError::Cancelled(Vec::new());
+                return CallError::Cancelled(Cancellation::default());
             }
             if code == "ValidationException" && message.contains("size") {
                 return CallError::TooLarge;

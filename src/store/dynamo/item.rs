@@ -1,6 +1,7 @@
 //! Head items: decoding what DynamoDB returns, and what a write sets.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -112,24 +113,111 @@ impl Head {
     }
 }
 
-/// The version a write gives an item whose previous version was `prev`
-/// (None: no item). See the schema docs for why new items start at
-/// `now_ms * 1000`.
-pub fn next_version(prev: Option<i64>, now: u64) -> i64 {
-    match prev {
-        Some(v) => v + 1,
-        None => version_base(now),
+/// How long an item stays in the table after it died (its expiry passed,
+/// or it was deleted), before DynamoDB's TTL reaper may remove it.
+///
+/// A dead item still carries its stamp, and the stamp is what makes a late
+/// attempt of an older write fail its condition. Once the item is gone,
+/// `attribute_not_exists` passes again, so the item must outlive every
+/// attempt that could still arrive. DynamoDB refuses a request signed more
+/// than 5 minutes before it arrives (SigV4), so one hour covers any attempt
+/// of any write, with room for the signing node's clock to be off by tens
+/// of minutes. Reads treat a dead item as absent whatever the reaper does.
+pub const KEEP_DEAD_SECS: u64 = 3600;
+
+/// DynamoDB's TTL attribute for an item dead from `dead_at` (ms): seconds,
+/// rounded up, plus [`KEEP_DEAD_SECS`].
+pub fn ttl_seconds(dead_at: u64) -> u64 {
+    dead_at.div_ceil(1000) + KEEP_DEAD_SECS
+}
+
+/// How far ahead of this node's wall clock a stamp seen on an item may pull
+/// the node's write clock (10 minutes). A stamp further ahead (a node with
+/// a clock far off, or another program's version numbers) is still
+/// respected key by key (a write goes above it), but does not drag every
+/// later stamp of this node with it.
+const MAX_PULL_US: i64 = 10 * 60 * 1_000_000;
+
+/// The node's write clock: hybrid-logical stamps in microseconds.
+///
+/// Every write to a head sets `ver` to a stamp and is conditional on the
+/// item's current `ver` being *lower* (blind writes) or equal to what was
+/// read (read-modify-write; the new stamp is above it). So an item's `ver`
+/// only grows, and an attempt of a write can apply only while the item's
+/// `ver` is below that attempt's stamp. An acknowledged write left `ver` at
+/// its stamp or above, and every attempt of an older write carries a lower
+/// or equal stamp, or a condition on a version that is gone: a held-up
+/// attempt delivered late always fails.
+///
+/// A stamp is `max(wall clock µs, last stamp issued or seen + 1, floor)`:
+/// on one node, stamps grow with every write; across nodes, a node whose
+/// clock is behind learns the higher stamp from the failed condition
+/// (ReturnValuesOnConditionCheckFailure) and retries above it, so the newer
+/// write still wins, at the cost of one more call, and the node's clock
+/// moves up for the next writes (bounded by [`MAX_PULL_US`]).
+#[derive(Debug, Default)]
+pub struct Stamps {
+    last: AtomicI64,
+}
+
+impl Stamps {
+    /// A stamp above `floor`-1 (at least `floor`), above every stamp this
+    /// node issued or saw, and at least the wall clock.
+    pub fn next(&self, floor: i64) -> i64 {
+        let now = wall_us();
+        let mut last = self.last.load(Ordering::Relaxed);
+        loop {
+            let stamp = now.max(last.saturating_add(1)).max(floor);
+            // A floor far ahead of the wall clock serves this write only.
+            let keep = stamp.min(now.saturating_add(MAX_PULL_US)).max(last);
+            match self
+                .last
+                .compare_exchange_weak(last, keep, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return stamp,
+                Err(current) => last = current,
+            }
+        }
+    }
+
+    /// A stamp read from an item: later stamps of this node go above it.
+    pub fn saw(&self, stamp: i64) {
+        let bound = wall_us().saturating_add(MAX_PULL_US);
+        self.last.fetch_max(stamp.min(bound), Ordering::Relaxed);
     }
 }
 
-pub fn version_base(now: u64) -> i64 {
-    (now as i64).saturating_mul(1000)
+fn wall_us() -> i64 {
+    i64::try_from(crate::util::now_us()).unwrap_or(i64::MAX)
 }
 
-/// DynamoDB's TTL attribute for an expiry in ms: seconds, rounded up so the
-/// reaper never removes a key before its millisecond deadline.
-pub fn ttl_seconds(expire_at: u64) -> u64 {
-    expire_at.div_ceil(1000)
+/// The stamp (`ver`) of a raw item, when it has a numeric one.
+pub fn stamp_of(item: &HashMap<String, AttributeValue>) -> Option<i64> {
+    match item.get(VERSION) {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Whether the write `id` is among the last writes a raw item records.
+pub fn written_by(item: &HashMap<String, AttributeValue>, id: WriteId) -> bool {
+    match item.get(WRITES) {
+        Some(AttributeValue::B(b)) => b
+            .as_ref()
+            .chunks_exact(8)
+            .any(|c| c == id.0.to_be_bytes().as_slice()),
+        _ => false,
+    }
+}
+
+/// Whether a raw item is a live key at `now` (what `Cond::LiveAt` checks:
+/// an item whose expiry, if any, has not passed; a tombstone's expiry is
+/// its deletion time).
+pub fn live_at(item: &HashMap<String, AttributeValue>, now: u64) -> bool {
+    match item.get(EXPIRE) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().is_ok_and(|x| x > now),
+        _ => true,
+    }
 }
 
 /// An upper bound of the size DynamoDB counts for a string head item:
@@ -199,9 +287,53 @@ mod tests {
     }
 
     #[test]
-    fn ttl_rounds_up() {
-        assert_eq!(ttl_seconds(1000), 1);
-        assert_eq!(ttl_seconds(1001), 2);
+    fn ttl_rounds_up_and_keeps_dead_items_an_hour() {
+        assert_eq!(ttl_seconds(1000), 1 + KEEP_DEAD_SECS);
+        assert_eq!(ttl_seconds(1001), 2 + KEEP_DEAD_SECS);
+    }
+
+    #[test]
+    fn stamps_grow_and_follow_what_they_see() {
+        let stamps = Stamps::default();
+        let a = stamps.next(0);
+        let b = stamps.next(0);
+        assert!(b > a, "one node's stamps only grow");
+        assert!(
+            a >= wall_us() - 1_000_000,
+            "a stamp is at least the wall clock"
+        );
+        // An item written by a node whose clock is 5 s ahead.
+        let ahead = wall_us() + 5_000_000;
+        assert_eq!(
+            stamps.next(ahead + 1),
+            ahead + 1,
+            "a write goes above the item"
+        );
+        assert!(stamps.next(0) > ahead + 1, "and later writes follow");
+        // A version far in the future serves its key but does not drag the
+        // clock: later stamps stay within the pull bound.
+        let far = i64::MAX / 2;
+        assert_eq!(stamps.next(far), far);
+        stamps.saw(far);
+        assert!(stamps.next(0) <= wall_us() + MAX_PULL_US + 1_000);
+    }
+
+    #[test]
+    fn raw_items_tell_stamp_writer_and_liveness() {
+        let mut item = HashMap::from([
+            (VERSION.to_string(), AttributeValue::N("42".into())),
+            (
+                WRITES.to_string(),
+                schema::blob(WriteId(7).chain(&WriteId(9).chain(&[]))),
+            ),
+        ]);
+        assert_eq!(stamp_of(&item), Some(42));
+        assert!(written_by(&item, WriteId(9)));
+        assert!(!written_by(&item, WriteId(8)));
+        assert!(live_at(&item, 5));
+        item.insert(EXPIRE.to_string(), AttributeValue::N("5".into()));
+        assert!(!live_at(&item, 5));
+        assert!(live_at(&item, 4));
     }
 
     #[test]

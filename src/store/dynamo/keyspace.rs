@@ -29,10 +29,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Select, WriteReques
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rand::Rng;
+use redynamo_layers::error::TryAgain;
 use redynamo_layers::{BoxError, Reply};
 
-use super::calls::{Expr, BATCH_WRITE_MAX};
-use super::error::{build_error, fail};
+use super::calls::{Expr, Op, BATCH_WRITE_MAX};
+use super::error::{build_error, fail, CallError};
+use super::item::{live_at, WriteId};
 use super::schema::{self, blob, num, HEAD_SK};
 use super::Shared;
 use crate::commands::server::{scan_reply, KeyFilter};
@@ -46,8 +48,9 @@ pub const CURSOR_IDLE: Duration = Duration::from_secs(600);
 const PAGES_PER_CALL: usize = 16;
 /// Items a RANDOMKEY page evaluates.
 const RANDOM_PAGE: i32 = 100;
-/// Concurrent BatchWriteItem calls of a FLUSHDB.
-const FLUSH_CONCURRENCY: usize = 8;
+/// Concurrent calls of a FLUSHDB (UpdateItem per live key, BatchWriteItem
+/// of other items).
+const FLUSH_CONCURRENCY: usize = 16;
 
 /// The resume points of this node's SCAN iterations.
 #[derive(Default)]
@@ -125,6 +128,8 @@ struct ScanSpec<'a> {
     page: Option<i32>,
     projection: &'a [&'a str],
     count_only: bool,
+    /// A consistent Scan, whatever `--read-consistency` says.
+    consistent: bool,
 }
 
 impl Shared {
@@ -173,7 +178,7 @@ impl Shared {
                 .set_projection_expression(projection.clone())
                 .set_expression_attribute_names(e.names())
                 .set_expression_attribute_values(e.values())
-                .consistent_read(self.config.strong_reads)
+                .consistent_read(self.config.strong_reads || spec.consistent)
                 .set_exclusive_start_key(start.take());
             if spec.count_only {
                 call = call.select(Select::Count);
@@ -217,6 +222,7 @@ pub async fn keys(shared: &Shared, db: u32, filter: &KeyFilter) -> Result<Reply,
         page: None,
         projection: &[schema::PK],
         count_only: false,
+        consistent: false,
     };
     shared
         .scan_pages(spec, |items, _| {
@@ -263,6 +269,7 @@ pub async fn scan(
         page: Some(count.clamp(10, 1000) as i32),
         projection: &[schema::PK, schema::TYPE],
         count_only: false,
+        consistent: false,
     };
     let stopped = shared
         .scan_pages(spec, |items, _| {
@@ -295,6 +302,7 @@ pub async fn dbsize(shared: &Shared, db: u32) -> Result<Reply, BoxError> {
         page: None,
         projection: &[],
         count_only: true,
+        consistent: false,
     };
     shared
         .scan_pages(spec, |_, count| {
@@ -323,6 +331,7 @@ pub async fn randomkey(shared: &Shared, db: u32) -> Result<Reply, BoxError> {
             page: Some(RANDOM_PAGE),
             projection: &[schema::PK],
             count_only: false,
+            consistent: false,
         };
         shared
             .scan_pages(spec, |items, _| {
@@ -338,30 +347,80 @@ pub async fn randomkey(shared: &Shared, db: u32) -> Result<Reply, BoxError> {
     Ok(Reply::Null)
 }
 
-/// FLUSHDB (`db` Some) or FLUSHALL: delete every item, members and
-/// tombstones included, 25 per BatchWriteItem. Not atomic: a write racing
-/// with it may survive, and a FLUSHDB that fails half-way leaves the rest
-/// (running it again finishes the job).
+/// FLUSHDB (`db` Some) or FLUSHALL. Every live key gets a tombstone, the
+/// same conditional write as DEL's (one UpdateItem per key,
+/// [`FLUSH_CONCURRENCY`] at a time); items that are not heads (collection
+/// members, later) are deleted 25 per BatchWriteItem. Heads are never
+/// deleted: a head carries the key's stamp, and an item that is gone lets
+/// a held-up attempt of an older write (a SET acknowledged before the
+/// FLUSHDB, whose first attempt reaches DynamoDB after it) create the key
+/// again. Dead heads (expired, tombstones) are left to the TTL reaper, an
+/// hour after they died (`item::KEEP_DEAD_SECS`).
+///
+/// The Scan is consistent, so every write acknowledged before the FLUSHDB
+/// is seen and deleted. Not atomic: a write racing with it may survive, and
+/// a FLUSHDB that fails half-way leaves the rest (running it again finishes
+/// the job).
 pub async fn flush(shared: &Shared, db: Option<u32>) -> Result<Reply, BoxError> {
-    let mut pages: Vec<Vec<HashMap<String, AttributeValue>>> = Vec::new();
+    let now = shared.now();
+    let mut live: Vec<(u32, Bytes)> = Vec::new();
+    let mut others: Vec<HashMap<String, AttributeValue>> = Vec::new();
     let spec = ScanSpec {
         filter: db.map_or(Filter::All, Filter::AllOfDb),
         start: None,
         page: None,
-        projection: &[schema::PK, schema::SK],
+        projection: &[schema::PK, schema::SK, schema::EXPIRE],
         count_only: false,
+        consistent: true,
     };
-    // Collect first, then delete: deleting under a running Scan is allowed
+    // Collect first, then write: writing under a running Scan is allowed
     // by DynamoDB but would make moto-like servers skip items.
     shared
         .scan_pages(spec, |items, _| {
-            pages.push(items.to_vec());
+            for item in items {
+                let head = matches!(item.get(schema::SK), Some(AttributeValue::B(sk)) if sk.as_ref() == HEAD_SK);
+                let pk = match item.get(schema::PK) {
+                    Some(AttributeValue::B(pk)) => schema::split_pk(pk.as_ref()),
+                    _ => None,
+                };
+                match (head, pk) {
+                    (true, Some((db, key))) => {
+                        if live_at(item, now) {
+                            live.push((db, Bytes::copy_from_slice(key)));
+                        }
+                    }
+                    _ => {
+                        let key = [schema::PK, schema::SK]
+                            .iter()
+                            .filter_map(|a| Some((a.to_string(), item.get(*a)?.clone())))
+                            .collect();
+                        others.push(key);
+                    }
+                }
+            }
             true
         })
         .await?;
-    let keys: Vec<HashMap<String, AttributeValue>> = pages.into_iter().flatten().collect();
+    let id = WriteId::random();
+    stream::iter(live)
+        .map(|(db, key)| async move {
+            match shared
+                .write_blind(db, &key, &Op::Tombstone, true, id, now)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(CallError::Failed(e)) => Err(e),
+                Err(other) => Err(Box::new(TryAgain(format!(
+                    "flush interrupted: DynamoDB refused a delete ({}) (run it again)",
+                    other.kind()
+                ))) as BoxError),
+            }
+        })
+        .buffer_unordered(FLUSH_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
     let batches: Vec<Vec<HashMap<String, AttributeValue>>> =
-        keys.chunks(BATCH_WRITE_MAX).map(<[_]>::to_vec).collect();
+        others.chunks(BATCH_WRITE_MAX).map(<[_]>::to_vec).collect();
     stream::iter(batches)
         .map(|batch| shared.delete_batch(batch))
         .buffer_unordered(FLUSH_CONCURRENCY)

@@ -169,6 +169,8 @@ pub(crate) struct Shared {
     /// when a watching client disconnects).
     watches: Mutex<HashMap<u64, Vec<Watched>>>,
     recent: RecentWrites,
+    /// The write clock: the stamp every write sets and is conditional on.
+    stamps: item::Stamps,
     /// Where this node's SCAN iterations stopped.
     cursors: keyspace::Cursors,
     counters: Counters,
@@ -235,6 +237,7 @@ impl DynamoStore {
                 streams: aws_sdk_dynamodbstreams::Client::new(sdk),
                 table: config.table.clone(),
                 recent: RecentWrites::new(config.read_your_writes_window),
+                stamps: item::Stamps::default(),
                 config,
                 limits,
                 watches: Mutex::new(HashMap::new()),

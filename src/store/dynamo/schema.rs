@@ -21,8 +21,8 @@
 //! | `t` | S | head | Redis type name (`string`, later `hash`, `zset` …) |
 //! | `v` | B | head | the value of a string |
 //! | `x` | N | head | expiry, Unix milliseconds; absent = none |
-//! | `ttl` | N | head | expiry in Unix seconds (rounded up) for DynamoDB TTL |
-//! | `ver` | N | head | version: every write sets it to a higher number |
+//! | `ttl` | N | head | when DynamoDB TTL may remove a dead head: `x` in seconds (rounded up) plus an hour |
+//! | `ver` | N | head | version: the stamp (µs, hybrid-logical) of the last write; only grows |
 //! | `w` | B | head | ids of the last few writes (8 bytes each), newest first |
 //! | `n` | N | head | member count (collections) |
 //! | `g` | N | head | generation of the members (collections) |
@@ -32,10 +32,10 @@
 //! time of deletion and which has no value), so its version keeps growing
 //! across delete and re-create and a WATCH cannot be fooled by a key that
 //! was deleted and written again; DynamoDB's TTL reaper removes tombstones
-//! like any expired key. A key created where no item exists starts at
-//! version `now_ms * 1000`: DynamoDB accepts at most 1000 writes a second to
-//! one item, so even after the reaper removed a tombstone, a re-created key
-//! starts above every version its previous life reached.
+//! like any expired key, an hour after the deletion (`ttl`), so that no
+//! held-up attempt of an older write can find the item gone. Every write
+//! sets `ver` to a stamp above the one it replaces (see `item::Stamps`), so
+//! a key's versions only grow, also across delete and re-create.
 
 use std::collections::HashMap;
 use std::time::Duration;
