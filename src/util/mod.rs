@@ -1,6 +1,7 @@
 //! Small pieces Redis semantics need in more than one place.
 
 pub mod glob;
+pub mod longdouble;
 pub mod num;
 
 use std::time::{SystemTime, UNIX_EPOCH};

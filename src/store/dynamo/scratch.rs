@@ -132,10 +132,8 @@ fn run_in(
 pub fn keys_of(cmd: &Command, db: u32, databases: u32, out: &mut Vec<DbKey>) {
     out.extend(cmd.keys().map(|k| (db, k.clone())));
     if cmd.spec.name == "copy" && cmd.args.len() > 3 {
-        if let Ok(CopyArgs { db: Some(n), .. }) = CopyArgs::parse(&cmd.args) {
-            if n >= 0 && n < databases as i64 {
-                out.push((n as u32, cmd.args[2].clone()));
-            }
+        if let Ok(CopyArgs { db: Some(n), .. }) = CopyArgs::parse(&cmd.args, databases) {
+            out.push((n, cmd.args[2].clone()));
         }
     }
 }

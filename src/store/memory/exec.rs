@@ -12,12 +12,13 @@ use super::db::Db;
 use super::entry::{Entry, Value};
 use super::{MemoryConfig, State};
 use crate::commands::{
-    byte_range, int_arg, parse_expire, parse_flush, parse_getex, parse_setex, CopyArgs,
-    ExpireFlags, Expiry, ScanArgs, SetArgs, SetCondition,
+    byte_range, int_arg, ms_to_reply_seconds, parse_expire, parse_flush, parse_getex, parse_setex,
+    CopyArgs, ExpireFlags, Expiry, ScanArgs, SetArgs, SetCondition,
 };
 use crate::util::glob;
+use crate::util::longdouble::{incr_by_float, FloatError};
 use crate::util::now_ms;
-use crate::util::num::{format_incr_float, parse_f64, parse_i64};
+use crate::util::num::parse_i64;
 
 /// The execution context of one command.
 struct Ctx<'a> {
@@ -455,22 +456,20 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &Bytes, by: i64) -> Reply {
 }
 
 fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let (current, expire_at) = match ctx.peek_str(&a[1]) {
-        Ok(Some((v, at))) => match parse_f64(v) {
-            Some(n) => (n, at),
-            None => return errors::NOT_FLOAT,
-        },
-        Ok(None) => (0.0, 0),
+    let (text, expire_at) = match ctx.peek_str(&a[1]) {
+        Ok(current) => (
+            incr_by_float(current.map(|(v, _)| v), &a[2]),
+            current.map_or(0, |(_, at)| at),
+        ),
         Err(e) => return e,
     };
-    let Some(by) = parse_f64(&a[2]) else {
-        return errors::NOT_FLOAT;
+    let text = match text {
+        Ok(text) => text,
+        Err(FloatError::NotAFloat) => return errors::NOT_FLOAT,
+        Err(FloatError::NanOrInfinity) => {
+            return Reply::static_error("ERR increment would produce NaN or Infinity")
+        }
     };
-    let next = current + by;
-    if !next.is_finite() {
-        return Reply::static_error("ERR increment would produce NaN or Infinity");
-    }
-    let text = format_incr_float(next);
     ctx.store(string(&a[1], text.as_bytes(), expire_at));
     Reply::Bulk(Bytes::from(text))
 }
@@ -597,9 +596,9 @@ fn ttl(ctx: &mut Ctx<'_>, a: &[Bytes], kind: TtlKind) -> Reply {
     }
     let left = at.saturating_sub(now);
     Reply::Integer(match kind {
-        TtlKind::Seconds => left.saturating_add(500).div_euclid(1000) as i64,
+        TtlKind::Seconds => ms_to_reply_seconds(left),
         TtlKind::Millis => left as i64,
-        TtlKind::UnixSeconds => (at / 1000) as i64,
+        TtlKind::UnixSeconds => ms_to_reply_seconds(at),
         TtlKind::UnixMillis => at as i64,
     })
 }
@@ -640,14 +639,11 @@ fn rename(ctx: &mut Ctx<'_>, a: &[Bytes], nx: bool) -> Reply {
 }
 
 fn copy(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let args = match CopyArgs::parse(a) {
+    let args = match CopyArgs::parse(a, ctx.state.dbs.len() as u32) {
         Ok(c) => c,
         Err(e) => return e,
     };
-    let target = match args.db.map(|n| ctx.db_index(n)).transpose() {
-        Ok(t) => t.unwrap_or(ctx.db),
-        Err(e) => return e,
-    };
+    let target = args.db.unwrap_or(ctx.db);
     let (src, dst) = (&a[1], &a[2]);
     if target == ctx.db && src == dst {
         return Reply::static_error("ERR source and destination objects are the same");
