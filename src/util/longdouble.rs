@@ -14,11 +14,16 @@
 //!   (decimal, hexadecimal `0x1.8p3`, `inf`/`infinity`, a sign) and its
 //!   correctly rounded conversion, with Redis' rejections (leading space,
 //!   trailing bytes, NaN, overflow, underflow to zero, 5 KiB and more);
-//! - [`LongDouble::add`] is the x87 `fadd`: the exact sum rounded once,
+//! - [`LongDouble::checked_add`] is the x87 `fadd`: the exact sum rounded once,
 //!   to nearest with ties to even;
 //! - [`LongDouble::to_human_string`] is `%.17Lf` (glibc prints the exact
 //!   binary value's decimal expansion, rounded half to even) with Redis'
 //!   trimming.
+//!
+//! [`incr_by_float`] is INCRBYFLOAT's whole computation. HINCRBYFLOAT
+//! uses the same three steps with its own checks (an infinite increment is
+//! "value is NaN or Infinity", a bad stored value "hash value is not a
+//! float").
 //!
 //! Every step is exact integer arithmetic on the value `m × 2^q` (with
 //! `num-bigint` where the numbers outgrow `u128`), followed by one
@@ -62,8 +67,8 @@ enum Kind {
 /// What [`round`] did besides rounding: `strtold` reports these through
 /// `errno`, and Redis rejects both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Range {
-    InRange,
+enum Limit {
+    Within,
     /// The magnitude exceeded the largest finite value: the result is ±inf.
     Overflow,
     /// A nonzero value rounded to zero.
@@ -115,8 +120,8 @@ impl LongDouble {
         // `string2ld` rejects ERANGE results that are ±HUGE_VAL or zero;
         // a subnormal result (ERANGE too) is kept.
         match range {
-            Range::InRange => Some(value),
-            Range::Overflow | Range::UnderflowToZero => None,
+            Limit::Within => Some(value),
+            Limit::Overflow | Limit::UnderflowToZero => None,
         }
     }
 
@@ -126,7 +131,7 @@ impl LongDouble {
 
     /// The x87 sum, rounded to nearest, ties to even; None for NaN
     /// (`inf + -inf`). Overflow gives an infinity, as the hardware does.
-    pub fn add(self, other: LongDouble) -> Option<LongDouble> {
+    pub fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
         let (Kind::Finite { m: ma, q: qa }, Kind::Finite { m: mb, q: qb }) =
             (self.kind, other.kind)
         else {
@@ -229,7 +234,7 @@ fn scaled_digits(m: u64, q: i64) -> String {
 /// the x87 format, to nearest with ties to even. With `sticky`, `n` must
 /// have at least 66 bits, so that the bits below the result's last place
 /// include a guard bit that `ε` cannot change.
-fn round(negative: bool, n: BigUint, e: i64, sticky: bool) -> (LongDouble, Range) {
+fn round(negative: bool, n: BigUint, e: i64, sticky: bool) -> (LongDouble, Limit) {
     let finite = |m: u64, q: i64| LongDouble {
         negative,
         kind: Kind::Finite { m, q },
@@ -237,7 +242,7 @@ fn round(negative: bool, n: BigUint, e: i64, sticky: bool) -> (LongDouble, Range
     let bits = n.bits() as i64;
     if bits == 0 {
         debug_assert!(!sticky, "sticky needs a 66-bit n");
-        return (finite(0, Q_MIN), Range::InRange);
+        return (finite(0, Q_MIN), Limit::Within);
     }
     debug_assert!(!sticky || bits >= 66, "sticky needs a 66-bit n");
     // The exponent of the result's last place: 64 significant bits, or
@@ -271,13 +276,13 @@ fn round(negative: bool, n: BigUint, e: i64, sticky: bool) -> (LongDouble, Range
                 negative,
                 kind: Kind::Infinite,
             },
-            Range::Overflow,
+            Limit::Overflow,
         );
     }
     if m == 0 {
-        return (finite(0, Q_MIN), Range::UnderflowToZero);
+        return (finite(0, Q_MIN), Limit::UnderflowToZero);
     }
-    (finite(m as u64, q), Range::InRange)
+    (finite(m as u64, q), Limit::Within)
 }
 
 /// The decimal digits of `text` from `*at` on (possibly none).
@@ -350,11 +355,11 @@ fn significant(digits: &[u8]) -> &[u8] {
     &digits[first..]
 }
 
-fn parse_decimal(negative: bool, text: &[u8]) -> Option<(LongDouble, Range)> {
+fn parse_decimal(negative: bool, text: &[u8]) -> Option<(LongDouble, Limit)> {
     let (all, frac_len, exponent) = split_number(text, false, b'e')?;
     let digits = significant(&all);
     if digits.is_empty() {
-        return Some((round(negative, BigUint::ZERO, 0, false).0, Range::InRange));
+        return Some((round(negative, BigUint::ZERO, 0, false).0, Limit::Within));
     }
     // value = D × 10^x, and 10^(x + len - 1) <= value < 10^(x + len).
     let x = exponent - frac_len;
@@ -367,7 +372,7 @@ fn parse_decimal(negative: bool, text: &[u8]) -> Option<(LongDouble, Range)> {
     if magnitude < -4951 {
         return Some((
             round(negative, BigUint::ZERO, 0, false).0,
-            Range::UnderflowToZero,
+            Limit::UnderflowToZero,
         ));
     }
     let d = BigUint::parse_bytes(digits, 10)?;
@@ -384,35 +389,35 @@ fn parse_decimal(negative: bool, text: &[u8]) -> Option<(LongDouble, Range)> {
     Some(round(negative, quotient, -s, !exact))
 }
 
-fn overflow(negative: bool) -> (LongDouble, Range) {
+fn overflow(negative: bool) -> (LongDouble, Limit) {
     (
         LongDouble {
             negative,
             kind: Kind::Infinite,
         },
-        Range::Overflow,
+        Limit::Overflow,
     )
 }
 
-fn parse_hex(negative: bool, text: &[u8]) -> Option<(LongDouble, Range)> {
+fn parse_hex(negative: bool, text: &[u8]) -> Option<(LongDouble, Limit)> {
     // `0x` without a hex digit after it is the number 0 followed by `x…`:
     // trailing bytes, rejected either way.
     let (all, frac_len, exponent) = split_number(text, true, b'p')?;
     let digits = significant(&all);
     if digits.is_empty() {
-        return Some((round(negative, BigUint::ZERO, 0, false).0, Range::InRange));
+        return Some((round(negative, BigUint::ZERO, 0, false).0, Limit::Within));
     }
     let h = BigUint::parse_bytes(digits, 16)?;
     // value = H × 2^e, and 2^(e + bits - 1) <= value < 2^(e + bits).
     let e = exponent - 4 * frac_len;
     let top = e + h.bits() as i64;
-    if top - 1 >= 16384 {
+    if top > 16384 {
         return Some(overflow(negative));
     }
     if top < Q_MIN - 1 {
         return Some((
             round(negative, BigUint::ZERO, 0, false).0,
-            Range::UnderflowToZero,
+            Limit::UnderflowToZero,
         ));
     }
     Some(round(negative, h, e, false))
@@ -426,7 +431,7 @@ pub fn incr_by_float(current: Option<&[u8]>, increment: &[u8]) -> Result<String,
         None => LongDouble::ZERO,
     };
     let increment = LongDouble::parse(increment).ok_or(FloatError::NotAFloat)?;
-    match value.add(increment) {
+    match value.checked_add(increment) {
         Some(sum) if sum.is_finite() => Ok(sum.to_human_string()),
         _ => Err(FloatError::NanOrInfinity),
     }
@@ -525,7 +530,7 @@ mod tests {
             }
         );
         assert_eq!(
-            max.add(max),
+            max.checked_add(max),
             Some(LongDouble {
                 negative: false,
                 kind: Kind::Infinite
