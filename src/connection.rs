@@ -2,8 +2,9 @@
 //!
 //! The connection owns the session: authenticated or not, the selected db,
 //! the RESP version, the client name, the MULTI queue and whether WATCH is
-//! in force. Session commands (flagged `CONNECTION` in the command table)
+//! in force. Session commands (`Routing::session` in the command table)
 //! are answered here; everything else becomes a [`Request`] for the stack.
+//! What MULTI does with a command is the table's `Routing::in_multi`.
 //!
 //! Pipelining: every command already buffered is decoded and run before
 //! anything is written, and replies are flushed once per batch (or when the
@@ -26,7 +27,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use redynamo_layers::command::{self, CommandSpec};
+use redynamo_layers::command::{self, CommandSpec, InMulti};
 use redynamo_layers::error::error_reply;
 use redynamo_layers::metrics::{self, Outcome};
 use redynamo_layers::reply::errors;
@@ -386,7 +387,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     /// Whether `spec` is a plain read that may run concurrently with its
     /// neighbours.
     fn is_concurrent_read(&self, spec: &CommandSpec) -> bool {
-        self.multi.is_none() && self.authenticated && spec.is_readonly() && !spec.is_connection()
+        self.multi.is_none()
+            && self.authenticated
+            && spec.is_readonly()
+            && !spec.routing.session
+            && !spec.routing.blocking
     }
 
     /// Run reads together; replies are written in request order.
@@ -451,7 +456,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
             return None;
         }
         let cmd = Command { spec, args };
-        if self.multi.is_some() && !runs_inside_multi(spec) {
+        if self.multi.is_some() && spec.routing.in_multi != InMulti::Run {
             let reply = self.queue(cmd);
             self.reply(&reply);
             return None;
@@ -517,9 +522,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     }
 
     fn queue(&mut self, cmd: Command) -> Reply {
-        // Session commands other than SELECT change connection state that a
-        // transaction in the store cannot reach.
-        if cmd.spec.is_no_multi() || (cmd.spec.is_connection() && cmd.spec.name != "select") {
+        // Redis' `no_multi` commands, and session commands other than
+        // SELECT, which change connection state that a transaction in the
+        // store cannot reach (the table says which: `Routing::in_multi`).
+        if cmd.spec.routing.in_multi == InMulti::Refuse {
             self.flag_multi();
             return Reply::static_error("ERR Command not allowed inside a transaction");
         }
@@ -974,14 +980,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
         }
         Reply::Integer(killed)
     }
-}
-
-/// MULTI runs these at once instead of queueing them.
-fn runs_inside_multi(spec: &CommandSpec) -> bool {
-    matches!(
-        spec.name,
-        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-    )
 }
 
 /// Client names and library attributes must be printable without spaces.

@@ -1,8 +1,8 @@
 //! Key expiry on a real server: lazy (a read of an expired key finds it
 //! gone) and active (a background cycle deletes expired keys nobody
-//! touches). These need real time to pass on a real server, so they poll
-//! with short deadlines instead of pausing tokio's clock; every test waits
-//! at most ~300 ms.
+//! touches). The server's store runs on a manual clock that the tests
+//! advance, so a deadline passes exactly when a test says so; only the
+//! active cycle's own tick (every 100 ms of real time) is waited for.
 
 // A test fails by panicking: unwrap is the point here, not a shortcut.
 #![allow(clippy::unwrap_used)]
@@ -13,6 +13,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
+use redynamo::util::clock::Clock;
+
+/// A manual clock at a fixed, realistic Unix time.
+fn clock() -> Clock {
+    Clock::manual(1_700_000_000_000)
+}
 
 const LIMIT: Duration = Duration::from_millis(300);
 
@@ -26,7 +32,8 @@ fn stat(info: &str, name: &str) -> u64 {
 
 #[tokio::test]
 async fn lazy_expiry_hides_and_deletes_the_key() {
-    let server = TestServer::start().await;
+    let clock = clock();
+    let server = TestServer::with_clock(clock.clone()).await;
     let mut c = server.raw().await;
     assert_eq!(c.cmd(&["SET", "k", "v", "PX", "150"]).await, ok());
     assert_eq!(
@@ -34,15 +41,12 @@ async fn lazy_expiry_hides_and_deletes_the_key() {
         bulk("v"),
         "alive before its deadline"
     );
-    let pttl = c.cmd(&["PTTL", "k"]).await.int();
-    assert!((1..=150).contains(&pttl), "pttl {pttl}");
-    let addr = server.addr();
-    let gone = eventually(LIMIT, || async move {
-        let mut probe = RawClient::connect(addr).await;
-        probe.cmd(&["GET", "k"]).await == nil()
-    })
-    .await;
-    assert!(gone, "k still readable {LIMIT:?} after a 150 ms PX");
+    assert_eq!(c.cmd(&["PTTL", "k"]).await, int(150));
+    clock.advance(149);
+    assert_eq!(c.cmd(&["PTTL", "k"]).await, int(1));
+    assert_eq!(c.cmd(&["GET", "k"]).await, bulk("v"), "alive 1 ms before");
+    clock.advance(1);
+    assert_eq!(c.cmd(&["GET", "k"]).await, nil(), "gone at its deadline");
     assert_eq!(c.cmd(&["EXISTS", "k"]).await, int(0));
     assert_eq!(c.cmd(&["TTL", "k"]).await, int(-2));
     assert_eq!(c.cmd(&["DBSIZE"]).await, int(0));
@@ -51,7 +55,8 @@ async fn lazy_expiry_hides_and_deletes_the_key() {
 
 #[tokio::test]
 async fn expired_keys_are_invisible_to_every_command_before_removal() {
-    let server = TestServer::start().await;
+    let clock = clock();
+    let server = TestServer::with_clock(clock.clone()).await;
     let mut c = server.raw().await;
     assert_eq!(c.cmd(&["SET", "live", "1"]).await, ok());
     for i in 1..=9 {
@@ -60,10 +65,9 @@ async fn expired_keys_are_invisible_to_every_command_before_removal() {
             ok()
         );
     }
-    // Let the deadlines pass without touching the keys, so they are still
+    // The deadlines pass without touching the keys, so they are still
     // stored (until the active cycle gets to them) when the commands run.
-    // Polling would delete them, so this is a plain 30 ms of real time.
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    clock.advance(30);
     assert_eq!(c.cmd(&["KEYS", "*"]).await, bulks(&["live"]));
     assert_eq!(
         c.cmd(&["SCAN", "0", "COUNT", "1000"]).await.items()[1],
@@ -90,7 +94,8 @@ async fn expired_keys_are_invisible_to_every_command_before_removal() {
 
 #[tokio::test]
 async fn active_expiry_deletes_keys_nobody_reads() {
-    let server = TestServer::start().await;
+    let clock = clock();
+    let server = TestServer::with_clock(clock.clone()).await;
     let mut c = server.raw().await;
     let mut mset = vec!["MSET".to_string()];
     for i in 0..100 {
@@ -116,6 +121,7 @@ async fn active_expiry_deletes_keys_nobody_reads() {
         .contains("db0:keys=200,expires=100,"));
     // DBSIZE counts what the store holds and touches no key, so it only
     // drops when the active cycle deletes the expired ones.
+    clock.advance(100);
     let addr = server.addr();
     let drained = eventually(LIMIT, || async move {
         let mut probe = RawClient::connect(addr).await;
@@ -151,16 +157,18 @@ async fn deadlines_in_the_past_delete_at_once() {
 
 #[tokio::test]
 async fn ttl_counts_down() {
-    let server = TestServer::start().await;
+    let clock = clock();
+    let server = TestServer::with_clock(clock.clone()).await;
     let mut c = server.raw().await;
-    assert_eq!(c.cmd(&["SET", "k", "v", "PX", "250"]).await, ok());
-    let first = c.cmd(&["PTTL", "k"]).await.int();
-    let addr = server.addr();
-    let lower = eventually(LIMIT, || async move {
-        let mut probe = RawClient::connect(addr).await;
-        let now = probe.cmd(&["PTTL", "k"]).await.int();
-        now >= 0 && now <= first - 20
-    })
-    .await;
-    assert!(lower, "PTTL did not decrease");
+    assert_eq!(c.cmd(&["SET", "k", "v", "PX", "2500"]).await, ok());
+    assert_eq!(c.cmd(&["PTTL", "k"]).await, int(2500));
+    assert_eq!(c.cmd(&["TTL", "k"]).await, int(3), "2.5 s rounds to 3");
+    clock.advance(1_000);
+    assert_eq!(c.cmd(&["PTTL", "k"]).await, int(1500));
+    assert_eq!(c.cmd(&["TTL", "k"]).await, int(2));
+    clock.advance(1_499);
+    assert_eq!(c.cmd(&["PTTL", "k"]).await, int(1));
+    assert_eq!(c.cmd(&["TTL", "k"]).await, int(0));
+    clock.advance(1);
+    assert_eq!(c.cmd(&["PTTL", "k"]).await, int(-2));
 }

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 
 #[tokio::test]
@@ -261,33 +259,33 @@ async fn exec_ping(c: &mut RawClient) -> Resp {
 
 #[tokio::test]
 async fn stale_and_expiring_watched_keys() {
-    let server = TestServer::start().await;
+    let clock = redynamo::util::clock::Clock::manual(1_700_000_000_000);
+    let server = TestServer::with_clock(clock.clone()).await;
     let mut c = server.raw().await;
     // WATCH stale keys should not fail EXEC: the key's deadline passed
-    // before WATCH, so it counts as absent from the start. The 5 ms real
-    // wait is the point of the test (a poll would delete the key).
+    // before WATCH, so it counts as absent from the start (the store's clock
+    // is a manual one: a deadline passes without anything touching the key).
     assert_eq!(c.cmd(&["SET", "x", "foo", "PX", "1"]).await, ok());
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    clock.advance(5);
     assert_eq!(c.cmd(&["WATCH", "x"]).await, ok());
     assert_eq!(exec_ping(&mut c).await, arr([simple("PONG")]));
     // Delete WATCHed stale keys should not fail EXEC
     assert_eq!(c.cmd(&["SET", "x", "foo", "PX", "1"]).await, ok());
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    clock.advance(5);
     assert_eq!(c.cmd(&["WATCH", "x"]).await, ok());
     assert_eq!(c.cmd(&["EXISTS", "x"]).await, int(0));
     assert_eq!(exec_ping(&mut c).await, arr([simple("PONG")]));
     // FLUSHDB while watching stale keys should not fail EXEC
     assert_eq!(c.cmd(&["SET", "x", "foo", "PX", "1"]).await, ok());
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    clock.advance(5);
     assert_eq!(c.cmd(&["WATCH", "x"]).await, ok());
     assert_eq!(c.cmd(&["FLUSHDB"]).await, ok());
     assert_eq!(exec_ping(&mut c).await, arr([simple("PONG")]));
     // EXEC fails on a WATCHed key that expires between WATCH and EXEC, even
-    // if nothing has deleted it yet (lazy expiry at EXEC). 130 ms of real
-    // time is what it takes for a real server's key to expire.
+    // if nothing has deleted it yet (lazy expiry at EXEC).
     assert_eq!(c.cmd(&["SET", "key", "1", "PX", "100"]).await, ok());
     assert_eq!(c.cmd(&["WATCH", "key"]).await, ok());
-    tokio::time::sleep(Duration::from_millis(130)).await;
+    clock.advance(130);
     assert_eq!(c.cmd(&["MULTI"]).await, ok());
     assert_eq!(c.cmd(&["INCR", "key"]).await, simple("QUEUED"));
     assert_eq!(c.cmd(&["EXEC"]).await, Resp::NilArray);

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::command::CommandSpec;
+use crate::command::{CommandSpec, Dbs};
 
 /// A command line resolved against the command table: its spec and its
 /// arguments. `args[0]` is the command name as the client sent it.
@@ -22,6 +22,25 @@ impl Command {
         self.spec
             .key_indexes(self.args.len())
             .map(move |i| &self.args[i])
+    }
+
+    /// Whether this command line reaches keys in a db other than the
+    /// request's, or (SELECT inside MULTI) moves the commands after it to
+    /// another db: always for [`Dbs::Several`], and for [`Dbs::Named`] when
+    /// a `DB` token follows the last key (`COPY a b DB 3`). A value that
+    /// happens to read `db` only makes the answer conservative.
+    pub fn reaches_other_db(&self) -> bool {
+        match self.spec.routing.dbs {
+            Dbs::One => false,
+            Dbs::Several => true,
+            Dbs::Named => {
+                let after_keys = self.spec.key_indexes(self.args.len()).last().unwrap_or(0) + 1;
+                self.args
+                    .iter()
+                    .skip(after_keys)
+                    .any(|a| a.eq_ignore_ascii_case(b"db"))
+            }
+        }
     }
 
     /// The lowercase table name (`get`, `client|list` is not used here:
@@ -183,5 +202,35 @@ impl ClientInfo {
     /// Whether CLIENT SETNAME gave this client a name.
     pub fn is_named(&self) -> bool {
         self.named.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::lookup;
+
+    fn command(parts: &[&str]) -> Command {
+        Command {
+            spec: lookup(parts[0].as_bytes()).expect("test step"),
+            args: parts
+                .iter()
+                .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn other_dbs_come_from_the_table_and_the_db_token() {
+        assert!(!command(&["copy", "a", "b"]).reaches_other_db());
+        assert!(!command(&["copy", "a", "b", "REPLACE"]).reaches_other_db());
+        // A key named `db` is a key, not the token.
+        assert!(!command(&["copy", "db", "db"]).reaches_other_db());
+        assert!(command(&["copy", "a", "b", "db", "3"]).reaches_other_db());
+        assert!(command(&["copy", "a", "b", "REPLACE", "DB", "3"]).reaches_other_db());
+        assert!(command(&["swapdb", "0", "1"]).reaches_other_db());
+        assert!(command(&["select", "1"]).reaches_other_db());
+        assert!(command(&["flushall"]).reaches_other_db());
+        assert!(!command(&["set", "db", "db"]).reaches_other_db());
     }
 }

@@ -39,6 +39,7 @@ use crate::store::dynamo::DynamoStore;
 use crate::store::memory::{MemoryConfig, MemoryStore};
 use crate::store::Backend;
 use crate::telemetry::{self, Exporter};
+use crate::util::clock::Clock;
 use clients::ClientEntry;
 use redynamo_layers::cache::{CacheConfig, SharedCache};
 use redynamo_layers::metrics::Telemetry;
@@ -48,9 +49,18 @@ use state::ServerState;
 pub struct ServerBuilder {
     config: Config,
     layers: Vec<BoxLayer>,
+    clock: Clock,
 }
 
 impl ServerBuilder {
+    /// The wall clock the built-in store measures expiry against: the
+    /// system's by default; a [`Clock::manual`] one lets a test advance
+    /// time instead of sleeping on it.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Insert a custom layer between auth and the store. Layers added first
     /// sit outermost. The layer sees every authenticated command as a
     /// [`Request`] and may answer, rewrite or refuse it.
@@ -69,7 +79,7 @@ impl ServerBuilder {
     /// Must run inside a tokio runtime.
     pub async fn bind(self) -> std::io::Result<Server> {
         if self.config.backend == BackendKind::DynamoDb {
-            let store = DynamoStore::connect(&self.config)
+            let store = DynamoStore::connect_with_clock(&self.config, self.clock.clone())
                 .await
                 .map_err(std::io::Error::other)?;
             return self.bind_with(store).await;
@@ -77,6 +87,7 @@ impl ServerBuilder {
         let store = MemoryStore::new(MemoryConfig {
             databases: self.config.databases,
             max_string_len: self.config.proto_max_bulk_len,
+            clock: self.clock.clone(),
             ..MemoryConfig::default()
         });
         self.bind_with(store).await
@@ -199,6 +210,7 @@ impl Server {
         ServerBuilder {
             config,
             layers: Vec::new(),
+            clock: Clock::system(),
         }
     }
 

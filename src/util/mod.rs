@@ -1,5 +1,6 @@
 //! Small pieces Redis semantics need in more than one place.
 
+pub mod clock;
 pub mod glob;
 pub mod longdouble;
 pub mod num;

@@ -51,6 +51,12 @@ impl TestServer {
         TestServer::with_config(Config::for_tests()).await
     }
 
+    /// A server whose store measures expiry against `clock` (a manual one:
+    /// the test advances time instead of sleeping on it).
+    pub async fn with_clock(clock: redynamo::util::clock::Clock) -> TestServer {
+        TestServer::with_builder(Config::for_tests(), |b| b.clock(clock)).await
+    }
+
     /// A server with `config` (its port is forced to 0).
     pub async fn with_config(config: Config) -> TestServer {
         TestServer::with_builder(config, |b| b).await

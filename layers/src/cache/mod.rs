@@ -34,6 +34,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 pub use self::store::{CacheConfig, CacheCounts, Item, Lookup, SharedCache};
+use crate::command::CachedRead;
 use crate::error::BoxError;
 use crate::reply::errors;
 use crate::{ItemState, Observations, Reply, Request};
@@ -69,28 +70,11 @@ pub struct Cache<S> {
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Reply, BoxError>> + Send>>;
 
-/// The reads the layer answers from cached states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CachedRead {
-    Get,
-    Strlen,
-    Type,
-    Exists,
-    Mget,
-}
-
+/// The reads the layer answers from cached states: the command table
+/// says which ([`Routing::cached_read`]), this module says how.
+///
+/// [`Routing::cached_read`]: crate::command::Routing::cached_read
 impl CachedRead {
-    fn of(name: &str) -> Option<CachedRead> {
-        Some(match name {
-            "get" => CachedRead::Get,
-            "strlen" => CachedRead::Strlen,
-            "type" => CachedRead::Type,
-            "exists" => CachedRead::Exists,
-            "mget" => CachedRead::Mget,
-            _ => return None,
-        })
-    }
-
     /// The reply for one key's state, moved in: a GET hit hands the cached
     /// `Bytes` to the reply without another clone.
     fn answer_one(self, state: ItemState) -> Reply {
@@ -156,7 +140,8 @@ where
     fn call(&mut self, mut req: Request) -> Self::Future {
         let spec = req.command.spec;
         let db = req.db;
-        let read = CachedRead::of(spec.name).filter(|_| spec.is_readonly());
+        // The generator allows `cached_read` on readonly commands only.
+        let read = spec.routing.cached_read;
         if let Some(read) = read {
             let single_missed = {
                 let mut named = req.command.keys();
@@ -233,9 +218,10 @@ where
         let mut touched: Vec<(u32, Bytes)> = Vec::new();
         let mut clear_all = false;
         for cmd in std::iter::once(&req.command).chain(req.transaction.iter()) {
-            // Commands that reach keys in another db than the request's.
-            let other_db = cmd.spec.name == "copy" && cmd.args.len() > 3;
-            if other_db || cmd.spec.name == "select" || cmd.spec.name == "swapdb" {
+            // Commands that reach keys in another db than the request's
+            // (COPY … DB n, SWAPDB), or move the rest of a transaction to
+            // another db (SELECT): the keys above would name the wrong db.
+            if cmd.reaches_other_db() {
                 clear_all = true;
             }
             let before = touched.len();

@@ -464,5 +464,57 @@ fn cached_states_answer_as_the_backend_would() {
         CachedRead::Mget.answer(vec![value(), ItemState::Absent, list()]),
         Reply::Array(vec![Reply::bulk("abc"), Reply::Null, Reply::Null])
     );
-    assert_eq!(CachedRead::of("set"), None);
+}
+
+#[test]
+fn the_table_names_the_cached_reads() {
+    let cached: Vec<(&str, CachedRead)> = crate::command::all_specs()
+        .filter_map(|s| Some((s.name, s.routing.cached_read?)))
+        .collect();
+    assert_eq!(
+        cached,
+        vec![
+            ("exists", CachedRead::Exists),
+            ("get", CachedRead::Get),
+            ("mget", CachedRead::Mget),
+            ("strlen", CachedRead::Strlen),
+            ("type", CachedRead::Type),
+        ]
+    );
+}
+
+/// A write that reaches another db (the table's `Routing::dbs`) empties the
+/// cache; the same command kept to the request's db touches only its keys.
+#[tokio::test]
+async fn writes_to_other_dbs_clear_the_cache() {
+    let (mock, mut handle) = tower_test::mock::pair::<Request, Reply>();
+    let c = cache();
+    let mut svc = CacheLayer::new(c.clone()).layer(tower::util::MapErr::new(mock, |e| e));
+    let req = |args: &[&str]| {
+        Request::new(
+            Command {
+                spec: lookup(args[0].as_bytes()).expect("in table"),
+                args: args.iter().map(|a| key(a)).collect(),
+            },
+            0,
+            ClientInfo::internal(),
+        )
+    };
+    let mut run = async |args: &[&str]| {
+        let fut = svc.ready().await.unwrap().call(req(args));
+        let (_r, send) = handle.next_request().await.unwrap();
+        send.send_response(Reply::Integer(1));
+        assert_eq!(fut.await.unwrap(), Reply::Integer(1));
+    };
+    let other = key("other");
+    c.apply(0, &other, item(1, "o"), true);
+
+    run(&["copy", "a", "b", "REPLACE"]).await;
+    assert_eq!(c.peek(0, &other), Some(item(1, "o")), "same db: kept");
+    run(&["copy", "a", "b", "DB", "1"]).await;
+    assert_eq!(c.peek(0, &other), None, "another db: cleared");
+
+    c.apply(0, &other, item(2, "o"), true);
+    run(&["swapdb", "0", "1"]).await;
+    assert_eq!(c.peek(0, &other), None, "SWAPDB: cleared");
 }

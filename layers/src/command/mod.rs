@@ -8,14 +8,27 @@
 //! - the connection resolves a command line with [`resolve`], which gives
 //!   Redis' exact unknown-command, unknown-subcommand and arity errors;
 //! - the auth layer lets [`Flags::NO_AUTH`] commands through;
-//! - the cache layer asks [`CommandSpec::is_write`] and [`Command::keys`];
+//! - the cache layer asks [`CommandSpec::is_write`], [`Command::keys`] and
+//!   the routing facts ([`Routing`]): which reads it may answer, which
+//!   commands reach other dbs;
+//! - the connection routes by [`Routing`]: session commands, what MULTI
+//!   queues, runs or refuses;
+//! - backends dispatch on [`CommandSpec::id`] ([`CommandId`]);
 //! - `COMMAND`, `COMMAND INFO|DOCS|LIST|COUNT` render it;
 //! - the compatibility list in the README is checked against it by a test.
 //!
 //! No layer matches on command names.
 //!
+//! The table is generated (`scripts/gen-command-table.py`) from Redis 7.2's
+//! command JSON and `commands.txt`, the list of the commands redynamo
+//! implements with their routing facts; see docs/architecture.md, "How to
+//! add a command".
+//!
 //! [`Command::keys`]: crate::Command::keys
 
+// Generated code: the generator's layout is the one the freshness test
+// compares, so rustfmt must not reflow it.
+#[rustfmt::skip]
 mod table;
 
 use std::sync::OnceLock;
@@ -25,10 +38,11 @@ use foldhash::HashMap;
 use bytes::Bytes;
 
 use crate::reply::Reply;
-pub use table::COMMANDS;
+pub use table::{CommandId, COMMANDS};
 
-/// Command flags, as `COMMAND INFO` reports them, plus redynamo's own
-/// routing flags (which `COMMAND` does not show).
+/// Command flags, as Redis 7.2 defines them. `COMMAND INFO` shows all but
+/// the ones Redis hides (`may_replicate`, `protected`,
+/// `touches_arbitrary_keys`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Flags(u32);
 
@@ -53,11 +67,12 @@ impl Flags {
     pub const MOVABLEKEYS: Flags = Flags(1 << 16);
     pub const ALLOW_BUSY: Flags = Flags(1 << 17);
     pub const NO_ASYNC_LOADING: Flags = Flags(1 << 18);
-    /// redynamo: handled by the connection itself (session state), never
-    /// sent into the stack. Not shown by `COMMAND`.
-    pub const CONNECTION: Flags = Flags(1 << 31);
+    pub const ASKING: Flags = Flags(1 << 19);
+    pub const PROTECTED: Flags = Flags(1 << 20);
+    pub const TOUCHES_ARBITRARY_KEYS: Flags = Flags(1 << 21);
 
-    /// The names `COMMAND INFO` prints, in Redis' order.
+    /// The names `COMMAND INFO` prints, in Redis' order
+    /// (`addReplyCommandFlags`); the flags Redis hides are not here.
     const NAMES: &'static [(Flags, &'static str)] = &[
         (Flags::WRITE, "write"),
         (Flags::READONLY, "readonly"),
@@ -70,14 +85,14 @@ impl Flags {
         (Flags::STALE, "stale"),
         (Flags::SKIP_MONITOR, "skip_monitor"),
         (Flags::SKIP_SLOWLOG, "skip_slowlog"),
+        (Flags::ASKING, "asking"),
         (Flags::FAST, "fast"),
         (Flags::NO_AUTH, "no_auth"),
-        (Flags::MAY_REPLICATE, "may_replicate"),
         (Flags::NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (Flags::NO_ASYNC_LOADING, "no_async_loading"),
         (Flags::NO_MULTI, "no_multi"),
         (Flags::MOVABLEKEYS, "movablekeys"),
         (Flags::ALLOW_BUSY, "allow_busy"),
-        (Flags::NO_ASYNC_LOADING, "no_async_loading"),
     ];
 
     pub const fn union(self, other: Flags) -> Flags {
@@ -174,6 +189,12 @@ impl Arg {
         a.key_spec_index = Some(key_spec_index);
         a
     }
+    /// The key spec of a non-`key` argument that still names keys (SORT's
+    /// `BY pattern`).
+    pub const fn key_spec_index(mut self, key_spec_index: u32) -> Arg {
+        self.key_spec_index = Some(key_spec_index);
+        self
+    }
     pub const fn token(mut self, token: &'static str) -> Arg {
         self.token = Some(token);
         self
@@ -204,9 +225,81 @@ impl Arg {
     }
 }
 
+/// What a command does when it arrives while MULTI is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InMulti {
+    /// Queued for EXEC (the default).
+    Queue,
+    /// Run at once (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET), as Redis'
+    /// processCommand does.
+    Run,
+    /// Refused with "Command not allowed inside a transaction": Redis'
+    /// `no_multi` commands, and session commands, whose state a
+    /// transaction in the store cannot reach.
+    Refuse,
+}
+
+/// The dbs a command reaches besides the request's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dbs {
+    /// Only the request's db.
+    One,
+    /// Another db when the line names one with the `DB` token
+    /// (`COPY src dst DB 3`); see [`Command::reaches_other_db`].
+    ///
+    /// [`Command::reaches_other_db`]: crate::Command::reaches_other_db
+    Named,
+    /// Several dbs (SWAPDB, FLUSHALL), or, inside MULTI, the commands after
+    /// it run in another db (SELECT).
+    Several,
+}
+
+/// A read the node cache may answer from cached key states, and the way it
+/// answers: as GET, STRLEN, TYPE, EXISTS or MGET does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CachedRead {
+    Get,
+    Strlen,
+    Type,
+    Exists,
+    Mget,
+}
+
+/// redynamo's routing facts for one command: what the connection, the
+/// layers and the backends need to know beyond Redis' own flags. They come
+/// from `commands.txt` through the generator; `COMMAND` does not show them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Routing {
+    /// Run by the connection on its session state (AUTH, SELECT, CLIENT,
+    /// MULTI …), never sent into the stack as a plain request.
+    pub session: bool,
+    /// What MULTI does with it.
+    pub in_multi: InMulti,
+    /// Which dbs it reaches.
+    pub dbs: Dbs,
+    /// Whether, and how, the cache layer may answer it.
+    pub cached_read: Option<CachedRead>,
+    /// May block the client (Redis' `blocking` flag, or redynamo says so).
+    pub blocking: bool,
+}
+
+impl Routing {
+    /// A plain command: sent into the stack, queued by MULTI, one db, not
+    /// answered by the cache, never blocks.
+    pub const STACK: Routing = Routing {
+        session: false,
+        in_multi: InMulti::Queue,
+        dbs: Dbs::One,
+        cached_read: None,
+        blocking: false,
+    };
+}
+
 /// One command (or subcommand, whose name is `parent|sub`).
 #[derive(Debug)]
 pub struct CommandSpec {
+    /// Which command this is, for dispatch by an exhaustive `match`.
+    pub id: CommandId,
     /// Lowercase; `client|list` for a subcommand.
     pub name: &'static str,
     /// Redis arity: positive is exact, negative is a minimum, both counting
@@ -228,6 +321,8 @@ pub struct CommandSpec {
     pub complexity: &'static str,
     pub arguments: &'static [Arg],
     pub subcommands: &'static [CommandSpec],
+    /// redynamo's routing facts.
+    pub routing: Routing,
 }
 
 impl CommandSpec {
@@ -244,11 +339,13 @@ impl CommandSpec {
     pub fn allows_no_auth(&self) -> bool {
         self.flags.contains(Flags::NO_AUTH)
     }
-    /// Handled by the connection, not sent into the stack.
+    /// Handled by the connection, not sent into the stack
+    /// ([`Routing::session`]).
     pub fn is_connection(&self) -> bool {
-        self.flags.contains(Flags::CONNECTION)
+        self.routing.session
     }
-    /// Not allowed inside MULTI.
+    /// Redis' `no_multi` flag. What MULTI does with the command is
+    /// [`Routing::in_multi`], which also covers session commands.
     pub fn is_no_multi(&self) -> bool {
         self.flags.contains(Flags::NO_MULTI)
     }
@@ -450,6 +547,87 @@ mod tests {
         assert_eq!(get.key_indexes(2).collect::<Vec<_>>(), vec![1]);
         let ping = lookup(b"ping").expect("test step");
         assert_eq!(ping.key_indexes(1).count(), 0);
+    }
+
+    #[test]
+    fn every_command_has_its_own_id() {
+        let mut seen = std::collections::HashMap::new();
+        for spec in all_specs() {
+            if let Some(other) = seen.insert(spec.id, spec.name) {
+                panic!("{} and {other} share {:?}", spec.name, spec.id);
+            }
+        }
+        assert_eq!(lookup(b"GET").map(|s| s.id), Some(CommandId::Get));
+        let client = lookup(b"client").expect("test step");
+        assert_eq!(client.id, CommandId::Client);
+        assert_eq!(
+            client.subcommand(b"NO-EVICT").map(|s| s.id),
+            Some(CommandId::ClientNoEvict)
+        );
+    }
+
+    /// The routing facts reproduce what the connection used to decide by
+    /// name: the session commands, what MULTI runs at once, queues or
+    /// refuses, and the commands that reach other dbs.
+    #[test]
+    fn routing_facts() {
+        let names = |pick: &dyn Fn(&Routing) -> bool| -> Vec<&str> {
+            all_specs()
+                .filter(|s| pick(&s.routing))
+                .map(|s| s.name)
+                .collect()
+        };
+        let session = names(&|r| r.session);
+        assert!(session.contains(&"client|kill"), "{session:?}");
+        assert_eq!(
+            session.iter().filter(|n| !n.starts_with("client")).count(),
+            10,
+            "{session:?}"
+        );
+        assert_eq!(
+            names(&|r| r.in_multi == InMulti::Run),
+            ["discard", "exec", "multi", "quit", "reset", "watch"]
+        );
+        // Session commands are refused inside MULTI, except those MULTI
+        // runs and SELECT, which it queues.
+        for spec in all_specs().filter(|s| s.routing.session) {
+            let want = match spec.name {
+                "select" => InMulti::Queue,
+                "discard" | "exec" | "multi" | "quit" | "reset" | "watch" => InMulti::Run,
+                _ => InMulti::Refuse,
+            };
+            assert_eq!(spec.routing.in_multi, want, "{}", spec.name);
+        }
+        for spec in all_specs().filter(|s| s.is_no_multi()) {
+            assert_ne!(spec.routing.in_multi, InMulti::Queue, "{}", spec.name);
+        }
+        assert_eq!(
+            names(&|r| r.dbs != Dbs::One),
+            ["copy", "flushall", "select", "swapdb"]
+        );
+        // Redis' blocking flag makes a command blocking; none is yet.
+        assert_eq!(names(&|r| r.blocking), Vec::<&str>::new());
+        for spec in all_specs().filter(|s| s.routing.cached_read.is_some()) {
+            assert!(spec.is_readonly() && !spec.routing.session, "{}", spec.name);
+        }
+    }
+
+    /// COMMAND INFO shows the flags Redis shows, in Redis' order, and hides
+    /// the ones Redis hides.
+    #[test]
+    fn flag_names_follow_redis() {
+        let all = Flags::WRITE
+            | Flags::NO_MULTI
+            | Flags::NO_ASYNC_LOADING
+            | Flags::MAY_REPLICATE
+            | Flags::PROTECTED
+            | Flags::TOUCHES_ARBITRARY_KEYS
+            | Flags::ASKING
+            | Flags::FAST;
+        assert_eq!(
+            all.names().collect::<Vec<_>>(),
+            ["write", "asking", "fast", "no_async_loading", "no_multi"]
+        );
     }
 
     #[test]

@@ -202,6 +202,11 @@ impl Write {
                         remove.push(e.name(schema::COUNT));
                     }
                     Op::Tombstone => {
+                        // A tombstone keeps the type it had, and is a
+                        // well-formed head even over no item at all.
+                        let t = e.name(schema::TYPE);
+                        let s = e.value("t", AttributeValue::S(STRING.into()));
+                        set.push(format!("{t} = if_not_exists({t}, {s})"));
                         set.push(format!(
                             "{} = {}",
                             e.name(schema::EXPIRE),

@@ -1,12 +1,13 @@
 //! Executing commands: optimistic concurrency over versioned heads.
 //!
-//! Most commands take the general path ([`Shared::optimistic`]): load the
-//! heads of the keys the command touches, run the memory backend's
-//! semantics on them ([`scratch`]), and write back what changed with a
-//! condition on every version read. A concurrent change on any node fails
-//! the condition; the command is then re-run on fresh data, a bounded number
-//! of times with jittered backoff, before the client gets `-TRYAGAIN`. Two
-//! nodes that INCR one key therefore never lose an update.
+//! Every keyed command takes the general path ([`Shared::optimistic`]): run
+//! the command's handler (`crate::commands`) on a recording keyspace
+//! ([`recording`]) over the heads it reads, loaded lazily, and write back
+//! what it changed with a condition on every version read. A concurrent
+//! change on any node fails the condition; the command is then re-run on
+//! fresh data, a bounded number of times with jittered backoff, before the
+//! client gets `-TRYAGAIN`. Two nodes that INCR one key therefore never
+//! lose an update.
 //!
 //! Each command carries a random write id that every write of it records in
 //! the item (`w`). When a write's response is lost and the SDK retries it,
@@ -15,166 +16,30 @@
 //! computed, instead of being applied twice.
 //!
 //! Writes that do not depend on the current value (plain SET, SETEX,
-//! PSETEX, MSET, single-key DEL) skip the read: one call each.
+//! PSETEX, MSET) read nothing, so they are blind writes: one call each.
+//! DEL of one key is one conditional write (the condition is the key being
+//! live, which is all DEL needs to know).
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::try_join_all;
-use parking_lot::Mutex;
 use redynamo_layers::error::TryAgain;
 use redynamo_layers::{BoxError, Command, ItemState, Observation, Reply, Request};
 
 use super::calls::{backoff, Cond, DbKey, Op, Snapshot, Write, TRANSACT_MAX, TRANSACT_MAX_BYTES};
 use super::error::{contended, CallError, KEY_TOO_LONG, TOO_LARGE};
+use super::item::Malformed;
 use super::item::{fits, head_size, next_version, Head, WriteId};
-use super::schema::MAX_KEY_LEN;
-use super::{keyspace, scratch, Shared};
-use crate::commands::{parse_setex, Expiry, SetArgs, SetCondition};
-use crate::util::now_ms;
+use super::recording::{self, After};
+use super::tracking::Watched;
+use super::{keyspace, Shared};
+use crate::commands::server::{DbCommand, SWAPDB_UNSUPPORTED};
+use crate::commands::{self, Interrupt, Route};
 
-/// Commands whose semantics run on the scratch keyspace.
-const GENERAL: &[&str] = &[
-    "get",
-    "set",
-    "setnx",
-    "setex",
-    "psetex",
-    "getset",
-    "getdel",
-    "getex",
-    "mget",
-    "mset",
-    "msetnx",
-    "incr",
-    "decr",
-    "incrby",
-    "decrby",
-    "incrbyfloat",
-    "append",
-    "strlen",
-    "getrange",
-    "substr",
-    "setrange",
-    "del",
-    "unlink",
-    "exists",
-    "touch",
-    "type",
-    "expire",
-    "pexpire",
-    "expireat",
-    "pexpireat",
-    "ttl",
-    "pttl",
-    "expiretime",
-    "pexpiretime",
-    "persist",
-    "rename",
-    "renamenx",
-    "copy",
-];
-
-pub const SWAPDB_UNSUPPORTED: Reply = Reply::static_error(
-    "ERR SWAPDB is not supported by the DynamoDB backend (the db index is part of every item's key)",
-);
-
-/// What a client saw of a key when it WATCHed it.
-#[derive(Clone, Debug)]
-pub struct Watched {
-    pub key: DbKey,
-    pub seen: Seen,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Seen {
-    /// The key existed with this version.
-    Live(i64),
-    /// The key did not exist; an item (expired, or a tombstone) had this
-    /// version, or there was none.
-    Absent(Option<i64>),
-}
-
-impl Watched {
-    fn new(key: DbKey, head: Option<&Head>, now: u64) -> Watched {
-        let seen = match head {
-            Some(h) if h.is_live(now) => Seen::Live(h.version),
-            Some(h) => Seen::Absent(Some(h.version)),
-            None => Seen::Absent(None),
-        };
-        Watched { key, seen }
-    }
-
-    /// Whether the key is as it was at WATCH time. A key whose deadline
-    /// passed since counts as modified; a dead item the TTL reaper removed
-    /// since does not.
-    fn unchanged(&self, snapshot: &Snapshot, now: u64) -> bool {
-        let head = snapshot.get(&self.key).and_then(Option::as_ref);
-        match (self.seen, head) {
-            (Seen::Live(v), Some(h)) => h.version == v && h.is_live(now),
-            (Seen::Live(_), None) => false,
-            (Seen::Absent(Some(v)), Some(h)) => h.version == v,
-            (Seen::Absent(_), None) => true,
-            (Seen::Absent(None), Some(_)) => false,
-        }
-    }
-}
-
-/// Keys this node wrote in the last moment, so that with eventually
-/// consistent reads a client still reads its own writes: a read of such a
-/// key is made consistent. Bounded: pruned to the window whenever it grows.
-pub struct RecentWrites {
-    window: Duration,
-    keys: Mutex<HashMap<DbKey, Instant>>,
-    /// A FLUSHDB/FLUSHALL makes every read consistent for a window.
-    everything_until: Mutex<Option<Instant>>,
-}
-
-impl RecentWrites {
-    const PRUNE_AT: usize = 50_000;
-
-    pub fn new(window: Duration) -> RecentWrites {
-        RecentWrites {
-            window,
-            keys: Mutex::new(HashMap::new()),
-            everything_until: Mutex::new(None),
-        }
-    }
-
-    pub fn note<'a>(&self, written: impl IntoIterator<Item = &'a DbKey>) {
-        let now = Instant::now();
-        let mut keys = self.keys.lock();
-        if keys.len() >= Self::PRUNE_AT {
-            let window = self.window;
-            keys.retain(|_, at| now.duration_since(*at) < window);
-        }
-        for k in written {
-            keys.insert(k.clone(), now);
-        }
-    }
-
-    pub fn note_everything(&self) {
-        *self.everything_until.lock() = Some(Instant::now() + self.window);
-    }
-
-    pub fn any(&self, keys: &[DbKey]) -> bool {
-        let now = Instant::now();
-        if self
-            .everything_until
-            .lock()
-            .is_some_and(|until| now < until)
-        {
-            return true;
-        }
-        let recent = self.keys.lock();
-        keys.iter().any(|k| {
-            recent
-                .get(k)
-                .is_some_and(|at| now.duration_since(*at) < self.window)
-        })
-    }
-}
+/// Most lazy loads one command may make: each adds a key the command
+/// reaches beyond the ones it names (COPY … DB n), so a handful at most.
+const MAX_LOADS: usize = 8;
 
 fn too_many(what: &str, n: usize) -> Reply {
     Reply::error(format!(
@@ -185,53 +50,55 @@ fn too_many(what: &str, n: usize) -> Reply {
 const TRANSACTION_TOO_LARGE: Reply =
     Reply::static_error("ERR transaction too large for DynamoDB (max 4 MB per transaction)");
 
-/// Why an EXEC cannot run on DynamoDB, if it cannot.
+/// Why an EXEC cannot run on DynamoDB, if it cannot: a whole-db command
+/// among the queued ones (the recording keyspace runs keyed commands only).
 fn unsupported_in_transaction(cmds: &[Command]) -> Option<Reply> {
-    cmds.iter().find_map(|c| {
-        let name = c.spec.name;
-        (name != "select" && !GENERAL.contains(&name)).then(|| {
-            Reply::error(format!(
-                "ERR {} inside MULTI is not supported by the DynamoDB backend",
-                name.to_ascii_uppercase()
-            ))
-        })
-    })
+    cmds.iter()
+        .find(|c| commands::route(c.spec.name) != Route::Keyed)
+        .map(|c| recording::not_in_transaction(c.spec.name))
 }
 
 impl Shared {
     pub async fn execute(&self, req: Request) -> Result<Reply, BoxError> {
-        match req.command.spec.name {
-            "exec" => self.exec(&req).await,
-            "watch" => self.watch(&req).await,
-            "unwatch" => {
+        match commands::route(req.command.spec.name) {
+            Route::Exec => self.exec(&req).await,
+            Route::Watch => self.watch(&req).await,
+            Route::Unwatch => {
                 self.watches.lock().remove(&req.client.id);
                 Ok(Reply::ok())
             }
-            "keys" => keyspace::keys(self, &req).await,
-            "scan" => keyspace::scan(self, &req).await,
-            "dbsize" => keyspace::dbsize(self, req.db).await,
-            "randomkey" => keyspace::randomkey(self, req.db).await,
-            "flushdb" => keyspace::flush(self, &req, Some(req.db)).await,
-            "flushall" => keyspace::flush(self, &req, None).await,
-            "swapdb" => self.swapdb(&req),
-            "set" | "setex" | "psetex" => self.set(&req).await,
-            "mset" => self.mset(&req).await,
-            "del" | "unlink" => self.del(&req).await,
-            name if GENERAL.contains(&name) => self.general(&req).await,
-            other => Ok(Reply::error(format!(
-                "ERR command '{other}' is not supported by the DynamoDB backend"
-            ))),
+            Route::Db => self.db_command(&req).await,
+            // DEL of one key: one conditional write whose condition is the
+            // key being live, which is DEL's whole semantics for one key.
+            Route::Keyed if matches!(req.command.spec.name, "del" | "unlink") => {
+                self.del(&req).await
+            }
+            Route::Keyed => self.general(&req).await,
+            Route::NotStored => Ok(commands::unsupported(req.command.spec.name, "DynamoDB")),
         }
     }
 
-    /// SWAPDB's argument errors are the memory backend's; a valid SWAPDB
-    /// cannot be done (the db index is in every item's key).
-    fn swapdb(&self, req: &Request) -> Result<Reply, BoxError> {
-        let outcome = scratch::run(&Snapshot::new(), req, now_ms(), &self.memory)?;
-        Ok(match outcome.reply {
-            e @ Reply::Error(_) => e,
-            _ => SWAPDB_UNSUPPORTED,
-        })
+    /// KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL; SWAPDB cannot be
+    /// done (the db index is in every item's key).
+    async fn db_command(&self, req: &Request) -> Result<Reply, BoxError> {
+        let parsed = match DbCommand::parse(&req.command, self.config.databases) {
+            Some(Ok(parsed)) => parsed,
+            Some(Err(reply)) => return Ok(reply),
+            None => return Ok(commands::unsupported(req.command.spec.name, "DynamoDB")),
+        };
+        match parsed {
+            DbCommand::Keys(filter) => keyspace::keys(self, req.db, &filter).await,
+            DbCommand::Scan {
+                cursor,
+                count,
+                filter,
+            } => keyspace::scan(self, req.db, cursor, count, &filter).await,
+            DbCommand::DbSize => keyspace::dbsize(self, req.db).await,
+            DbCommand::RandomKey => keyspace::randomkey(self, req.db).await,
+            DbCommand::FlushDb => keyspace::flush(self, Some(req.db)).await,
+            DbCommand::FlushAll => keyspace::flush(self, None).await,
+            DbCommand::SwapDb(..) => Ok(SWAPDB_UNSUPPORTED),
+        }
     }
 
     /// Whether a read of `keys` must be consistent.
@@ -239,32 +106,44 @@ impl Shared {
         self.config.strong_reads || self.recent.any(keys)
     }
 
-    /// Any command, through the scratch keyspace.
+    /// Any keyed command, through the recording keyspace. A write first
+    /// runs on nothing: one that only writes (SET, MSET, SETEX …) needs no
+    /// load and commits blind writes; one that reads is interrupted and
+    /// then loads all its keys at once. A read loads its keys first.
     async fn general(&self, req: &Request) -> Result<Reply, BoxError> {
-        let mut keys = Vec::new();
-        scratch::keys_of(&req.command, req.db, self.config.databases, &mut keys);
-        let keys = scratch::dedup(keys);
-        if scratch::too_long(&keys) {
+        let write = req.command.spec.is_write();
+        let named = recording::dedup(
+            req.command
+                .keys()
+                .map(|k| (req.db, recording::own(k)))
+                .collect(),
+        );
+        if recording::too_long(&named) {
             return Ok(KEY_TOO_LONG);
         }
-        let write = req.command.spec.is_write();
-        if write && keys.len() > TRANSACT_MAX {
+        if write && named.len() > TRANSACT_MAX {
             return Ok(too_many(
                 &req.command.spec.name.to_ascii_uppercase(),
-                keys.len(),
+                named.len(),
             ));
         }
         // Writes read consistently: a stale read would only fail its
         // condition and cost a retry.
-        let consistent = write || self.consistent_read(&keys);
-        self.optimistic(req, &keys, consistent, None).await
+        let consistent = write || self.consistent_read(&named);
+        let keys = if write { Vec::new() } else { named };
+        self.optimistic(req, keys, consistent, None).await
     }
 
     /// Load, run, write back conditionally; again on conflict.
+    ///
+    /// `keys` are loaded before the first run (none for a write, which may
+    /// need none). A run interrupted for a key it has not loaded loads that
+    /// key with every key the command names, and runs again; this does not
+    /// count as an attempt, and is bounded by the keys a command can name.
     async fn optimistic(
         &self,
         req: &Request,
-        keys: &[DbKey],
+        mut keys: Vec<DbKey>,
         consistent: bool,
         watched: Option<&[Watched]>,
     ) -> Result<Reply, BoxError> {
@@ -275,8 +154,11 @@ impl Shared {
         // was applied after all (its response was lost and retried).
         let mut pending: Option<(Reply, DbKey)> = None;
         let attempts = self.config.conflict_attempts;
-        for attempt in 0..attempts {
-            if attempt > 0 {
+        let mut attempt = 0;
+        let mut loads = 0;
+        let mut wait = false;
+        while attempt < attempts {
+            if wait {
                 tokio::time::sleep(backoff(
                     attempt - 1,
                     Duration::from_millis(2),
@@ -284,11 +166,14 @@ impl Shared {
                 ))
                 .await;
             }
-            let now = now_ms();
-            let snapshot = if transaction {
-                self.transact_get(keys).await?
+            wait = false;
+            let now = self.now();
+            let snapshot = if keys.is_empty() {
+                Snapshot::new()
+            } else if transaction {
+                self.transact_get(&keys).await?
             } else {
-                self.load(keys, consistent).await?
+                self.load(&keys, consistent).await?
             };
             if let Some((reply, probe)) = pending.take() {
                 let applied = snapshot
@@ -304,7 +189,45 @@ impl Shared {
                     return Ok(Reply::NullArray);
                 }
             }
-            let outcome = scratch::run(&snapshot, req, now, &self.memory)?;
+            let run = recording::run(
+                &snapshot,
+                &req.command,
+                &req.transaction,
+                req.db,
+                now,
+                self.limits,
+            );
+            let outcome = match run {
+                Ok(outcome) => outcome,
+                Err(Interrupt::Load { db, key }) => {
+                    loads += 1;
+                    if loads > MAX_LOADS {
+                        return Err(Box::new(Malformed("a command kept asking for more keys")));
+                    }
+                    keys.push((db, key));
+                    if transaction {
+                        keys.extend(recording::transaction_keys(
+                            &req.transaction,
+                            req.db,
+                            self.config.databases,
+                        ));
+                    } else {
+                        recording::keys_of(&req.command, req.db, &mut keys);
+                    }
+                    keys = recording::dedup(keys);
+                    if recording::too_long(&keys) {
+                        return Ok(KEY_TOO_LONG);
+                    }
+                    if keys.len() > TRANSACT_MAX {
+                        return Ok(too_many(
+                            &req.command.spec.name.to_ascii_uppercase(),
+                            keys.len(),
+                        ));
+                    }
+                    continue;
+                }
+                Err(Interrupt::Malformed(m)) => return Err(Box::new(Malformed(m))),
+            };
             self.counters.add(outcome.hits, outcome.misses);
             let writes = match plan(&snapshot, &outcome.changes, id, keys.len() > 1, now) {
                 Ok(w) => w,
@@ -315,7 +238,9 @@ impl Shared {
                 return Ok(outcome.reply);
             };
             let probe = (probe.db, probe.key.clone());
-            match self.commit(&writes, id, attempt, now).await {
+            attempt += 1;
+            wait = true;
+            match self.commit(&writes, id, attempt - 1, now).await {
                 Ok(()) => {
                     self.note_writes(&writes);
                     observe(req, &snapshot, &writes, now);
@@ -342,13 +267,19 @@ impl Shared {
                         .any(|r| failed(r) || matches!(r.as_deref(), Some("TransactionConflict")))
                     {
                         pending = Some((outcome.reply, probe));
-                        continue;
+                    } else {
+                        return cancelled(&reasons);
                     }
-                    return cancelled(&reasons);
                 }
                 Err(CallError::TooLarge) => return Ok(TOO_LARGE),
                 Err(CallError::Failed(e)) => return Err(e),
             }
+            // The reload must show the probe key (a blind write's key was
+            // never loaded) and every key written.
+            for w in &writes {
+                keys.push((w.db, w.key.clone()));
+            }
+            keys = recording::dedup(keys);
         }
         Err(contended(attempts))
     }
@@ -364,16 +295,16 @@ impl Shared {
 
     /// WATCH: remember the versions the keys have now.
     async fn watch(&self, req: &Request) -> Result<Reply, BoxError> {
-        let keys = scratch::dedup(
+        let keys = recording::dedup(
             req.command.args[1..]
                 .iter()
-                .map(|k| (req.db, scratch::own(k)))
+                .map(|k| (req.db, recording::own(k)))
                 .collect(),
         );
-        if scratch::too_long(&keys) {
+        if recording::too_long(&keys) {
             return Ok(KEY_TOO_LONG);
         }
-        let now = now_ms();
+        let now = self.now();
         let snapshot = self.load(&keys, true).await?;
         let mut watches = self.watches.lock();
         let mine = watches.entry(req.client.id).or_default();
@@ -400,138 +331,29 @@ impl Shared {
         if let Some(reply) = unsupported_in_transaction(&req.transaction) {
             return Ok(reply);
         }
-        let mut keys = scratch::transaction_keys(&req.transaction, req.db, self.config.databases);
+        let mut keys = recording::transaction_keys(&req.transaction, req.db, self.config.databases);
         keys.extend(watched.iter().map(|w| w.key.clone()));
-        let keys = scratch::dedup(keys);
-        if scratch::too_long(&keys) {
+        let keys = recording::dedup(keys);
+        if recording::too_long(&keys) {
             return Ok(KEY_TOO_LONG);
         }
         if keys.len() > TRANSACT_MAX {
             return Ok(too_many("the transaction", keys.len()));
         }
-        self.optimistic(req, &keys, true, Some(&watched)).await
-    }
-
-    /// SET, SETEX, PSETEX: a blind write when the outcome does not depend on
-    /// the current value.
-    async fn set(&self, req: &Request) -> Result<Reply, BoxError> {
-        let now = now_ms();
-        let a = &req.command.args;
-        let name = req.command.spec.name;
-        let blind = if name == "set" {
-            match SetArgs::parse(a, now) {
-                Ok(s) if s.condition == SetCondition::Always && !s.get => match s.expiry {
-                    None | Some(Expiry::Persist) => Some((&a[1], &a[2], 0)),
-                    Some(Expiry::At(at)) if at > now => Some((&a[1], &a[2], at)),
-                    _ => None,
-                },
-                Ok(_) => None,
-                Err(e) => return Ok(e),
-            }
-        } else {
-            match parse_setex(name, &a[2], name == "psetex", now) {
-                Ok(at) if at > now => Some((&a[1], &a[3], at)),
-                Ok(_) => None,
-                Err(e) => return Ok(e),
-            }
-        };
-        let Some((key, value, expire_at)) = blind else {
-            return self.general(req).await;
-        };
-        if key.len() > MAX_KEY_LEN {
-            return Ok(KEY_TOO_LONG);
-        }
-        if !fits(key, value.len()) {
-            return Ok(TOO_LARGE);
-        }
-        let id = WriteId::random();
-        let write = blind_put(req.db, key, value, expire_at, id);
-        match self.update(&write, now, false).await {
-            Ok(()) => {
-                self.note_writes(std::slice::from_ref(&write));
-                Ok(Reply::ok())
-            }
-            Err(e) => unexpected(e),
-        }
-    }
-
-    /// MSET: one TransactWriteItems of blind writes (atomic, as in Redis).
-    async fn mset(&self, req: &Request) -> Result<Reply, BoxError> {
-        let a = &req.command.args;
-        if a.len() % 2 == 0 {
-            // The memory semantics give the arity error.
-            return self.general(req).await;
-        }
-        // Later pairs win, as in Redis; DynamoDB wants one action per item.
-        let mut position: HashMap<&Bytes, usize> = HashMap::new();
-        let mut pairs: Vec<(&Bytes, &Bytes)> = Vec::new();
-        for pair in a[1..].chunks(2) {
-            match position.get(&pair[0]) {
-                Some(&i) => pairs[i].1 = &pair[1],
-                None => {
-                    position.insert(&pair[0], pairs.len());
-                    pairs.push((&pair[0], &pair[1]));
-                }
-            }
-        }
-        if pairs.len() > TRANSACT_MAX {
-            return Ok(too_many("MSET", pairs.len()));
-        }
-        if pairs.iter().any(|(k, _)| k.len() > MAX_KEY_LEN) {
-            return Ok(KEY_TOO_LONG);
-        }
-        if pairs.iter().any(|(k, v)| !fits(k, v.len())) {
-            return Ok(TOO_LARGE);
-        }
-        let total: usize = pairs.iter().map(|(k, v)| head_size(k, v.len())).sum();
-        if total > TRANSACT_MAX_BYTES {
-            return Ok(TRANSACTION_TOO_LARGE);
-        }
-        let id = WriteId::random();
-        let writes: Vec<Write> = pairs
-            .iter()
-            .map(|(k, v)| blind_put(req.db, k, v, 0, id))
-            .collect();
-        let attempts = self.config.conflict_attempts;
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(
-                    attempt - 1,
-                    Duration::from_millis(2),
-                    Duration::from_millis(100),
-                ))
-                .await;
-            }
-            match self.commit(&writes, id, attempt, now_ms()).await {
-                Ok(()) => {
-                    self.note_writes(&writes);
-                    return Ok(Reply::ok());
-                }
-                // Another transaction was working on one of the items.
-                Err(CallError::Cancelled(r))
-                    if r.iter()
-                        .any(|r| r.as_deref() == Some("TransactionConflict")) =>
-                {
-                    continue
-                }
-                Err(CallError::Cancelled(r)) => return cancelled(&r),
-                Err(e) => return unexpected(e),
-            }
-        }
-        Err(contended(attempts))
+        self.optimistic(req, keys, true, Some(&watched)).await
     }
 
     /// DEL/UNLINK. One key: a conditional tombstone, one call. Up to 100:
     /// one BatchGetItem and one TransactWriteItems. More: groups of 100,
     /// each atomic.
     async fn del(&self, req: &Request) -> Result<Reply, BoxError> {
-        let keys = scratch::dedup(
+        let keys = recording::dedup(
             req.command.args[1..]
                 .iter()
                 .map(|k| (req.db, k.clone()))
                 .collect(),
         );
-        if scratch::too_long(&keys) {
+        if recording::too_long(&keys) {
             return Ok(KEY_TOO_LONG);
         }
         if keys.len() > TRANSACT_MAX {
@@ -559,7 +381,7 @@ impl Shared {
         let [(db, key)] = keys.as_slice() else {
             return self.general(req).await;
         };
-        let now = now_ms();
+        let now = self.now();
         let id = WriteId::random();
         let write = Write {
             db: *db,
@@ -587,21 +409,6 @@ impl Shared {
             }
             Err((e, _)) => unexpected(e),
         }
-    }
-}
-
-/// A write that sets a string whatever the key held.
-fn blind_put(db: u32, key: &Bytes, value: &Bytes, expire_at: u64, id: WriteId) -> Write {
-    Write {
-        db,
-        key: scratch::own(key),
-        op: Op::Put {
-            value: scratch::own(value),
-            expire_at,
-        },
-        cond: Cond::Any,
-        version: None,
-        writes: id.chain(&[]),
     }
 }
 
@@ -662,7 +469,7 @@ fn observe(req: &Request, snapshot: &Snapshot, writes: &[Write], now: u64) {
 /// (serializable). An error is the reply to give instead.
 fn plan(
     snapshot: &Snapshot,
-    changes: &[(DbKey, Option<crate::store::memory::Entry>)],
+    changes: &[(DbKey, After)],
     id: WriteId,
     check_reads: bool,
     now: u64,
@@ -672,31 +479,38 @@ fn plan(
     let mut changed = std::collections::HashSet::new();
     for ((db, key), after) in changes {
         changed.insert((*db, key.clone()));
-        let before = snapshot.get(&(*db, key.clone())).and_then(Option::as_ref);
-        let cond = before.map_or(Cond::Absent, |h| Cond::Version(h.version));
+        // None: never loaded, a blind write. Some(None): loaded, no item.
+        let loaded = snapshot.get(&(*db, key.clone()));
+        let before = loaded.and_then(Option::as_ref);
+        let (cond, version) = match loaded {
+            None => (Cond::Any, None),
+            Some(_) => (
+                before.map_or(Cond::Absent, |h| Cond::Version(h.version)),
+                Some(next_version(before.map(|h| h.version), now)),
+            ),
+        };
         let previous_writes = before.map_or(&[][..], |h| &h.writes[..]);
         let op = match after {
-            Some(entry) => {
-                let crate::store::memory::Value::Str(value) = entry.value();
+            After::String { value, expire_at } => {
                 if !fits(key, value.len()) {
                     return Err(TOO_LARGE);
                 }
                 bytes += head_size(key, value.len());
                 Op::Put {
-                    value: Bytes::copy_from_slice(value),
-                    expire_at: entry.expire_at(),
+                    value: value.clone(),
+                    expire_at: *expire_at,
                 }
             }
             // Deleting a key no item holds is nothing to write.
-            None if before.is_none() => continue,
-            None => Op::Tombstone,
+            After::Deleted if loaded.is_some() && before.is_none() => continue,
+            After::Deleted => Op::Tombstone,
         };
         writes.push(Write {
             db: *db,
             key: key.clone(),
             op,
             cond,
-            version: Some(next_version(before.map(|h| h.version), now)),
+            version,
             writes: id.chain(previous_writes),
         });
     }

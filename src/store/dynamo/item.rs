@@ -6,7 +6,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::schema::{self, EXPIRE, MAX_ITEM_BYTES, TYPE, VALUE, VERSION, WRITES};
-use crate::store::memory::{Entry, Value};
 
 /// How many recent write ids a head remembers. A write whose response was
 /// lost (timeout, 5xx) is recognised as applied when its id is still among
@@ -110,20 +109,6 @@ impl Head {
         self.writes
             .chunks_exact(8)
             .any(|c| c == id.0.to_be_bytes().as_slice())
-    }
-
-    /// The entry the memory semantics work on, when the key is live.
-    pub fn entry(&self, key: &Bytes, now: u64) -> Result<Option<Entry>, Malformed> {
-        if !self.is_live(now) {
-            return Ok(None);
-        }
-        if !self.is_string() {
-            return Err(Malformed("type not supported by this version of redynamo"));
-        }
-        Ok(self
-            .value
-            .as_ref()
-            .map(|v| Entry::new(key, Value::Str(v), self.expire_at)))
     }
 }
 

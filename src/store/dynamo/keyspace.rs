@@ -29,14 +29,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Select, WriteReques
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rand::Rng;
-use redynamo_layers::{BoxError, Reply, Request};
+use redynamo_layers::{BoxError, Reply};
 
 use super::calls::{Expr, BATCH_WRITE_MAX};
 use super::error::{build_error, fail};
 use super::schema::{self, blob, num, HEAD_SK};
 use super::Shared;
-use crate::commands::{parse_flush, ScanArgs};
-use crate::util::{glob, now_ms};
+use crate::commands::server::{scan_reply, KeyFilter};
 
 /// Most SCAN cursors a node remembers; the least recently used goes.
 pub const MAX_CURSORS: usize = 10_000;
@@ -207,14 +206,12 @@ fn type_of(item: &HashMap<String, AttributeValue>) -> &str {
     }
 }
 
-pub async fn keys(shared: &Shared, req: &Request) -> Result<Reply, BoxError> {
-    let pattern = &req.command.args[1];
-    let all = pattern.as_ref() == b"*";
+pub async fn keys(shared: &Shared, db: u32, filter: &KeyFilter) -> Result<Reply, BoxError> {
     let mut out = Vec::new();
     let spec = ScanSpec {
         filter: Filter::LiveHeads {
-            db: req.db,
-            now: now_ms(),
+            db,
+            now: shared.now(),
         },
         start: None,
         page: None,
@@ -224,7 +221,7 @@ pub async fn keys(shared: &Shared, req: &Request) -> Result<Reply, BoxError> {
     shared
         .scan_pages(spec, |items, _| {
             for key in items.iter().filter_map(key_of) {
-                if all || glob::matches(pattern, key) {
+                if filter.matches_named(key, "") {
                     out.push(Reply::Bulk(Bytes::copy_from_slice(key)));
                 }
             }
@@ -239,15 +236,17 @@ const UNKNOWN_CURSOR: Reply = Reply::static_error(
     "ERR invalid or expired SCAN cursor (on DynamoDB, cursors belong to the node that issued them and expire after 10 minutes idle)",
 );
 
-pub async fn scan(shared: &Shared, req: &Request) -> Result<Reply, BoxError> {
-    let args = match ScanArgs::parse(&req.command.args) {
-        Ok(a) => a,
-        Err(e) => return Ok(e),
-    };
-    let start = if args.cursor == 0 {
+pub async fn scan(
+    shared: &Shared,
+    db: u32,
+    cursor: u64,
+    count: usize,
+    filter: &KeyFilter,
+) -> Result<Reply, BoxError> {
+    let start = if cursor == 0 {
         None
     } else {
-        match shared.cursors.get(args.cursor, req.db) {
+        match shared.cursors.get(cursor, db) {
             Some(start) => Some(start),
             None => return Ok(UNKNOWN_CURSOR),
         }
@@ -257,11 +256,11 @@ pub async fn scan(shared: &Shared, req: &Request) -> Result<Reply, BoxError> {
     let mut pages = 0;
     let spec = ScanSpec {
         filter: Filter::LiveHeads {
-            db: req.db,
-            now: now_ms(),
+            db,
+            now: shared.now(),
         },
         start,
-        page: Some(args.count.clamp(10, 1000) as i32),
+        page: Some(count.clamp(10, 1000) as i32),
         projection: &[schema::PK, schema::TYPE],
         count_only: false,
     };
@@ -270,35 +269,28 @@ pub async fn scan(shared: &Shared, req: &Request) -> Result<Reply, BoxError> {
             for item in items {
                 let Some(key) = key_of(item) else { continue };
                 seen += 1;
-                let keep = args.pattern.as_ref().is_none_or(|p| glob::matches(p, key))
-                    && args
-                        .type_name
-                        .as_ref()
-                        .is_none_or(|t| t.eq_ignore_ascii_case(type_of(item).as_bytes()));
-                if keep {
+                if filter.matches_named(key, type_of(item)) {
                     found.push(Reply::Bulk(Bytes::copy_from_slice(key)));
                 }
             }
             pages += 1;
-            seen < args.count && pages < PAGES_PER_CALL
+            seen < count && pages < PAGES_PER_CALL
         })
         .await?;
     let next = match stopped {
-        Some(resume) => shared.cursors.insert(req.db, resume),
+        Some(resume) => shared.cursors.insert(db, resume),
         None => 0,
     };
     Ok(scan_reply(next, found))
 }
 
-fn scan_reply(cursor: u64, keys: Vec<Reply>) -> Reply {
-    let mut buf = itoa::Buffer::new();
-    Reply::Array(vec![Reply::bulk(buf.format(cursor)), Reply::Array(keys)])
-}
-
 pub async fn dbsize(shared: &Shared, db: u32) -> Result<Reply, BoxError> {
     let mut n = 0i64;
     let spec = ScanSpec {
-        filter: Filter::LiveHeads { db, now: now_ms() },
+        filter: Filter::LiveHeads {
+            db,
+            now: shared.now(),
+        },
         start: None,
         page: None,
         projection: &[],
@@ -319,7 +311,7 @@ pub async fn dbsize(shared: &Shared, db: u32) -> Result<Reply, BoxError> {
 /// beginning when it finds nothing after it. Usually one page of
 /// [`RANDOM_PAGE`] items.
 pub async fn randomkey(shared: &Shared, db: u32) -> Result<Reply, BoxError> {
-    let now = now_ms();
+    let now = shared.now();
     let mut probe = [0u8; 16];
     rand::thread_rng().fill(&mut probe);
     let random_start = schema::head_key(db, &probe);
@@ -350,10 +342,7 @@ pub async fn randomkey(shared: &Shared, db: u32) -> Result<Reply, BoxError> {
 /// tombstones included, 25 per BatchWriteItem. Not atomic: a write racing
 /// with it may survive, and a FLUSHDB that fails half-way leaves the rest
 /// (running it again finishes the job).
-pub async fn flush(shared: &Shared, req: &Request, db: Option<u32>) -> Result<Reply, BoxError> {
-    if let Err(e) = parse_flush(&req.command.args) {
-        return Ok(e);
-    }
+pub async fn flush(shared: &Shared, db: Option<u32>) -> Result<Reply, BoxError> {
     let mut pages: Vec<Vec<HashMap<String, AttributeValue>>> = Vec::new();
     let spec = ScanSpec {
         filter: db.map_or(Filter::All, Filter::AllOfDb),

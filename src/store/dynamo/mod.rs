@@ -18,12 +18,13 @@
 //! - **One table, planned once** ([`schema`]): every db and every future
 //!   Redis type fit the same `pk`/`sk` layout, so hashes, sets, sorted sets,
 //!   lists and streams need no migration.
-//! - **Memory semantics, DynamoDB concurrency** ([`scratch`], [`engine`]): a
-//!   command loads the heads it touches, runs the memory backend's own
-//!   executor on them, and writes back what changed on the condition that
-//!   nothing changed meanwhile, retrying on conflict. Replies are identical
-//!   to the memory backend's by construction; atomicity across nodes comes
-//!   from DynamoDB's conditional writes and transactions.
+//! - **One command model, DynamoDB concurrency** ([`recording`], [`engine`]):
+//!   a command's handler in `crate::commands` (the same for every backend)
+//!   runs on a recording keyspace over the heads it reads, loaded lazily;
+//!   what it wrote is committed on the condition that nothing it read
+//!   changed meanwhile, retrying on conflict. Replies are the handlers' by
+//!   construction; atomicity across nodes comes from DynamoDB's conditional
+//!   writes and transactions.
 //! - **Failures are bounded**: the SDK retries throttling, 5xx and timeouts
 //!   with exponential backoff and jitter (`--dynamo-max-attempts`), every
 //!   attempt has a deadline (`--dynamo-timeout-ms`), conflicts are retried a
@@ -39,8 +40,9 @@ mod engine;
 mod error;
 pub(crate) mod item;
 mod keyspace;
+mod recording;
 pub mod schema;
-mod scratch;
+mod tracking;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -58,15 +60,16 @@ use parking_lot::Mutex;
 use redynamo_layers::cache::SharedCache;
 use redynamo_layers::metrics::Telemetry;
 use redynamo_layers::{BoxError, Reply, Request};
+
+use crate::util::clock::Clock;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
-use super::memory::MemoryConfig;
 use super::{Backend, BackendStats};
 use crate::config::{Config, ReadConsistency};
 use crate::follower::{DynamoStreams, FollowerConfig, FollowerHandle, StreamFollower};
-use engine::{RecentWrites, Watched};
 pub use schema::SchemaError;
+use tracking::{RecentWrites, Watched};
 
 /// Settings of the DynamoDB backend.
 #[derive(Clone, Debug)]
@@ -92,6 +95,9 @@ pub struct DynamoConfig {
     /// How long reads of a key this node wrote stay consistent under
     /// `--read-consistency eventual`.
     pub read_your_writes_window: Duration,
+    /// The wall clock deadlines are measured against (a manual one in
+    /// tests).
+    pub clock: Clock,
 }
 
 impl DynamoConfig {
@@ -107,6 +113,7 @@ impl DynamoConfig {
             conflict_attempts: 32,
             unprocessed_rounds: 8,
             read_your_writes_window: Duration::from_secs(1),
+            clock: Clock::system(),
         }
     }
 
@@ -155,8 +162,8 @@ pub(crate) struct Shared {
     streams: aws_sdk_dynamodbstreams::Client,
     table: String,
     config: DynamoConfig,
-    /// The memory semantics' settings, for the scratch keyspace.
-    memory: MemoryConfig,
+    /// What commands run under (dbs, longest string).
+    limits: recording::Limits,
     /// WATCHed keys by client id, with the versions seen at WATCH time.
     /// Entries go on EXEC and UNWATCH (which the connection also sends
     /// when a watching client disconnects).
@@ -188,7 +195,18 @@ impl DynamoStore {
     /// Load the AWS configuration from the standard chain, then check (or
     /// create) the table.
     pub async fn connect(config: &Config) -> Result<DynamoStore, StartError> {
-        let config = DynamoConfig::from_config(config);
+        DynamoStore::connect_with_clock(config, Clock::system()).await
+    }
+
+    /// [`DynamoStore::connect`], with deadlines measured against `clock`.
+    pub async fn connect_with_clock(
+        config: &Config,
+        clock: Clock,
+    ) -> Result<DynamoStore, StartError> {
+        let config = DynamoConfig {
+            clock,
+            ..DynamoConfig::from_config(config)
+        };
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(config.retry_config())
             .timeout_config(config.timeout_config())
@@ -207,10 +225,9 @@ impl DynamoStore {
         }
         let client = Client::new(sdk);
         schema::ensure_table(&client, &config.table, config.create_table).await?;
-        let memory = MemoryConfig {
+        let limits = recording::Limits {
             databases: config.databases,
             max_string_len: config.max_string_len,
-            ..MemoryConfig::default()
         };
         Ok(DynamoStore {
             shared: Arc::new(Shared {
@@ -219,7 +236,7 @@ impl DynamoStore {
                 table: config.table.clone(),
                 recent: RecentWrites::new(config.read_your_writes_window),
                 config,
-                memory,
+                limits,
                 watches: Mutex::new(HashMap::new()),
                 cursors: keyspace::Cursors::default(),
                 counters: Counters::default(),
@@ -283,5 +300,12 @@ impl Backend for DynamoStore {
         Some(StreamFollower::spawn(
             streams, cache, config, telemetry, shutdown,
         ))
+    }
+}
+
+impl Shared {
+    /// Unix milliseconds by the store's clock.
+    fn now(&self) -> u64 {
+        self.config.clock.now_ms()
     }
 }

@@ -10,7 +10,7 @@
 
 mod db;
 mod entry;
-pub(crate) mod exec;
+mod keyspace;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -27,7 +27,7 @@ pub use db::Db;
 pub use entry::{Entry, Value};
 
 use super::{Backend, BackendStats, DbStats};
-use crate::util::now_ms;
+use crate::util::clock::Clock;
 
 /// Settings of the memory store.
 #[derive(Clone, Debug)]
@@ -38,6 +38,8 @@ pub struct MemoryConfig {
     pub max_string_len: usize,
     /// How often active expiry runs.
     pub expire_interval: Duration,
+    /// The wall clock expiry is measured against (a manual one in tests).
+    pub clock: Clock,
 }
 
 impl Default for MemoryConfig {
@@ -46,6 +48,7 @@ impl Default for MemoryConfig {
             databases: 16,
             max_string_len: 512 * 1024 * 1024,
             expire_interval: Duration::from_millis(100),
+            clock: Clock::system(),
         }
     }
 }
@@ -169,13 +172,14 @@ impl MemoryStore {
     /// Execute one request synchronously.
     pub fn execute(&self, req: &Request) -> Reply {
         let mut state = self.shared.state.lock();
-        exec::execute(&mut state, &self.shared.config, req, None)
+        let config = &self.shared.config;
+        keyspace::MemKeyspace::new(&mut state, config, &config.clock, req).execute(req)
     }
 }
 
 /// Delete up to `batch` expired keys; returns how many it deleted.
 fn expire_batch(shared: &Shared, batch: usize) -> usize {
-    let now = now_ms();
+    let now = shared.config.clock.now_ms();
     let mut state = shared.state.lock();
     let mut removed = 0;
     for db in 0..state.dbs.len() {

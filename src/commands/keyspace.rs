@@ -1,0 +1,120 @@
+//! The keyspace: what a command applies to, whatever the backend.
+//!
+//! A command handler reads and writes keys only through [`Keyspace`]. The
+//! memory store implements it directly over its tables
+//! (`store::memory::keyspace`); the DynamoDB store implements it as a
+//! *recording* keyspace (`store::dynamo::recording`): what a command reads
+//! is loaded lazily and becomes the read set, with versions; what it writes
+//! becomes the write set, committed as one conditional write.
+//!
+//! Lazy loading is the reason every operation returns [`Ks`]: a recording
+//! keyspace that does not hold a key yet stops the command with
+//! [`Interrupt::Load`], loads the key and runs the command again from the
+//! start. Handlers are therefore pure functions of what they read: they
+//! keep no state across runs and write nothing outside the keyspace. The
+//! memory store never interrupts, so there every `?` is a branch that is
+//! never taken.
+
+use bytes::Bytes;
+
+/// Why a command stopped before its reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interrupt {
+    /// The keyspace does not hold `key` of db `db` yet: load it and run the
+    /// command again.
+    Load { db: u32, key: Bytes },
+    /// A stored item cannot be read (written by another program, or by a
+    /// newer redynamo with a type this one does not know).
+    Malformed(&'static str),
+}
+
+/// The result of a keyspace operation.
+pub type Ks<T> = Result<T, Interrupt>;
+
+/// The type of a key, as TYPE names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    String,
+}
+
+impl Kind {
+    /// The name TYPE replies with and SCAN's TYPE option matches.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+        }
+    }
+}
+
+/// A live key as a command sees it: not expired, not deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head<'a> {
+    pub kind: Kind,
+    /// Unix milliseconds; 0 = no expiry.
+    pub expire_at: u64,
+    /// The value of a string.
+    pub value: &'a [u8],
+}
+
+impl<'a> Head<'a> {
+    /// The string value, or WRONGTYPE.
+    pub fn string(self) -> Result<&'a [u8], redynamo_layers::Reply> {
+        match self.kind {
+            Kind::String => Ok(self.value),
+        }
+    }
+}
+
+/// The clock a command reads: one instant per command, so that every check
+/// within it agrees, read on first use (most commands on keys without a
+/// deadline never need it).
+pub trait Clock {
+    /// Unix milliseconds, the same for the whole command.
+    fn now(&mut self) -> u64;
+}
+
+/// What the command handlers in `src/commands/` need of a store.
+///
+/// Keys are in the *current* db ([`Keyspace::db`]), which SELECT inside a
+/// transaction moves. Every read treats an expired key as absent; a write
+/// with a deadline already in the past deletes the key instead, as Redis
+/// does. A write marks the key modified for WATCH, even when it writes an
+/// identical value.
+pub trait Keyspace: Clock {
+    /// The current db.
+    fn db(&self) -> u32;
+    /// Make `db` current (SELECT inside MULTI; COPY … DB n). The caller has
+    /// checked that it is below [`Keyspace::databases`].
+    fn select(&mut self, db: u32);
+    /// How many dbs there are.
+    fn databases(&self) -> u32;
+    /// The largest string a command may build (APPEND, SETRANGE):
+    /// proto-max-bulk-len.
+    fn max_string_len(&self) -> usize;
+
+    /// The live key, for a read command's answer: counts a keyspace hit or
+    /// miss (INFO stats).
+    fn read(&mut self, key: &[u8]) -> Ks<Option<Head<'_>>>;
+    /// The live key, for a command's own decisions: counts nothing.
+    fn lookup(&mut self, key: &[u8]) -> Ks<Option<Head<'_>>>;
+    /// Whether the key is live.
+    fn exists(&mut self, key: &[u8]) -> Ks<bool> {
+        Ok(self.lookup(key)?.is_some())
+    }
+
+    /// Make `key` the string `value` with deadline `expire_at` (0: none),
+    /// whatever it held.
+    fn put_string(&mut self, key: &[u8], value: &[u8], expire_at: u64) -> Ks<()>;
+    /// Append `suffix` to the string at `key` (created empty when absent),
+    /// keeping its deadline. The caller has checked the type and the
+    /// length limit. Returns the new length.
+    fn append_string(&mut self, key: &[u8], suffix: &[u8]) -> Ks<usize>;
+    /// Give the live `key` the deadline `expire_at` (0: none, past: delete).
+    fn set_expire(&mut self, key: &[u8], expire_at: u64) -> Ks<()>;
+    /// Delete `key`; whether it was live.
+    fn delete(&mut self, key: &[u8]) -> Ks<bool>;
+    /// Make `dst` in db `dst_db` a copy of the live key `src` of the
+    /// current db (value and deadline), whatever `dst` held. Does nothing
+    /// when `src` is not live.
+    fn copy(&mut self, src: &[u8], dst_db: u32, dst: &[u8]) -> Ks<()>;
+}
