@@ -307,12 +307,19 @@ impl ScanArgs {
 /// `COPY source destination [DB destination-db] [REPLACE]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CopyArgs {
-    pub db: Option<i64>,
+    /// The destination db, checked against the number of databases.
+    pub db: Option<u32>,
     pub replace: bool,
 }
 
 impl CopyArgs {
-    pub fn parse(args: &[Bytes]) -> Result<CopyArgs, Reply> {
+    /// Options are read as Redis' `copyCommand` reads them: left to right,
+    /// each `DB n` checked the moment it is read (an integer, within C
+    /// `int`, an existing db), so the first bad option decides the error:
+    /// `COPY a b DB 99 junk` is "DB index is out of range" and `COPY a b
+    /// junk DB 99` a syntax error. The same-key check comes after all
+    /// options, in the command.
+    pub fn parse(args: &[Bytes], databases: u32) -> Result<CopyArgs, Reply> {
         let mut copy = CopyArgs {
             db: None,
             replace: false,
@@ -322,7 +329,16 @@ impl CopyArgs {
             if eq(&args[i], "replace") {
                 copy.replace = true;
             } else if eq(&args[i], "db") && i + 1 < args.len() {
-                copy.db = Some(int_arg(&args[i + 1])?);
+                let n = int_arg(&args[i + 1])?;
+                if i32::try_from(n).is_err() {
+                    return Err(Reply::static_error(
+                        "ERR value is out of range, value must between -2147483648 and 2147483647",
+                    ));
+                }
+                if n < 0 || n >= databases as i64 {
+                    return Err(errors::DB_INDEX);
+                }
+                copy.db = Some(n as u32);
                 i += 1;
             } else {
                 return Err(errors::SYNTAX);
@@ -331,6 +347,14 @@ impl CopyArgs {
         }
         Ok(copy)
     }
+}
+
+/// Milliseconds (a TTL, or a deadline for EXPIRETIME) as the seconds TTL
+/// and EXPIRETIME reply with: Redis' `ttlGenericCommand` rounds to the
+/// nearest second, `(ms + 500) / 1000`, for both, so a key that expires at
+/// Unix time 1700000000.600 has EXPIRETIME 1700000001.
+pub fn ms_to_reply_seconds(ms: u64) -> i64 {
+    (ms.saturating_add(500) / 1000) as i64
 }
 
 /// FLUSHDB / FLUSHALL `[ASYNC | SYNC]`.
@@ -457,6 +481,51 @@ mod tests {
         let lt = ExpireFlags::parse(&line(&["lt"])).expect("valid");
         assert!(lt.allows(0, 10));
         assert!(!lt.allows(5, 10));
+    }
+
+    #[test]
+    fn copy_errors_in_redis_order() {
+        let parse = |parts: &[&str]| CopyArgs::parse(&line(parts), 16);
+        let out_of_int = Reply::static_error(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        );
+        // Each expected reply is what redis-server gives for the same line.
+        assert_eq!(
+            parse(&["copy", "a", "b", "db", "99", "foo"]),
+            Err(errors::DB_INDEX)
+        );
+        assert_eq!(
+            parse(&["copy", "a", "b", "foo", "db", "99"]),
+            Err(errors::SYNTAX)
+        );
+        assert_eq!(
+            parse(&["copy", "a", "b", "db", "abc"]),
+            Err(errors::NOT_INTEGER)
+        );
+        assert_eq!(
+            parse(&["copy", "a", "b", "db", "4294967296"]),
+            Err(out_of_int.clone())
+        );
+        assert_eq!(
+            parse(&["copy", "a", "b", "db", "-1"]),
+            Err(errors::DB_INDEX)
+        );
+        assert_eq!(parse(&["copy", "a", "b", "db"]), Err(errors::SYNTAX));
+        assert_eq!(
+            parse(&["copy", "a", "b", "db", "0", "db", "99"]),
+            Err(errors::DB_INDEX)
+        );
+        assert_eq!(
+            parse(&["copy", "a", "b", "replace", "replace", "db", "2147483648"]),
+            Err(out_of_int)
+        );
+        assert_eq!(
+            parse(&["copy", "a", "b", "db", "3", "replace"]),
+            Ok(CopyArgs {
+                db: Some(3),
+                replace: true
+            })
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use redynamo_layers::reply::errors;
 use redynamo_layers::Reply;
 
-use super::args::{int_arg, parse_expire, CopyArgs, ExpireFlags};
+use super::args::{int_arg, ms_to_reply_seconds, parse_expire, CopyArgs, ExpireFlags};
 use super::keyspace::{Clock, Keyspace, Ks};
 use super::KeyCommand;
 
@@ -107,7 +107,8 @@ pub enum TtlKind {
     Seconds,
     /// PTTL: milliseconds left.
     Millis,
-    /// EXPIRETIME: the deadline as a Unix time in seconds.
+    /// EXPIRETIME: the deadline as a Unix time in seconds, rounded to the
+    /// nearest like TTL.
     UnixSeconds,
     /// PEXPIRETIME: the deadline as a Unix time in milliseconds.
     UnixMillis,
@@ -134,9 +135,9 @@ impl<'a> Ttl<'a> {
         }
         let left = at.saturating_sub(now);
         Ok(Reply::Integer(match self.kind {
-            TtlKind::Seconds => left.saturating_add(500).div_euclid(1000) as i64,
+            TtlKind::Seconds => ms_to_reply_seconds(left),
             TtlKind::Millis => left as i64,
-            TtlKind::UnixSeconds => (at / 1000) as i64,
+            TtlKind::UnixSeconds => ms_to_reply_seconds(at),
             TtlKind::UnixMillis => at as i64,
         }))
     }
@@ -208,7 +209,9 @@ impl<'a> Rename<'a> {
 pub struct Copy<'a> {
     src: &'a [u8],
     dst: &'a [u8],
-    args: CopyArgs,
+    /// The arguments, parsed in `apply`: checking `DB n` needs the number
+    /// of databases, and Redis checks it as it reads the options.
+    args: &'a [Bytes],
 }
 
 impl<'a> KeyCommand<'a> for Copy<'a> {
@@ -216,16 +219,16 @@ impl<'a> KeyCommand<'a> for Copy<'a> {
         Ok(Copy {
             src: &a[1],
             dst: &a[2],
-            args: CopyArgs::parse(a)?,
+            args: a,
         })
     }
     fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
-        let home = ks.db();
-        let target = match self.args.db {
-            None => home,
-            Some(n) if n < 0 || n >= ks.databases() as i64 => return Ok(errors::DB_INDEX),
-            Some(n) => n as u32,
+        let args = match CopyArgs::parse(self.args, ks.databases()) {
+            Ok(args) => args,
+            Err(e) => return Ok(e),
         };
+        let home = ks.db();
+        let target = args.db.unwrap_or(home);
         if target == home && self.src == self.dst {
             return Ok(Reply::static_error(
                 "ERR source and destination objects are the same",
@@ -237,7 +240,7 @@ impl<'a> KeyCommand<'a> for Copy<'a> {
         ks.select(target);
         let taken = ks.exists(self.dst);
         ks.select(home);
-        if taken? && !self.args.replace {
+        if taken? && !args.replace {
             return Ok(Reply::Integer(0));
         }
         ks.copy(self.src, target, self.dst)?;

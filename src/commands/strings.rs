@@ -13,7 +13,8 @@ use redynamo_layers::Reply;
 use super::args::{byte_range, int_arg, parse_getex, parse_setex, Expiry, SetArgs, SetCondition};
 use super::keyspace::{Clock, Keyspace, Ks};
 use super::KeyCommand;
-use crate::util::num::{format_incr_float, parse_f64, parse_i64};
+use crate::util::longdouble::{incr_by_float, FloatError};
+use crate::util::num::parse_i64;
 
 /// The string at `key` copied out for a reply, for a read command.
 fn read_string<K: Keyspace>(ks: &mut K, key: &[u8]) -> Ks<Result<Option<Bytes>, Reply>> {
@@ -416,27 +417,24 @@ impl<'a> KeyCommand<'a> for IncrByFloat<'a> {
     }
     fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
         // Redis reads the stored value before the increment: a non-float
-        // value is reported even when the increment is bad too.
-        let (current, expire_at) = match ks.lookup(self.key)? {
-            None => (0.0, 0),
+        // value is reported even when the increment is bad too. The sum is
+        // Redis' x87 `long double` one (`util::longdouble`).
+        let (text, expire_at) = match ks.lookup(self.key)? {
+            None => (incr_by_float(None, self.by), 0),
             Some(head) => match head.string() {
-                Ok(v) => match parse_f64(v) {
-                    Some(n) => (n, head.expire_at),
-                    None => return Ok(errors::NOT_FLOAT),
-                },
+                Ok(v) => (incr_by_float(Some(v), self.by), head.expire_at),
                 Err(e) => return Ok(e),
             },
         };
-        let Some(by) = parse_f64(self.by) else {
-            return Ok(errors::NOT_FLOAT);
+        let text = match text {
+            Ok(text) => text,
+            Err(FloatError::NotAFloat) => return Ok(errors::NOT_FLOAT),
+            Err(FloatError::NanOrInfinity) => {
+                return Ok(Reply::static_error(
+                    "ERR increment would produce NaN or Infinity",
+                ))
+            }
         };
-        let next = current + by;
-        if !next.is_finite() {
-            return Ok(Reply::static_error(
-                "ERR increment would produce NaN or Infinity",
-            ));
-        }
-        let text = format_incr_float(next);
         ks.put_string(self.key, text.as_bytes(), expire_at)?;
         Ok(Reply::Bulk(Bytes::from(text)))
     }

@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod glob;
+pub mod longdouble;
 pub mod num;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -34,8 +34,9 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
     }
 }
 
-/// Parse a float as Redis' `string2ld`/`string2d` do: no surrounding
-/// spaces, no trailing garbage, never NaN.
+/// Parse a float in `f64`: no surrounding spaces, no trailing garbage,
+/// never NaN. Not Redis' `string2ld` (`long double`, hex floats): that is
+/// [`crate::util::longdouble::LongDouble::parse`].
 pub fn parse_f64(b: &[u8]) -> Option<f64> {
     if b.is_empty() || b[0].is_ascii_whitespace() || b[b.len() - 1].is_ascii_whitespace() {
         return None;
@@ -47,34 +48,6 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
     } else {
         Some(v)
     }
-}
-
-/// Format a float the way INCRBYFLOAT stores it. Redis computes in `long
-/// double` and prints `%.17Lf` with trailing zeros removed; with `f64` the
-/// same decimal inputs give results like `0.30000000000000004`, so we print
-/// 15 significant digits (what `f64` carries faithfully), never more than
-/// 17 decimals, without exponent, then trim zeros. `10.5 + 0.1` gives `10.6`
-/// and `1 - 1.1` gives `-0.1`, as in Redis.
-pub fn format_incr_float(v: f64) -> String {
-    let magnitude = if v == 0.0 {
-        0
-    } else {
-        v.abs().log10().floor() as i32
-    };
-    let decimals = (14 - magnitude).clamp(0, 17) as usize;
-    let mut s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        while s.ends_with('0') {
-            s.pop();
-        }
-        if s.ends_with('.') {
-            s.pop();
-        }
-    }
-    if s == "-0" {
-        s = "0".to_string();
-    }
-    s
 }
 
 #[cfg(test)]
@@ -102,11 +75,5 @@ mod tests {
         assert_eq!(parse_f64(b"1e3"), Some(1000.0));
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"nan"), None);
-        assert_eq!(format_incr_float(10.5 + 0.1), "10.6");
-        assert_eq!(format_incr_float(0.1 + 0.2), "0.3");
-        assert_eq!(format_incr_float(1.0 - 1.1), "-0.1");
-        assert_eq!(format_incr_float(5000.0), "5000");
-        assert_eq!(format_incr_float(17179869184.0 + 1.5), "17179869185.5");
-        assert_eq!(format_incr_float(1e-300), "0");
     }
 }
