@@ -12,7 +12,7 @@
 //! syscall, not N. Replies go out in request order because commands of one
 //! connection run one after another. Up to [`LOOKAHEAD`] commands are
 //! decoded before the first of them runs, and their keys are passed to the
-//! backend's [`crate::store::Backend::warm`] hint, so the memory store's
+//! backend's [`crate::store::Hints::warm`] hint, so the memory store's
 //! cache misses for a whole batch overlap (BENCHMARKS.md, "Warming keys
 //! ahead").
 //!
@@ -52,7 +52,7 @@ const FLUSH_AT: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Commands decoded ahead of running them, whose keys the backend is asked
-/// to warm together ([`crate::store::Backend::warm`]): a pipeline's worth.
+/// to warm together ([`crate::store::Hints::warm`]): a pipeline's worth.
 const LOOKAHEAD: usize = 32;
 
 /// At most this many keys per warm-up hint.
@@ -296,7 +296,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     ///
     /// Commands are decoded up to [`LOOKAHEAD`] ahead of running them, and
     /// the backend is told the keys of those it will run
-    /// ([`crate::store::Backend::warm`]), so that a pipelined batch waits
+    /// ([`crate::store::Hints::warm`]), so that a pipelined batch waits
     /// for memory once rather than once per command. Nothing else changes:
     /// commands still run one at a time, in order, and a protocol error is
     /// answered only after every command before it. Decoding ahead does

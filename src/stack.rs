@@ -143,7 +143,7 @@ pub fn service<B: Backend>(
     // Runs of O(1) commands are timed together when every command is
     // answered in place: over such a backend, with no user layer (which
     // might make a command wait).
-    let runs = backend.answers_in_place() && custom.is_empty();
+    let runs = backend.hints().answers_in_place && custom.is_empty();
     MetricsLayer::chained(state.command_stats.clone(), state.slowlog.clone(), runs)
         .layer(service_without_metrics(state, backend, custom))
 }

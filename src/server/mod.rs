@@ -112,10 +112,7 @@ impl ServerBuilder {
             Arc::new(move || stats_source.stats()),
             telemetry,
         );
-        if backend.warms() {
-            let backend = backend.clone();
-            state.warm = Some(Arc::new(move |db, keys| backend.warm(db, keys)));
-        }
+        state.warm = backend.hints().warm;
         let c = &state.config;
         if backend.wants_cache()
             && c.cache_max_bytes > 0

@@ -59,9 +59,7 @@ impl ServerStats {
 /// Reads a backend's statistics; boxed so the server state is not generic.
 pub type StatsSource = Arc<dyn Fn() -> BackendStats + Send + Sync>;
 
-/// The backend's [`Backend::warm`](crate::store::Backend::warm): what a
-/// connection calls with the keys of the commands it decoded ahead.
-pub type Warm = Arc<dyn Fn(u32, &[&[u8]]) + Send + Sync>;
+pub use crate::store::Warm;
 
 pub struct ServerState {
     /// The settings the server started with.

@@ -6,6 +6,8 @@ pub mod memory;
 
 use redynamo_layers::cache::SharedCache;
 use redynamo_layers::metrics::Telemetry;
+use std::sync::Arc;
+
 use redynamo_layers::{BoxError, Reply, Request};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +34,28 @@ pub struct BackendStats {
     pub data_bytes: u64,
 }
 
+/// A backend's `warm` hint: what a connection calls with the keys of the
+/// commands it decoded ahead. Advisory only: it must change nothing a
+/// client can observe, and may do nothing.
+pub type Warm = Arc<dyn Fn(u32, &[&[u8]]) + Send + Sync>;
+
+/// What a backend tells the server about how it answers: typed facts
+/// behind which the connection and the metrics layer take their
+/// shortcuts, so a new backend or a new kind of connection gets them (or
+/// not) by construction.
+#[derive(Clone, Default)]
+pub struct Hints {
+    /// Every command is answered in place, within the call (the in-memory
+    /// store): the metrics layer then times runs of O(1) commands together
+    /// (`redynamo_layers::metrics::timing`).
+    pub answers_in_place: bool,
+    /// Pulls the entries of `keys` of a db into the CPU's caches, so that a
+    /// pipelined batch waits for memory once, with the misses overlapped,
+    /// instead of once per command. None: the backend ignores such hints,
+    /// and a connection collects no keys for it.
+    pub warm: Option<Warm>,
+}
+
 /// What every leaf store is: a cloneable tower service over [`Request`]s
 /// that can also report its statistics.
 pub trait Backend:
@@ -54,25 +78,11 @@ pub trait Backend:
         false
     }
 
-    /// Whether every command is answered in place, within the call (the
-    /// in-memory store): the metrics layer then times runs of O(1)
-    /// commands together (`redynamo_layers::metrics::timing`).
-    fn answers_in_place(&self) -> bool {
-        false
+    /// How the backend answers, for the shortcuts the connection and the
+    /// metrics layer may take over it ([`Hints`]). None by default.
+    fn hints(&self) -> Hints {
+        Hints::default()
     }
-
-    /// Whether [`Backend::warm`] does anything (a connection collects no
-    /// keys for a backend that ignores them).
-    fn warms(&self) -> bool {
-        false
-    }
-
-    /// A hint that commands on `keys` of `db` are about to run. The memory
-    /// store pulls their entries into the CPU's caches, so a pipelined
-    /// batch waits for memory once, with the misses overlapped, instead of
-    /// once per command. Advisory only: it must change nothing a client can
-    /// observe, and may do nothing.
-    fn warm(&self, _db: u32, _keys: &[&[u8]]) {}
 
     /// Keep `cache` coherent with writes made elsewhere (other nodes, other
     /// programs) until `shutdown`: the DynamoDB backend starts its streams

@@ -60,7 +60,7 @@ pub struct Entry(Box<[u8]>);
 impl Entry {
     /// Pull this entry into the CPU's caches: its first and last bytes,
     /// i.e. both cache lines of a small entry (header, key, value). See
-    /// [`crate::store::Backend::warm`]; the loads' results are unused, so
+    /// [`crate::store::Hints::warm`]; the loads' results are unused, so
     /// the CPU overlaps those of several entries.
     #[inline]
     pub fn touch(&self) {

@@ -26,7 +26,7 @@ use tower::Service;
 pub use db::Db;
 pub use entry::{Entry, Value};
 
-use super::{Backend, BackendStats, DbStats};
+use super::{Backend, BackendStats, DbStats, Hints};
 use crate::util::clock::Clock;
 
 /// Settings of the memory store.
@@ -263,14 +263,18 @@ impl Backend for MemoryStore {
         "memory"
     }
 
-    fn answers_in_place(&self) -> bool {
-        true
+    fn hints(&self) -> Hints {
+        let store = self.clone();
+        Hints {
+            answers_in_place: true,
+            warm: Some(Arc::new(move |db, keys| store.warm(db, keys))),
+        }
     }
+}
 
-    fn warms(&self) -> bool {
-        true
-    }
-
+impl MemoryStore {
+    /// Pull the entries of `keys` of `db` into the CPU's caches
+    /// ([`Hints::warm`]).
     fn warm(&self, db: u32, keys: &[&[u8]]) {
         let state = self.shared.state.lock();
         if let Some(db) = state.dbs.get(db as usize) {
