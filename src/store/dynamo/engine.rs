@@ -189,7 +189,9 @@ const TRANSACTION_TOO_LARGE: Reply =
 fn unsupported_in_transaction(cmds: &[Command]) -> Option<Reply> {
     cmds.iter().find_map(|c| {
         let name = c.spec.name;
-        (name != "select" && !GENERAL.contains(&name)).then(|| {
+        // SELECT and UNWATCH run in the scratch executor like any command
+        // (UNWATCH inside MULTI only answers OK).
+        (!matches!(name, "select" | "unwatch") && !GENERAL.contains(&name)).then(|| {
             Reply::error(format!(
                 "ERR {} inside MULTI is not supported by the DynamoDB backend",
                 name.to_ascii_uppercase()
