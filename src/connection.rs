@@ -154,6 +154,9 @@ pub struct Connection<IO, S = Stack> {
     write_failed: Option<std::io::Error>,
     /// A command had to wait since the last look at the shutdown token.
     waited: bool,
+    /// The read buffer grew past [`KEEP_BUFFER`] (a big command): it is
+    /// replaced once empty rather than reused.
+    read_buf_grown: bool,
 }
 
 impl<IO: Transport, S: StackService> Connection<IO, S> {
@@ -186,6 +189,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             ahead: std::collections::VecDeque::new(),
             write_failed: None,
             waited: false,
+            read_buf_grown: false,
         }
     }
 
@@ -278,8 +282,18 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         if self.write_buf.capacity() == 0 {
             self.write_buf.reserve(READ_CHUNK);
         }
+        // A buffer that grew for one big command is not kept for the
+        // small ones after it: reserving would take back the whole
+        // allocation once the command's arguments are gone.
+        if self.read_buf.is_empty() && std::mem::take(&mut self.read_buf_grown) {
+            self.read_buf = BytesMut::new();
+        }
         self.read_buf.reserve(READ_CHUNK);
-        self.io.read_buf(&mut self.read_buf).await
+        let n = self.io.read_buf(&mut self.read_buf).await?;
+        // Seen here, while the big command's bytes are still in the buffer
+        // (once split out, only the tail's capacity shows).
+        self.read_buf_grown |= self.read_buf.capacity() > KEEP_BUFFER;
+        Ok(n)
     }
 
     /// Give empty buffers back to the allocator while the client is quiet.
@@ -287,6 +301,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
     fn release_buffers(&mut self) {
         if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
             self.read_buf = BytesMut::new();
+            self.read_buf_grown = false;
         }
         if self.write_buf.is_empty() && self.write_buf.capacity() > 0 {
             self.write_buf = BytesMut::new();

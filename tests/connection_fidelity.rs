@@ -229,3 +229,27 @@ async fn tcp_backlog_is_redis_default_and_the_listen_queue_length() {
     let send_q: Vec<&str> = text.split_whitespace().take(3).collect();
     assert_eq!(send_q.get(2), Some(&"77"), "{text}");
 }
+
+/// INFO names the allocator as Redis does (`mem_allocator:jemalloc-5.3.0`):
+/// the binary names its own; an embedder's default is Redis' `libc`.
+#[tokio::test]
+async fn info_names_the_allocator() {
+    let memory_line = |info: String| {
+        info.lines()
+            .find(|l| l.starts_with("mem_allocator:"))
+            .map(str::to_string)
+    };
+    let plain = TestServer::start().await;
+    let mut c = plain.raw().await;
+    let info = c.cmd(&["INFO", "memory"]).await.text();
+    assert_eq!(memory_line(info).as_deref(), Some("mem_allocator:libc"));
+
+    let named =
+        TestServer::with_builder(Config::for_tests(), |b| b.allocator("mimalloc-3.3.2")).await;
+    let mut c = named.raw().await;
+    let info = c.cmd(&["INFO", "memory"]).await.text();
+    assert_eq!(
+        memory_line(info).as_deref(),
+        Some("mem_allocator:mimalloc-3.3.2")
+    );
+}
