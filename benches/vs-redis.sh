@@ -6,6 +6,8 @@
 #   ROUNDS=1 REQUESTS=50000 benches/vs-redis.sh   # quick look
 #   ROUNDS=0 benches/vs-redis.sh   # memory test only
 #   benches/vs-redis.sh --metrics-layer   # GET throughput with and without the metrics layer
+#   benches/vs-redis.sh --connections     # idle-connection RSS, connect bursts, FLUSHALL,
+#                                         # big bulk strings, exit time (benches/connections.py)
 #
 # Needs redis-server and redis-benchmark (apt: redis-server redis-tools)
 # and builds redynamo in release mode.
@@ -14,4 +16,8 @@ cd "$(dirname "$0")/.."
 command -v redis-benchmark >/dev/null || { echo "redis-benchmark missing: apt-get install redis-tools" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install redis-server" >&2; exit 1; }
 cargo build --release --quiet
+if [ "${1:-}" = "--connections" ]; then
+    shift
+    exec python3 benches/connections.py "$@"
+fi
 exec python3 benches/vs_redis.py "$@"

@@ -43,6 +43,14 @@ pub struct Config {
     #[arg(long, default_value_t = 10_000)]
     pub maxclients: usize,
 
+    /// Length of the queue of connections the kernel has completed but
+    /// the server has not accepted yet (Redis: tcp-backlog, default 511).
+    /// The kernel caps it at `net.core.somaxconn`. A burst of connects
+    /// larger than the queue overflows it, and each overflowed connect
+    /// waits for a SYN retransmission (1 s, then 3 s …).
+    #[arg(long, default_value_t = 511)]
+    pub tcp_backlog: u32,
+
     /// Close a client after this many seconds idle (0 = never).
     #[arg(long, default_value_t = 0)]
     pub timeout: u64,

@@ -6,10 +6,14 @@
 //! are answered here; everything else becomes a [`Request`] for the stack.
 //! What MULTI does with a command is the table's `Routing::in_multi`.
 //!
-//! Pipelining: every command already buffered is decoded and run before
-//! anything is written, and replies are flushed once per batch (or when the
-//! output passes [`FLUSH_AT`]), so a pipeline of N commands costs one write
-//! syscall, not N. Replies go out in request order because commands of one
+//! Pipelining: every command already buffered is decoded and run, and the
+//! replies of commands answered at once (the memory store, a cache hit) are
+//! flushed together once the batch is done (or when the output passes
+//! [`FLUSH_AT`]), so a pipeline of N such commands costs one write syscall,
+//! not N. A command that has to wait (a DynamoDB call) first flushes the
+//! replies before it: each reply goes out as soon as it and every reply
+//! before it are ready, so a pipeline's first answer does not wait for its
+//! last command. Replies go out in request order because commands of one
 //! connection run one after another. Up to [`LOOKAHEAD`] commands are
 //! decoded before the first of them runs, and their keys are passed to the
 //! backend's [`crate::store::Hints::warm`] hint, so the memory store's
@@ -18,15 +22,27 @@
 //!
 //! A connection closes only on QUIT, a protocol error, a dead socket,
 //! CLIENT KILL, the idle timeout or server shutdown — never because a
-//! command failed.
+//! command failed. On shutdown it starts no further command: the one
+//! running finishes, its reply and those before it are written, and the
+//! connection closes; commands read but not started are not run, so every
+//! command that ran was answered.
+//!
+//! Memory: a connection holds its read and write buffers only while its
+//! client is sending. When a read would wait, empty buffers go back to the
+//! allocator ([`Transport::poll_read_ready`] waits for input without a
+//! buffer), and a buffer grown past [`KEEP_BUFFER`] for a big command is
+//! not kept once that command is done, so an idle client costs its task
+//! and socket, not 32 KiB of buffers (Redis frees idle clients' query
+//! buffers the same way; BENCHMARKS.md, "Connections").
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use redynamo_layers::command::{self, CommandSpec, InMulti};
 use redynamo_layers::error::error_reply;
 use redynamo_layers::metrics::{self, Outcome};
@@ -34,6 +50,7 @@ use redynamo_layers::reply::errors;
 use redynamo_layers::{auth, Command, Reply, Request};
 use std::future::Future as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 use tracing::debug;
 
@@ -48,8 +65,14 @@ use crate::stack::{Stack, StackService};
 /// huge pipeline does not buffer all of its replies.
 const FLUSH_AT: usize = 64 * 1024;
 
-/// Read at least this much per read call.
+/// Read at least this much per read call; also what the write buffer
+/// starts with when a client wakes up.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// A buffer that grew past this for one big command or reply is dropped
+/// once it is empty rather than kept for the next, as Redis shrinks a
+/// query buffer that outgrew what the client usually sends.
+const KEEP_BUFFER: usize = 64 * 1024;
 
 /// Commands decoded ahead of running them, whose keys the backend is asked
 /// to warm together ([`crate::store::Hints::warm`]): a pipeline's worth.
@@ -73,6 +96,26 @@ enum Call<F> {
     Done(Result<Reply, redynamo_layers::BoxError>),
     Pending(F),
 }
+
+/// What a connection runs over: a byte stream that can also tell when
+/// input is waiting, so that an idle connection waits without holding a
+/// read buffer.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin {
+    /// Ready when a read would find input (or the end of it), registering
+    /// the task's waker otherwise. The default is always ready: the
+    /// connection then waits inside a read, holding its buffer.
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Transport for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+}
+
+impl Transport for tokio::io::DuplexStream {}
 
 /// Why the loop ended.
 enum Close {
@@ -107,9 +150,17 @@ pub struct Connection<IO, S = Stack> {
     watching: bool,
     /// Commands decoded but not yet run, in order (see [`LOOKAHEAD`]).
     ahead: std::collections::VecDeque<Decoded>,
+    /// A write of replies ahead of a waiting command failed; the next
+    /// [`Connection::flush`] reports it and the connection ends.
+    write_failed: Option<std::io::Error>,
+    /// A command had to wait since the last look at the shutdown token.
+    waited: bool,
+    /// The read buffer grew past [`KEEP_BUFFER`] (a big command): it is
+    /// replaced once empty rather than reused.
+    read_buf_grown: bool,
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
+impl<IO: Transport, S: StackService> Connection<IO, S> {
     pub fn new(io: IO, stack: S, state: Arc<ServerState>, entry: Arc<ClientEntry>) -> Self {
         let limits = Limits {
             max_bulk_len: state.tunables.proto_max_bulk_len.load(Ordering::Relaxed),
@@ -126,8 +177,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
         Connection {
             io,
             codec,
-            read_buf: BytesMut::with_capacity(READ_CHUNK),
-            write_buf: BytesMut::with_capacity(READ_CHUNK),
+            // Allocated when the client first sends (see `read_more`).
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
             stack,
             state,
             entry,
@@ -135,7 +187,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
             authenticated,
             multi: None,
             watching: false,
-            ahead: std::collections::VecDeque::with_capacity(LOOKAHEAD),
+            ahead: std::collections::VecDeque::new(),
+            write_failed: None,
+            waited: false,
+            read_buf_grown: false,
         }
     }
 
@@ -190,9 +245,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
                     secs => tokio::time::sleep(Duration::from_secs(secs)).await,
                 }
             };
-            self.read_buf.reserve(READ_CHUNK);
             tokio::select! {
-                read = self.io.read_buf(&mut self.read_buf) => {
+                read = self.read_more() => {
                     let n = read?;
                     if n == 0 {
                         return Ok(());
@@ -207,6 +261,54 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
         }
     }
 
+    /// Read what the client sends next.
+    ///
+    /// A client that is already sending (a pipeline, a big value) is read
+    /// at once with the buffers held. Otherwise the connection is about to
+    /// wait, perhaps for hours: its empty buffers go back to the allocator
+    /// first, and are allocated again when input arrives. Cancel-safe, as
+    /// the `select!` in [`Connection::serve`] needs: nothing is consumed
+    /// until the read itself completes.
+    async fn read_more(&mut self) -> std::io::Result<usize> {
+        let io = &self.io;
+        let ready_now = std::future::poll_fn(|cx| Poll::Ready(io.poll_read_ready(cx))).await;
+        match ready_now {
+            Poll::Ready(ready) => ready?,
+            Poll::Pending => {
+                self.release_buffers();
+                let io = &self.io;
+                std::future::poll_fn(|cx| io.poll_read_ready(cx)).await?;
+            }
+        }
+        if self.write_buf.capacity() == 0 {
+            self.write_buf.reserve(READ_CHUNK);
+        }
+        // A buffer that grew for one big command is not kept for the
+        // small ones after it: reserving would take back the whole
+        // allocation once the command's arguments are gone.
+        if self.read_buf.is_empty() && std::mem::take(&mut self.read_buf_grown) {
+            self.read_buf = BytesMut::new();
+        }
+        self.read_buf.reserve(READ_CHUNK);
+        let n = self.io.read_buf(&mut self.read_buf).await?;
+        // Seen here, while the big command's bytes are still in the buffer
+        // (once split out, only the tail's capacity shows).
+        self.read_buf_grown |= self.read_buf.capacity() > KEEP_BUFFER;
+        Ok(n)
+    }
+
+    /// Give empty buffers back to the allocator while the client is quiet.
+    /// A partly received command keeps its bytes.
+    fn release_buffers(&mut self) {
+        if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
+            self.read_buf = BytesMut::new();
+            self.read_buf_grown = false;
+        }
+        if self.write_buf.is_empty() && self.write_buf.capacity() > 0 {
+            self.write_buf = BytesMut::new();
+        }
+    }
+
     /// CONFIG SET may change limits while we run.
     fn refresh_limits(&mut self) {
         let t = &self.state.tunables;
@@ -216,6 +318,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(e) = self.write_failed.take() {
+            return Err(e);
+        }
         // The metrics layer settles the commands whose replies are about to
         // be seen (and the next command will follow a wait, not them).
         metrics::end_run();
@@ -226,8 +331,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
             );
             self.io.write_all(&self.write_buf).await?;
             self.write_buf.clear();
+            // A buffer grown for one huge reply is not kept.
+            if self.write_buf.capacity() > KEEP_BUFFER {
+                self.write_buf = BytesMut::new();
+            }
         }
         Ok(())
+    }
+
+    /// Send the replies written so far, before waiting for a command that
+    /// is not answered yet: they are ready and must not wait for it. A
+    /// failed write is kept for [`Connection::flush`] to report, since the
+    /// command already started and its caller expects a reply value.
+    async fn flush_before_wait(&mut self) {
+        if self.write_buf.is_empty() || self.write_failed.is_some() {
+            return;
+        }
+        if let Err(e) = self.flush().await {
+            self.write_buf.clear();
+            self.write_failed = Some(e);
+        }
     }
 
     fn reply(&mut self, reply: &Reply) {
@@ -246,6 +369,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
         // it, with its resolution.
         let mut pending: Option<(Resolved, Vec<Bytes>)> = None;
         loop {
+            // Shutting down: start nothing more. What ran has its reply in
+            // the buffer (flushed by the caller); what was read but not
+            // started is not run, so nothing is done without an answer.
+            // Looked at only after a command that waited (the token's check
+            // takes a lock): commands answered in place take microseconds,
+            // and the read loop sees the shutdown before reading more.
+            if std::mem::take(&mut self.waited) && self.state.shutdown.is_cancelled() {
+                return Ok(Some(Close::Client));
+            }
             if let Some((resolved, args)) = pending.take() {
                 if let Some(close) = self.handle(resolved, args).await {
                     return Ok(Some(close));
@@ -273,12 +405,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
                             },
                             Ok(None) => break,
                             Err(e) => {
-                                self.run_reads(batch).await;
+                                self.run_reads(batch).await?;
                                 return self.protocol_error(e);
                             }
                         }
                     }
-                    self.run_reads(batch).await;
+                    self.run_reads(batch).await?;
                 }
                 resolved => {
                     if let Some(close) = self.handle(resolved, args).await {
@@ -399,14 +531,18 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     /// Every call is started and polled once as soon as it is made, so a
     /// backend that answers at once (the in-memory store, a cache hit) has
     /// its reply written straight away, with nothing collected. Calls still
-    /// pending (a remote backend) are then awaited together, and every
-    /// reply after the first pending one waits its turn.
-    async fn run_reads(&mut self, batch: Vec<(&'static CommandSpec, Vec<Bytes>)>) {
+    /// pending (a remote backend) then run together, and their replies are
+    /// sent in order as they complete: each as soon as it and every reply
+    /// before it are ready.
+    async fn run_reads(
+        &mut self,
+        batch: Vec<(&'static CommandSpec, Vec<Bytes>)>,
+    ) -> std::io::Result<()> {
         if batch.len() == 1 {
             for (spec, args) in batch {
                 self.handle(Ok(spec), args).await;
             }
-            return;
+            return Ok(());
         }
         // Empty until a call is pending; from then on, every call in order.
         let mut queued: Vec<Call<S::Future>> = Vec::new();
@@ -425,16 +561,32 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
             }
         }
         if queued.is_empty() {
-            return;
+            return Ok(());
         }
-        let results = futures::future::join_all(queued.into_iter().map(|call| async move {
-            match call {
-                Call::Done(result) => result,
-                Call::Pending(future) => future.await,
-            }
-        }))
-        .await;
-        for result in results {
+        self.waited = true;
+        let mut running: futures::stream::FuturesOrdered<_> = queued
+            .into_iter()
+            .map(|call| async move {
+                match call {
+                    Call::Done(result) => result,
+                    Call::Pending(future) => future.await,
+                }
+            })
+            .collect();
+        loop {
+            // Take what is ready without waiting; before waiting, send what
+            // is written. Polling once with a no-op waker loses no wake-up:
+            // the calls' own wakers queue them inside `running`.
+            let next = match futures::FutureExt::now_or_never(running.next()) {
+                Some(next) => next,
+                None => {
+                    self.flush().await?;
+                    running.next().await
+                }
+            };
+            let Some(result) = next else {
+                return Ok(());
+            };
             self.reply(&result.unwrap_or_else(|e| error_reply(&e)));
         }
     }
@@ -523,7 +675,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
 
     fn queue(&mut self, cmd: Command) -> Reply {
         // Redis' `no_multi` commands, and session commands other than
-        // SELECT, which change connection state that a transaction in the
+        // SELECT and UNWATCH (queued as Redis queues it: EXEC forgets the
+        // watches before running the queue, so there it only answers OK),
+        // which change connection state that a transaction in the
         // store cannot reach (the table says which: `Routing::in_multi`).
         if cmd.spec.routing.in_multi == InMulti::Refuse {
             self.flag_multi();
@@ -559,7 +713,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: StackService> Connection<IO, S> {
     async fn call_stack(&mut self, req: Request) -> Reply {
         let result = match self.start(req).await {
             Call::Done(result) => result,
-            Call::Pending(future) => future.await,
+            Call::Pending(future) => {
+                self.waited = true;
+                self.flush_before_wait().await;
+                future.await
+            }
         };
         result.unwrap_or_else(|e| error_reply(&e))
     }

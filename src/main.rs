@@ -12,7 +12,38 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc 3's `mi_option_purge_delay` (`mi_option_t` 15 in its
+/// `mimalloc.h`; the bindings name only the options they consider stable).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Return freed memory to the system when it is freed.
+///
+/// mimalloc 3 purges free memory 1 s after it is freed, but only when it is
+/// next busy allocating or freeing: a server that goes quiet after FLUSHALL
+/// of 3 GiB kept it resident for minutes. With no delay, memory that
+/// becomes free is given back there and then (`MADV_DONTNEED`), which
+/// costs the request path nothing measurable (BENCHMARKS.md,
+/// "Connections"). `MIMALLOC_PURGE_DELAY` in the environment still wins,
+/// as mimalloc documents.
+fn configure_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: mi_option_set stores a number in mimalloc's option table,
+    // which mimalloc reads on every purge decision. It takes no pointers;
+    // it is not thread-safe, and this is the first thing main does, before
+    // any other thread exists. 15 is the purge-delay option of the
+    // mimalloc 3 that libmimalloc-sys builds (its v2 feature is off), for
+    // which 0 means "purge at once".
+    #[allow(unsafe_code)]
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    // Before anything else: the call is not thread-safe.
+    configure_allocator();
     let config = Config::load().map_err(|e| match e {
         redynamo::config::ConfigError::Invalid(clap) => clap.exit(),
         other => anyhow::anyhow!(other),
@@ -23,15 +54,26 @@ fn main() -> anyhow::Result<()> {
         LogFormat::Json => logs.json().init(),
         LogFormat::Text => logs.init(),
     }
-    runtime(config.threads)?.block_on(async {
+    let runtime = runtime(config.threads)?;
+    let state = runtime.block_on(async {
         let addr = (config.bind, config.port);
         let server = Server::builder(config)
+            .allocator(allocator_name())
             .bind()
             .await
             .with_context(|| format!("cannot start serving on {}:{}", addr.0, addr.1))?;
+        let state = server.state();
         server.serve_until_signal().await;
-        Ok(())
-    })
+        anyhow::Ok(state)
+    })?;
+    // Every connection has drained or been given up on. Exit without
+    // dropping the server state (and through it the keyspace) or the
+    // runtime: freeing 4 M keys one by one took 3 s after "bye bye", while
+    // the system takes the memory back at once, as it does from
+    // redis-server. Nothing left has anything to write: the log lines are
+    // out (line-buffered) and the backends hold no unacknowledged writes.
+    let _keep = (state, runtime);
+    std::process::exit(0)
 }
 
 /// The tokio runtime for `--threads` (0: one worker per CPU the process may
@@ -54,4 +96,10 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+/// INFO's `mem_allocator`, as Redis names its own (`jemalloc-5.3.0`).
+fn allocator_name() -> String {
+    let v = GLOBAL.version();
+    format!("mimalloc-{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
 }

@@ -72,6 +72,11 @@ const PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "tcp-backlog",
+        get: |s| s.config.tcp_backlog.to_string(),
+        set: None,
+    },
+    Param {
         name: "timeout",
         get: |s| {
             s.tunables

@@ -164,7 +164,6 @@ fn memory(state: &ServerState) -> String {
     // redynamo does not instrument its allocator: used_memory is the RSS,
     // the figure an operator's capacity planning needs anyway.
     let used = rss;
-    let _ = state;
     format!(
         "used_memory:{used}\r\n\
          used_memory_human:{}\r\n\
@@ -174,9 +173,10 @@ fn memory(state: &ServerState) -> String {
          maxmemory:0\r\n\
          maxmemory_human:0B\r\n\
          maxmemory_policy:noeviction\r\n\
-         mem_allocator:libc\r\n",
+         mem_allocator:{}\r\n",
         human(used),
         human(rss),
+        state.allocator,
     )
 }
 

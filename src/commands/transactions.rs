@@ -23,6 +23,9 @@ pub fn exec<K: Keyspace>(
     for cmd in commands {
         let reply = match super::apply(cmd, ks) {
             Some(reply) => reply,
+            // Queued UNWATCH only answers OK: the watches were checked when
+            // EXEC began, and EXEC forgets them whatever happens.
+            None if super::route(cmd.spec) == super::Route::Unwatch => Ok(Reply::ok()),
             None => other(ks, cmd),
         };
         match reply {

@@ -3,11 +3,13 @@
 //! Every bound is checked *before* memory is committed for it: a declared
 //! length is compared with its limit as soon as its header line is complete,
 //! and the decoder only grows its buffer as data actually arrives (see
-//! [`super::decode`]). With the defaults, the most one connection can pin is
-//! about `query_buffer_limit` (1 GiB) plus one socket read, and only if it
-//! really sends that much; the per-connection worst case times the client
+//! [`super::decode`]). The bytes received and not yet parsed are bounded
+//! by `query_buffer_limit` (1 GiB), as Redis bounds its query buffer; the
+//! arguments of a command already split out of it are bounded, as in Redis,
+//! only by `max_multibulk_len` and `max_bulk_len`, and only as far as the
+//! client really sends them. The per-connection worst case times the client
 //! limit is what the server must survive, so operators with many untrusted
-//! clients should lower `query_buffer_limit` and `max_bulk_len` together.
+//! clients should lower these limits together.
 
 /// Protocol size limits, Redis' configuration names in brackets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,8 +29,10 @@ pub struct Limits {
     /// configurable in Redis). Checked, as Redis does, only while no line
     /// terminator has arrived.
     pub max_inline_len: usize,
-    /// Most bytes buffered for one incomplete command
-    /// (`client-query-buffer-limit`, default 1 GiB). Redis closes such a
+    /// Most bytes received and not yet parsed into arguments
+    /// (`client-query-buffer-limit`, default 1 GiB), counted as Redis counts
+    /// `sdslen(querybuf)`: a big bulk string counts while it arrives, the
+    /// arguments of a command already split out do not. Redis closes such a
     /// client without a reply; see [`super::ProtocolError::QueryBufferLimit`].
     pub query_buffer_limit: usize,
 }

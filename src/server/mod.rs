@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use redynamo_layers::{BoxError, Reply, Request};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -50,6 +50,7 @@ pub struct ServerBuilder {
     config: Config,
     layers: Vec<BoxLayer>,
     clock: Clock,
+    allocator: Option<String>,
 }
 
 impl ServerBuilder {
@@ -75,6 +76,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Name the process's global allocator for INFO's `mem_allocator`
+    /// (the binary sets its own; a library user's program picks its own
+    /// allocator, so the default is Redis' name for the system one,
+    /// `libc`).
+    pub fn allocator(mut self, name: impl Into<String>) -> Self {
+        self.allocator = Some(name.into());
+        self
+    }
+
     /// Bind the listener and build the stack over the configured backend.
     /// Must run inside a tokio runtime.
     pub async fn bind(self) -> std::io::Result<Server> {
@@ -95,7 +105,10 @@ impl ServerBuilder {
 
     /// Bind over a given backend.
     pub async fn bind_with<B: Backend>(self, backend: B) -> std::io::Result<Server> {
-        let listener = TcpListener::bind((self.config.bind, self.config.port)).await?;
+        let listener = listen(
+            SocketAddr::new(self.config.bind, self.config.port),
+            self.config.tcp_backlog,
+        )?;
         let local_addr = listener.local_addr()?;
         let (exporter, metrics_listener) = match self.config.metrics_addr {
             Some(addr) => (Some(Exporter::new()), Some(telemetry::bind(addr).await?)),
@@ -112,6 +125,9 @@ impl ServerBuilder {
             Arc::new(move || stats_source.stats()),
             telemetry,
         );
+        if let Some(name) = self.allocator {
+            state.allocator = name;
+        }
         state.warm = backend.hints().warm;
         let c = &state.config;
         if backend.wants_cache()
@@ -208,6 +224,7 @@ impl Server {
             config,
             layers: Vec::new(),
             clock: Clock::system(),
+            allocator: None,
         }
     }
 
@@ -247,10 +264,21 @@ impl Server {
         } = self;
         info!(%local_addr, backend = state.backend_name, "redynamo ready to accept connections");
         let tracker = TaskTracker::new();
+        // Made once: a fresh cancellation future per accept registers with
+        // the token (a lock) every time, which slows a connect burst.
+        let stopping = state.shutdown.clone().cancelled_owned();
+        tokio::pin!(stopping);
         loop {
             let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                _ = state.shutdown.cancelled() => break,
+                // Shutdown first, or a steady stream of connects would
+                // keep the listener open.
+                biased;
+                _ = &mut stopping => break,
+                // Out of tokio's cooperative budget: a burst is accepted
+                // until the kernel's queue is empty (redis-server accepts
+                // up to 1,000 per event), not 128 at a time between turns
+                // of the connections just started.
+                accepted = tokio::task::unconstrained(listener.accept()) => accepted,
             };
             let (socket, addr) = match accepted {
                 Ok(pair) => pair,
@@ -307,6 +335,21 @@ impl Server {
         state.stopped.cancel();
         info!("redynamo is now ready to exit, bye bye");
     }
+}
+
+/// A listener with Redis' backlog (`tcp-backlog`) rather than the one
+/// `TcpListener::bind` picks, and `SO_REUSEADDR` as Redis sets it, so a
+/// restart binds while old connections linger in TIME_WAIT.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 async fn reject(mut socket: TcpStream) {

@@ -74,6 +74,8 @@ pub struct ServerState {
     pub run_id: String,
     pub backend_name: &'static str,
     pub backend_stats: StatsSource,
+    /// INFO `mem_allocator`: the process's global allocator.
+    pub allocator: String,
     /// Set when the backend warms keys ahead of commands (the memory
     /// store); None otherwise.
     pub warm: Option<Warm>,
@@ -122,6 +124,7 @@ impl ServerState {
             run_id,
             backend_name,
             backend_stats,
+            allocator: "libc".to_string(),
             warm: None,
             port: AtomicU64::new(config.port as u64),
             shutdown: CancellationToken::new(),

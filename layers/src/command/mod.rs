@@ -448,11 +448,14 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
         return match spec.subcommand(&args[1]) {
             Some(sub) if sub.arity_ok(args.len()) => Ok(sub),
             Some(sub) => Err(wrong_arity(sub.name)),
-            None => Err(Reply::error(format!(
-                "ERR unknown subcommand '{}'. Try {} HELP.",
-                truncate(&args[1], 128),
-                spec.name.to_ascii_uppercase()
-            ))),
+            None => {
+                let mut text = b"ERR unknown subcommand '".to_vec();
+                text.extend_from_slice(c_str(&args[1], 128));
+                text.extend_from_slice(b"'. Try ");
+                text.extend_from_slice(spec.name.to_ascii_uppercase().as_bytes());
+                text.extend_from_slice(b" HELP.");
+                Err(Reply::Error(Bytes::from(text)))
+            }
         };
     }
     if !spec.arity_ok(args.len()) {
@@ -468,27 +471,35 @@ pub fn wrong_arity(name: &str) -> Reply {
     ))
 }
 
+/// Redis' `unknown command '%.128s', with args beginning with: %s`, each
+/// argument as `'%.*s' ` while the list is under 128 bytes. The bytes are
+/// echoed as they came (not necessarily UTF-8) and each is cut at its first
+/// NUL, as C's `%s` does; the encoder turns line breaks into spaces.
 fn unknown_command(args: &[Bytes]) -> Reply {
-    let mut rest = String::new();
+    let mut rest = Vec::new();
     for arg in &args[1..] {
         if rest.len() >= 128 {
             break;
         }
         let room = 128 - rest.len();
-        rest.push('\'');
-        rest.push_str(&truncate(arg, room));
-        rest.push_str("' ");
+        rest.push(b'\'');
+        rest.extend_from_slice(c_str(arg, room));
+        rest.extend_from_slice(b"' ");
     }
-    Reply::error(format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        truncate(&args[0], 128),
-        rest
-    ))
+    let mut text = b"ERR unknown command '".to_vec();
+    text.extend_from_slice(c_str(&args[0], 128));
+    text.extend_from_slice(b"', with args beginning with: ");
+    text.extend_from_slice(&rest);
+    Reply::Error(Bytes::from(text))
 }
 
-/// Lossy text of at most `max` bytes, as Redis' `%.128s` prints it.
-fn truncate(b: &[u8], max: usize) -> String {
-    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
+/// What C's `%.<max>s` prints of `b`: up to `max` bytes, ending at a NUL.
+fn c_str(b: &[u8], max: usize) -> &[u8] {
+    let b = &b[..b.len().min(max)];
+    match b.iter().position(|&c| c == 0) {
+        Some(nul) => &b[..nul],
+        None => b,
+    }
 }
 
 #[cfg(test)]
@@ -535,6 +546,25 @@ mod tests {
         assert_eq!(
             resolve(&line(&["nope", "a", "b"])).expect_err("fails"),
             Reply::error("ERR unknown command 'nope', with args beginning with: 'a' 'b' ")
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_echoed_as_bytes_up_to_a_nul() {
+        let line = |parts: &[&[u8]]| -> Vec<Bytes> {
+            parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
+        };
+        assert_eq!(
+            resolve(&line(&[b"f\xe9\xff", b"a\xfeb", b"x\0y"])).expect_err("fails"),
+            Reply::Error(Bytes::from_static(
+                b"ERR unknown command 'f\xe9\xff', with args beginning with: 'a\xfeb' 'x' "
+            ))
+        );
+        assert_eq!(
+            resolve(&line(&[b"client", b"n\xffo\0p"])).expect_err("fails"),
+            Reply::Error(Bytes::from_static(
+                b"ERR unknown subcommand 'n\xffo'. Try CLIENT HELP."
+            ))
         );
     }
 

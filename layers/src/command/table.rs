@@ -2046,7 +2046,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         complexity: "O(1)",
         arguments: &[],
         subcommands: &[],
-        routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
+        routing: Routing { session: true, ..Routing::STACK },
     },
     CommandSpec {
         id: CommandId::Watch,

@@ -65,7 +65,7 @@ const TRANSACTION_TOO_LARGE: Reply =
 /// among the queued ones (the recording keyspace runs keyed commands only).
 fn unsupported_in_transaction(cmds: &[Command]) -> Option<Reply> {
     cmds.iter()
-        .find(|c| commands::route(c.spec) != Route::Keyed)
+        .find(|c| !matches!(commands::route(c.spec), Route::Keyed | Route::Unwatch))
         .map(|c| recording::not_in_transaction(c.spec.name))
 }
 
