@@ -306,7 +306,7 @@ impl Shared {
                     {
                         pending = Some((outcome.reply, probe));
                     } else {
-                        return cancelled(&reasons);
+                        return cancelled(reasons);
                     }
                 }
                 Err(CallError::TooLarge) => return Ok(TOO_LARGE),
