@@ -619,10 +619,10 @@ mod tests {
             ["discard", "exec", "multi", "quit", "reset", "watch"]
         );
         // Session commands are refused inside MULTI, except those MULTI
-        // runs and SELECT, which it queues.
+        // runs, and SELECT and UNWATCH, which it queues (as Redis does).
         for spec in all_specs().filter(|s| s.routing.session) {
             let want = match spec.name {
-                "select" => InMulti::Queue,
+                "select" | "unwatch" => InMulti::Queue,
                 "discard" | "exec" | "multi" | "quit" | "reset" | "watch" => InMulti::Run,
                 _ => InMulti::Refuse,
             };
