@@ -1,10 +1,12 @@
 //! One task per client: read, decode, run, reply.
 //!
-//! The connection owns the session: authenticated or not, the selected db,
-//! the RESP version, the client name, the MULTI queue and whether WATCH is
-//! in force. Session commands (`Routing::session` in the command table)
-//! are answered here; everything else becomes a [`Request`] for the stack.
-//! What MULTI does with a command is the table's `Routing::in_multi`.
+//! The connection reads, decodes, pipelines and writes. It holds a
+//! [`Session`] (the selected db, authentication, the RESP version, the
+//! MULTI queue, WATCH), and hands session commands (`Routing::session` in
+//! the command table, dispatched on its `CommandId`) to the session's
+//! modules ([`crate::session`]); everything else becomes a [`Request`]
+//! for the stack. What MULTI does with a command is the table's
+//! `Routing::in_multi`.
 //!
 //! Pipelining: every command already buffered is decoded and run, and the
 //! replies of commands answered at once (the memory store, a cache hit) are
@@ -34,6 +36,11 @@
 //! not kept once that command is done, so an idle client costs its task
 //! and socket, not 32 KiB of buffers (Redis frees idle clients' query
 //! buffers the same way; BENCHMARKS.md, "Connections").
+//!
+//! This file is longer than most (~780 lines) on purpose: the read loop,
+//! the decoding ahead, the batches of concurrent reads and the calls into
+//! the stack are one state machine over the same buffers; the session
+//! commands, which need none of that, live in [`crate::session`].
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -43,7 +50,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use redynamo_layers::command::{self, CommandSpec, InMulti};
+use redynamo_layers::command::{self, CommandId, CommandSpec, InMulti};
 use redynamo_layers::error::error_reply;
 use redynamo_layers::metrics::{self, Outcome};
 use redynamo_layers::reply::errors;
@@ -54,11 +61,11 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 use tracing::debug;
 
-use crate::admin::REDIS_VERSION_FOR_HELLO;
-use crate::commands::int_arg;
-use crate::protocol::{Limits, ProtocolError, ProtocolVersion, RespCodec};
+use crate::protocol::{Limits, ProtocolError, RespCodec};
 use crate::server::clients::ClientEntry;
 use crate::server::state::{ServerState, ServerStats};
+use crate::session::hello_auth::{Auth, Hello, Select};
+use crate::session::{self, ExecStart, Session};
 use crate::stack::{Stack, StackService};
 
 /// Flush the output buffer mid-batch once it holds this many bytes, so a
@@ -125,13 +132,6 @@ enum Close {
     Protocol,
 }
 
-/// What MULTI has queued.
-struct Multi {
-    queued: Vec<Command>,
-    /// A command failed to queue: EXEC answers EXECABORT.
-    dirty: bool,
-}
-
 /// One client connection, over any stack: the server runs it over the
 /// unboxed stack type ([`crate::stack::service`]), benchmarks and
 /// embedders may use the boxed [`Stack`].
@@ -143,11 +143,8 @@ pub struct Connection<IO, S = Stack> {
     stack: S,
     state: Arc<ServerState>,
     entry: Arc<ClientEntry>,
-    db: u32,
-    authenticated: bool,
-    multi: Option<Multi>,
-    /// This connection has WATCHed keys the store must forget on exit.
-    watching: bool,
+    /// The client's session state; session commands apply to it.
+    session: Session,
     /// Commands decoded but not yet run, in order (see [`LOOKAHEAD`]).
     ahead: std::collections::VecDeque<Decoded>,
     /// A write of replies ahead of a waiting command failed; the next
@@ -172,8 +169,8 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 .load(Ordering::Relaxed),
         };
         let mut codec = RespCodec::new(limits);
-        let authenticated = !state.credentials.required();
-        codec.set_authenticated(authenticated);
+        let session = Session::new(state.clone(), entry.clone());
+        codec.set_authenticated(session.decode_authenticated());
         Connection {
             io,
             codec,
@@ -183,10 +180,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             stack,
             state,
             entry,
-            db: 0,
-            authenticated,
-            multi: None,
-            watching: false,
+            session,
             ahead: std::collections::VecDeque::new(),
             write_failed: None,
             waited: false,
@@ -201,10 +195,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         if let Err(e) = result {
             debug!(error = %e, "connection closed with an I/O error");
         }
-        if self.watching {
-            metrics::end_run();
-            let _ = self.call_stack(self.internal("unwatch")).await;
-        }
+        self.unwatch().await;
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
@@ -453,7 +444,11 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
     fn decode_ahead(&mut self) {
         // Decoding is the connection's work, not the next command's.
         metrics::end_run();
-        let depth = if self.authenticated { LOOKAHEAD } else { 1 };
+        let depth = if self.session.authenticated() {
+            LOOKAHEAD
+        } else {
+            1
+        };
         while self.ahead.len() < depth {
             match self.codec.decode(&mut self.read_buf) {
                 Ok(Some(args)) => {
@@ -495,7 +490,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 break;
             }
         }
-        warm(self.db, &keys);
+        warm(self.session.db(), &keys);
     }
 
     /// Answer a protocol error; says how the connection ends.
@@ -519,8 +514,8 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
     /// Whether `spec` is a plain read that may run concurrently with its
     /// neighbours.
     fn is_concurrent_read(&self, spec: &CommandSpec) -> bool {
-        self.multi.is_none()
-            && self.authenticated
+        !self.session.in_multi()
+            && self.session.authenticated()
             && spec.is_readonly()
             && !spec.routing.session
             && !spec.routing.blocking
@@ -552,7 +547,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         );
         for (spec, args) in batch {
             self.entry.touch(spec);
-            let req = self.request(Command { spec, args });
+            let req = self.session.request(Command { spec, args });
             match self.start(req).await {
                 Call::Done(result) if queued.is_empty() => {
                     self.reply(&result.unwrap_or_else(|e| error_reply(&e)));
@@ -603,13 +598,17 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             }
         };
         self.entry.touch(spec);
-        if !auth::permits(self.state.credentials.required(), self.authenticated, spec) {
+        if !auth::permits(
+            self.state.credentials.required(),
+            self.session.authenticated(),
+            spec,
+        ) {
             self.refuse(Some(spec), errors::NOAUTH).await;
             return None;
         }
         let cmd = Command { spec, args };
-        if self.multi.is_some() && spec.routing.in_multi != InMulti::Run {
-            let reply = self.queue(cmd);
+        if self.session.in_multi() && spec.routing.in_multi != InMulti::Run {
+            let reply = self.session.queue(cmd);
             self.reply(&reply);
             return None;
         }
@@ -621,7 +620,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             metrics::end_run();
             // EXEC and WATCH went through the stack, whose metrics layer
             // counted them already.
-            if !matches!(spec.name, "exec" | "watch") {
+            if !matches!(spec.id, CommandId::Exec | CommandId::Watch) {
                 let failed = self.write_buf.get(written) == Some(&b'-');
                 let outcome = if failed { Outcome::Error } else { Outcome::Ok };
                 self.state
@@ -630,7 +629,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             }
             return close;
         }
-        let reply = self.call_stack(self.request(cmd)).await;
+        let reply = self.call_stack(self.session.request(cmd)).await;
         self.reply(&reply);
         None
     }
@@ -643,69 +642,15 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         self.state
             .command_stats
             .record(spec, Outcome::Rejected, Duration::ZERO, Some(&reply));
-        let reply = if spec.is_some_and(|s| s.name == "exec") {
-            self.exec_abort(&reply).await
+        let reply = if spec.is_some_and(|s| s.id == CommandId::Exec) {
+            self.session.end_multi();
+            self.unwatch().await;
+            session::multi::exec_abort(&reply)
         } else {
-            self.flag_multi();
+            self.session.flag_multi();
             reply
         };
         self.reply(&reply);
-    }
-
-    /// The reply of a refused EXEC, which also ends MULTI and WATCH. Redis'
-    /// own texts drop the `ERR` code but keep any other (`NOAUTH`).
-    async fn exec_abort(&mut self, refusal: &Reply) -> Reply {
-        self.end_multi();
-        self.unwatch().await;
-        let text = match refusal {
-            Reply::Error(text) => String::from_utf8_lossy(text).into_owned(),
-            other => format!("{other:?}"),
-        };
-        let text = text.strip_prefix("ERR ").unwrap_or(&text);
-        Reply::error(format!(
-            "EXECABORT Transaction discarded because of: {text}"
-        ))
-    }
-
-    fn flag_multi(&mut self) {
-        if let Some(multi) = &mut self.multi {
-            multi.dirty = true;
-        }
-    }
-
-    fn queue(&mut self, cmd: Command) -> Reply {
-        // Redis' `no_multi` commands, and session commands other than
-        // SELECT and UNWATCH (queued as Redis queues it: EXEC forgets the
-        // watches before running the queue, so there it only answers OK),
-        // which change connection state that a transaction in the
-        // store cannot reach (the table says which: `Routing::in_multi`).
-        if cmd.spec.routing.in_multi == InMulti::Refuse {
-            self.flag_multi();
-            return Reply::static_error("ERR Command not allowed inside a transaction");
-        }
-        let Some(multi) = &mut self.multi else {
-            return Reply::static_error("ERR MULTI is not active");
-        };
-        multi.queued.push(cmd);
-        self.entry
-            .multi
-            .store(multi.queued.len() as u64, Ordering::Relaxed);
-        Reply::status("QUEUED")
-    }
-
-    fn request(&self, command: Command) -> Request {
-        let mut req = Request::new(command, self.db, self.entry.info.clone());
-        req.authenticated = self.authenticated;
-        req
-    }
-
-    /// A request the connection makes on its own behalf (UNWATCH on exit).
-    fn internal(&self, name: &str) -> Request {
-        let spec = command::lookup(name.as_bytes()).expect("internal command in the table");
-        self.request(Command {
-            spec,
-            args: vec![Bytes::copy_from_slice(name.as_bytes())],
-        })
     }
 
     /// Send a request through the stack; an infrastructure error becomes
@@ -748,435 +693,98 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         .await
     }
 
+    /// Run a session command (`Routing::session`): parsed and applied by
+    /// the session's modules; EXEC, WATCH and UNWATCH also go through the
+    /// stack, sent from here so that waiting and flushing stay the
+    /// connection's.
     async fn session_command(&mut self, cmd: Command) -> Option<Close> {
-        let a = &cmd.args;
-        let reply = match cmd.spec.name {
-            "quit" => {
+        use CommandId as Id;
+        let a = &cmd.args[..];
+        let reply = match cmd.spec.id {
+            Id::Quit => {
                 self.reply(&Reply::ok());
                 return Some(Close::Client);
             }
-            "select" => match int_arg(&a[1]) {
-                Ok(n) if n >= 0 && n < self.state.config.databases as i64 => {
-                    self.set_db(n as u32);
-                    Reply::ok()
-                }
-                Ok(_) => errors::DB_INDEX,
+            Id::Select => match Select::parse(a) {
+                Ok(select) => select.apply(&mut self.session),
                 Err(e) => e,
             },
-            "auth" => self.auth(a),
-            "hello" => self.hello(a),
-            "reset" => self.reset().await,
-            "multi" => {
-                if self.multi.is_some() {
-                    Reply::static_error("ERR MULTI calls can not be nested")
-                } else {
-                    self.multi = Some(Multi {
-                        queued: Vec::new(),
-                        dirty: false,
-                    });
-                    self.entry.in_multi.store(true, Ordering::Relaxed);
-                    self.entry.multi.store(0, Ordering::Relaxed);
-                    Reply::ok()
-                }
+            Id::Auth => match Auth::parse(a) {
+                Ok(auth) => auth.apply(&mut self.session),
+                Err(e) => e,
+            },
+            Id::Hello => match Hello::parse(a) {
+                Ok(hello) => hello.apply(&mut self.session),
+                Err(e) => e,
+            },
+            Id::Reset => {
+                self.session.end_multi();
+                self.unwatch().await;
+                self.session.reset()
             }
-            "discard" => match self.end_multi() {
-                Some(_) => {
+            Id::Multi => self.session.multi(),
+            Id::Discard => match self.session.discard() {
+                Ok(()) => {
                     self.unwatch().await;
                     Reply::ok()
                 }
-                None => Reply::static_error("ERR DISCARD without MULTI"),
+                Err(e) => e,
             },
-            "exec" => self.exec(cmd.clone()).await,
-            "watch" => {
-                if self.multi.is_some() {
-                    Reply::static_error("ERR WATCH inside MULTI is not allowed")
-                } else {
-                    let reply = self.call_stack(self.request(cmd.clone())).await;
-                    self.watching |= reply == Reply::ok();
+            Id::Exec => match self.session.exec(cmd.clone()) {
+                ExecStart::Reply(reply) => reply,
+                ExecStart::Abort(reply) => {
+                    self.unwatch().await;
                     reply
                 }
-            }
-            "unwatch" => {
+                ExecStart::Run(req, queued) => {
+                    let reply = self.call_stack(req).await;
+                    self.session.exec_done(&queued, &reply);
+                    reply
+                }
+            },
+            Id::Watch => match self.session.watch(cmd.clone()) {
+                Ok(req) => {
+                    let reply = self.call_stack(req).await;
+                    self.session.watched(&reply);
+                    reply
+                }
+                Err(e) => e,
+            },
+            Id::Unwatch => {
                 self.unwatch().await;
                 Reply::ok()
             }
-            name if name.starts_with("client") => self.client(&cmd),
+            Id::Client
+            | Id::ClientGetname
+            | Id::ClientHelp
+            | Id::ClientId
+            | Id::ClientInfo
+            | Id::ClientKill
+            | Id::ClientList
+            | Id::ClientNoEvict
+            | Id::ClientNoTouch
+            | Id::ClientSetinfo
+            | Id::ClientSetname => session::client::client(&self.session, &cmd),
             _ => Reply::error(format!(
                 "ERR unknown command '{}'",
                 String::from_utf8_lossy(&a[0])
             )),
         };
+        // AUTH, HELLO and RESET change how the codec decodes and encodes,
+        // from this reply on.
+        self.codec.set_version(self.session.version());
+        self.codec
+            .set_authenticated(self.session.decode_authenticated());
         self.reply(&reply);
         None
     }
 
-    fn set_db(&mut self, db: u32) {
-        self.db = db;
-        self.entry.db.store(db, Ordering::Relaxed);
-    }
-
-    fn end_multi(&mut self) -> Option<Multi> {
-        self.entry.in_multi.store(false, Ordering::Relaxed);
-        self.multi.take()
-    }
-
+    /// Send the UNWATCH that forgets this session's watches, if it holds
+    /// any.
     async fn unwatch(&mut self) {
-        if self.watching {
+        if let Some(req) = self.session.unwatch() {
             metrics::end_run();
-            let _ = self.call_stack(self.internal("unwatch")).await;
-            self.watching = false;
-        }
-        self.entry.info.watch_dirty.store(false, Ordering::Release);
-    }
-
-    async fn exec(&mut self, exec: Command) -> Reply {
-        let Some(multi) = self.end_multi() else {
-            return Reply::static_error("ERR EXEC without MULTI");
-        };
-        if multi.dirty {
-            self.unwatch().await;
-            return Reply::static_error(
-                "EXECABORT Transaction discarded because of previous errors.",
-            );
-        }
-        let mut req = self.request(exec);
-        req.transaction = multi.queued.clone();
-        let reply = self.call_stack(req).await;
-        // The store forgot this client's watches when it ran EXEC.
-        self.watching = false;
-        self.entry.info.watch_dirty.store(false, Ordering::Release);
-        // A SELECT inside the transaction changes the session's db.
-        if let Reply::Array(replies) = &reply {
-            for (cmd, r) in multi.queued.iter().zip(replies) {
-                if cmd.spec.name == "select" && *r == Reply::ok() {
-                    if let Ok(n) = int_arg(&cmd.args[1]) {
-                        self.set_db(n as u32);
-                    }
-                }
-            }
-        }
-        reply
-    }
-
-    fn set_authenticated(&mut self, yes: bool) {
-        self.authenticated = yes;
-        self.codec
-            .set_authenticated(yes || !self.state.credentials.required());
-    }
-
-    fn auth(&mut self, a: &[Bytes]) -> Reply {
-        let (user, pass) = match a.len() {
-            2 => (None, &a[1]),
-            3 => (Some(a[1].as_ref()), &a[2]),
-            _ => return errors::SYNTAX,
-        };
-        match self.state.credentials.verify(user, pass) {
-            Ok(()) => {
-                self.set_authenticated(true);
-                Reply::ok()
-            }
-            Err(e) => e,
+            let _ = self.call_stack(req).await;
         }
     }
-
-    /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
-    fn hello(&mut self, a: &[Bytes]) -> Reply {
-        let mut version = None;
-        if let Some(v) = a.get(1) {
-            match int_arg(v) {
-                Ok(2) => version = Some(ProtocolVersion::Resp2),
-                Ok(3) => version = Some(ProtocolVersion::Resp3),
-                Ok(_) => return Reply::static_error("NOPROTO unsupported protocol version"),
-                Err(_) => {
-                    return Reply::static_error(
-                        "ERR Protocol version is not an integer or out of range",
-                    )
-                }
-            }
-        }
-        let mut i = 2;
-        let mut name = None;
-        let mut credentials = None;
-        while i < a.len() {
-            let more = a.len() - i - 1;
-            if a[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-                credentials = Some((a[i + 1].clone(), a[i + 2].clone()));
-                i += 3;
-            } else if a[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
-                name = Some(a[i + 1].clone());
-                i += 2;
-            } else {
-                return Reply::error(format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    String::from_utf8_lossy(&a[i])
-                ));
-            }
-        }
-        if let Some((user, pass)) = &credentials {
-            if let Err(e) = self.state.credentials.verify(Some(user), pass) {
-                return e;
-            }
-            self.set_authenticated(true);
-        }
-        if !self.authenticated && self.state.credentials.required() {
-            return Reply::static_error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
-        }
-        if let Some(name) = name {
-            if let Err(e) = check_name(&name, "Client names") {
-                return e;
-            }
-            self.entry.info.set_name((!name.is_empty()).then_some(name));
-        }
-        if let Some(v) = version {
-            self.codec.set_version(v);
-            let n = if v == ProtocolVersion::Resp3 { 3 } else { 2 };
-            self.entry.resp.store(n, Ordering::Relaxed);
-        }
-        let proto = if self.codec.version() == ProtocolVersion::Resp3 {
-            3
-        } else {
-            2
-        };
-        Reply::Map(vec![
-            (Reply::bulk("server"), Reply::bulk("redis")),
-            (Reply::bulk("version"), Reply::bulk(REDIS_VERSION_FOR_HELLO)),
-            (Reply::bulk("proto"), Reply::Integer(proto)),
-            (Reply::bulk("id"), Reply::Integer(self.entry.id() as i64)),
-            (Reply::bulk("mode"), Reply::bulk("standalone")),
-            (Reply::bulk("role"), Reply::bulk("master")),
-            (Reply::bulk("modules"), Reply::Array(Vec::new())),
-        ])
-    }
-
-    async fn reset(&mut self) -> Reply {
-        self.end_multi();
-        self.unwatch().await;
-        self.set_db(0);
-        self.codec.set_version(ProtocolVersion::Resp2);
-        self.entry.resp.store(2, Ordering::Relaxed);
-        self.entry.info.set_name(None);
-        let required = self.state.credentials.required();
-        self.set_authenticated(!required);
-        Reply::status("RESET")
-    }
-
-    fn client(&mut self, cmd: &Command) -> Reply {
-        let a = &cmd.args;
-        match cmd.spec.name {
-            "client|id" => Reply::Integer(self.entry.id() as i64),
-            "client|getname" => match self.entry.info.name() {
-                Some(n) => Reply::Bulk(n),
-                None => Reply::Null,
-            },
-            "client|setname" => match check_name(&a[2], "Client names") {
-                Ok(()) => {
-                    self.entry
-                        .info
-                        .set_name((!a[2].is_empty()).then(|| a[2].clone()));
-                    Reply::ok()
-                }
-                Err(e) => e,
-            },
-            "client|setinfo" => {
-                let attr = a[2].to_ascii_lowercase();
-                let slot = match attr.as_slice() {
-                    b"lib-name" => &self.entry.lib_name,
-                    b"lib-ver" => &self.entry.lib_ver,
-                    _ => {
-                        return Reply::error(format!(
-                            "ERR Unrecognized option '{}'",
-                            String::from_utf8_lossy(&a[2])
-                        ))
-                    }
-                };
-                let label = if attr == b"lib-name" {
-                    "lib-name"
-                } else {
-                    "lib-ver"
-                };
-                if let Err(e) = check_name(&a[3], label) {
-                    return e;
-                }
-                *slot.lock() = (!a[3].is_empty()).then(|| a[3].clone());
-                Reply::ok()
-            }
-            "client|info" => {
-                let mut line = self.entry.describe();
-                line.push('\n');
-                Reply::Verbatim("txt", Bytes::from(line))
-            }
-            "client|list" => self.client_list(&a[2..]),
-            "client|kill" => self.client_kill(&a[2..]),
-            "client|no-evict" | "client|no-touch" => match a[2].to_ascii_lowercase().as_slice() {
-                b"on" | b"off" => Reply::ok(),
-                _ => errors::SYNTAX,
-            },
-            _ => client_help(),
-        }
-    }
-
-    /// `CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id …]`.
-    fn client_list(&self, filters: &[Bytes]) -> Reply {
-        let mut ids: Option<Vec<u64>> = None;
-        let mut type_ok = true;
-        if let Some(first) = filters.first() {
-            if first.eq_ignore_ascii_case(b"type") && filters.len() == 2 {
-                let t = filters[1].to_ascii_lowercase();
-                match t.as_slice() {
-                    b"normal" => {}
-                    b"master" | b"replica" | b"slave" | b"pubsub" => type_ok = false,
-                    _ => {
-                        return Reply::error(format!(
-                            "ERR Unknown client type '{}'",
-                            String::from_utf8_lossy(&filters[1])
-                        ))
-                    }
-                }
-            } else if first.eq_ignore_ascii_case(b"id") && filters.len() >= 2 {
-                let mut v = Vec::new();
-                for id in &filters[1..] {
-                    match int_arg(id) {
-                        Ok(n) if n > 0 => v.push(n as u64),
-                        _ => return Reply::static_error("ERR Invalid client ID"),
-                    }
-                }
-                ids = Some(v);
-            } else {
-                return errors::SYNTAX;
-            }
-        }
-        let mut out = String::new();
-        if type_ok {
-            for c in self.state.clients.all() {
-                if ids.as_ref().is_none_or(|ids| ids.contains(&c.id())) {
-                    out.push_str(&c.describe());
-                    out.push('\n');
-                }
-            }
-        }
-        Reply::Verbatim("txt", Bytes::from(out))
-    }
-
-    /// `CLIENT KILL addr:port` (old form) or filters (new form).
-    fn client_kill(&self, args: &[Bytes]) -> Reply {
-        let all = self.state.clients.all();
-        if args.len() == 1 {
-            let addr = String::from_utf8_lossy(&args[0]);
-            return match all
-                .iter()
-                .find(|c| c.info.addr.is_some_and(|a| a.to_string() == addr))
-            {
-                Some(c) => {
-                    c.kill.cancel();
-                    Reply::ok()
-                }
-                None => Reply::static_error("ERR No such client"),
-            };
-        }
-        if args.len() % 2 != 0 {
-            return errors::SYNTAX;
-        }
-        let mut id = None;
-        let mut addr = None;
-        let mut laddr = None;
-        let mut skipme = true;
-        let mut type_matches = true;
-        for pair in args.chunks(2) {
-            let (k, v) = (pair[0].to_ascii_lowercase(), &pair[1]);
-            match k.as_slice() {
-                b"id" => match int_arg(v) {
-                    Ok(n) if n > 0 => id = Some(n as u64),
-                    _ => return Reply::static_error("ERR client-id should be greater than 0"),
-                },
-                b"addr" => addr = Some(String::from_utf8_lossy(v).into_owned()),
-                b"laddr" => laddr = Some(String::from_utf8_lossy(v).into_owned()),
-                b"skipme" => match v.to_ascii_lowercase().as_slice() {
-                    b"yes" => skipme = true,
-                    b"no" => skipme = false,
-                    _ => return errors::SYNTAX,
-                },
-                // Every client here is a normal one of the `default` user,
-                // so TYPE normal and USER default match all, the other
-                // types none; unknown names are errors, as in Redis.
-                b"type" => match v.to_ascii_lowercase().as_slice() {
-                    b"normal" => {}
-                    b"master" | b"slave" | b"replica" | b"pubsub" => type_matches = false,
-                    _ => {
-                        return Reply::error(format!(
-                            "ERR Unknown client type '{}'",
-                            String::from_utf8_lossy(v)
-                        ))
-                    }
-                },
-                b"user" if v.as_ref() == b"default" => {}
-                b"user" => {
-                    return Reply::error(format!(
-                        "ERR No such user '{}'",
-                        String::from_utf8_lossy(v)
-                    ))
-                }
-                _ => return errors::SYNTAX,
-            }
-        }
-        let mut killed = 0;
-        for c in all {
-            if skipme && c.id() == self.entry.id() {
-                continue;
-            }
-            let matches = type_matches
-                && id.is_none_or(|id| id == c.id())
-                && addr
-                    .as_ref()
-                    .is_none_or(|a| c.info.addr.is_some_and(|x| x.to_string() == *a))
-                && laddr
-                    .as_ref()
-                    .is_none_or(|a| c.laddr.is_some_and(|x| x.to_string() == *a));
-            if matches {
-                c.kill.cancel();
-                killed += 1;
-            }
-        }
-        Reply::Integer(killed)
-    }
-}
-
-/// Client names and library attributes must be printable without spaces.
-fn check_name(name: &[u8], what: &str) -> Result<(), Reply> {
-    if name.iter().all(|&b| (b'!'..=b'~').contains(&b)) {
-        Ok(())
-    } else if what == "Client names" {
-        Err(Reply::static_error(
-            "ERR Client names cannot contain spaces, newlines or special characters.",
-        ))
-    } else {
-        Err(Reply::error(format!(
-            "ERR {} cannot contain spaces, newlines or special characters.",
-            what.to_ascii_uppercase()
-        )))
-    }
-}
-
-fn client_help() -> Reply {
-    let lines = [
-        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "GETNAME",
-        "    Return the name of the current connection.",
-        "ID",
-        "    Return the ID of the current connection.",
-        "INFO",
-        "    Return information about the current client connection.",
-        "KILL <ip:port>",
-        "    Kill connection made from <ip:port>.",
-        "KILL <option> <value> [<option> <value> [...]]",
-        "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME.",
-        "LIST [options ...]",
-        "    Return information about client connections. Options: TYPE, ID.",
-        "SETNAME <name>",
-        "    Assign the name <name> to the current connection.",
-        "SETINFO <option> <value>",
-        "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
-        "HELP",
-        "    Print this help.",
-    ];
-    Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
 }

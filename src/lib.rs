@@ -5,7 +5,8 @@
 //! ```
 //!
 //! - [`protocol`]: the RESP2/RESP3 and inline codec.
-//! - [`connection`]: one task per client; session commands.
+//! - [`connection`]: one task per client: read, decode, pipeline, write.
+//! - [`session`]: a client's session state and the session commands.
 //! - [`stack`]: the tower stack, built in one function.
 //! - [`admin`]: INFO, CONFIG, COMMAND and friends.
 //! - [`store`]: the leaf stores (in-memory by default).
@@ -39,6 +40,7 @@ pub mod connection;
 pub mod follower;
 pub mod protocol;
 pub mod server;
+pub mod session;
 pub mod stack;
 pub mod store;
 pub mod telemetry;

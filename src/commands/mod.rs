@@ -17,8 +17,8 @@
 //! - [`args`]: argument parsing shared by several commands, with Redis'
 //!   exact error replies.
 //!
-//! Session commands (HELLO, AUTH, CLIENT, MULTI …) belong to the connection
-//! and admin commands (INFO, CONFIG, COMMAND …) to the admin layer; neither
+//! Session commands (HELLO, AUTH, CLIENT, MULTI …) belong to the session
+//! ([`crate::session`]) and admin commands (INFO, CONFIG, COMMAND …) to the admin layer; neither
 //! reaches a store. [`route`] says where everything else goes.
 
 pub mod args;
