@@ -396,6 +396,10 @@ HEADER = """\
 //! `python3 scripts/gen-command-table.py`; the test
 //! `layers/tests/table_generated.rs` fails while this file differs from the
 //! generator's output.
+//!
+//! One file, over the ~600-line guide on purpose: it is data, written whole
+//! by the generator and read through `lookup`/`resolve`; split by hand it
+//! would only drift from its source. Readers want `commands.txt`.
 
 use super::{Arg, ArgKind, CachedRead, CommandSpec, Dbs, Flags, InMulti, Routing};
 """
