@@ -86,22 +86,7 @@ impl<'a> Recording<'a> {
     /// The live state of `key`: the overlay's if written, else the
     /// snapshot's; an interrupt when the snapshot does not hold it.
     fn live(&self, key: &[u8]) -> Ks<Option<Head<'_>>> {
-        let k = self.key(key);
-        if let Some(after) = self.overlay.get(&k) {
-            return Ok(match after {
-                After::String { value, expire_at } => Some(Head {
-                    kind: Kind::String,
-                    expire_at: *expire_at,
-                    value,
-                }),
-                After::Deleted => None,
-            });
-        }
-        match self.snapshot.get(&k) {
-            None => Err(Interrupt::Load { db: k.0, key: k.1 }),
-            Some(None) => Ok(None),
-            Some(Some(head)) => view(head, self.now),
-        }
+        live(self.snapshot, &self.overlay, self.db, key, self.now)
     }
 
     fn write(&mut self, key: DbKey, after: After) {
@@ -147,6 +132,33 @@ impl<'a> Recording<'a> {
             hits: self.hits,
             misses: self.misses,
         }
+    }
+}
+
+/// [`Recording::live`] over the keyspace's parts, so that a caller may
+/// hold other fields mutably at the same time.
+fn live<'s>(
+    snapshot: &'s Snapshot,
+    overlay: &'s HashMap<DbKey, After>,
+    db: u32,
+    key: &[u8],
+    now: u64,
+) -> Ks<Option<Head<'s>>> {
+    let k = (db, Bytes::copy_from_slice(key));
+    if let Some(after) = overlay.get(&k) {
+        return Ok(match after {
+            After::String { value, expire_at } => Some(Head {
+                kind: Kind::String,
+                expire_at: *expire_at,
+                value,
+            }),
+            After::Deleted => None,
+        });
+    }
+    match snapshot.get(&k) {
+        None => Err(Interrupt::Load { db: k.0, key: k.1 }),
+        Some(None) => Ok(None),
+        Some(Some(head)) => view(head, now),
     }
 }
 
@@ -224,13 +236,15 @@ impl Keyspace for Recording<'_> {
     }
 
     fn read(&mut self, key: &[u8]) -> Ks<Option<Head<'_>>> {
-        let found = self.live(key)?.is_some();
-        if found {
-            self.hits += 1;
+        // Counted before the borrow of the answer: one lookup, not two.
+        let (hits, misses) = (&mut self.hits, &mut self.misses);
+        let found = live(self.snapshot, &self.overlay, self.db, key, self.now)?;
+        if found.is_some() {
+            *hits += 1;
         } else {
-            self.misses += 1;
+            *misses += 1;
         }
-        self.live(key)
+        Ok(found)
     }
 
     fn lookup(&mut self, key: &[u8]) -> Ks<Option<Head<'_>>> {
