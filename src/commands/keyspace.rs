@@ -17,6 +17,11 @@
 
 use bytes::Bytes;
 
+use super::hashes::Hashes;
+use super::lists::Lists;
+use super::sets::Sets;
+use super::zsets::SortedSets;
+
 /// Why a command stopped before its reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interrupt {
@@ -26,6 +31,10 @@ pub enum Interrupt {
     /// A stored item cannot be read (written by another program, or by a
     /// newer redynamo with a type this one does not know).
     Malformed(&'static str),
+    /// This keyspace does not store keys of this type (yet): the default
+    /// of every member operation of the type traits ([`Hashes`] …), so a
+    /// backend that has not implemented a type refuses its commands.
+    Unsupported(Kind),
 }
 
 /// The result of a keyspace operation.
@@ -35,6 +44,10 @@ pub type Ks<T> = Result<T, Interrupt>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     String,
+    List,
+    Set,
+    ZSet,
+    Hash,
 }
 
 impl Kind {
@@ -42,9 +55,18 @@ impl Kind {
     pub fn type_name(self) -> &'static str {
         match self {
             Kind::String => "string",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
+            Kind::Hash => "hash",
         }
     }
 }
+
+/// The error of a command applied to a key of another type.
+pub const WRONGTYPE: redynamo_layers::Reply = redynamo_layers::Reply::static_error(
+    "WRONGTYPE Operation against a key holding the wrong kind of value",
+);
 
 /// A live key as a command sees it: not expired, not deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +74,8 @@ pub struct Head<'a> {
     pub kind: Kind,
     /// Unix milliseconds; 0 = no expiry.
     pub expire_at: u64,
-    /// The value of a string.
+    /// The value of a string; empty for the other types, whose members
+    /// the type traits ([`Hashes`] …) reach.
     pub value: &'a [u8],
 }
 
@@ -61,6 +84,16 @@ impl<'a> Head<'a> {
     pub fn string(self) -> Result<&'a [u8], redynamo_layers::Reply> {
         match self.kind {
             Kind::String => Ok(self.value),
+            _ => Err(WRONGTYPE),
+        }
+    }
+
+    /// Ok when the key is of type `kind`, WRONGTYPE otherwise.
+    pub fn expect(self, kind: Kind) -> Result<(), redynamo_layers::Reply> {
+        if self.kind == kind {
+            Ok(())
+        } else {
+            Err(WRONGTYPE)
         }
     }
 }
@@ -73,14 +106,18 @@ pub trait Clock {
     fn now(&mut self) -> u64;
 }
 
-/// What the command handlers in `src/commands/` need of a store.
+/// What the command handlers in `src/commands/` need of a store: the
+/// heads of keys here, the members of each collection type in that type's
+/// trait (`commands::hashes::Hashes`, `lists::Lists`, `sets::Sets`,
+/// `zsets::SortedSets`), whose methods all default to
+/// [`Interrupt::Unsupported`] so a backend takes on one type at a time.
 ///
 /// Keys are in the *current* db ([`Keyspace::db`]), which SELECT inside a
 /// transaction moves. Every read treats an expired key as absent; a write
 /// with a deadline already in the past deletes the key instead, as Redis
 /// does. A write marks the key modified for WATCH, even when it writes an
 /// identical value.
-pub trait Keyspace: Clock {
+pub trait Keyspace: Clock + Hashes + Lists + Sets + SortedSets {
     /// The current db.
     fn db(&self) -> u32;
     /// Make `db` current (SELECT inside MULTI; COPY … DB n). The caller has

@@ -22,11 +22,15 @@
 //! reaches a store. [`route`] says where everything else goes.
 
 pub mod args;
+pub mod hashes;
 pub mod keys;
 pub mod keyspace;
+pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod transactions;
+pub mod zsets;
 
 use bytes::Bytes;
 use redynamo_layers::command::{CommandId, CommandSpec};
@@ -153,6 +157,20 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
     })
 }
 
+/// The collection type a command works on, from its group in the table
+/// (hash, list, set, sorted_set): what a backend that does not store the
+/// type refuses up front.
+pub fn collection_kind(spec: &CommandSpec) -> Option<keyspace::Kind> {
+    use keyspace::Kind;
+    match spec.group {
+        "hash" => Some(Kind::Hash),
+        "list" => Some(Kind::List),
+        "set" => Some(Kind::Set),
+        "sorted_set" => Some(Kind::ZSet),
+        _ => None,
+    }
+}
+
 /// The error a store gives a command it cannot run.
 pub fn unsupported(name: &str, backend: &str) -> Reply {
     Reply::error(format!(
@@ -225,6 +243,11 @@ mod test_keyspace {
             1_000
         }
     }
+
+    impl super::hashes::Hashes for Empty<'_> {}
+    impl super::lists::Lists for Empty<'_> {}
+    impl super::sets::Sets for Empty<'_> {}
+    impl super::zsets::SortedSets for Empty<'_> {}
 
     impl Keyspace for Empty<'_> {
         fn db(&self) -> u32 {

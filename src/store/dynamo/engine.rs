@@ -84,7 +84,10 @@ impl Shared {
             Route::Keyed if matches!(req.command.spec.id, CommandId::Del | CommandId::Unlink) => {
                 self.del(&req).await
             }
-            Route::Keyed => self.general(&req).await,
+            Route::Keyed => match commands::collection_kind(req.command.spec) {
+                Some(kind) => Ok(recording::type_not_stored(kind)),
+                None => self.general(&req).await,
+            },
             Route::NotStored => Ok(commands::unsupported(req.command.spec.name, "DynamoDB")),
         }
     }
@@ -238,6 +241,7 @@ impl Shared {
                     continue;
                 }
                 Err(Interrupt::Malformed(m)) => return Err(Box::new(Malformed(m))),
+                Err(Interrupt::Unsupported(kind)) => return Ok(recording::type_not_stored(kind)),
             };
             // Keys written without having been read: blind writes. Alone
             // (plain SET, MSET, SETEX …) they are committed as such; next to

@@ -218,6 +218,22 @@ impl Clock for Recording<'_> {
     }
 }
 
+// The collection types are not stored on DynamoDB yet: their member
+// operations keep the traits' default, `Interrupt::Unsupported`.
+impl crate::commands::hashes::Hashes for Recording<'_> {}
+impl crate::commands::lists::Lists for Recording<'_> {}
+impl crate::commands::sets::Sets for Recording<'_> {}
+impl crate::commands::zsets::SortedSets for Recording<'_> {}
+
+/// The refusal of a command on a type this backend does not store yet
+/// (docs/dynamodb.md, "Types").
+pub fn type_not_stored(kind: Kind) -> Reply {
+    Reply::error(format!(
+        "ERR the DynamoDB backend does not store {} keys yet (see docs/dynamodb.md, \"Types\")",
+        kind.type_name()
+    ))
+}
+
 impl Keyspace for Recording<'_> {
     fn db(&self) -> u32 {
         self.db

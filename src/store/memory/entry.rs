@@ -12,18 +12,26 @@
 //! per key; at 1 M keys, where every table of a db sits at half load, the
 //! slots alone then cost more than the keys and values (BENCHMARKS.md).
 //!
-//! The header's low bits are the value's type. Strings, the only type so
-//! far, are the raw bytes after the key. The other Redis types fit the same
-//! frame: small ones as a packed encoding after the key (what Redis calls a
-//! listpack), large ones behind a pointer, by making `Entry` an enum of
-//! this buffer and a `Box` of their own structure (rustc lays such an
-//! enum out in 16 bytes, the null pointer being the niche).
+//! The header's low bits are the value's type. Strings are the raw bytes
+//! after the key. The collection types (hash, list, set, sorted set) are a
+//! [`Collection`] behind a second kind of handle, a `Box` of key, deadline
+//! and collection: `Entry` is an enum of the two, which rustc lays out in
+//! 16 bytes (the boxed slice's null pointer is the niche), so a table slot
+//! stays 16 bytes whatever the type. Each collection type keeps its own
+//! compact encoding for small sizes inside its value (what Redis calls a
+//! listpack) and switches to an indexed structure when it grows.
 //!
 //! Keys without an expiry do not pay for one. Setting the first expiry on
 //! a key (or removing the last) rebuilds the allocation, which EXPIRE and
 //! PERSIST can afford; changing an existing deadline writes it in place.
 
 use std::fmt;
+
+use super::hash::HashValue;
+use super::list::ListValue;
+use super::set::SetValue;
+use super::zset::ZSetValue;
+use crate::commands::keyspace::Kind;
 
 /// Header bit: an 8-byte deadline follows the header.
 const HAS_EXPIRY: u8 = 0x80;
@@ -32,20 +40,84 @@ const KIND: u8 = 0x7f;
 /// Type tag of a string.
 const STRING: u8 = 0;
 
-/// A stored value, borrowed from its [`Entry`]. Only strings exist so far;
-/// the other Redis types add variants here and type tags in the header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A stored value, borrowed from its [`Entry`].
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value<'a> {
     Str(&'a [u8]),
+    Coll(&'a Collection),
 }
 
 impl Value<'_> {
-    /// The name TYPE and SCAN TYPE use.
-    pub fn type_name(&self) -> &'static str {
+    /// The key's type.
+    pub fn kind(&self) -> Kind {
         match self {
-            Value::Str(_) => "string",
+            Value::Str(_) => Kind::String,
+            Value::Coll(c) => c.kind(),
         }
     }
+
+    /// The name TYPE and SCAN TYPE use.
+    pub fn type_name(&self) -> &'static str {
+        self.kind().type_name()
+    }
+}
+
+/// The value of a key of a collection type. Each type's module
+/// (`hash.rs`, `list.rs`, `set.rs`, `zset.rs`) owns its structure and
+/// implements its part of the keyspace over it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Collection {
+    Hash(HashValue),
+    List(ListValue),
+    Set(SetValue),
+    ZSet(ZSetValue),
+}
+
+impl Collection {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Collection::Hash(_) => Kind::Hash,
+            Collection::List(_) => Kind::List,
+            Collection::Set(_) => Kind::Set,
+            Collection::ZSet(_) => Kind::ZSet,
+        }
+    }
+
+    /// Heap bytes owned by the collection (MEMORY USAGE, INFO).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Collection::Hash(v) => v.heap_bytes(),
+            Collection::List(v) => v.heap_bytes(),
+            Collection::Set(v) => v.heap_bytes(),
+            Collection::ZSet(v) => v.heap_bytes(),
+        }
+    }
+
+    /// Whether it has no element left: an empty collection is deleted.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Collection::Hash(v) => v.is_empty(),
+            Collection::List(v) => v.is_empty(),
+            Collection::Set(v) => v.is_empty(),
+            Collection::ZSet(v) => v.is_empty(),
+        }
+    }
+}
+
+/// A key holding a collection.
+#[derive(Clone, Debug, PartialEq)]
+struct CollEntry {
+    key: Box<[u8]>,
+    /// Unix milliseconds; 0 = none.
+    expire_at: u64,
+    value: Collection,
+}
+
+#[derive(Clone, PartialEq)]
+enum Repr {
+    /// Header, deadline, key and string value in one buffer.
+    Packed(Box<[u8]>),
+    Coll(Box<CollEntry>),
 }
 
 /// A key with its value and expiry. Immutable from outside the store:
@@ -54,8 +126,8 @@ impl Value<'_> {
 ///
 /// Equality is byte equality, which is exact because the layout is
 /// canonical (the deadline is present if and only if it is not 0).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Entry(Box<[u8]>);
+#[derive(Clone, PartialEq)]
+pub struct Entry(Repr);
 
 impl Entry {
     /// Pull this entry into the CPU's caches: its first and last bytes,
@@ -64,8 +136,10 @@ impl Entry {
     /// the CPU overlaps those of several entries.
     #[inline]
     pub fn touch(&self) {
-        std::hint::black_box(self.0.first().copied());
-        std::hint::black_box(self.0.last().copied());
+        if let Repr::Packed(b) = &self.0 {
+            std::hint::black_box(b.first().copied());
+            std::hint::black_box(b.last().copied());
+        }
     }
 
     /// An entry for `key` holding `value`, expiring at `expire_at` (Unix
@@ -73,6 +147,26 @@ impl Entry {
     pub fn new(key: &[u8], value: Value<'_>, expire_at: u64) -> Entry {
         match value {
             Value::Str(s) => Entry::string(key, &[s], expire_at),
+            Value::Coll(c) => Entry::collection(key, c.clone(), expire_at),
+        }
+    }
+
+    /// An entry for `key` holding the collection `value`.
+    pub fn collection(key: &[u8], value: Collection, expire_at: u64) -> Entry {
+        Entry(Repr::Coll(Box::new(CollEntry {
+            key: key.into(),
+            expire_at,
+            value,
+        })))
+    }
+
+    /// The collection, to change in place; None for a string. The caller
+    /// deletes the key when it leaves the collection empty.
+    #[inline]
+    pub fn collection_mut(&mut self) -> Option<&mut Collection> {
+        match &mut self.0 {
+            Repr::Packed(_) => None,
+            Repr::Coll(c) => Some(&mut c.value),
         }
     }
 
@@ -107,33 +201,48 @@ impl Entry {
 
     fn finish(buf: Vec<u8>) -> Entry {
         debug_assert_eq!(buf.len(), buf.capacity(), "entry buffer sized exactly");
-        Entry(buf.into_boxed_slice())
+        Entry(Repr::Packed(buf.into_boxed_slice()))
     }
 
     #[inline]
     pub fn key(&self) -> &[u8] {
-        let (start, end) = self.key_range();
-        &self.0[start..end]
+        match &self.0 {
+            Repr::Packed(b) => {
+                let (start, end) = key_range(b);
+                &b[start..end]
+            }
+            Repr::Coll(c) => &c.key,
+        }
     }
 
     #[inline]
     pub fn value(&self) -> Value<'_> {
-        let (_, end) = self.key_range();
-        match self.0[0] & KIND {
-            STRING => Value::Str(&self.0[end..]),
-            other => unreachable!("entry with unknown type tag {other}"),
+        match &self.0 {
+            Repr::Packed(b) => {
+                let (_, end) = key_range(b);
+                match b[0] & KIND {
+                    STRING => Value::Str(&b[end..]),
+                    other => unreachable!("entry with unknown type tag {other}"),
+                }
+            }
+            Repr::Coll(c) => Value::Coll(&c.value),
         }
     }
 
     /// Unix milliseconds at which the key expires; 0 means never.
     #[inline]
     pub fn expire_at(&self) -> u64 {
-        if self.0[0] & HAS_EXPIRY == 0 {
-            return 0;
+        match &self.0 {
+            Repr::Packed(b) => {
+                if b[0] & HAS_EXPIRY == 0 {
+                    return 0;
+                }
+                let mut at = [0u8; 8];
+                at.copy_from_slice(&b[1..9]);
+                u64::from_le_bytes(at)
+            }
+            Repr::Coll(c) => c.expire_at,
         }
-        let mut at = [0u8; 8];
-        at.copy_from_slice(&self.0[1..9]);
-        u64::from_le_bytes(at)
     }
 
     #[inline]
@@ -149,11 +258,17 @@ impl Entry {
     /// nothing) otherwise. The key and the deadline stay as they were, so
     /// the table and the volatile index need no update.
     pub fn overwrite_string(&mut self, value: &[u8], expire_at: u64) -> bool {
-        if self.0[0] & KIND != STRING || self.expire_at() != expire_at {
+        if self.expire_at() != expire_at {
             return false;
         }
-        let (_, end) = self.key_range();
-        let stored = &mut self.0[end..];
+        let Repr::Packed(b) = &mut self.0 else {
+            return false;
+        };
+        if b[0] & KIND != STRING {
+            return false;
+        }
+        let (_, end) = key_range(b);
+        let stored = &mut b[end..];
         if stored.len() != value.len() {
             return false;
         }
@@ -162,38 +277,48 @@ impl Entry {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Packed(b) => b.len(),
+            Repr::Coll(c) => std::mem::size_of::<CollEntry>() + c.key.len() + c.value.heap_bytes(),
+        }
     }
 
     /// Change the deadline (0: none). In place when the entry already has
     /// one and keeps one; otherwise the entry is rebuilt.
     pub(super) fn set_expire_at(&mut self, expire_at: u64) {
-        let has = self.0[0] & HAS_EXPIRY != 0;
+        let b = match &mut self.0 {
+            Repr::Coll(c) => {
+                c.expire_at = expire_at;
+                return;
+            }
+            Repr::Packed(b) => b,
+        };
+        let has = b[0] & HAS_EXPIRY != 0;
         if has && expire_at != 0 {
-            self.0[1..9].copy_from_slice(&expire_at.to_le_bytes());
+            b[1..9].copy_from_slice(&expire_at.to_le_bytes());
         } else if has || expire_at != 0 {
-            let (key_start, key_end) = self.key_range();
-            let key = &self.0[key_start..key_end];
-            let rest = &self.0[key_end..];
-            let mut buf = Entry::start(self.0[0] & KIND, key, expire_at, rest.len());
+            let (key_start, key_end) = key_range(b);
+            let key = &b[key_start..key_end];
+            let rest = &b[key_end..];
+            let mut buf = Entry::start(b[0] & KIND, key, expire_at, rest.len());
             buf.extend_from_slice(rest);
             *self = Entry::finish(buf);
         }
     }
+}
 
-    /// Where the key starts and ends in the buffer. Every lookup compares
-    /// keys through this, so keys under 128 bytes take a short path.
-    #[inline]
-    fn key_range(&self) -> (usize, usize) {
-        let at = if self.0[0] & HAS_EXPIRY == 0 { 1 } else { 9 };
-        let first = self.0[at];
-        if first < 0x80 {
-            return (at + 1, at + 1 + first as usize);
-        }
-        let (len, varint) = read_varint(&self.0[at..]);
-        let start = at + varint;
-        (start, start + len)
+/// Where the key starts and ends in a packed buffer. Every lookup compares
+/// keys through this, so keys under 128 bytes take a short path.
+#[inline]
+fn key_range(b: &[u8]) -> (usize, usize) {
+    let at = if b[0] & HAS_EXPIRY == 0 { 1 } else { 9 };
+    let first = b[at];
+    if first < 0x80 {
+        return (at + 1, at + 1 + first as usize);
     }
+    let (len, varint) = read_varint(&b[at..]);
+    let start = at + varint;
+    (start, start + len)
 }
 
 impl fmt::Debug for Entry {
@@ -257,6 +382,11 @@ mod tests {
         assert!(timed.overwrite_string(b"xyz", 77));
         assert_eq!((timed.value(), timed.expire_at()), (Value::Str(b"xyz"), 77));
         assert!(!timed.overwrite_string(b"xyz", 0));
+    }
+
+    #[test]
+    fn an_entry_is_a_sixteen_byte_handle() {
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
     }
 
     #[test]

@@ -20,10 +20,10 @@ use crate::util::clock;
 
 /// One command's view of the store.
 pub(crate) struct MemKeyspace<'a> {
-    state: &'a mut State,
+    pub(super) state: &'a mut State,
     config: &'a MemoryConfig,
     clock: &'a clock::Clock,
-    db: u32,
+    pub(super) db: u32,
     /// Unix milliseconds, read on first use; 0 until then.
     now: u64,
     client: &'a Arc<ClientInfo>,
@@ -46,17 +46,17 @@ impl<'a> MemKeyspace<'a> {
         }
     }
 
-    fn table(&mut self) -> &mut Db {
+    pub(super) fn table(&mut self) -> &mut Db {
         &mut self.state.dbs[self.db as usize]
     }
 
-    fn touch(&mut self, key: &[u8]) {
+    pub(super) fn touch(&mut self, key: &[u8]) {
         let db = self.db;
         self.state.watches.touch(db, key);
     }
 
     /// Delete `key` if its deadline has passed. Returns true when it did.
-    fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+    pub(super) fn expire_if_needed(&mut self, key: &[u8]) -> bool {
         // Only a key with a deadline can have expired, and every deadline
         // is in the volatile index: a db without one needs no lookup here.
         if self.state.dbs[self.db as usize].volatile_len() == 0 {
@@ -76,7 +76,7 @@ impl<'a> MemKeyspace<'a> {
 
     /// Store `entry`. A deadline already in the past deletes the key
     /// instead, as Redis does.
-    fn store(&mut self, entry: Entry) {
+    pub(super) fn store(&mut self, entry: Entry) {
         self.touch(entry.key());
         if entry.expire_at() != 0 && entry.is_expired(self.now()) {
             self.table().remove(entry.key());
@@ -244,9 +244,7 @@ fn is_live(db: &Db, key: &[u8], now: u64) -> bool {
 }
 
 fn kind(entry: &Entry) -> Kind {
-    match entry.value() {
-        Value::Str(_) => Kind::String,
-    }
+    entry.value().kind()
 }
 
 fn head(entry: &Entry) -> Head<'_> {
@@ -255,6 +253,11 @@ fn head(entry: &Entry) -> Head<'_> {
             kind: Kind::String,
             expire_at: entry.expire_at(),
             value,
+        },
+        Value::Coll(c) => Head {
+            kind: c.kind(),
+            expire_at: entry.expire_at(),
+            value: &[],
         },
     }
 }
@@ -328,11 +331,15 @@ impl Keyspace for MemKeyspace<'_> {
         let entry = match self.table().get(key) {
             Some(e) => match e.value() {
                 Value::Str(current) => Entry::string(key, &[current, suffix], e.expire_at()),
+                // The caller checked the type.
+                Value::Coll(_) => return Ok(0),
             },
             None => Entry::string(key, &[suffix], 0),
         };
-        let Value::Str(value) = entry.value();
-        let len = value.len();
+        let len = match entry.value() {
+            Value::Str(value) => value.len(),
+            Value::Coll(_) => 0,
+        };
         self.store(entry);
         Ok(len)
     }

@@ -10,7 +10,11 @@
 
 mod db;
 mod entry;
+mod hash;
 mod keyspace;
+mod list;
+mod set;
+mod zset;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -24,7 +28,7 @@ use redynamo_layers::{BoxError, ClientInfo, Reply, Request};
 use tower::Service;
 
 pub use db::Db;
-pub use entry::{Entry, Value};
+pub use entry::{Collection, Entry, Value};
 
 use super::{Backend, BackendStats, DbStats, Hints};
 use crate::util::clock::Clock;
