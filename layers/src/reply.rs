@@ -37,6 +37,12 @@ pub enum Reply {
     Verbatim(&'static str, Bytes),
     /// A RESP3 push (`>`); RESP2 sees an array.
     Push(Vec<Reply>),
+    /// An ordered list of pairs (member and score of ZRANGE … WITHSCORES,
+    /// field and value of HRANDFIELD … WITHVALUES): RESP3 sees an array of
+    /// two-element arrays, RESP2 one flat array. Not a map, because the
+    /// order matters and a member may repeat (ZRANDMEMBER with a negative
+    /// count).
+    Pairs(Vec<(Reply, Reply)>),
 }
 
 impl Reply {

@@ -12,6 +12,7 @@
 //! | `Map` | `*2n`, flat key, value, … | `%n` |
 //! | `Set` | `*n` | `~n` |
 //! | `Push` | `*n` | `>n` |
+//! | `Pairs` | `*2n`, flat first, second, … | `*n` of `*2` |
 //! | `Double` | bulk string of [`format_double`] | `,`[`format_double`] |
 //! | `Bool` | `:1` / `:0` | `#t` / `#f` |
 //! | `Verbatim` | bulk string of the data | `=len` `fmt:data` |
@@ -56,6 +57,20 @@ fn write(reply: &Reply, resp3: bool, dst: &mut BytesMut) {
             for (key, value) in pairs {
                 write(key, resp3, dst);
                 write(value, resp3, dst);
+            }
+        }
+        Reply::Pairs(pairs) => {
+            if resp3 {
+                header(dst, b'*', pairs.len() as i64);
+            } else {
+                header(dst, b'*', 2 * pairs.len() as i64);
+            }
+            for (first, second) in pairs {
+                if resp3 {
+                    dst.put_slice(b"*2\r\n");
+                }
+                write(first, resp3, dst);
+                write(second, resp3, dst);
             }
         }
         Reply::Double(v) => {
@@ -145,6 +160,14 @@ fn encoded_len(reply: &Reply, version: ProtocolVersion) -> usize {
                 + pairs
                     .iter()
                     .map(|(k, v)| encoded_len(k, version) + encoded_len(v, version))
+                    .sum::<usize>()
+        }
+        Reply::Pairs(pairs) => {
+            int_len(2 * pairs.len() as i64)
+                + 3
+                + pairs
+                    .iter()
+                    .map(|(k, v)| 4 + encoded_len(k, version) + encoded_len(v, version))
                     .sum::<usize>()
         }
         Reply::Double(_) => bulk_len(MAX_DOUBLE_LEN),
@@ -266,6 +289,15 @@ mod tests {
             "*1\r\n*1\r\n*-1\r\n",
             "*1\r\n*1\r\n_\r\n",
         );
+        both(
+            Reply::Pairs(vec![
+                (bulk("a"), Reply::Double(1.5)),
+                (bulk("b"), Reply::Double(2.0)),
+            ]),
+            "*4\r\n$1\r\na\r\n$3\r\n1.5\r\n$1\r\nb\r\n$1\r\n2\r\n",
+            "*2\r\n*2\r\n$1\r\na\r\n,1.5\r\n*2\r\n$1\r\nb\r\n,2\r\n",
+        );
+        both(Reply::Pairs(vec![]), "*0\r\n", "*0\r\n");
     }
 
     #[test]

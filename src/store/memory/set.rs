@@ -15,6 +15,13 @@ impl SetValue {
     pub fn is_empty(&self) -> bool {
         true
     }
+
+    /// Every member, in no particular order: ZUNION, ZINTER and ZDIFF read
+    /// a set as a sorted set whose scores are all 1
+    /// (`store::memory::zset`). The set type keeps this over its structure.
+    pub fn members(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        std::iter::empty()
+    }
 }
 
 impl crate::commands::sets::Sets for super::keyspace::MemKeyspace<'_> {}
