@@ -133,8 +133,8 @@ pub fn route(spec: &CommandSpec) -> Route {
         Zadd | Zincrby | Zrem | Zcard | Zscore | Zmscore | Zrank | Zrevrank | Zcount
         | Zlexcount | Zrange | Zrangestore | Zrangebyscore | Zrevrangebyscore | Zrangebylex
         | Zrevrangebylex | Zrevrange | Zremrangebyrank | Zremrangebyscore | Zremrangebylex
-        | Zpopmin | Zpopmax | Zmpop | Zrandmember | Zunion | Zunionstore | Zinter
-        | Zinterstore | Zintercard | Zdiff | Zdiffstore | Zscan => Route::Keyed,
+        | Zpopmin | Zpopmax | Zmpop | Zrandmember | Zunion | Zunionstore | Zinter | Zinterstore
+        | Zintercard | Zdiff | Zdiffstore | Zscan => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,

@@ -163,7 +163,14 @@ fn c_strtod(s: &[u8]) -> Option<(f64, bool)> {
         return Some((if neg { -v } else { v }, v.is_infinite()));
     }
     if lower == "inf" || lower == "infinity" {
-        return Some((if neg { f64::NEG_INFINITY } else { f64::INFINITY }, false));
+        return Some((
+            if neg {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            },
+            false,
+        ));
     }
     if lower.starts_with("nan") {
         return Some((f64::NAN, false));
@@ -739,7 +746,10 @@ impl<'a> KeyCommand<'a> for ZMScore<'a> {
         }
         let mut out = Vec::with_capacity(self.members.len());
         for m in self.members {
-            out.push(ks.zset_score(self.key, m)?.map_or(Reply::Null, Reply::Double));
+            out.push(
+                ks.zset_score(self.key, m)?
+                    .map_or(Reply::Null, Reply::Double),
+            );
         }
         Ok(Reply::Array(out))
     }
@@ -1125,12 +1135,9 @@ impl<'a> KeyCommand<'a> for ZMPop<'a> {
         while j < a.len() {
             if count.is_none() && eq(&a[j], "count") && j + 1 < a.len() {
                 j += 1;
-                count = Some(ranged(
-                    &a[j],
-                    1,
-                    i64::MAX,
-                    "ERR count should be greater than 0",
-                )? as usize);
+                count = Some(
+                    ranged(&a[j], 1, i64::MAX, "ERR count should be greater than 0")? as usize,
+                );
             } else {
                 return Err(errors::SYNTAX);
             }
@@ -1354,9 +1361,7 @@ impl<'a> ZSetOp<'a> {
                 for w in weights.iter_mut() {
                     *w = match parse_score(&a[j]) {
                         Some(v) => v,
-                        None => {
-                            return Ok(Reply::static_error("ERR weight value is not a float"))
-                        }
+                        None => return Ok(Reply::static_error("ERR weight value is not a float")),
                     };
                     j += 1;
                 }

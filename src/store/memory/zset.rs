@@ -586,7 +586,9 @@ impl Large {
         if self.blocks.is_empty() {
             return (0, 0);
         }
-        let below = |s: f64, id: u32| cmp_key(s, member_of(&self.elems, id), score, member) == Ordering::Less;
+        let below = |s: f64, id: u32| {
+            cmp_key(s, member_of(&self.elems, id), score, member) == Ordering::Less
+        };
         let b = self.blocks.partition_point(|blk| {
             let last = blk.len() - 1;
             below(blk.scores[last], blk.ids[last])
@@ -955,12 +957,7 @@ impl SortedSets for MemKeyspace<'_> {
         Ok(())
     }
 
-    fn zset_scan(
-        &mut self,
-        key: &[u8],
-        cursor: u64,
-        count: usize,
-    ) -> Ks<(u64, Vec<(Bytes, f64)>)> {
+    fn zset_scan(&mut self, key: &[u8], cursor: u64, count: usize) -> Ks<(u64, Vec<(Bytes, f64)>)> {
         let Some(z) = self.zset(key) else {
             return Ok((0, Vec::new()));
         };
@@ -1131,12 +1128,25 @@ mod tests {
     #[test]
     fn small_scores_keep_every_bit() {
         let mut z = ZSetValue::default();
-        for (i, s) in [0.0, -0.0, 1.5, -127.0, 300.0, 70000.0, 0.1, 1e300, f64::INFINITY]
-            .into_iter()
-            .enumerate()
+        for (i, s) in [
+            0.0,
+            -0.0,
+            1.5,
+            -127.0,
+            300.0,
+            70000.0,
+            0.1,
+            1e300,
+            f64::INFINITY,
+        ]
+        .into_iter()
+        .enumerate()
         {
             z.insert(format!("{i}").as_bytes(), s);
-            assert_eq!(z.score(format!("{i}").as_bytes()).map(f64::to_bits), Some(s.to_bits()));
+            assert_eq!(
+                z.score(format!("{i}").as_bytes()).map(f64::to_bits),
+                Some(s.to_bits())
+            );
         }
     }
 
