@@ -158,8 +158,8 @@ fn c_strtod(s: &[u8]) -> Option<(f64, bool)> {
         _ => (false, text),
     };
     let lower = body.to_ascii_lowercase();
-    if lower.starts_with("0x") {
-        let v = parse_hex_float(&lower[2..])?;
+    if let Some(hex) = lower.strip_prefix("0x") {
+        let v = parse_hex_float(hex)?;
         return Some((if neg { -v } else { v }, v.is_infinite()));
     }
     if lower == "inf" || lower == "infinity" {
@@ -554,7 +554,7 @@ impl<'a> ZAdd<'a> {
                 "ERR XX and NX options at the same time are not compatible",
             ));
         }
-        if (z.gt && z.nx) || (z.lt && z.nx) || (z.gt && z.lt) {
+        if (z.nx && (z.gt || z.lt)) || (z.gt && z.lt) {
             return Err(Reply::static_error(
                 "ERR GT, LT, and/or NX options at the same time are not compatible",
             ));
