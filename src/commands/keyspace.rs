@@ -154,4 +154,27 @@ pub trait Keyspace: Clock + Hashes + Lists + Sets + SortedSets {
     /// current db (value and deadline), whatever `dst` held. Does nothing
     /// when `src` is not live.
     fn copy(&mut self, src: &[u8], dst_db: u32, dst: &[u8]) -> Ks<()>;
+
+    /// OBJECT ENCODING's name for the live key's representation. The
+    /// default knows strings; a store that holds collections names their
+    /// encodings.
+    fn encoding(&mut self, key: &[u8]) -> Ks<Option<&'static str>> {
+        match self.read(key)? {
+            None => Ok(None),
+            Some(h) if h.kind == Kind::String => Ok(Some(super::object::string_encoding(h.value))),
+            Some(h) => Err(Interrupt::Unsupported(h.kind)),
+        }
+    }
+
+    /// MEMORY USAGE: the bytes the store holds for the live key. The
+    /// default, for a store of one item per string key, is the item's size
+    /// as DynamoDB counts it: attribute names and values, about 60 bytes
+    /// of them besides the key and the value.
+    fn memory_usage(&mut self, key: &[u8]) -> Ks<Option<usize>> {
+        match self.read(key)? {
+            None => Ok(None),
+            Some(h) if h.kind == Kind::String => Ok(Some(60 + key.len() + h.value.len())),
+            Some(h) => Err(Interrupt::Unsupported(h.kind)),
+        }
+    }
 }

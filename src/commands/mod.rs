@@ -26,6 +26,7 @@ pub mod hashes;
 pub mod keys;
 pub mod keyspace;
 pub mod lists;
+pub mod object;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -97,7 +98,8 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Incr | Decr | Incrby | Decrby | Incrbyfloat | Append | Strlen | Getrange | Substr
         | Setrange | Del | Unlink | Exists | Touch | Type | Expire | Pexpire | Expireat
         | Pexpireat | Ttl | Pttl | Expiretime | Pexpiretime | Persist | Rename | Renamenx
-        | Copy | Select => Route::Keyed,
+        | Copy | Select | ObjectEncoding | ObjectFreq | ObjectIdletime | ObjectRefcount
+        | ObjectHelp | MemoryUsage | MemoryHelp => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,
@@ -108,7 +110,9 @@ pub fn route(spec: &CommandSpec) -> Route {
         | CommandCount | CommandDocs | CommandGetkeys | CommandHelp | CommandInfo | CommandList
         | Config | ConfigGet | ConfigHelp | ConfigResetstat | ConfigRewrite | ConfigSet
         | Discard | Echo | Hello | Info | Lastsave | Multi | Ping | Quit | Reset | Slowlog
-        | SlowlogGet | SlowlogHelp | SlowlogLen | SlowlogReset | Time => Route::NotStored,
+        | SlowlogGet | SlowlogHelp | SlowlogLen | SlowlogReset | Time | Object | Memory => {
+            Route::NotStored
+        }
     }
 }
 
@@ -116,6 +120,7 @@ pub fn route(spec: &CommandSpec) -> Route {
 /// ([`route`] is not [`Route::Keyed`]).
 pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
     use keys::*;
+    use object::{MemoryUsage, Object, ObjectOp};
     use strings::*;
     use CommandId as Id;
     let a = &cmd.args[..];
@@ -153,6 +158,13 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::Renamenx => Rename::new(a, true).apply(ks),
         Id::Copy => run::<Copy, K>(a, ks),
         Id::Select => run::<Select, K>(a, ks),
+        Id::ObjectEncoding => Object::new(a, ObjectOp::Encoding).apply(ks),
+        Id::ObjectFreq => Object::new(a, ObjectOp::Freq).apply(ks),
+        Id::ObjectIdletime => Object::new(a, ObjectOp::IdleTime).apply(ks),
+        Id::ObjectRefcount => Object::new(a, ObjectOp::RefCount).apply(ks),
+        Id::ObjectHelp => Ok(object::object_help()),
+        Id::MemoryUsage => run::<MemoryUsage, K>(a, ks),
+        Id::MemoryHelp => Ok(object::memory_help()),
         _ => return None,
     })
 }

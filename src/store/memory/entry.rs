@@ -93,6 +93,16 @@ impl Collection {
         }
     }
 
+    /// OBJECT ENCODING's name for its current representation.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Collection::Hash(v) => v.encoding(),
+            Collection::List(v) => v.encoding(),
+            Collection::Set(v) => v.encoding(),
+            Collection::ZSet(v) => v.encoding(),
+        }
+    }
+
     /// Whether it has no element left: an empty collection is deleted.
     pub fn is_empty(&self) -> bool {
         match self {

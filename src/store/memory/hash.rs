@@ -11,6 +11,11 @@ impl HashValue {
         0
     }
 
+    /// OBJECT ENCODING's name for its representation.
+    pub fn encoding(&self) -> &'static str {
+        "listpack"
+    }
+
     /// Whether it holds no element.
     pub fn is_empty(&self) -> bool {
         true

@@ -366,6 +366,20 @@ impl Keyspace for MemKeyspace<'_> {
         })
     }
 
+    fn encoding(&mut self, key: &[u8]) -> Ks<Option<&'static str>> {
+        self.expire_if_needed(key);
+        Ok(self.table().get(key).map(|e| match e.value() {
+            Value::Str(v) => commands::object::string_encoding(v),
+            Value::Coll(c) => c.encoding(),
+        }))
+    }
+
+    /// The entry's allocations and its 16-byte table slot.
+    fn memory_usage(&mut self, key: &[u8]) -> Ks<Option<usize>> {
+        self.expire_if_needed(key);
+        Ok(self.table().get(key).map(|e| 16 + e.heap_bytes()))
+    }
+
     fn copy(&mut self, src: &[u8], dst_db: u32, dst: &[u8]) -> Ks<()> {
         self.expire_if_needed(src);
         let Some(copied) = self

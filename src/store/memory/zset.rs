@@ -11,6 +11,11 @@ impl ZSetValue {
         0
     }
 
+    /// OBJECT ENCODING's name for its representation.
+    pub fn encoding(&self) -> &'static str {
+        "skiplist"
+    }
+
     /// Whether it holds no element.
     pub fn is_empty(&self) -> bool {
         true
