@@ -31,7 +31,10 @@ async fn set_get_and_friends() {
         c.cmd(&["HMGET", "h", "a", "zz", "c"]).await,
         arr([bulk("10"), nil(), bulk("3")])
     );
-    assert_eq!(c.cmd(&["HMGET", "nokey", "a", "b"]).await, arr([nil(), nil()]));
+    assert_eq!(
+        c.cmd(&["HMGET", "nokey", "a", "b"]).await,
+        arr([nil(), nil()])
+    );
     assert_eq!(c.cmd(&["HLEN", "h"]).await, int(3));
     assert_eq!(c.cmd(&["HLEN", "nokey"]).await, int(0));
     assert_eq!(c.cmd(&["HEXISTS", "h", "b"]).await, int(1));
@@ -51,8 +54,14 @@ async fn set_get_and_friends() {
         c.cmd(&["HGETALL", "h"]).await,
         bulks(&["a", "1", "b", "2", "c", "3", "d", "4", "e", "5"])
     );
-    assert_eq!(c.cmd(&["HKEYS", "h"]).await, bulks(&["a", "b", "c", "d", "e"]));
-    assert_eq!(c.cmd(&["HVALS", "h"]).await, bulks(&["1", "2", "3", "4", "5"]));
+    assert_eq!(
+        c.cmd(&["HKEYS", "h"]).await,
+        bulks(&["a", "b", "c", "d", "e"])
+    );
+    assert_eq!(
+        c.cmd(&["HVALS", "h"]).await,
+        bulks(&["1", "2", "3", "4", "5"])
+    );
     assert_eq!(c.cmd(&["HGETALL", "nokey"]).await, arr([]));
     assert_eq!(c.cmd(&["HKEYS", "nokey"]).await, arr([]));
     assert_eq!(c.cmd(&["HVALS", "nokey"]).await, arr([]));
@@ -71,7 +80,11 @@ async fn set_get_and_friends() {
 async fn argument_errors_and_wrong_type() {
     let server = TestServer::start().await;
     let mut c = server.raw().await;
-    let arity = |name: &str| err(&format!("ERR wrong number of arguments for '{name}' command"));
+    let arity = |name: &str| {
+        err(&format!(
+            "ERR wrong number of arguments for '{name}' command"
+        ))
+    };
     assert_eq!(c.cmd(&["HSET", "h", "a"]).await, arity("hset"));
     assert_eq!(c.cmd(&["HSET", "h", "a", "1", "b"]).await, arity("hset"));
     assert_eq!(c.cmd(&["HMSET", "h", "a", "1", "b"]).await, arity("hmset"));
@@ -112,10 +125,7 @@ async fn argument_errors_and_wrong_type() {
         err("ERR value is not a valid float")
     );
     assert_eq!(c.cmd(&["HRANDFIELD", "s", "x"]).await, not_int);
-    assert_eq!(
-        c.cmd(&["HSCAN", "s", "x"]).await,
-        err("ERR invalid cursor")
-    );
+    assert_eq!(c.cmd(&["HSCAN", "s", "x"]).await, err("ERR invalid cursor"));
     // A string command on a hash.
     assert_eq!(c.cmd(&["HSET", "h", "a", "1"]).await, int(1));
     assert_eq!(c.cmd(&["GET", "h"]).await, err(WRONGTYPE));
@@ -174,7 +184,8 @@ async fn resp3_shapes() {
         b"*2\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n"
     );
     assert_eq!(
-        c.cmd_bytes(&["HRANDFIELD", "nokey", "5", "WITHVALUES"]).await,
+        c.cmd_bytes(&["HRANDFIELD", "nokey", "5", "WITHVALUES"])
+            .await,
         b"*0\r\n"
     );
     let repeated = c.cmd(&["HRANDFIELD", "h", "-3", "WITHVALUES"]).await;
@@ -229,10 +240,19 @@ async fn incr_by_integers_and_floats() {
     );
     // HINCRBYFLOAT prints like INCRBYFLOAT (long double, %.17Lg, trimmed).
     assert_eq!(c.cmd(&["HSET", "h", "f", "10.5"]).await, int(1));
-    assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "f", "0.1"]).await, bulk("10.6"));
+    assert_eq!(
+        c.cmd(&["HINCRBYFLOAT", "h", "f", "0.1"]).await,
+        bulk("10.6")
+    );
     assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "f", "-0.6"]).await, bulk("10"));
-    assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "g", "5.0e3"]).await, bulk("5000"));
-    assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "n", "0.25"]).await, bulk("-2.75"));
+    assert_eq!(
+        c.cmd(&["HINCRBYFLOAT", "h", "g", "5.0e3"]).await,
+        bulk("5000")
+    );
+    assert_eq!(
+        c.cmd(&["HINCRBYFLOAT", "h", "n", "0.25"]).await,
+        bulk("-2.75")
+    );
     assert_eq!(
         c.cmd(&["HINCRBYFLOAT", "h", "s", "1"]).await,
         err("ERR hash value is not a float")
@@ -265,9 +285,15 @@ async fn random_fields() {
         int(3)
     );
     assert_eq!(c.cmd(&["HRANDFIELD", "h", "0"]).await, arr([]));
-    assert_eq!(c.cmd(&["HRANDFIELD", "h", "0", "WITHVALUES"]).await, arr([]));
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "h", "0", "WITHVALUES"]).await,
+        arr([])
+    );
     // A count as large as the hash: all of it, in its order.
-    assert_eq!(c.cmd(&["HRANDFIELD", "h", "3"]).await, bulks(&["a", "b", "c"]));
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "h", "3"]).await,
+        bulks(&["a", "b", "c"])
+    );
     assert_eq!(
         c.cmd(&["HRANDFIELD", "h", "10", "withvalues"]).await,
         bulks(&["a", "1", "b", "2", "c", "3"])
@@ -307,7 +333,8 @@ async fn random_fields() {
         err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
     );
     assert_eq!(
-        c.cmd(&["HRANDFIELD", "h", "-9223372036854775807", "withvalues"]).await,
+        c.cmd(&["HRANDFIELD", "h", "-9223372036854775807", "withvalues"])
+            .await,
         err("ERR value is out of range")
     );
     // A large hash: distinct picks are distinct and valid.
@@ -338,7 +365,10 @@ async fn random_fields() {
 async fn scan_small_and_large() {
     let server = TestServer::start().await;
     let mut c = server.raw().await;
-    assert_eq!(c.cmd(&["HSCAN", "nokey", "0"]).await, arr([bulk("0"), arr([])]));
+    assert_eq!(
+        c.cmd(&["HSCAN", "nokey", "0"]).await,
+        arr([bulk("0"), arr([])])
+    );
     // Options are read only for an existing hash.
     assert_eq!(
         c.cmd(&["HSCAN", "nokey", "0", "COUNT", "0"]).await,
@@ -356,7 +386,10 @@ async fn scan_small_and_large() {
     );
     for (opts, reply) in [
         (&["COUNT", "0"][..], "ERR syntax error"),
-        (&["COUNT", "x"], "ERR value is not an integer or out of range"),
+        (
+            &["COUNT", "x"],
+            "ERR value is not an integer or out of range",
+        ),
         (&["MATCH"], "ERR syntax error"),
         (&["TYPE", "hash"], "ERR syntax error"),
         (&["NOVALUES"], "ERR syntax error"),
@@ -366,7 +399,10 @@ async fn scan_small_and_large() {
         assert_eq!(c.cmd(&line).await, err(reply), "{opts:?}");
     }
     assert_eq!(c.cmd(&["HSCAN", "h", "-1"]).await.items()[0], bulk("0"));
-    assert_eq!(c.cmd(&["HSCAN", "h", "1x"]).await, err("ERR invalid cursor"));
+    assert_eq!(
+        c.cmd(&["HSCAN", "h", "1x"]).await,
+        err("ERR invalid cursor")
+    );
 
     // Large: in steps, every field at least once, values with them.
     let mut args = vec!["HSET".to_string(), "big".to_string()];
@@ -475,7 +511,10 @@ async fn generic_key_commands_on_hashes() {
     assert_eq!(c.cmd(&["COPY", "h", "h2"]).await, int(1));
     assert_eq!(c.cmd(&["HSET", "h2", "c", "3"]).await, int(1));
     assert_eq!(c.cmd(&["HLEN", "h"]).await, int(2));
-    assert_eq!(c.cmd(&["HGETALL", "h2"]).await, bulks(&["a", "1", "b", "2", "c", "3"]));
+    assert_eq!(
+        c.cmd(&["HGETALL", "h2"]).await,
+        bulks(&["a", "1", "b", "2", "c", "3"])
+    );
     assert_eq!(c.cmd(&["COPY", "h", "h2"]).await, int(0));
     assert_eq!(c.cmd(&["COPY", "h", "h2", "REPLACE"]).await, int(1));
     assert_eq!(c.cmd(&["HLEN", "h2"]).await, int(2));
@@ -585,7 +624,10 @@ async fn through_the_redis_crate() {
     use redis::AsyncCommands;
     let server = TestServer::start().await;
     let mut con = server.conn().await;
-    let _: () = con.hset_multiple("h", &[("a", "1"), ("b", "2")]).await.unwrap();
+    let _: () = con
+        .hset_multiple("h", &[("a", "1"), ("b", "2")])
+        .await
+        .unwrap();
     let all: BTreeMap<String, String> = con.hgetall("h").await.unwrap();
     assert_eq!(all.get("a").map(String::as_str), Some("1"));
     assert_eq!(all.len(), 2);

@@ -109,11 +109,7 @@ fn unsupported<T>() -> Ks<T> {
 /// `Ok(false)` when absent, the WRONGTYPE reply otherwise. `read` counts
 /// a keyspace hit or miss (a read command), `lookup` does not (a write).
 fn is_hash<K: Keyspace>(ks: &mut K, key: &[u8], read: bool) -> Ks<Result<bool, Reply>> {
-    let head = if read {
-        ks.read(key)?
-    } else {
-        ks.lookup(key)?
-    };
+    let head = if read { ks.read(key)? } else { ks.lookup(key)? };
     Ok(match head {
         None => Ok(false),
         Some(h) if h.kind == Kind::Hash => Ok(true),
@@ -460,6 +456,12 @@ impl<'a> KeyCommand<'a> for HIncrByFloat<'a> {
     }
 }
 
+/// The most fields a negative HRANDFIELD count may ask for. Redis streams
+/// `-count` picks into the client's output buffer until memory runs out
+/// (`HRANDFIELD h -9223372036854775807` never ends); redynamo builds a
+/// reply before sending it, so it refuses a reply this big instead.
+pub const MAX_RANDOM_REPEATS: usize = 10_000_000;
+
 /// `HRANDFIELD key [count [WITHVALUES]]`.
 pub struct HRandField<'a> {
     key: &'a [u8],
@@ -512,6 +514,11 @@ impl<'a> KeyCommand<'a> for HRandField<'a> {
         };
         let distinct = count >= 0;
         let count = count.unsigned_abs() as usize;
+        if found && !distinct && count > MAX_RANDOM_REPEATS {
+            return Ok(Reply::static_error(
+                "ERR value is out of range (redynamo answers at most 10000000 repeated fields)",
+            ));
+        }
         let mut fields = Vec::new();
         let mut pairs = Vec::new();
         if found && count > 0 {

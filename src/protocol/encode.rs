@@ -277,7 +277,10 @@ mod tests {
             "%2\r\n$1\r\nk\r\n,2.5\r\n$1\r\nb\r\n#t\r\n",
         );
         both(
-            Reply::Pairs(vec![(bulk("f"), bulk("v")), (bulk("g"), Reply::Double(1.5))]),
+            Reply::Pairs(vec![
+                (bulk("f"), bulk("v")),
+                (bulk("g"), Reply::Double(1.5)),
+            ]),
             "*4\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$3\r\n1.5\r\n",
             "*2\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n*2\r\n$1\r\ng\r\n,1.5\r\n",
         );

@@ -675,7 +675,9 @@ mod tests {
 
     fn all(h: &HashValue) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
-        h.scan(0, usize::MAX, &mut |f, v| out.push((f.to_vec(), v.to_vec())));
+        h.scan(0, usize::MAX, &mut |f, v| {
+            out.push((f.to_vec(), v.to_vec()))
+        });
         out
     }
 
