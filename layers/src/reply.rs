@@ -26,6 +26,10 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// A RESP3 map; RESP2 sees a flat array of key, value, key, value.
     Map(Vec<(Reply, Reply)>),
+    /// An array of pairs: RESP3 sees an array of two-element arrays, RESP2
+    /// a flat array of first, second, first, second (HRANDFIELD … WITHVALUES,
+    /// ZRANGE … WITHSCORES), as Redis' replies nest only for RESP3 clients.
+    Pairs(Vec<(Reply, Reply)>),
     /// A RESP3 set; RESP2 sees an array.
     Set(Vec<Reply>),
     /// A RESP3 double; RESP2 sees it as a bulk string.

@@ -9,8 +9,8 @@
 //! ```
 //!
 //! - [`keyspace`]: the [`Keyspace`] trait the handlers apply to.
-//! - [`strings`], [`keys`]: commands on keys, one struct each, all of the
-//!   same shape ([`KeyCommand`]: parse, then apply).
+//! - [`strings`], [`keys`], [`hashes`]: commands on keys, one struct each,
+//!   all of the same shape ([`KeyCommand`]: parse, then apply).
 //! - [`server`]: the whole-db commands (KEYS, SCAN, FLUSHDB …), parsed
 //!   here and walked by each store.
 //! - [`transactions`]: EXEC's body.
@@ -98,8 +98,11 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Incr | Decr | Incrby | Decrby | Incrbyfloat | Append | Strlen | Getrange | Substr
         | Setrange | Del | Unlink | Exists | Touch | Type | Expire | Pexpire | Expireat
         | Pexpireat | Ttl | Pttl | Expiretime | Pexpiretime | Persist | Rename | Renamenx
-        | Copy | Select | ObjectEncoding | ObjectFreq | ObjectIdletime | ObjectRefcount
-        | ObjectHelp | MemoryUsage | MemoryHelp => Route::Keyed,
+        | Copy | Select => Route::Keyed,
+        ObjectEncoding | ObjectFreq | ObjectIdletime | ObjectRefcount | ObjectHelp
+        | MemoryUsage | MemoryHelp => Route::Keyed,
+        Hset | Hsetnx | Hget | Hmget | Hmset | Hdel | Hlen | Hstrlen | Hexists | Hkeys | Hvals
+        | Hgetall | Hincrby | Hincrbyfloat | Hrandfield | Hscan => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,
@@ -165,6 +168,22 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::ObjectHelp => Ok(object::object_help()),
         Id::MemoryUsage => run::<MemoryUsage, K>(a, ks),
         Id::MemoryHelp => Ok(object::memory_help()),
+        Id::Hset => run::<hashes::HSetCmd, K>(a, ks),
+        Id::Hmset => run::<hashes::HMSet, K>(a, ks),
+        Id::Hsetnx => run::<hashes::HSetNx, K>(a, ks),
+        Id::Hget => run::<hashes::HGet, K>(a, ks),
+        Id::Hmget => run::<hashes::HMGet, K>(a, ks),
+        Id::Hdel => run::<hashes::HDel, K>(a, ks),
+        Id::Hlen => hashes::HCount::new(a, hashes::HashCount::Fields).apply(ks),
+        Id::Hstrlen => hashes::HCount::new(a, hashes::HashCount::ValueLen).apply(ks),
+        Id::Hexists => hashes::HCount::new(a, hashes::HashCount::Exists).apply(ks),
+        Id::Hkeys => hashes::HGetAll::new(a, hashes::HashPart::Fields).apply(ks),
+        Id::Hvals => hashes::HGetAll::new(a, hashes::HashPart::Values).apply(ks),
+        Id::Hgetall => hashes::HGetAll::new(a, hashes::HashPart::Both).apply(ks),
+        Id::Hincrby => run::<hashes::HIncrBy, K>(a, ks),
+        Id::Hincrbyfloat => run::<hashes::HIncrByFloat, K>(a, ks),
+        Id::Hrandfield => run::<hashes::HRandField, K>(a, ks),
+        Id::Hscan => run::<hashes::HScan, K>(a, ks),
         _ => return None,
     })
 }

@@ -58,6 +58,20 @@ fn write(reply: &Reply, resp3: bool, dst: &mut BytesMut) {
                 write(value, resp3, dst);
             }
         }
+        Reply::Pairs(pairs) => {
+            if resp3 {
+                header(dst, b'*', pairs.len() as i64);
+            } else {
+                header(dst, b'*', 2 * pairs.len() as i64);
+            }
+            for (first, second) in pairs {
+                if resp3 {
+                    dst.put_slice(b"*2\r\n");
+                }
+                write(first, resp3, dst);
+                write(second, resp3, dst);
+            }
+        }
         Reply::Double(v) => {
             let mut text = [0u8; MAX_DOUBLE_LEN];
             let len = write_double(*v, &mut text);
@@ -145,6 +159,17 @@ fn encoded_len(reply: &Reply, version: ProtocolVersion) -> usize {
                 + pairs
                     .iter()
                     .map(|(k, v)| encoded_len(k, version) + encoded_len(v, version))
+                    .sum::<usize>()
+        }
+        Reply::Pairs(pairs) => {
+            int_len(2 * pairs.len() as i64)
+                + 3
+                + pairs
+                    .iter()
+                    .map(|(a, b)| {
+                        let nested = if resp3 { 4 } else { 0 };
+                        nested + encoded_len(a, version) + encoded_len(b, version)
+                    })
                     .sum::<usize>()
         }
         Reply::Double(_) => bulk_len(MAX_DOUBLE_LEN),
@@ -251,6 +276,15 @@ mod tests {
             "*4\r\n$1\r\nk\r\n$3\r\n2.5\r\n$1\r\nb\r\n:1\r\n",
             "%2\r\n$1\r\nk\r\n,2.5\r\n$1\r\nb\r\n#t\r\n",
         );
+        both(
+            Reply::Pairs(vec![
+                (bulk("f"), bulk("v")),
+                (bulk("g"), Reply::Double(1.5)),
+            ]),
+            "*4\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$3\r\n1.5\r\n",
+            "*2\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n*2\r\n$1\r\ng\r\n,1.5\r\n",
+        );
+        both(Reply::Pairs(vec![]), "*0\r\n", "*0\r\n");
         both(
             Reply::Set(vec![bulk("x")]),
             "*1\r\n$1\r\nx\r\n",

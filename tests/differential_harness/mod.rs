@@ -1,6 +1,9 @@
 //! The differential tests' harness: a real `redis-server` on a free port
 //! beside a redynamo test server, the same lines sent to both, and the
 //! comparison of their raw replies (with the tolerance time needs).
+//!
+//! Each differential test file (one per command group) uses part of it.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
