@@ -9,8 +9,8 @@
 //! ```
 //!
 //! - [`keyspace`]: the [`Keyspace`] trait the handlers apply to.
-//! - [`strings`], [`keys`]: commands on keys, one struct each, all of the
-//!   same shape ([`KeyCommand`]: parse, then apply).
+//! - [`strings`], [`bits`], [`keys`]: commands on keys, one struct each,
+//!   all of the same shape ([`KeyCommand`]: parse, then apply).
 //! - [`server`]: the whole-db commands (KEYS, SCAN, FLUSHDB …), parsed
 //!   here and walked by each store.
 //! - [`transactions`]: EXEC's body.
@@ -22,6 +22,7 @@
 //! reaches a store. [`route`] says where everything else goes.
 
 pub mod args;
+pub mod bits;
 pub mod hashes;
 pub mod keys;
 pub mod keyspace;
@@ -97,7 +98,8 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Incr | Decr | Incrby | Decrby | Incrbyfloat | Append | Strlen | Getrange | Substr
         | Setrange | Del | Unlink | Exists | Touch | Type | Expire | Pexpire | Expireat
         | Pexpireat | Ttl | Pttl | Expiretime | Pexpiretime | Persist | Rename | Renamenx
-        | Copy | Select => Route::Keyed,
+        | Copy | Select | Setbit | Getbit | Bitcount | Bitpos | Bitop | Bitfield | BitfieldRo
+        | Lcs => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,
@@ -153,6 +155,14 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::Renamenx => Rename::new(a, true).apply(ks),
         Id::Copy => run::<Copy, K>(a, ks),
         Id::Select => run::<Select, K>(a, ks),
+        Id::Setbit => run::<bits::SetBit, K>(a, ks),
+        Id::Getbit => run::<bits::GetBit, K>(a, ks),
+        Id::Bitcount => run::<bits::BitCount, K>(a, ks),
+        Id::Bitpos => run::<bits::BitPos, K>(a, ks),
+        Id::Bitop => run::<bits::BitOpCommand, K>(a, ks),
+        Id::Bitfield => bits::BitField::new(a, false).apply(ks),
+        Id::BitfieldRo => bits::BitField::new(a, true).apply(ks),
+        Id::Lcs => run::<bits::Lcs, K>(a, ks),
         _ => return None,
     })
 }
