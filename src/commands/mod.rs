@@ -9,7 +9,8 @@
 //! ```
 //!
 //! - [`keyspace`]: the [`Keyspace`] trait the handlers apply to.
-//! - [`strings`], [`keys`], [`hashes`]: commands on keys, one struct each,
+//! - [`strings`], [`bits`], [`keys`], [`object`], [`hashes`], [`lists`],
+//!   [`sets`], [`zsets`]: commands on keys, one struct each,
 //!   all of the same shape ([`KeyCommand`]: parse, then apply).
 //! - [`server`]: the whole-db commands (KEYS, SCAN, FLUSHDB …), parsed
 //!   here and walked by each store.
@@ -22,6 +23,7 @@
 //! reaches a store. [`route`] says where everything else goes.
 
 pub mod args;
+pub mod bits;
 pub mod hashes;
 pub mod keys;
 pub mod keyspace;
@@ -103,6 +105,7 @@ pub fn route(spec: &CommandSpec) -> Route {
         | MemoryUsage | MemoryHelp => Route::Keyed,
         Hset | Hsetnx | Hget | Hmget | Hmset | Hdel | Hlen | Hstrlen | Hexists | Hkeys | Hvals
         | Hgetall | Hincrby | Hincrbyfloat | Hrandfield | Hscan => Route::Keyed,
+        Setbit | Getbit | Bitcount | Bitpos | Bitop | Bitfield | BitfieldRo | Lcs => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,
@@ -184,6 +187,14 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::Hincrbyfloat => run::<hashes::HIncrByFloat, K>(a, ks),
         Id::Hrandfield => run::<hashes::HRandField, K>(a, ks),
         Id::Hscan => run::<hashes::HScan, K>(a, ks),
+        Id::Setbit => run::<bits::SetBit, K>(a, ks),
+        Id::Getbit => run::<bits::GetBit, K>(a, ks),
+        Id::Bitcount => run::<bits::BitCount, K>(a, ks),
+        Id::Bitpos => run::<bits::BitPos, K>(a, ks),
+        Id::Bitop => run::<bits::BitOpCommand, K>(a, ks),
+        Id::Bitfield => bits::BitField::new(a, false).apply(ks),
+        Id::BitfieldRo => bits::BitField::new(a, true).apply(ks),
+        Id::Lcs => run::<bits::Lcs, K>(a, ks),
         _ => return None,
     })
 }

@@ -28,6 +28,16 @@ pub enum CommandId {
     Append,
     /// `AUTH`
     Auth,
+    /// `BITCOUNT`
+    Bitcount,
+    /// `BITFIELD`
+    Bitfield,
+    /// `BITFIELD_RO`
+    BitfieldRo,
+    /// `BITOP`
+    Bitop,
+    /// `BITPOS`
+    Bitpos,
     /// `CLIENT`
     Client,
     /// `CLIENT GETNAME`
@@ -106,6 +116,8 @@ pub enum CommandId {
     Flushdb,
     /// `GET`
     Get,
+    /// `GETBIT`
+    Getbit,
     /// `GETDEL`
     Getdel,
     /// `GETEX`
@@ -160,6 +172,8 @@ pub enum CommandId {
     Keys,
     /// `LASTSAVE`
     Lastsave,
+    /// `LCS`
+    Lcs,
     /// `MEMORY`
     Memory,
     /// `MEMORY HELP`
@@ -216,6 +230,8 @@ pub enum CommandId {
     Select,
     /// `SET`
     Set,
+    /// `SETBIT`
+    Setbit,
     /// `SETEX`
     Setex,
     /// `SETNX`
@@ -296,6 +312,161 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         subcommands: &[],
         routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
+    },
+    CommandSpec {
+        id: CommandId::Bitcount,
+        name: "bitcount",
+        arity: -2,
+        flags: Flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl_categories: &["read", "bitmap", "slow"],
+        tips: &[],
+        group: "bitmap",
+        summary: "Counts the number of set bits (population counting) in a string.",
+        since: "2.6.0",
+        complexity: "O(N)",
+        arguments: &[
+            Arg::key("key", 0),
+            Arg::new("range", ArgKind::Block).optional().args(&[
+                Arg::new("start", ArgKind::Integer),
+                Arg::new("end", ArgKind::Integer),
+                Arg::new("unit", ArgKind::Oneof).since("7.0.0").optional().args(&[
+                    Arg::new("byte", ArgKind::PureToken).token("BYTE"),
+                    Arg::new("bit", ArgKind::PureToken).token("BIT"),
+                ]),
+            ]),
+        ],
+        subcommands: &[],
+        routing: Routing::STACK,
+    },
+    CommandSpec {
+        id: CommandId::Bitfield,
+        name: "bitfield",
+        arity: -2,
+        flags: Flags::WRITE.union(Flags::DENYOOM),
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl_categories: &["write", "bitmap", "slow"],
+        tips: &[],
+        group: "bitmap",
+        summary: "Performs arbitrary bitfield integer operations on strings.",
+        since: "3.2.0",
+        complexity: "O(1) for each subcommand specified",
+        arguments: &[
+            Arg::key("key", 0),
+            Arg::new("operation", ArgKind::Oneof).optional().multiple().args(&[
+                Arg::new("get-block", ArgKind::Block).token("GET").args(&[
+                    Arg::new("encoding", ArgKind::String),
+                    Arg::new("offset", ArgKind::Integer),
+                ]),
+                Arg::new("write", ArgKind::Block).args(&[
+                    Arg::new("overflow-block", ArgKind::Oneof).token("OVERFLOW").optional().args(&[
+                        Arg::new("wrap", ArgKind::PureToken).token("WRAP"),
+                        Arg::new("sat", ArgKind::PureToken).token("SAT"),
+                        Arg::new("fail", ArgKind::PureToken).token("FAIL"),
+                    ]),
+                    Arg::new("write-operation", ArgKind::Oneof).args(&[
+                        Arg::new("set-block", ArgKind::Block).token("SET").args(&[
+                            Arg::new("encoding", ArgKind::String),
+                            Arg::new("offset", ArgKind::Integer),
+                            Arg::new("value", ArgKind::Integer),
+                        ]),
+                        Arg::new("incrby-block", ArgKind::Block).token("INCRBY").args(&[
+                            Arg::new("encoding", ArgKind::String),
+                            Arg::new("offset", ArgKind::Integer),
+                            Arg::new("increment", ArgKind::Integer),
+                        ]),
+                    ]),
+                ]),
+            ]),
+        ],
+        subcommands: &[],
+        routing: Routing::STACK,
+    },
+    CommandSpec {
+        id: CommandId::BitfieldRo,
+        name: "bitfield_ro",
+        arity: -2,
+        flags: Flags::READONLY.union(Flags::FAST),
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl_categories: &["read", "bitmap", "fast"],
+        tips: &[],
+        group: "bitmap",
+        summary: "Performs arbitrary read-only bitfield integer operations on strings.",
+        since: "6.0.0",
+        complexity: "O(1) for each subcommand specified",
+        arguments: &[
+            Arg::key("key", 0),
+            Arg::new("get-block", ArgKind::Block).token("GET").optional().multiple().multiple_token().args(&[
+                Arg::new("encoding", ArgKind::String),
+                Arg::new("offset", ArgKind::Integer),
+            ]),
+        ],
+        subcommands: &[],
+        routing: Routing::STACK,
+    },
+    CommandSpec {
+        id: CommandId::Bitop,
+        name: "bitop",
+        arity: -4,
+        flags: Flags::WRITE.union(Flags::DENYOOM),
+        first_key: 2,
+        last_key: -1,
+        step: 1,
+        acl_categories: &["write", "bitmap", "slow"],
+        tips: &[],
+        group: "bitmap",
+        summary: "Performs bitwise operations on multiple strings, and stores the result.",
+        since: "2.6.0",
+        complexity: "O(N)",
+        arguments: &[
+            Arg::new("operation", ArgKind::Oneof).args(&[
+                Arg::new("and", ArgKind::PureToken).token("AND"),
+                Arg::new("or", ArgKind::PureToken).token("OR"),
+                Arg::new("xor", ArgKind::PureToken).token("XOR"),
+                Arg::new("not", ArgKind::PureToken).token("NOT"),
+            ]),
+            Arg::key("destkey", 0),
+            Arg::key("key", 1).multiple(),
+        ],
+        subcommands: &[],
+        routing: Routing::STACK,
+    },
+    CommandSpec {
+        id: CommandId::Bitpos,
+        name: "bitpos",
+        arity: -3,
+        flags: Flags::READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl_categories: &["read", "bitmap", "slow"],
+        tips: &[],
+        group: "bitmap",
+        summary: "Finds the first set (1) or clear (0) bit in a string.",
+        since: "2.8.7",
+        complexity: "O(N)",
+        arguments: &[
+            Arg::key("key", 0),
+            Arg::new("bit", ArgKind::Integer),
+            Arg::new("range", ArgKind::Block).optional().args(&[
+                Arg::new("start", ArgKind::Integer),
+                Arg::new("end-unit-block", ArgKind::Block).optional().args(&[
+                    Arg::new("end", ArgKind::Integer),
+                    Arg::new("unit", ArgKind::Oneof).since("7.0.0").optional().args(&[
+                        Arg::new("byte", ArgKind::PureToken).token("BYTE"),
+                        Arg::new("bit", ArgKind::PureToken).token("BIT"),
+                    ]),
+                ]),
+            ]),
+        ],
+        subcommands: &[],
+        routing: Routing::STACK,
     },
     CommandSpec {
         id: CommandId::Client,
@@ -1117,6 +1288,27 @@ pub static COMMANDS: &[CommandSpec] = &[
         routing: Routing { cached_read: Some(CachedRead::Get), ..Routing::STACK },
     },
     CommandSpec {
+        id: CommandId::Getbit,
+        name: "getbit",
+        arity: 3,
+        flags: Flags::READONLY.union(Flags::FAST),
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl_categories: &["read", "bitmap", "fast"],
+        tips: &[],
+        group: "bitmap",
+        summary: "Returns a bit value by offset.",
+        since: "2.2.0",
+        complexity: "O(1)",
+        arguments: &[
+            Arg::key("key", 0),
+            Arg::new("offset", ArgKind::Integer),
+        ],
+        subcommands: &[],
+        routing: Routing::STACK,
+    },
+    CommandSpec {
         id: CommandId::Getdel,
         name: "getdel",
         arity: 2,
@@ -1696,6 +1888,31 @@ pub static COMMANDS: &[CommandSpec] = &[
         since: "1.0.0",
         complexity: "O(1)",
         arguments: &[],
+        subcommands: &[],
+        routing: Routing::STACK,
+    },
+    CommandSpec {
+        id: CommandId::Lcs,
+        name: "lcs",
+        arity: -3,
+        flags: Flags::READONLY,
+        first_key: 1,
+        last_key: 2,
+        step: 1,
+        acl_categories: &["read", "string", "slow"],
+        tips: &[],
+        group: "string",
+        summary: "Finds the longest common substring.",
+        since: "7.0.0",
+        complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        arguments: &[
+            Arg::key("key1", 0),
+            Arg::key("key2", 0),
+            Arg::new("len", ArgKind::PureToken).token("LEN").optional(),
+            Arg::new("idx", ArgKind::PureToken).token("IDX").optional(),
+            Arg::new("min-match-len", ArgKind::Integer).token("MINMATCHLEN").optional(),
+            Arg::new("withmatchlen", ArgKind::PureToken).token("WITHMATCHLEN").optional(),
+        ],
         subcommands: &[],
         routing: Routing::STACK,
     },
@@ -2282,6 +2499,28 @@ pub static COMMANDS: &[CommandSpec] = &[
                 Arg::new("unix-time-milliseconds", ArgKind::UnixTime).token("PXAT").since("6.2.0"),
                 Arg::new("keepttl", ArgKind::PureToken).token("KEEPTTL").since("6.0.0"),
             ]),
+        ],
+        subcommands: &[],
+        routing: Routing::STACK,
+    },
+    CommandSpec {
+        id: CommandId::Setbit,
+        name: "setbit",
+        arity: 4,
+        flags: Flags::WRITE.union(Flags::DENYOOM),
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl_categories: &["write", "bitmap", "slow"],
+        tips: &[],
+        group: "bitmap",
+        summary: "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.",
+        since: "2.2.0",
+        complexity: "O(1)",
+        arguments: &[
+            Arg::key("key", 0),
+            Arg::new("offset", ArgKind::Integer),
+            Arg::new("value", ArgKind::Integer),
         ],
         subcommands: &[],
         routing: Routing::STACK,

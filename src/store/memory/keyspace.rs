@@ -344,6 +344,43 @@ impl Keyspace for MemKeyspace<'_> {
         Ok(len)
     }
 
+    /// In place: a change within the string touches only its bytes, and
+    /// growing resizes the entry's one allocation (see
+    /// [`Entry::string_mut`]).
+    fn modify_string(
+        &mut self,
+        key: &[u8],
+        min_len: usize,
+        f: impl FnOnce(&mut [u8]) -> bool,
+    ) -> Ks<()> {
+        self.expire_if_needed(key);
+        let changed = match self.table().get_mut(key) {
+            Some(entry) => {
+                let grown = match entry.value() {
+                    Value::Str(current) => current.len() < min_len,
+                    // The caller checked the type.
+                    Value::Coll(_) => return Ok(()),
+                };
+                match entry.string_mut(min_len) {
+                    Some(bytes) => f(bytes) || grown,
+                    None => return Ok(()),
+                }
+            }
+            None => {
+                let mut entry = Entry::string(key, &[], 0);
+                if let Some(bytes) = entry.string_mut(min_len) {
+                    f(bytes);
+                }
+                self.store(entry);
+                return Ok(());
+            }
+        };
+        if changed {
+            self.touch(key);
+        }
+        Ok(())
+    }
+
     fn set_expire(&mut self, key: &[u8], expire_at: u64) -> Ks<()> {
         if expire_at != 0 && expire_at <= self.now() {
             self.delete(key)?;
