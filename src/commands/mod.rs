@@ -9,8 +9,8 @@
 //! ```
 //!
 //! - [`keyspace`]: the [`Keyspace`] trait the handlers apply to.
-//! - [`strings`], [`keys`]: commands on keys, one struct each, all of the
-//!   same shape ([`KeyCommand`]: parse, then apply).
+//! - [`strings`], [`keys`], [`sets`]: commands on keys, one struct each,
+//!   all of the same shape ([`KeyCommand`]: parse, then apply).
 //! - [`server`]: the whole-db commands (KEYS, SCAN, FLUSHDB …), parsed
 //!   here and walked by each store.
 //! - [`transactions`]: EXEC's body.
@@ -98,6 +98,10 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Setrange | Del | Unlink | Exists | Touch | Type | Expire | Pexpire | Expireat
         | Pexpireat | Ttl | Pttl | Expiretime | Pexpiretime | Persist | Rename | Renamenx
         | Copy | Select => Route::Keyed,
+        Sadd | Srem | Scard | Sismember | Smismember | Smembers | Srandmember | Spop | Smove
+        | Sinter | Sintercard | Sinterstore | Sunion | Sunionstore | Sdiff | Sdiffstore | Sscan => {
+            Route::Keyed
+        }
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,
@@ -153,6 +157,23 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::Renamenx => Rename::new(a, true).apply(ks),
         Id::Copy => run::<Copy, K>(a, ks),
         Id::Select => run::<Select, K>(a, ks),
+        Id::Sadd => run::<sets::SAdd, K>(a, ks),
+        Id::Srem => run::<sets::SRem, K>(a, ks),
+        Id::Scard => run::<sets::SCard, K>(a, ks),
+        Id::Sismember => run::<sets::SIsMember, K>(a, ks),
+        Id::Smismember => run::<sets::SMIsMember, K>(a, ks),
+        Id::Smembers => run::<sets::SMembers, K>(a, ks),
+        Id::Srandmember => run::<sets::SRandMember, K>(a, ks),
+        Id::Spop => run::<sets::SPop, K>(a, ks),
+        Id::Smove => run::<sets::SMove, K>(a, ks),
+        Id::Sinter => run::<sets::SInter, K>(a, ks),
+        Id::Sintercard => run::<sets::SInterCard, K>(a, ks),
+        Id::Sinterstore => run::<sets::SInterStore, K>(a, ks),
+        Id::Sunion => sets::SUnionDiff::union(a).apply(ks),
+        Id::Sdiff => sets::SUnionDiff::diff(a).apply(ks),
+        Id::Sunionstore => sets::SUnionDiffStore::union(a).apply(ks),
+        Id::Sdiffstore => sets::SUnionDiffStore::diff(a).apply(ks),
+        Id::Sscan => run::<sets::SScan, K>(a, ks),
         _ => return None,
     })
 }
