@@ -521,13 +521,14 @@ impl<'a> KeyCommand<'a> for SPop<'a> {
     fn parse(a: &'a [Bytes], _: &mut impl Clock) -> Result<Self, Reply> {
         let count = match a.len() {
             2 => None,
-            3 => match int_arg(&a[2])? {
-                n if n < 0 => {
+            // Redis' getPositiveLongFromObjectOrReply: one error for both.
+            3 => match parse_i64(&a[2]) {
+                Some(n) if n >= 0 => Some(n as usize),
+                _ => {
                     return Err(Reply::static_error(
                         "ERR value is out of range, must be positive",
                     ))
                 }
-                n => Some(n as usize),
             },
             _ => return Err(errors::SYNTAX),
         };
@@ -733,23 +734,25 @@ impl<'a> SUnionDiffStore<'a> {
     }
 }
 
-/// Redis' `string2ull` (SSCAN's cursor): a `string2ll` number that is not
-/// negative, or whatever `strtoull` reads whole (leading spaces and `+`).
+/// SSCAN's cursor as Redis 7.2's parseScanCursorOrReply reads it: what
+/// `strtoul` reads whole, except after a leading space (so `+5`, `-0`, the
+/// empty string (0) and `-1` (2^64 - 1) are cursors).
 fn parse_cursor(b: &[u8]) -> Option<u64> {
-    if let Some(n) = parse_i64(b) {
-        return u64::try_from(n).ok();
-    }
-    let s = std::str::from_utf8(b).ok()?;
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+    if b.first().is_some_and(|c| b" \t\n\x0b\x0c\r".contains(c)) {
         return None;
     }
-    let n: u64 = digits.parse().ok()?;
+    if b.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
     Some(if neg { n.wrapping_neg() } else { n })
 }
 
@@ -838,15 +841,16 @@ mod tests {
     }
 
     #[test]
-    fn cursors_read_as_string2ull() {
+    fn cursors_read_as_strtoul() {
         assert_eq!(parse_cursor(b"0"), Some(0));
         assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_cursor(b"+5"), Some(5));
-        assert_eq!(parse_cursor(b" 5"), Some(5));
+        assert_eq!(parse_cursor(b" 5"), None);
         assert_eq!(parse_cursor(b"-0"), Some(0));
-        assert_eq!(parse_cursor(b"-1"), None);
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
         assert_eq!(parse_cursor(b"5 "), None);
-        assert_eq!(parse_cursor(b""), None);
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"-"), None);
         assert_eq!(parse_cursor(b"x"), None);
         assert_eq!(parse_cursor(b"18446744073709551616"), None);
     }
