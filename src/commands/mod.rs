@@ -106,6 +106,10 @@ pub fn route(spec: &CommandSpec) -> Route {
         Hset | Hsetnx | Hget | Hmget | Hmset | Hdel | Hlen | Hstrlen | Hexists | Hkeys | Hvals
         | Hgetall | Hincrby | Hincrbyfloat | Hrandfield | Hscan => Route::Keyed,
         Setbit | Getbit | Bitcount | Bitpos | Bitop | Bitfield | BitfieldRo | Lcs => Route::Keyed,
+        Sadd | Srem | Scard | Sismember | Smismember | Smembers | Srandmember | Spop | Smove
+        | Sinter | Sintercard | Sinterstore | Sunion | Sunionstore | Sdiff | Sdiffstore | Sscan => {
+            Route::Keyed
+        }
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,
@@ -195,6 +199,23 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::Bitfield => bits::BitField::new(a, false).apply(ks),
         Id::BitfieldRo => bits::BitField::new(a, true).apply(ks),
         Id::Lcs => run::<bits::Lcs, K>(a, ks),
+        Id::Sadd => run::<sets::SAdd, K>(a, ks),
+        Id::Srem => run::<sets::SRem, K>(a, ks),
+        Id::Scard => run::<sets::SCard, K>(a, ks),
+        Id::Sismember => run::<sets::SIsMember, K>(a, ks),
+        Id::Smismember => run::<sets::SMIsMember, K>(a, ks),
+        Id::Smembers => run::<sets::SMembers, K>(a, ks),
+        Id::Srandmember => run::<sets::SRandMember, K>(a, ks),
+        Id::Spop => run::<sets::SPop, K>(a, ks),
+        Id::Smove => run::<sets::SMove, K>(a, ks),
+        Id::Sinter => run::<sets::SInter, K>(a, ks),
+        Id::Sintercard => run::<sets::SInterCard, K>(a, ks),
+        Id::Sinterstore => run::<sets::SInterStore, K>(a, ks),
+        Id::Sunion => sets::SUnionDiff::union(a).apply(ks),
+        Id::Sdiff => sets::SUnionDiff::diff(a).apply(ks),
+        Id::Sunionstore => sets::SUnionDiffStore::union(a).apply(ks),
+        Id::Sdiffstore => sets::SUnionDiffStore::diff(a).apply(ks),
+        Id::Sscan => run::<sets::SScan, K>(a, ks),
         _ => return None,
     })
 }

@@ -85,6 +85,19 @@ impl Pair {
         (ours, theirs)
     }
 
+    /// The connection to redynamo alone (for checks a byte comparison
+    /// cannot make, e.g. of random replies).
+    #[allow(dead_code)]
+    pub fn ours(&mut self) -> &mut RawClient {
+        &mut self.ours
+    }
+
+    /// The connection to redis-server alone.
+    #[allow(dead_code)]
+    pub fn theirs(&mut self) -> &mut RawClient {
+        &mut self.theirs
+    }
+
     /// Run `lines` in order from an empty keyspace; the first divergence
     /// (with the lines up to it), if any.
     pub async fn run(&mut self, lines: &[Vec<Vec<u8>>]) -> Result<(), String> {
