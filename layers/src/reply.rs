@@ -29,6 +29,8 @@ pub enum Reply {
     /// An array of pairs: RESP3 sees an array of two-element arrays, RESP2
     /// a flat array of first, second, first, second (HRANDFIELD … WITHVALUES,
     /// ZRANGE … WITHSCORES), as Redis' replies nest only for RESP3 clients.
+    /// Not a map: the order matters and a first element may repeat
+    /// (ZRANDMEMBER with a negative count).
     Pairs(Vec<(Reply, Reply)>),
     /// A RESP3 set; RESP2 sees an array.
     Set(Vec<Reply>),

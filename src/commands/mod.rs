@@ -73,6 +73,37 @@ fn parsed<K: Keyspace>(parsed: Result<strings::IncrBy<'_>, Reply>, ks: &mut K) -
     }
 }
 
+/// Apply a command parsed by a constructor of its own (the structs that
+/// serve several names), or give its parse error.
+#[inline]
+fn or_reply<C>(parsed: Result<C, Reply>, apply: impl FnOnce(C) -> Ks<Reply>) -> Ks<Reply> {
+    match parsed {
+        Ok(cmd) => apply(cmd),
+        Err(reply) => Ok(reply),
+    }
+}
+
+fn zrange<K: Keyspace>(a: &[Bytes], form: zsets::RangeForm, ks: &mut K) -> Ks<Reply> {
+    or_reply(zsets::ZRange::parse_form(a, form), |c| c.apply(ks))
+}
+
+fn zremrange<K: Keyspace>(a: &[Bytes], by: zsets::RemBy, ks: &mut K) -> Ks<Reply> {
+    or_reply(zsets::ZRemRange::parse_by(a, by), |c| c.apply(ks))
+}
+
+fn zsetop<K: Keyspace>(
+    a: &[Bytes],
+    op: zsets::SetOpKind,
+    store: bool,
+    card: bool,
+    name: &str,
+    ks: &mut K,
+) -> Ks<Reply> {
+    or_reply(zsets::ZSetOp::parse_op(a, op, store, card, name), |c| {
+        c.apply(ks)
+    })
+}
+
 /// Where a command that reaches a store goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -110,6 +141,12 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Sinter | Sintercard | Sinterstore | Sunion | Sunionstore | Sdiff | Sdiffstore | Sscan => {
             Route::Keyed
         }
+        // Sorted sets (commands/zsets.rs).
+        Zadd | Zincrby | Zrem | Zcard | Zscore | Zmscore | Zrank | Zrevrank | Zcount
+        | Zlexcount | Zrange | Zrangestore | Zrangebyscore | Zrevrangebyscore | Zrangebylex
+        | Zrevrangebylex | Zrevrange | Zremrangebyrank | Zremrangebyscore | Zremrangebylex
+        | Zpopmin | Zpopmax | Zmpop | Zrandmember | Zunion | Zunionstore | Zinter | Zinterstore
+        | Zintercard | Zdiff | Zdiffstore | Zscan => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,
@@ -216,6 +253,38 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::Sunionstore => sets::SUnionDiffStore::union(a).apply(ks),
         Id::Sdiffstore => sets::SUnionDiffStore::diff(a).apply(ks),
         Id::Sscan => run::<sets::SScan, K>(a, ks),
+        Id::Zadd => run::<zsets::ZAdd, K>(a, ks),
+        Id::Zincrby => run::<zsets::ZIncrBy, K>(a, ks),
+        Id::Zrem => run::<zsets::ZRem, K>(a, ks),
+        Id::Zcard => run::<zsets::ZCard, K>(a, ks),
+        Id::Zscore => run::<zsets::ZScore, K>(a, ks),
+        Id::Zmscore => run::<zsets::ZMScore, K>(a, ks),
+        Id::Zrank => or_reply(zsets::ZRank::parse_with(a, false), |c| c.apply(ks)),
+        Id::Zrevrank => or_reply(zsets::ZRank::parse_with(a, true), |c| c.apply(ks)),
+        Id::Zcount => run::<zsets::ZCount, K>(a, ks),
+        Id::Zlexcount => run::<zsets::ZLexCount, K>(a, ks),
+        Id::Zrange => zrange(a, zsets::RangeForm::Range, ks),
+        Id::Zrangestore => zrange(a, zsets::RangeForm::Store, ks),
+        Id::Zrangebyscore => zrange(a, zsets::RangeForm::RangeByScore, ks),
+        Id::Zrevrangebyscore => zrange(a, zsets::RangeForm::RevRangeByScore, ks),
+        Id::Zrangebylex => zrange(a, zsets::RangeForm::RangeByLex, ks),
+        Id::Zrevrangebylex => zrange(a, zsets::RangeForm::RevRangeByLex, ks),
+        Id::Zrevrange => zrange(a, zsets::RangeForm::RevRange, ks),
+        Id::Zremrangebyrank => zremrange(a, zsets::RemBy::Rank, ks),
+        Id::Zremrangebyscore => zremrange(a, zsets::RemBy::Score, ks),
+        Id::Zremrangebylex => zremrange(a, zsets::RemBy::Lex, ks),
+        Id::Zpopmin => or_reply(zsets::ZPop::parse_with(a, false), |c| c.apply(ks)),
+        Id::Zpopmax => or_reply(zsets::ZPop::parse_with(a, true), |c| c.apply(ks)),
+        Id::Zmpop => run::<zsets::ZMPop, K>(a, ks),
+        Id::Zrandmember => run::<zsets::ZRandMember, K>(a, ks),
+        Id::Zunion => zsetop(a, zsets::SetOpKind::Union, false, false, "zunion", ks),
+        Id::Zunionstore => zsetop(a, zsets::SetOpKind::Union, true, false, "zunionstore", ks),
+        Id::Zinter => zsetop(a, zsets::SetOpKind::Inter, false, false, "zinter", ks),
+        Id::Zinterstore => zsetop(a, zsets::SetOpKind::Inter, true, false, "zinterstore", ks),
+        Id::Zintercard => zsetop(a, zsets::SetOpKind::Inter, false, true, "zintercard", ks),
+        Id::Zdiff => zsetop(a, zsets::SetOpKind::Diff, false, false, "zdiff", ks),
+        Id::Zdiffstore => zsetop(a, zsets::SetOpKind::Diff, true, false, "zdiffstore", ks),
+        Id::Zscan => run::<zsets::ZScan, K>(a, ks),
         _ => return None,
     })
 }

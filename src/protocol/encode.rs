@@ -12,6 +12,7 @@
 //! | `Map` | `*2n`, flat key, value, … | `%n` |
 //! | `Set` | `*n` | `~n` |
 //! | `Push` | `*n` | `>n` |
+//! | `Pairs` | `*2n`, flat first, second, … | `*n` of `*2` |
 //! | `Double` | bulk string of [`format_double`] | `,`[`format_double`] |
 //! | `Bool` | `:1` / `:0` | `#t` / `#f` |
 //! | `Verbatim` | bulk string of the data | `=len` `fmt:data` |
@@ -300,6 +301,15 @@ mod tests {
             "*1\r\n*1\r\n*-1\r\n",
             "*1\r\n*1\r\n_\r\n",
         );
+        both(
+            Reply::Pairs(vec![
+                (bulk("a"), Reply::Double(1.5)),
+                (bulk("b"), Reply::Double(2.0)),
+            ]),
+            "*4\r\n$1\r\na\r\n$3\r\n1.5\r\n$1\r\nb\r\n$1\r\n2\r\n",
+            "*2\r\n*2\r\n$1\r\na\r\n,1.5\r\n*2\r\n$1\r\nb\r\n,2\r\n",
+        );
+        both(Reply::Pairs(vec![]), "*0\r\n", "*0\r\n");
     }
 
     #[test]
