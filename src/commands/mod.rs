@@ -14,6 +14,9 @@
 //!   all of the same shape ([`KeyCommand`]: parse, then apply).
 //! - [`server`]: the whole-db commands (KEYS, SCAN, FLUSHDB …), parsed
 //!   here and walked by each store.
+//! - [`lists`]: the list commands, and the blocking commands' outcome
+//!   ([`Blocking`]), which [`apply_blocking`] gives a store that parks
+//!   clients.
 //! - [`transactions`]: EXEC's body.
 //! - [`args`]: argument parsing shared by several commands, with Redis'
 //!   exact error replies.
@@ -41,6 +44,7 @@ use redynamo_layers::{Command, Reply};
 
 pub use args::*;
 pub use keyspace::{Clock, Interrupt, Keyspace, Ks};
+pub use lists::{Blocking, End, Wait};
 
 /// The shape of every keyed command: a struct parsed from the arguments,
 /// then applied to a keyspace.
@@ -147,19 +151,21 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Zrevrangebylex | Zrevrange | Zremrangebyrank | Zremrangebyscore | Zremrangebylex
         | Zpopmin | Zpopmax | Zmpop | Zrandmember | Zunion | Zunionstore | Zinter | Zinterstore
         | Zintercard | Zdiff | Zdiffstore | Zscan => Route::Keyed,
+        Lpush | Rpush | Lpushx | Rpushx | Lpop | Rpop | Llen | Lrange | Lindex | Lset | Linsert
+        | Lrem | Ltrim | Lpos | Lmove | Rpoplpush | Lmpop | Blpop | Brpop | Blmove | Brpoplpush
+        | Blmpop => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,
         Unwatch => Route::Unwatch,
         // The session's (connection) and the admin layer's.
         Auth | Client | ClientGetname | ClientHelp | ClientId | ClientInfo | ClientKill
-        | ClientList | ClientNoEvict | ClientNoTouch | ClientSetinfo | ClientSetname | Command
-        | CommandCount | CommandDocs | CommandGetkeys | CommandHelp | CommandInfo | CommandList
-        | Config | ConfigGet | ConfigHelp | ConfigResetstat | ConfigRewrite | ConfigSet
-        | Discard | Echo | Hello | Info | Lastsave | Multi | Ping | Quit | Reset | Slowlog
-        | SlowlogGet | SlowlogHelp | SlowlogLen | SlowlogReset | Time | Object | Memory => {
-            Route::NotStored
-        }
+        | ClientList | ClientNoEvict | ClientNoTouch | ClientSetinfo | ClientSetname
+        | ClientUnblock | Command | CommandCount | CommandDocs | CommandGetkeys | CommandHelp
+        | CommandInfo | CommandList | Config | ConfigGet | ConfigHelp | ConfigResetstat
+        | ConfigRewrite | ConfigSet | Discard | Echo | Hello | Info | Lastsave | Multi | Ping
+        | Quit | Reset | Slowlog | SlowlogGet | SlowlogHelp | SlowlogLen | SlowlogReset | Time
+        | Object | Memory => Route::NotStored,
     }
 }
 
@@ -285,8 +291,69 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::Zdiff => zsetop(a, zsets::SetOpKind::Diff, false, false, "zdiff", ks),
         Id::Zdiffstore => zsetop(a, zsets::SetOpKind::Diff, true, false, "zdiffstore", ks),
         Id::Zscan => run::<zsets::ZScan, K>(a, ks),
-        _ => return None,
+        Id::Lpush => lists::Push::new(a, End::Front, false).apply(ks),
+        Id::Rpush => lists::Push::new(a, End::Back, false).apply(ks),
+        Id::Lpushx => lists::Push::new(a, End::Front, true).apply(ks),
+        Id::Rpushx => lists::Push::new(a, End::Back, true).apply(ks),
+        Id::Lpop => or_reply(lists::Pop::parse(a, End::Front), |c| c.apply(ks)),
+        Id::Rpop => or_reply(lists::Pop::parse(a, End::Back), |c| c.apply(ks)),
+        Id::Llen => run::<lists::LLen, K>(a, ks),
+        Id::Lrange => run::<lists::LRange, K>(a, ks),
+        Id::Lindex => run::<lists::LIndex, K>(a, ks),
+        Id::Lset => run::<lists::LSet, K>(a, ks),
+        Id::Linsert => run::<lists::LInsert, K>(a, ks),
+        Id::Lrem => run::<lists::LRem, K>(a, ks),
+        Id::Ltrim => run::<lists::LTrim, K>(a, ks),
+        Id::Lpos => run::<lists::LPos, K>(a, ks),
+        Id::Lmove => or_reply(lists::LMove::parse_lmove(a), |c| c.apply(ks)),
+        Id::Rpoplpush => lists::LMove::rpoplpush(a).apply(ks),
+        Id::Lmpop => run::<lists::LMPop, K>(a, ks),
+        // Where a client may not block (inside MULTI, or a store that
+        // parks nobody), a blocking command that finds nothing answers
+        // at once, as Redis answers a client with CLIENT_DENY_BLOCKING.
+        _ => {
+            return apply_blocking(cmd, ks).map(|outcome| {
+                outcome.map(|b| match b {
+                    Blocking::Done(reply) => reply,
+                    Blocking::Wait(wait) => wait.instead,
+                })
+            })
+        }
     })
+}
+
+/// Apply the blocking command `cmd` (the table's `blocking` routing fact)
+/// to `ks`: its reply, or what it would wait for ([`lists::Wait`]); None
+/// when `cmd` is not one. A store that parks clients calls this instead
+/// of [`apply`] for blocking commands, and again, on the waiter's behalf,
+/// whenever a key it waits on may be ready. Sorted sets (BZPOPMIN …) add
+/// their arms here.
+pub fn apply_blocking<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Blocking>> {
+    use CommandId as Id;
+    let a = &cmd.args[..];
+    let parsed = match cmd.spec.id {
+        Id::Blpop => lists::BPop::parse_end(a, End::Front, ks).map(BlockingRun::Pop),
+        Id::Brpop => lists::BPop::parse_end(a, End::Back, ks).map(BlockingRun::Pop),
+        Id::Blmove => lists::BLMove::parse_blmove(a, ks).map(BlockingRun::Move),
+        Id::Brpoplpush => lists::BLMove::parse_brpoplpush(a, ks).map(BlockingRun::Move),
+        Id::Blmpop => {
+            <lists::BLMPop as lists::BlockingCommand>::parse(a, ks).map(BlockingRun::MPop)
+        }
+        _ => return None,
+    };
+    Some(match parsed {
+        Err(reply) => Ok(Blocking::Done(reply)),
+        Ok(BlockingRun::Pop(c)) => c.apply(ks),
+        Ok(BlockingRun::Move(c)) => c.apply(ks),
+        Ok(BlockingRun::MPop(c)) => lists::BlockingCommand::apply(c, ks),
+    })
+}
+
+/// A parsed blocking command.
+enum BlockingRun<'a> {
+    Pop(lists::BPop<'a>),
+    Move(lists::BLMove<'a>),
+    MPop(lists::BLMPop<'a>),
 }
 
 /// The collection type a command works on, from its group in the table

@@ -50,9 +50,24 @@ impl<'a> MemKeyspace<'a> {
         &mut self.state.dbs[self.db as usize]
     }
 
+    /// Every write calls this: WATCHers of the key become dirty, and a
+    /// client blocked on it may be served ([`super::blocking`]).
     pub(super) fn touch(&mut self, key: &[u8]) {
         let db = self.db;
         self.state.watches.touch(db, key);
+        self.state.blocked.signal(db, key);
+    }
+
+    /// Run a blocking command (`routing.blocking`): its reply, or what it
+    /// waits for. Anything else is executed as usual.
+    pub(super) fn blocking(mut self, req: &Request) -> commands::Blocking {
+        match commands::apply_blocking(&req.command, &mut self) {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(interrupt)) => {
+                commands::Blocking::Done(never_interrupted(Some(Err(interrupt))))
+            }
+            None => commands::Blocking::Done(self.execute(req)),
+        }
     }
 
     /// Delete `key` if its deadline has passed. Returns true when it did.
@@ -225,6 +240,9 @@ impl<'a> MemKeyspace<'a> {
         watches.touch_db(x, changed);
         watches.touch_db(y, changed);
         dbs.swap(x as usize, y as usize);
+        // A client blocked on a key the swap brought in may be served.
+        self.state.blocked.signal_db(x);
+        self.state.blocked.signal_db(y);
     }
 }
 
