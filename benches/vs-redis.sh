@@ -8,6 +8,8 @@
 #   benches/vs-redis.sh --metrics-layer   # GET throughput with and without the metrics layer
 #   benches/vs-redis.sh --connections     # idle-connection RSS, connect bursts, FLUSHALL,
 #                                         # big bulk strings, exit time (benches/connections.py)
+#   benches/vs-redis.sh --collections     # list/set/hash/zset throughput, RSS of big and
+#                                         # small collections, BLPOP wake-up (benches/collections.py)
 #
 # Needs redis-server and redis-benchmark (apt: redis-server redis-tools)
 # and builds redynamo in release mode.
@@ -19,5 +21,9 @@ cargo build --release --quiet
 if [ "${1:-}" = "--connections" ]; then
     shift
     exec python3 benches/connections.py "$@"
+fi
+if [ "${1:-}" = "--collections" ]; then
+    shift
+    exec python3 benches/collections.py "$@"
 fi
 exec python3 benches/vs_redis.py "$@"

@@ -629,9 +629,57 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             }
             return close;
         }
+        if spec.routing.blocking {
+            return self.call_blocking(self.session.request(cmd)).await;
+        }
         let reply = self.call_stack(self.session.request(cmd)).await;
         self.reply(&reply);
         None
+    }
+
+    /// Send a blocking command (BLPOP …) through the stack. One that
+    /// waits may wait for ever, so, unlike any other command, it is
+    /// raced against the client going away (the socket's end: its input
+    /// is read meanwhile, kept for after the reply, as Redis keeps a
+    /// blocked client's query buffer), CLIENT KILL and shutdown. Any of
+    /// those drops the command's future, which takes the client off the
+    /// keys it waits on, and closes the connection.
+    async fn call_blocking(&mut self, req: Request) -> Option<Close> {
+        let mut future = match self.start(req).await {
+            Call::Done(result) => {
+                self.reply(&result.unwrap_or_else(|e| error_reply(&e)));
+                return None;
+            }
+            Call::Pending(future) => future,
+        };
+        self.waited = true;
+        self.flush_before_wait().await;
+        let killed = self.entry.kill.clone();
+        let stopping = self.state.shutdown.clone();
+        loop {
+            tokio::select! {
+                result = &mut future => {
+                    self.reply(&result.unwrap_or_else(|e| error_reply(&e)));
+                    return None;
+                }
+                _ = killed.cancelled() => return Some(Close::Client),
+                _ = stopping.cancelled() => return Some(Close::Client),
+                read = self.read_more() => match read {
+                    Ok(0) | Err(_) => return Some(Close::Client),
+                    Ok(n) => {
+                        ServerStats::add(&self.state.stats.net_input_bytes, n as u64);
+                        self.entry.mark_active();
+                        if self.read_buf.len() > self.codec.limits_mut().query_buffer_limit {
+                            tracing::warn!(
+                                client = self.entry.id(),
+                                "closing blocked client that reached max query buffer length"
+                            );
+                            return Some(Close::Client);
+                        }
+                    }
+                },
+            }
+        }
     }
 
     /// Answer an error for a command refused before it ran, and count it.
@@ -764,7 +812,8 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             | Id::ClientNoEvict
             | Id::ClientNoTouch
             | Id::ClientSetinfo
-            | Id::ClientSetname => session::client::client(&self.session, &cmd),
+            | Id::ClientSetname
+            | Id::ClientUnblock => session::client::client(&self.session, &cmd),
             _ => Reply::error(format!(
                 "ERR unknown command '{}'",
                 String::from_utf8_lossy(&a[0])

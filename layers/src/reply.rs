@@ -26,6 +26,12 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// A RESP3 map; RESP2 sees a flat array of key, value, key, value.
     Map(Vec<(Reply, Reply)>),
+    /// An array of pairs: RESP3 sees an array of two-element arrays, RESP2
+    /// a flat array of first, second, first, second (HRANDFIELD … WITHVALUES,
+    /// ZRANGE … WITHSCORES), as Redis' replies nest only for RESP3 clients.
+    /// Not a map: the order matters and a first element may repeat
+    /// (ZRANDMEMBER with a negative count).
+    Pairs(Vec<(Reply, Reply)>),
     /// A RESP3 set; RESP2 sees an array.
     Set(Vec<Reply>),
     /// A RESP3 double; RESP2 sees it as a bulk string.
@@ -37,12 +43,6 @@ pub enum Reply {
     Verbatim(&'static str, Bytes),
     /// A RESP3 push (`>`); RESP2 sees an array.
     Push(Vec<Reply>),
-    /// An ordered list of pairs (member and score of ZRANGE … WITHSCORES,
-    /// field and value of HRANDFIELD … WITHVALUES): RESP3 sees an array of
-    /// two-element arrays, RESP2 one flat array. Not a map, because the
-    /// order matters and a member may repeat (ZRANDMEMBER with a negative
-    /// count).
-    Pairs(Vec<(Reply, Reply)>),
 }
 
 impl Reply {

@@ -162,6 +162,94 @@ pub struct ClientInfo {
     /// reference to the client for the slow log when there is no name to
     /// log (the common case).
     named: AtomicBool,
+    /// The client's blocking command while it waits (BLPOP …): the store
+    /// that parks it says so here, and CLIENT UNBLOCK, sent from another
+    /// connection, ends the wait through it.
+    pub block: BlockState,
+}
+
+/// How CLIENT UNBLOCK ends a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unblock {
+    /// As if the timeout had passed.
+    Timeout,
+    /// With `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
+    Error,
+}
+
+/// Whether a client waits in a blocking command, and a request to end the
+/// wait. One blocking command per client runs at a time, so one state
+/// suffices. The transitions are compare-and-swaps, so that a store
+/// serving the client and CLIENT UNBLOCK never both win: whichever moves
+/// the state out of `BLOCKED` first decides the reply.
+#[derive(Debug, Default)]
+pub struct BlockState {
+    state: std::sync::atomic::AtomicU8,
+    waker: futures::task::AtomicWaker,
+}
+
+const IDLE: u8 = 0;
+const BLOCKED: u8 = 1;
+const UNBLOCK_TIMEOUT: u8 = 2;
+const UNBLOCK_ERROR: u8 = 3;
+
+impl BlockState {
+    /// The store parked the client's command.
+    pub fn enter(&self) {
+        self.state.store(BLOCKED, Ordering::Release);
+    }
+
+    /// The command is over (answered, timed out, dropped).
+    pub fn leave(&self) {
+        self.state.store(IDLE, Ordering::Release);
+    }
+
+    /// Whether the client waits (INFO blocked_clients, CLIENT LIST).
+    pub fn is_blocked(&self) -> bool {
+        self.state.load(Ordering::Acquire) != IDLE
+    }
+
+    /// The store serves the waiting command: true when it may (no CLIENT
+    /// UNBLOCK came first); the client then no longer counts as blocked.
+    pub fn claim(&self) -> bool {
+        self.state
+            .compare_exchange(BLOCKED, IDLE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// CLIENT UNBLOCK: ends the wait `how`; false when the client was not
+    /// blocked.
+    pub fn unblock(&self, how: Unblock) -> bool {
+        let to = match how {
+            Unblock::Timeout => UNBLOCK_TIMEOUT,
+            Unblock::Error => UNBLOCK_ERROR,
+        };
+        let done = self
+            .state
+            .compare_exchange(BLOCKED, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if done {
+            self.waker.wake();
+        }
+        done
+    }
+
+    /// For the waiting command: a CLIENT UNBLOCK it must answer, if one
+    /// came (the client is then no longer blocked).
+    pub fn take_unblock(&self) -> Option<Unblock> {
+        let how = match self.state.load(Ordering::Acquire) {
+            UNBLOCK_TIMEOUT => Unblock::Timeout,
+            UNBLOCK_ERROR => Unblock::Error,
+            _ => return None,
+        };
+        self.state.store(IDLE, Ordering::Release);
+        Some(how)
+    }
+
+    /// The waiting command's task, to wake on CLIENT UNBLOCK.
+    pub fn register(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
 }
 
 impl ClientInfo {
@@ -172,6 +260,7 @@ impl ClientInfo {
             watch_dirty: AtomicBool::new(false),
             name: Mutex::new(None),
             named: AtomicBool::new(false),
+            block: BlockState::default(),
         }
     }
 

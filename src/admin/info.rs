@@ -129,11 +129,17 @@ fn clients(state: &ServerState) -> String {
          maxclients:{}\r\n\
          client_recent_max_input_buffer:0\r\n\
          client_recent_max_output_buffer:0\r\n\
-         blocked_clients:0\r\n\
+         blocked_clients:{}\r\n\
          tracking_clients:0\r\n\
          clients_in_timeout_table:0\r\n",
         state.clients.len(),
         state.tunables.maxclients.load(Ordering::Relaxed),
+        state
+            .clients
+            .all()
+            .iter()
+            .filter(|c| c.info.block.is_blocked())
+            .count(),
     )
 }
 

@@ -146,6 +146,37 @@ pub trait Keyspace: Clock + Hashes + Lists + Sets + SortedSets {
     /// keeping its deadline. The caller has checked the type and the
     /// length limit. Returns the new length.
     fn append_string(&mut self, key: &[u8], suffix: &[u8]) -> Ks<usize>;
+    /// Change the string at `key` where it is stored: first make it at
+    /// least `min_len` bytes long, padding with zero bytes (an absent key
+    /// becomes `min_len` zero bytes without a deadline), then let `f`
+    /// change its bytes; `f` returns whether it changed any. The key is
+    /// written (marked for WATCH, in the write set) only when it was
+    /// created, grew or `f` changed it. The caller has checked the type
+    /// and the length limit. SETBIT and BITFIELD write through this.
+    ///
+    /// The default changes a copy and stores it with
+    /// [`Keyspace::put_string`], keeping the deadline; the memory store
+    /// overrides it to change the bytes in place.
+    fn modify_string(
+        &mut self,
+        key: &[u8],
+        min_len: usize,
+        f: impl FnOnce(&mut [u8]) -> bool,
+    ) -> Ks<()> {
+        let (mut value, expire_at, existed) = match self.lookup(key)? {
+            Some(head) => (head.value.to_vec(), head.expire_at, true),
+            None => (Vec::new(), 0, false),
+        };
+        let grown = value.len() < min_len;
+        if grown {
+            value.resize(min_len, 0);
+        }
+        let changed = f(&mut value);
+        if changed || grown || !existed {
+            self.put_string(key, &value, expire_at)?;
+        }
+        Ok(())
+    }
     /// Give the live `key` the deadline `expire_at` (0: none, past: delete).
     fn set_expire(&mut self, key: &[u8], expire_at: u64) -> Ks<()>;
     /// Delete `key`; whether it was live.
@@ -154,4 +185,27 @@ pub trait Keyspace: Clock + Hashes + Lists + Sets + SortedSets {
     /// current db (value and deadline), whatever `dst` held. Does nothing
     /// when `src` is not live.
     fn copy(&mut self, src: &[u8], dst_db: u32, dst: &[u8]) -> Ks<()>;
+
+    /// OBJECT ENCODING's name for the live key's representation. The
+    /// default knows strings; a store that holds collections names their
+    /// encodings.
+    fn encoding(&mut self, key: &[u8]) -> Ks<Option<&'static str>> {
+        match self.read(key)? {
+            None => Ok(None),
+            Some(h) if h.kind == Kind::String => Ok(Some(super::object::string_encoding(h.value))),
+            Some(h) => Err(Interrupt::Unsupported(h.kind)),
+        }
+    }
+
+    /// MEMORY USAGE: the bytes the store holds for the live key. The
+    /// default, for a store of one item per string key, is the item's size
+    /// as DynamoDB counts it: attribute names and values, about 60 bytes
+    /// of them besides the key and the value.
+    fn memory_usage(&mut self, key: &[u8]) -> Ks<Option<usize>> {
+        match self.read(key)? {
+            None => Ok(None),
+            Some(h) if h.kind == Kind::String => Ok(Some(60 + key.len() + h.value.len())),
+            Some(h) => Err(Interrupt::Unsupported(h.kind)),
+        }
+    }
 }

@@ -9,10 +9,14 @@
 //! ```
 //!
 //! - [`keyspace`]: the [`Keyspace`] trait the handlers apply to.
-//! - [`strings`], [`keys`]: commands on keys, one struct each, all of the
-//!   same shape ([`KeyCommand`]: parse, then apply).
+//! - [`strings`], [`bits`], [`keys`], [`object`], [`hashes`], [`lists`],
+//!   [`sets`], [`zsets`]: commands on keys, one struct each,
+//!   all of the same shape ([`KeyCommand`]: parse, then apply).
 //! - [`server`]: the whole-db commands (KEYS, SCAN, FLUSHDB …), parsed
 //!   here and walked by each store.
+//! - [`lists`]: the list commands, and the blocking commands' outcome
+//!   ([`Blocking`]), which [`apply_blocking`] gives a store that parks
+//!   clients.
 //! - [`transactions`]: EXEC's body.
 //! - [`args`]: argument parsing shared by several commands, with Redis'
 //!   exact error replies.
@@ -22,10 +26,12 @@
 //! reaches a store. [`route`] says where everything else goes.
 
 pub mod args;
+pub mod bits;
 pub mod hashes;
 pub mod keys;
 pub mod keyspace;
 pub mod lists;
+pub mod object;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -38,6 +44,7 @@ use redynamo_layers::{Command, Reply};
 
 pub use args::*;
 pub use keyspace::{Clock, Interrupt, Keyspace, Ks};
+pub use lists::{Blocking, End, Wait};
 
 /// The shape of every keyed command: a struct parsed from the arguments,
 /// then applied to a keyspace.
@@ -129,23 +136,36 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Setrange | Del | Unlink | Exists | Touch | Type | Expire | Pexpire | Expireat
         | Pexpireat | Ttl | Pttl | Expiretime | Pexpiretime | Persist | Rename | Renamenx
         | Copy | Select => Route::Keyed,
+        ObjectEncoding | ObjectFreq | ObjectIdletime | ObjectRefcount | ObjectHelp
+        | MemoryUsage | MemoryHelp => Route::Keyed,
+        Hset | Hsetnx | Hget | Hmget | Hmset | Hdel | Hlen | Hstrlen | Hexists | Hkeys | Hvals
+        | Hgetall | Hincrby | Hincrbyfloat | Hrandfield | Hscan => Route::Keyed,
+        Setbit | Getbit | Bitcount | Bitpos | Bitop | Bitfield | BitfieldRo | Lcs => Route::Keyed,
+        Sadd | Srem | Scard | Sismember | Smismember | Smembers | Srandmember | Spop | Smove
+        | Sinter | Sintercard | Sinterstore | Sunion | Sunionstore | Sdiff | Sdiffstore | Sscan => {
+            Route::Keyed
+        }
         // Sorted sets (commands/zsets.rs).
         Zadd | Zincrby | Zrem | Zcard | Zscore | Zmscore | Zrank | Zrevrank | Zcount
         | Zlexcount | Zrange | Zrangestore | Zrangebyscore | Zrevrangebyscore | Zrangebylex
         | Zrevrangebylex | Zrevrange | Zremrangebyrank | Zremrangebyscore | Zremrangebylex
         | Zpopmin | Zpopmax | Zmpop | Zrandmember | Zunion | Zunionstore | Zinter | Zinterstore
         | Zintercard | Zdiff | Zdiffstore | Zscan => Route::Keyed,
+        Lpush | Rpush | Lpushx | Rpushx | Lpop | Rpop | Llen | Lrange | Lindex | Lset | Linsert
+        | Lrem | Ltrim | Lpos | Lmove | Rpoplpush | Lmpop | Blpop | Brpop | Blmove | Brpoplpush
+        | Blmpop => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,
         Unwatch => Route::Unwatch,
         // The session's (connection) and the admin layer's.
         Auth | Client | ClientGetname | ClientHelp | ClientId | ClientInfo | ClientKill
-        | ClientList | ClientNoEvict | ClientNoTouch | ClientSetinfo | ClientSetname | Command
-        | CommandCount | CommandDocs | CommandGetkeys | CommandHelp | CommandInfo | CommandList
-        | Config | ConfigGet | ConfigHelp | ConfigResetstat | ConfigRewrite | ConfigSet
-        | Discard | Echo | Hello | Info | Lastsave | Multi | Ping | Quit | Reset | Slowlog
-        | SlowlogGet | SlowlogHelp | SlowlogLen | SlowlogReset | Time => Route::NotStored,
+        | ClientList | ClientNoEvict | ClientNoTouch | ClientSetinfo | ClientSetname
+        | ClientUnblock | Command | CommandCount | CommandDocs | CommandGetkeys | CommandHelp
+        | CommandInfo | CommandList | Config | ConfigGet | ConfigHelp | ConfigResetstat
+        | ConfigRewrite | ConfigSet | Discard | Echo | Hello | Info | Lastsave | Multi | Ping
+        | Quit | Reset | Slowlog | SlowlogGet | SlowlogHelp | SlowlogLen | SlowlogReset | Time
+        | Object | Memory => Route::NotStored,
     }
 }
 
@@ -153,6 +173,7 @@ pub fn route(spec: &CommandSpec) -> Route {
 /// ([`route`] is not [`Route::Keyed`]).
 pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
     use keys::*;
+    use object::{MemoryUsage, Object, ObjectOp};
     use strings::*;
     use CommandId as Id;
     let a = &cmd.args[..];
@@ -190,6 +211,54 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::Renamenx => Rename::new(a, true).apply(ks),
         Id::Copy => run::<Copy, K>(a, ks),
         Id::Select => run::<Select, K>(a, ks),
+        Id::ObjectEncoding => Object::new(a, ObjectOp::Encoding).apply(ks),
+        Id::ObjectFreq => Object::new(a, ObjectOp::Freq).apply(ks),
+        Id::ObjectIdletime => Object::new(a, ObjectOp::IdleTime).apply(ks),
+        Id::ObjectRefcount => Object::new(a, ObjectOp::RefCount).apply(ks),
+        Id::ObjectHelp => Ok(object::object_help()),
+        Id::MemoryUsage => run::<MemoryUsage, K>(a, ks),
+        Id::MemoryHelp => Ok(object::memory_help()),
+        Id::Hset => run::<hashes::HSetCmd, K>(a, ks),
+        Id::Hmset => run::<hashes::HMSet, K>(a, ks),
+        Id::Hsetnx => run::<hashes::HSetNx, K>(a, ks),
+        Id::Hget => run::<hashes::HGet, K>(a, ks),
+        Id::Hmget => run::<hashes::HMGet, K>(a, ks),
+        Id::Hdel => run::<hashes::HDel, K>(a, ks),
+        Id::Hlen => hashes::HCount::new(a, hashes::HashCount::Fields).apply(ks),
+        Id::Hstrlen => hashes::HCount::new(a, hashes::HashCount::ValueLen).apply(ks),
+        Id::Hexists => hashes::HCount::new(a, hashes::HashCount::Exists).apply(ks),
+        Id::Hkeys => hashes::HGetAll::new(a, hashes::HashPart::Fields).apply(ks),
+        Id::Hvals => hashes::HGetAll::new(a, hashes::HashPart::Values).apply(ks),
+        Id::Hgetall => hashes::HGetAll::new(a, hashes::HashPart::Both).apply(ks),
+        Id::Hincrby => run::<hashes::HIncrBy, K>(a, ks),
+        Id::Hincrbyfloat => run::<hashes::HIncrByFloat, K>(a, ks),
+        Id::Hrandfield => run::<hashes::HRandField, K>(a, ks),
+        Id::Hscan => run::<hashes::HScan, K>(a, ks),
+        Id::Setbit => run::<bits::SetBit, K>(a, ks),
+        Id::Getbit => run::<bits::GetBit, K>(a, ks),
+        Id::Bitcount => run::<bits::BitCount, K>(a, ks),
+        Id::Bitpos => run::<bits::BitPos, K>(a, ks),
+        Id::Bitop => run::<bits::BitOpCommand, K>(a, ks),
+        Id::Bitfield => bits::BitField::new(a, false).apply(ks),
+        Id::BitfieldRo => bits::BitField::new(a, true).apply(ks),
+        Id::Lcs => run::<bits::Lcs, K>(a, ks),
+        Id::Sadd => run::<sets::SAdd, K>(a, ks),
+        Id::Srem => run::<sets::SRem, K>(a, ks),
+        Id::Scard => run::<sets::SCard, K>(a, ks),
+        Id::Sismember => run::<sets::SIsMember, K>(a, ks),
+        Id::Smismember => run::<sets::SMIsMember, K>(a, ks),
+        Id::Smembers => run::<sets::SMembers, K>(a, ks),
+        Id::Srandmember => run::<sets::SRandMember, K>(a, ks),
+        Id::Spop => run::<sets::SPop, K>(a, ks),
+        Id::Smove => run::<sets::SMove, K>(a, ks),
+        Id::Sinter => run::<sets::SInter, K>(a, ks),
+        Id::Sintercard => run::<sets::SInterCard, K>(a, ks),
+        Id::Sinterstore => run::<sets::SInterStore, K>(a, ks),
+        Id::Sunion => sets::SUnionDiff::union(a).apply(ks),
+        Id::Sdiff => sets::SUnionDiff::diff(a).apply(ks),
+        Id::Sunionstore => sets::SUnionDiffStore::union(a).apply(ks),
+        Id::Sdiffstore => sets::SUnionDiffStore::diff(a).apply(ks),
+        Id::Sscan => run::<sets::SScan, K>(a, ks),
         Id::Zadd => run::<zsets::ZAdd, K>(a, ks),
         Id::Zincrby => run::<zsets::ZIncrBy, K>(a, ks),
         Id::Zrem => run::<zsets::ZRem, K>(a, ks),
@@ -222,8 +291,69 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::Zdiff => zsetop(a, zsets::SetOpKind::Diff, false, false, "zdiff", ks),
         Id::Zdiffstore => zsetop(a, zsets::SetOpKind::Diff, true, false, "zdiffstore", ks),
         Id::Zscan => run::<zsets::ZScan, K>(a, ks),
-        _ => return None,
+        Id::Lpush => lists::Push::new(a, End::Front, false).apply(ks),
+        Id::Rpush => lists::Push::new(a, End::Back, false).apply(ks),
+        Id::Lpushx => lists::Push::new(a, End::Front, true).apply(ks),
+        Id::Rpushx => lists::Push::new(a, End::Back, true).apply(ks),
+        Id::Lpop => or_reply(lists::Pop::parse(a, End::Front), |c| c.apply(ks)),
+        Id::Rpop => or_reply(lists::Pop::parse(a, End::Back), |c| c.apply(ks)),
+        Id::Llen => run::<lists::LLen, K>(a, ks),
+        Id::Lrange => run::<lists::LRange, K>(a, ks),
+        Id::Lindex => run::<lists::LIndex, K>(a, ks),
+        Id::Lset => run::<lists::LSet, K>(a, ks),
+        Id::Linsert => run::<lists::LInsert, K>(a, ks),
+        Id::Lrem => run::<lists::LRem, K>(a, ks),
+        Id::Ltrim => run::<lists::LTrim, K>(a, ks),
+        Id::Lpos => run::<lists::LPos, K>(a, ks),
+        Id::Lmove => or_reply(lists::LMove::parse_lmove(a), |c| c.apply(ks)),
+        Id::Rpoplpush => lists::LMove::rpoplpush(a).apply(ks),
+        Id::Lmpop => run::<lists::LMPop, K>(a, ks),
+        // Where a client may not block (inside MULTI, or a store that
+        // parks nobody), a blocking command that finds nothing answers
+        // at once, as Redis answers a client with CLIENT_DENY_BLOCKING.
+        _ => {
+            return apply_blocking(cmd, ks).map(|outcome| {
+                outcome.map(|b| match b {
+                    Blocking::Done(reply) => reply,
+                    Blocking::Wait(wait) => wait.instead,
+                })
+            })
+        }
     })
+}
+
+/// Apply the blocking command `cmd` (the table's `blocking` routing fact)
+/// to `ks`: its reply, or what it would wait for ([`lists::Wait`]); None
+/// when `cmd` is not one. A store that parks clients calls this instead
+/// of [`apply`] for blocking commands, and again, on the waiter's behalf,
+/// whenever a key it waits on may be ready. Sorted sets (BZPOPMIN …) add
+/// their arms here.
+pub fn apply_blocking<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Blocking>> {
+    use CommandId as Id;
+    let a = &cmd.args[..];
+    let parsed = match cmd.spec.id {
+        Id::Blpop => lists::BPop::parse_end(a, End::Front, ks).map(BlockingRun::Pop),
+        Id::Brpop => lists::BPop::parse_end(a, End::Back, ks).map(BlockingRun::Pop),
+        Id::Blmove => lists::BLMove::parse_blmove(a, ks).map(BlockingRun::Move),
+        Id::Brpoplpush => lists::BLMove::parse_brpoplpush(a, ks).map(BlockingRun::Move),
+        Id::Blmpop => {
+            <lists::BLMPop as lists::BlockingCommand>::parse(a, ks).map(BlockingRun::MPop)
+        }
+        _ => return None,
+    };
+    Some(match parsed {
+        Err(reply) => Ok(Blocking::Done(reply)),
+        Ok(BlockingRun::Pop(c)) => c.apply(ks),
+        Ok(BlockingRun::Move(c)) => c.apply(ks),
+        Ok(BlockingRun::MPop(c)) => lists::BlockingCommand::apply(c, ks),
+    })
+}
+
+/// A parsed blocking command.
+enum BlockingRun<'a> {
+    Pop(lists::BPop<'a>),
+    Move(lists::BLMove<'a>),
+    MPop(lists::BLMPop<'a>),
 }
 
 /// The collection type a command works on, from its group in the table

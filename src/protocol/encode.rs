@@ -167,7 +167,10 @@ fn encoded_len(reply: &Reply, version: ProtocolVersion) -> usize {
                 + 3
                 + pairs
                     .iter()
-                    .map(|(k, v)| 4 + encoded_len(k, version) + encoded_len(v, version))
+                    .map(|(a, b)| {
+                        let nested = if resp3 { 4 } else { 0 };
+                        nested + encoded_len(a, version) + encoded_len(b, version)
+                    })
                     .sum::<usize>()
         }
         Reply::Double(_) => bulk_len(MAX_DOUBLE_LEN),
@@ -274,6 +277,15 @@ mod tests {
             "*4\r\n$1\r\nk\r\n$3\r\n2.5\r\n$1\r\nb\r\n:1\r\n",
             "%2\r\n$1\r\nk\r\n,2.5\r\n$1\r\nb\r\n#t\r\n",
         );
+        both(
+            Reply::Pairs(vec![
+                (bulk("f"), bulk("v")),
+                (bulk("g"), Reply::Double(1.5)),
+            ]),
+            "*4\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$3\r\n1.5\r\n",
+            "*2\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n*2\r\n$1\r\ng\r\n,1.5\r\n",
+        );
+        both(Reply::Pairs(vec![]), "*0\r\n", "*0\r\n");
         both(
             Reply::Set(vec![bulk("x")]),
             "*1\r\n$1\r\nx\r\n",

@@ -91,7 +91,13 @@ impl ClientEntry {
                 .unwrap_or_default(),
             age.as_secs(),
             idle_ms / 1000,
-            if in_multi { "x" } else { "N" },
+            if in_multi {
+                "x"
+            } else if self.info.block.is_blocked() {
+                "b"
+            } else {
+                "N"
+            },
             self.db.load(Ordering::Relaxed),
             if in_multi { self.multi.load(Ordering::Relaxed) as i64 } else { -1 },
             self.last_cmd_name(),

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use redynamo_layers::command::CommandId;
 use redynamo_layers::reply::errors;
+use redynamo_layers::request::Unblock;
 use redynamo_layers::{Command, Reply};
 
 use super::Session;
@@ -65,6 +66,10 @@ pub fn client(session: &Session, cmd: &Command) -> Reply {
             Ok(kill) => kill.apply(session),
             Err(e) => e,
         },
+        CommandId::ClientUnblock => match ClientUnblock::parse(a) {
+            Ok(unblock) => unblock.apply(session),
+            Err(e) => e,
+        },
         CommandId::ClientNoEvict | CommandId::ClientNoTouch => {
             match a[2].to_ascii_lowercase().as_slice() {
                 b"on" | b"off" => Reply::ok(),
@@ -73,6 +78,51 @@ pub fn client(session: &Session, cmd: &Command) -> Reply {
         }
         // CLIENT HELP, and the container itself.
         _ => client_help(),
+    }
+}
+
+/// `CLIENT UNBLOCK client-id [TIMEOUT | ERROR]`: ends the wait of a
+/// client blocked in BLPOP and friends, through its
+/// [`redynamo_layers::request::BlockState`]; 1 if it was blocked.
+struct ClientUnblock {
+    id: i64,
+    how: Unblock,
+}
+
+impl ClientUnblock {
+    /// As Redis reads it: the reason before the id.
+    fn parse(a: &[Bytes]) -> Result<ClientUnblock, Reply> {
+        if a.len() > 4 {
+            return Err(Reply::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&a[1])
+            )));
+        }
+        let how = match a.get(3) {
+            None => Unblock::Timeout,
+            Some(r) if r.eq_ignore_ascii_case(b"timeout") => Unblock::Timeout,
+            Some(r) if r.eq_ignore_ascii_case(b"error") => Unblock::Error,
+            Some(_) => {
+                return Err(Reply::static_error(
+                    "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+                ))
+            }
+        };
+        Ok(ClientUnblock {
+            id: int_arg(&a[2])?,
+            how,
+        })
+    }
+
+    fn apply(self, session: &Session) -> Reply {
+        let unblocked = session
+            .state
+            .clients
+            .all()
+            .iter()
+            .find(|c| c.id() as i64 == self.id)
+            .is_some_and(|c| c.info.block.unblock(self.how));
+        Reply::Integer(unblocked as i64)
     }
 }
 
@@ -286,6 +336,8 @@ fn client_help() -> Reply {
         "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>",
         "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
         "HELP",
         "    Print this help.",
     ];

@@ -635,8 +635,11 @@ mod tests {
             names(&|r| r.dbs != Dbs::One),
             ["copy", "flushall", "select", "swapdb"]
         );
-        // Redis' blocking flag makes a command blocking; none is yet.
-        assert_eq!(names(&|r| r.blocking), Vec::<&str>::new());
+        // Redis' blocking flag makes a command blocking.
+        for name in ["blpop", "brpop", "blmove", "brpoplpush", "blmpop"] {
+            assert!(names(&|r| r.blocking).contains(&name), "{name}");
+        }
+        assert!(!names(&|r| r.blocking).contains(&"lpop"));
         for spec in all_specs().filter(|s| s.routing.cached_read.is_some()) {
             assert!(spec.is_readonly() && !spec.routing.session, "{}", spec.name);
         }

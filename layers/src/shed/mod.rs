@@ -14,6 +14,10 @@
 //! costs a semaphore round trip.) Commands that start waiting at the same
 //! instant on several threads may overshoot the limit by that many.
 //!
+//! A blocking command (BLPOP …) that waits holds no slot either: it is
+//! parked, not working the backend, and a thousand clients waiting on a
+//! queue must not shed everyone else's commands.
+//!
 //! The count lives for the life of the process (one leaked word per
 //! [`ShedLayer::new`], i.e. per server built), so the futures that update
 //! it need no reference count.
@@ -91,6 +95,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        let parked = req.command.spec.routing.blocking;
         let state = if self.in_flight.load(Ordering::Relaxed) >= self.limit {
             State::Shed
         } else {
@@ -103,6 +108,7 @@ where
             slot: Slot {
                 in_flight: self.in_flight,
                 held: false,
+                parked,
             },
         }
     }
@@ -114,11 +120,13 @@ where
 struct Slot {
     in_flight: &'static AtomicUsize,
     held: bool,
+    /// A blocking command: never counted.
+    parked: bool,
 }
 
 impl Slot {
     fn take(&mut self) {
-        if !self.held {
+        if !self.held && !self.parked {
             self.in_flight.fetch_add(1, Ordering::AcqRel);
             self.held = true;
         }

@@ -6,6 +6,10 @@
 //! backend call means the request is abandoned — so a write that times out
 //! may still have been applied, exactly as with a Redis client timeout.
 //!
+//! Blocking commands (the table's `blocking` routing fact: BLPOP …) are
+//! exempt: waiting is what they are for, up to their own timeout, which
+//! may be for ever.
+//!
 //! The clock starts the first time the command has to wait for its
 //! backend (its first `Pending` poll). Work a service does synchronously
 //! inside `call` cannot be interrupted by any timer, so it is not counted;
@@ -73,7 +77,8 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let limit = (!self.duration.is_zero()).then_some(self.duration);
+        let limit = (!self.duration.is_zero() && !req.command.spec.routing.blocking)
+            .then_some(self.duration);
         ResponseFuture::new(self.inner.call(req), limit)
     }
 }
@@ -99,6 +104,19 @@ mod tests {
         let err = fut.await.expect_err("fails");
         let timed_out = err.downcast_ref::<TimedOut>().expect("TimedOut");
         assert_eq!(timed_out.millis, 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn blocking_commands_are_not_timed() {
+        let (mock, mut handle) = tower_test::mock::pair::<Request, Reply>();
+        let mut svc = TimeoutLayer::new(Duration::from_millis(100)).layer(mock);
+        let req = Request::from_line(&["blpop", "k", "0"]).expect("valid command");
+        let mut fut = svc.ready().await.expect("test step").call(req);
+        let (_req, send) = handle.next_request().await.expect("test step");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(futures::FutureExt::now_or_never(&mut fut).is_none());
+        send.send_response(Reply::Null);
+        assert_eq!(fut.await.expect("test step"), Reply::Null);
     }
 
     #[tokio::test(start_paused = true)]

@@ -93,6 +93,16 @@ impl Collection {
         }
     }
 
+    /// OBJECT ENCODING's name for its current representation.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Collection::Hash(v) => v.encoding(),
+            Collection::List(v) => v.encoding(),
+            Collection::Set(v) => v.encoding(),
+            Collection::ZSet(v) => v.encoding(),
+        }
+    }
+
     /// Whether it has no element left: an empty collection is deleted.
     pub fn is_empty(&self) -> bool {
         match self {
@@ -251,7 +261,6 @@ impl Entry {
         at != 0 && at <= now
     }
 
-    /// Bytes of the allocation, for memory accounting.
     /// Make this a string entry holding `value` with deadline `expire_at`
     /// without reallocating, when that keeps its size: it holds a string of
     /// the same length and the same deadline. Returns false (and changes
@@ -276,6 +285,30 @@ impl Entry {
         true
     }
 
+    /// The string value, to change in place; None for a collection.
+    /// A value shorter than `min_len` first grows to it with zero bytes:
+    /// the allocation is resized (`realloc`, which the allocator does
+    /// without a copy when the block has room), never rebuilt from a
+    /// copy. Key and deadline stay, so the table and the volatile index
+    /// need no update.
+    pub fn string_mut(&mut self, min_len: usize) -> Option<&mut [u8]> {
+        let Repr::Packed(b) = &mut self.0 else {
+            return None;
+        };
+        if b[0] & KIND != STRING {
+            return None;
+        }
+        let (_, end) = key_range(b);
+        if b.len() - end < min_len {
+            let mut buf = std::mem::take(b).into_vec();
+            buf.reserve_exact(end + min_len - buf.len());
+            buf.resize(end + min_len, 0);
+            *b = buf.into_boxed_slice();
+        }
+        Some(&mut b[end..])
+    }
+
+    /// Bytes of the allocation, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
         match &self.0 {
             Repr::Packed(b) => b.len(),
@@ -382,6 +415,22 @@ mod tests {
         assert!(timed.overwrite_string(b"xyz", 77));
         assert_eq!((timed.value(), timed.expire_at()), (Value::Str(b"xyz"), 77));
         assert!(!timed.overwrite_string(b"xyz", 0));
+    }
+
+    #[test]
+    fn string_mut_grows_with_zeros_and_keeps_key_and_deadline() {
+        let mut e = Entry::string(b"key", &[b"ab"], 9);
+        assert_eq!(e.string_mut(1), Some(&mut b"ab".to_vec()[..]));
+        let v = e.string_mut(5).unwrap();
+        v[4] = b'z';
+        assert_eq!(
+            (e.key(), e.value(), e.expire_at()),
+            (&b"key"[..], Value::Str(b"ab\0\0z"), 9)
+        );
+        assert_eq!(e, Entry::new(b"key", Value::Str(b"ab\0\0z"), 9));
+        let mut empty = Entry::string(b"k", &[], 0);
+        assert_eq!(empty.string_mut(3), Some(&mut [0u8, 0, 0][..]));
+        assert_eq!(empty.heap_bytes(), 2 + 1 + 3);
     }
 
     #[test]

@@ -50,9 +50,24 @@ impl<'a> MemKeyspace<'a> {
         &mut self.state.dbs[self.db as usize]
     }
 
+    /// Every write calls this: WATCHers of the key become dirty, and a
+    /// client blocked on it may be served ([`super::blocking`]).
     pub(super) fn touch(&mut self, key: &[u8]) {
         let db = self.db;
         self.state.watches.touch(db, key);
+        self.state.blocked.signal(db, key);
+    }
+
+    /// Run a blocking command (`routing.blocking`): its reply, or what it
+    /// waits for. Anything else is executed as usual.
+    pub(super) fn blocking(mut self, req: &Request) -> commands::Blocking {
+        match commands::apply_blocking(&req.command, &mut self) {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(interrupt)) => {
+                commands::Blocking::Done(never_interrupted(Some(Err(interrupt))))
+            }
+            None => commands::Blocking::Done(self.execute(req)),
+        }
     }
 
     /// Delete `key` if its deadline has passed. Returns true when it did.
@@ -225,6 +240,9 @@ impl<'a> MemKeyspace<'a> {
         watches.touch_db(x, changed);
         watches.touch_db(y, changed);
         dbs.swap(x as usize, y as usize);
+        // A client blocked on a key the swap brought in may be served.
+        self.state.blocked.signal_db(x);
+        self.state.blocked.signal_db(y);
     }
 }
 
@@ -344,6 +362,43 @@ impl Keyspace for MemKeyspace<'_> {
         Ok(len)
     }
 
+    /// In place: a change within the string touches only its bytes, and
+    /// growing resizes the entry's one allocation (see
+    /// [`Entry::string_mut`]).
+    fn modify_string(
+        &mut self,
+        key: &[u8],
+        min_len: usize,
+        f: impl FnOnce(&mut [u8]) -> bool,
+    ) -> Ks<()> {
+        self.expire_if_needed(key);
+        let changed = match self.table().get_mut(key) {
+            Some(entry) => {
+                let grown = match entry.value() {
+                    Value::Str(current) => current.len() < min_len,
+                    // The caller checked the type.
+                    Value::Coll(_) => return Ok(()),
+                };
+                match entry.string_mut(min_len) {
+                    Some(bytes) => f(bytes) || grown,
+                    None => return Ok(()),
+                }
+            }
+            None => {
+                let mut entry = Entry::string(key, &[], 0);
+                if let Some(bytes) = entry.string_mut(min_len) {
+                    f(bytes);
+                }
+                self.store(entry);
+                return Ok(());
+            }
+        };
+        if changed {
+            self.touch(key);
+        }
+        Ok(())
+    }
+
     fn set_expire(&mut self, key: &[u8], expire_at: u64) -> Ks<()> {
         if expire_at != 0 && expire_at <= self.now() {
             self.delete(key)?;
@@ -364,6 +419,20 @@ impl Keyspace for MemKeyspace<'_> {
             }
             None => false,
         })
+    }
+
+    fn encoding(&mut self, key: &[u8]) -> Ks<Option<&'static str>> {
+        self.expire_if_needed(key);
+        Ok(self.table().get(key).map(|e| match e.value() {
+            Value::Str(v) => commands::object::string_encoding(v),
+            Value::Coll(c) => c.encoding(),
+        }))
+    }
+
+    /// The entry's allocations and its 16-byte table slot.
+    fn memory_usage(&mut self, key: &[u8]) -> Ks<Option<usize>> {
+        self.expire_if_needed(key);
+        Ok(self.table().get(key).map(|e| 16 + e.heap_bytes()))
     }
 
     fn copy(&mut self, src: &[u8], dst_db: u32, dst: &[u8]) -> Ks<()> {

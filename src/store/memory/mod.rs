@@ -7,7 +7,13 @@
 //! deletes it) plus active: a background task deletes keys whose deadline
 //! passed, in bounded batches so it never holds the lock for long. The task
 //! stops when the last handle is dropped.
+//!
+//! Blocking commands (BLPOP …) that find nothing park their client
+//! without a thread or the lock ([`blocking`]): the call's future is then
+//! a [`blocking::BlockedCall`] instead of a ready reply, and every other
+//! command stays answered in place, with no allocation.
 
+mod blocking;
 mod db;
 mod entry;
 mod hash;
@@ -22,7 +28,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::{ready, Ready};
+use futures::future::{ready, Either, Ready};
 use parking_lot::Mutex;
 use redynamo_layers::{BoxError, ClientInfo, Reply, Request};
 use tower::Service;
@@ -31,6 +37,7 @@ pub use db::Db;
 pub use entry::{Collection, Entry, Value};
 
 use super::{Backend, BackendStats, DbStats, Hints};
+use crate::commands;
 use crate::util::clock::Clock;
 
 /// Settings of the memory store.
@@ -67,11 +74,16 @@ struct Shared {
     config: MemoryConfig,
 }
 
+/// The future of a memory store call: ready, or a parked blocking command.
+pub type MemoryFuture = Either<Ready<Result<Reply, BoxError>>, blocking::BlockedCall>;
+
 /// Everything behind the lock.
 pub(crate) struct State {
     pub(crate) dbs: Vec<Db>,
     pub(crate) watches: Watches,
     pub(crate) stats: Counters,
+    /// Clients parked in blocking commands, by key.
+    pub(crate) blocked: blocking::Blocked,
 }
 
 #[derive(Default)]
@@ -164,6 +176,7 @@ impl MemoryStore {
             dbs: (0..config.databases).map(|_| Db::default()).collect(),
             watches: Watches::default(),
             stats: Counters::default(),
+            blocked: blocking::Blocked::default(),
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -173,11 +186,36 @@ impl MemoryStore {
         MemoryStore { shared }
     }
 
-    /// Execute one request synchronously.
+    /// Execute one request synchronously. A blocking command that finds
+    /// nothing answers as inside MULTI (see [`Service::call`] for one
+    /// that waits).
     pub fn execute(&self, req: &Request) -> Reply {
         let mut state = self.shared.state.lock();
         let config = &self.shared.config;
-        keyspace::MemKeyspace::new(&mut state, config, &config.clock, req).execute(req)
+        let reply = keyspace::MemKeyspace::new(&mut state, config, &config.clock, req).execute(req);
+        if state.blocked.has_ready() {
+            blocking::serve_ready(&self.shared, &mut state);
+        }
+        reply
+    }
+
+    /// Run a blocking command: its reply, or its parked future.
+    fn call_blocking(&self, req: Request) -> MemoryFuture {
+        let mut state = self.shared.state.lock();
+        let config = &self.shared.config;
+        let outcome =
+            keyspace::MemKeyspace::new(&mut state, config, &config.clock, &req).blocking(&req);
+        match outcome {
+            commands::Blocking::Done(reply) => {
+                if state.blocked.has_ready() {
+                    blocking::serve_ready(&self.shared, &mut state);
+                }
+                Either::Left(ready(Ok(reply)))
+            }
+            commands::Blocking::Wait(wait) => {
+                Either::Right(blocking::park(&self.shared, &mut state, req, wait))
+            }
+        }
     }
 }
 
@@ -228,14 +266,19 @@ async fn active_expiry(shared: Weak<Shared>) {
 impl Service<Request> for MemoryStore {
     type Response = Reply;
     type Error = BoxError;
-    type Future = Ready<Result<Reply, BoxError>>;
+    type Future = MemoryFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))
     }
 
+    /// Answered in place, except a blocking command (the table's
+    /// `blocking` routing fact) that finds nothing: it waits, parked.
     fn call(&mut self, req: Request) -> Self::Future {
-        ready(Ok(self.execute(&req)))
+        if req.command.spec.routing.blocking {
+            return self.call_blocking(req);
+        }
+        Either::Left(ready(Ok(self.execute(&req))))
     }
 }
 

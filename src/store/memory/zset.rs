@@ -105,6 +105,11 @@ impl ZSetValue {
         }
     }
 
+    /// OBJECT ENCODING's name for its representation.
+    pub fn encoding(&self) -> &'static str {
+        "skiplist"
+    }
+
     /// Whether it holds no element.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -989,9 +994,7 @@ impl SortedSets for MemKeyspace<'_> {
     fn zset_read_set(&mut self, key: &[u8]) -> Ks<Vec<Bytes>> {
         self.expire_if_needed(key);
         match self.table().get(key).map(|e| e.value()) {
-            Some(super::entry::Value::Coll(Collection::Set(s))) => {
-                Ok(s.members().map(Bytes::copy_from_slice).collect())
-            }
+            Some(super::entry::Value::Coll(Collection::Set(s))) => Ok(s.members()),
             Some(_) => Err(Interrupt::Unsupported(Kind::Set)),
             None => Ok(Vec::new()),
         }
