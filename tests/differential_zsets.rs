@@ -5,7 +5,8 @@
 //! - [`hand_picked_edge_cases`]: option parsing and which error wins, score
 //!   and range syntax, infinities, NaN, LIMIT arithmetic, the RESP3 shapes
 //!   of WITHSCORES, ZPOP, ZMPOP and ZRANK WITHSCORE, a set past the small
-//!   encoding.
+//!   encoding, and the blocking pops where they do not block (a key to
+//!   pop from, an argument error, inside MULTI).
 //! - [`random_sequences`]: seeded random sequences over a few keys. A
 //!   failure prints the seed, the step and the lines that led there.
 //!
@@ -387,6 +388,26 @@ zrandmember z 0
 zrandmember nokey
 zrandmember nokey 5
 zrandmember s
+zadd bz 1 a 2 b 3 c
+bzpopmin nokey bz 0
+bzpopmax bz 0
+bzmpop 0 2 nokey bz min count 5
+exists bz
+zadd bz 1 a 2 b 3 c
+bzpopmin bz x
+bzpopmin bz -1
+bzpopmin bz 0.5x
+bzmpop x 0 bz min
+bzmpop x 1 bz min
+bzmpop 0 1 bz foo
+bzmpop 0 1 bz min count 0
+bzpopmin s 0
+bzmpop 0 2 nokey s max
+multi
+bzpopmin nokey 0
+bzmpop 0 1 nokey max
+exec
+bzmpop 0.01 1 bz max count 1
 "#;
     let mut lines: Vec<Vec<Vec<u8>>> = script
         .lines()

@@ -499,3 +499,117 @@ async fn a_large_set_agrees_with_a_model() {
         .collect();
     assert_eq!(matched, want);
 }
+
+/// Wait until the client `id` is blocked (CLIENT LIST flag `b`; polled,
+/// the one wait here without an event to await).
+async fn until_blocked(c: &mut RawClient, id: i64) {
+    let needle = format!("id={id} ");
+    for _ in 0..400 {
+        let list = c.cmd(&["CLIENT", "LIST"]).await.text();
+        if list
+            .lines()
+            .any(|l| l.starts_with(&needle) && l.contains(" flags=b "))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("client {id} never blocked");
+}
+
+#[tokio::test]
+async fn bzpop_answers_at_once_when_it_can() {
+    let server = TestServer::start().await;
+    let mut c = server.raw().await;
+    c.cmd(&["ZADD", "z", "1", "a", "2", "b", "3", "c"]).await;
+    assert_eq!(
+        c.cmd(&["BZPOPMIN", "nokey", "z", "0"]).await,
+        arr([bulk("z"), bulk("a"), bulk("1")])
+    );
+    assert_eq!(
+        c.cmd(&["BZPOPMAX", "z", "0"]).await,
+        arr([bulk("z"), bulk("c"), bulk("3")])
+    );
+    assert_eq!(
+        c.cmd_bytes(&["BZMPOP", "0", "2", "nokey", "z", "MIN", "COUNT", "5"])
+            .await,
+        b"*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n"
+    );
+    assert_eq!(c.cmd(&["EXISTS", "z"]).await, int(0));
+    let mut c3 = resp3(&server).await;
+    c3.cmd(&["ZADD", "y", "1.5", "m"]).await;
+    assert_eq!(
+        c3.cmd_bytes(&["BZPOPMIN", "y", "0"]).await,
+        b"*3\r\n$1\r\ny\r\n$1\r\nm\r\n,1.5\r\n"
+    );
+    // Errors: the timeout, WRONGTYPE, and BZMPOP's arguments before its
+    // timeout.
+    c.cmd(&["SET", "s", "v"]).await;
+    assert_eq!(
+        c.cmd(&["BZPOPMIN", "z", "x"]).await,
+        err("ERR timeout is not a float or out of range")
+    );
+    assert_eq!(
+        c.cmd(&["BZPOPMIN", "z", "-1"]).await,
+        err("ERR timeout is negative")
+    );
+    assert_eq!(
+        c.cmd(&["BZPOPMIN", "nokey", "s", "0"]).await,
+        err("WRONGTYPE Operation against a key holding the wrong kind of value")
+    );
+    assert_eq!(
+        c.cmd(&["BZMPOP", "x", "0", "z", "MIN"]).await,
+        err("ERR numkeys should be greater than 0")
+    );
+    assert_eq!(
+        c.cmd(&["BZMPOP", "x", "1", "z", "MIN"]).await,
+        err("ERR timeout is not a float or out of range")
+    );
+    // Inside MULTI nothing blocks: a null array at once.
+    c.cmd(&["MULTI"]).await;
+    c.cmd(&["BZPOPMIN", "nokey", "0"]).await;
+    c.cmd(&["BZMPOP", "0", "1", "nokey", "MAX"]).await;
+    assert_eq!(
+        c.cmd(&["EXEC"]).await,
+        arr([Resp::NilArray, Resp::NilArray])
+    );
+    // A timeout answers a null array.
+    assert_eq!(c.cmd(&["BZPOPMAX", "nokey", "0.05"]).await, Resp::NilArray);
+}
+
+#[tokio::test]
+async fn a_blocked_bzpop_is_served_in_blocking_order() {
+    let server = TestServer::start().await;
+    let mut admin = server.raw().await;
+    let mut first = server.raw().await;
+    let first_id = first.cmd(&["CLIENT", "ID"]).await.int();
+    let mut second = server.raw().await;
+    let second_id = second.cmd(&["CLIENT", "ID"]).await.int();
+    first
+        .send(&encode_str(&["BZPOPMIN", "q", "other", "0"]))
+        .await;
+    until_blocked(&mut admin, first_id).await;
+    second
+        .send(&encode_str(&["BZMPOP", "0", "1", "q", "MAX", "COUNT", "2"]))
+        .await;
+    until_blocked(&mut admin, second_id).await;
+    // A write of another type does not wake them.
+    admin.cmd(&["SET", "other", "v"]).await;
+    // One ZADD of three members: the first waiter takes the lowest, the
+    // second the two highest of what is left.
+    assert_eq!(
+        admin
+            .cmd(&["ZADD", "q", "1", "a", "2", "b", "3", "c"])
+            .await,
+        int(3)
+    );
+    assert_eq!(first.read().await, arr([bulk("q"), bulk("a"), bulk("1")]));
+    assert_eq!(
+        second.read().await,
+        arr([
+            bulk("q"),
+            arr([arr([bulk("c"), bulk("3")]), arr([bulk("b"), bulk("2")])])
+        ])
+    );
+    assert_eq!(admin.cmd(&["EXISTS", "q"]).await, int(0));
+}

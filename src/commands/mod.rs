@@ -153,7 +153,7 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Zintercard | Zdiff | Zdiffstore | Zscan => Route::Keyed,
         Lpush | Rpush | Lpushx | Rpushx | Lpop | Rpop | Llen | Lrange | Lindex | Lset | Linsert
         | Lrem | Ltrim | Lpos | Lmove | Rpoplpush | Lmpop | Blpop | Brpop | Blmove | Brpoplpush
-        | Blmpop => Route::Keyed,
+        | Bzpopmin | Bzpopmax | Bzmpop | Blmpop => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
         Watch => Route::Watch,
@@ -326,8 +326,7 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
 /// to `ks`: its reply, or what it would wait for ([`lists::Wait`]); None
 /// when `cmd` is not one. A store that parks clients calls this instead
 /// of [`apply`] for blocking commands, and again, on the waiter's behalf,
-/// whenever a key it waits on may be ready. Sorted sets (BZPOPMIN …) add
-/// their arms here.
+/// whenever a key it waits on may be ready.
 pub fn apply_blocking<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Blocking>> {
     use CommandId as Id;
     let a = &cmd.args[..];
@@ -339,6 +338,9 @@ pub fn apply_blocking<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Block
         Id::Blmpop => {
             <lists::BLMPop as lists::BlockingCommand>::parse(a, ks).map(BlockingRun::MPop)
         }
+        Id::Bzpopmin => zsets::BZPop::parse_with(a, false, ks).map(BlockingRun::ZPop),
+        Id::Bzpopmax => zsets::BZPop::parse_with(a, true, ks).map(BlockingRun::ZPop),
+        Id::Bzmpop => zsets::BZMPop::parse_bzmpop(a, ks).map(BlockingRun::ZMPop),
         _ => return None,
     };
     Some(match parsed {
@@ -346,6 +348,8 @@ pub fn apply_blocking<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Block
         Ok(BlockingRun::Pop(c)) => c.apply(ks),
         Ok(BlockingRun::Move(c)) => c.apply(ks),
         Ok(BlockingRun::MPop(c)) => lists::BlockingCommand::apply(c, ks),
+        Ok(BlockingRun::ZPop(c)) => c.apply(ks),
+        Ok(BlockingRun::ZMPop(c)) => c.apply(ks),
     })
 }
 
@@ -354,6 +358,8 @@ enum BlockingRun<'a> {
     Pop(lists::BPop<'a>),
     Move(lists::BLMove<'a>),
     MPop(lists::BLMPop<'a>),
+    ZPop(zsets::BZPop<'a>),
+    ZMPop(zsets::BZMPop<'a>),
 }
 
 /// The collection type a command works on, from its group in the table

@@ -27,8 +27,11 @@ use rand::Rng;
 use redynamo_layers::reply::errors;
 use redynamo_layers::Reply;
 
+use std::time::Duration;
+
 use super::args::ScanArgs;
 use super::keyspace::{Clock, Interrupt, Keyspace, Kind, Ks};
+use super::lists::{parse_timeout, Blocking, Wait};
 use super::KeyCommand;
 use crate::protocol::format_double;
 use crate::util::glob;
@@ -477,6 +480,16 @@ macro_rules! check {
         match $e? {
             Ok(v) => v,
             Err(reply) => return Ok(reply),
+        }
+    };
+}
+
+/// As [`check!`], in a function that answers `Option<Reply>`.
+macro_rules! check_some {
+    ($e:expr) => {
+        match $e? {
+            Ok(v) => v,
+            Err(reply) => return Ok(Some(reply)),
         }
     };
 }
@@ -1116,10 +1129,12 @@ pub struct ZMPop<'a> {
     count: usize,
 }
 
-impl<'a> KeyCommand<'a> for ZMPop<'a> {
-    fn parse(a: &'a [Bytes], _: &mut impl Clock) -> Result<Self, Reply> {
-        let numkeys = ranged(&a[1], 1, i64::MAX, "ERR numkeys should be greater than 0")?;
-        let where_idx = (numkeys as usize).saturating_add(2);
+impl<'a> ZMPop<'a> {
+    /// The arguments from `numkeys` (at `at`) on, as Redis'
+    /// `zmpopGenericCommand` reads them.
+    fn parse_at(a: &'a [Bytes], at: usize) -> Result<Self, Reply> {
+        let numkeys = ranged(&a[at], 1, i64::MAX, "ERR numkeys should be greater than 0")?;
+        let where_idx = (numkeys as usize).saturating_add(at + 1);
         if where_idx >= a.len() {
             return Err(errors::SYNTAX);
         }
@@ -1144,19 +1159,21 @@ impl<'a> KeyCommand<'a> for ZMPop<'a> {
             j += 1;
         }
         Ok(ZMPop {
-            keys: &a[2..where_idx],
+            keys: &a[at + 1..where_idx],
             max,
             count: count.unwrap_or(1),
         })
     }
 
-    fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
+    /// Pop from the first sorted set among the keys: `Some(reply)` when
+    /// one was found (or a key had the wrong type), None when none exists.
+    fn pop_first<K: Keyspace>(&self, ks: &mut K) -> Ks<Option<Reply>> {
         for key in self.keys {
-            if !check!(lookup_zset(ks, key)) {
+            if !check_some!(lookup_zset(ks, key)) {
                 continue;
             }
             let items = pop(ks, key, self.count, self.max)?;
-            return Ok(Reply::Array(vec![
+            return Ok(Some(Reply::Array(vec![
                 Reply::Bulk(key.clone()),
                 Reply::Array(
                     items
@@ -1164,9 +1181,89 @@ impl<'a> KeyCommand<'a> for ZMPop<'a> {
                         .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
                         .collect(),
                 ),
-            ]));
+            ])));
         }
-        Ok(Reply::NullArray)
+        Ok(None)
+    }
+}
+
+impl<'a> KeyCommand<'a> for ZMPop<'a> {
+    fn parse(a: &'a [Bytes], _: &mut impl Clock) -> Result<Self, Reply> {
+        ZMPop::parse_at(a, 1)
+    }
+
+    fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
+        Ok(self.pop_first(ks)?.unwrap_or(Reply::NullArray))
+    }
+}
+
+/// `BZPOPMIN key [key ...] timeout` and BZPOPMAX: the first non-empty
+/// sorted set's lowest (highest) member, as `[key, member, score]`, or a
+/// wait for one.
+pub struct BZPop<'a> {
+    keys: &'a [Bytes],
+    max: bool,
+    timeout: Option<Duration>,
+}
+
+impl<'a> BZPop<'a> {
+    pub fn parse_with(a: &'a [Bytes], max: bool, clock: &mut impl Clock) -> Result<Self, Reply> {
+        Ok(BZPop {
+            keys: &a[1..a.len() - 1],
+            max,
+            timeout: parse_timeout(&a[a.len() - 1], clock.now())?,
+        })
+    }
+
+    pub fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Blocking> {
+        for key in self.keys {
+            match lookup_zset(ks, key)? {
+                Err(e) => return Ok(Blocking::Done(e)),
+                Ok(false) => continue,
+                Ok(true) => {}
+            }
+            let mut items = pop(ks, key, 1, self.max)?;
+            if let Some((m, s)) = items.pop() {
+                return Ok(Blocking::Done(Reply::Array(vec![
+                    Reply::Bulk(key.clone()),
+                    Reply::Bulk(m),
+                    Reply::Double(s),
+                ])));
+            }
+        }
+        Ok(Blocking::Wait(Wait {
+            keys: self.keys.to_vec(),
+            kind: Kind::ZSet,
+            timeout: self.timeout,
+            instead: Reply::NullArray,
+        }))
+    }
+}
+
+/// `BZMPOP timeout numkeys key [key ...] MIN | MAX [COUNT count]`: the
+/// arguments after the timeout are read first, as Redis does.
+pub struct BZMPop<'a> {
+    args: ZMPop<'a>,
+    timeout: Option<Duration>,
+}
+
+impl<'a> BZMPop<'a> {
+    pub fn parse_bzmpop(a: &'a [Bytes], clock: &mut impl Clock) -> Result<Self, Reply> {
+        let args = ZMPop::parse_at(a, 2)?;
+        let timeout = parse_timeout(&a[1], clock.now())?;
+        Ok(BZMPop { args, timeout })
+    }
+
+    pub fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Blocking> {
+        Ok(match self.args.pop_first(ks)? {
+            Some(reply) => Blocking::Done(reply),
+            None => Blocking::Wait(Wait {
+                keys: self.args.keys.to_vec(),
+                kind: Kind::ZSet,
+                timeout: self.timeout,
+                instead: Reply::NullArray,
+            }),
+        })
     }
 }
 
