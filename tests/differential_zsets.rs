@@ -30,8 +30,6 @@
 //! syntax error), i.e. it is left to `tests/zsets.rs`.
 
 mod common;
-// Shared with tests/differential.rs, which uses the parts this file does not.
-#[allow(dead_code)]
 mod differential_harness;
 
 use common::{parse_reply, Resp};
