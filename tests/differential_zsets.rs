@@ -492,6 +492,69 @@ bzmpop 0.01 1 bz max count 1
     ] {
         lines.push(words(l));
     }
+    // OBJECT ENCODING: when a set takes the large encoding, and that it
+    // stays there. (A new set from one ZADD of more than 128 pairs is
+    // large in 7.2 whatever they hold, unlike 7.0: tests/zsets.rs.)
+    let long = "x".repeat(65);
+    for l in [
+        vec!["zadd".to_string(), "enc".into(), "1".into(), "a".into()],
+        vec!["object".into(), "encoding".into(), "enc".into()],
+        vec![
+            "zadd".into(),
+            "enc".into(),
+            "xx".into(),
+            "1".into(),
+            long.clone(),
+        ],
+        vec!["object".into(), "encoding".into(), "enc".into()],
+        vec!["zcard".into(), "enc".into()],
+        vec!["zadd".into(), "enc2".into(), "1".into(), long.clone()],
+        vec!["object".into(), "encoding".into(), "enc2".into()],
+        vec!["zrem".into(), "enc2".into(), long.clone()],
+        vec!["zadd".into(), "enc2".into(), "1".into(), "a".into()],
+        vec!["zunionstore".into(), "u".into(), "1".into(), "enc2".into()],
+        vec!["object".into(), "encoding".into(), "u".into()],
+        vec![
+            "zrangestore".into(),
+            "rs".into(),
+            "big".into(),
+            "0".into(),
+            "-1".into(),
+        ],
+        vec![
+            "zadd".into(),
+            "big3".into(),
+            "1".into(),
+            "a".into(),
+            "2".into(),
+            long,
+        ],
+        vec![
+            "zrangestore".into(),
+            "rs".into(),
+            "big3".into(),
+            "0".into(),
+            "0".into(),
+        ],
+        vec!["object".into(), "encoding".into(), "rs".into()],
+        vec![
+            "zrangestore".into(),
+            "rs".into(),
+            "big3".into(),
+            "0".into(),
+            "-1".into(),
+        ],
+        vec!["object".into(), "encoding".into(), "rs".into()],
+        vec![
+            "zremrangebyrank".into(),
+            "big3".into(),
+            "1".into(),
+            "1".into(),
+        ],
+        vec!["object".into(), "encoding".into(), "big3".into()],
+    ] {
+        lines.push(l.into_iter().map(String::into_bytes).collect());
+    }
     if let Err(e) = run_both_protocols(&mut pair, &lines).await {
         panic!("{e}");
     }

@@ -613,3 +613,51 @@ async fn a_blocked_bzpop_is_served_in_blocking_order() {
     );
     assert_eq!(admin.cmd(&["EXISTS", "q"]).await, int(0));
 }
+
+#[tokio::test]
+async fn object_encoding_follows_redis_7_2() {
+    let server = TestServer::start().await;
+    let mut c = server.raw().await;
+    let mut dup = vec!["ZADD".to_string(), "dup".into()];
+    for _ in 0..129 {
+        dup.push("1".into());
+        dup.push("same".into());
+    }
+    let refs: Vec<&str> = dup.iter().map(String::as_str).collect();
+    assert_eq!(c.cmd(&refs).await, int(1));
+    // 7.2's zsetTypeCreate: more than 128 pairs make a large set, even of
+    // one member.
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "dup"]).await,
+        bulk("skiplist")
+    );
+    c.cmd(&["ZADD", "small", "1", "a"]).await;
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "small"]).await,
+        bulk("listpack")
+    );
+    // An existing small set converts by the number of pairs only.
+    let long = "x".repeat(65);
+    c.cmd(&["ZADD", "small", "XX", "1", &long]).await;
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "small"]).await,
+        bulk("listpack")
+    );
+    zadd_xx_129_pairs(&mut c, "small").await;
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "small"]).await,
+        bulk("skiplist")
+    );
+    assert_eq!(c.cmd(&["ZCARD", "small"]).await, int(1));
+}
+
+/// ZADD XX of 129 pairs of one existing member.
+async fn zadd_xx_129_pairs(c: &mut RawClient, key: &str) {
+    let mut line = vec!["ZADD".to_string(), key.into(), "XX".into()];
+    for _ in 0..129 {
+        line.push("2".into());
+        line.push("a".into());
+    }
+    let refs: Vec<&str> = line.iter().map(String::as_str).collect();
+    assert_eq!(c.cmd(&refs).await, int(0));
+}

@@ -86,6 +86,13 @@ pub trait SortedSets {
     fn zset_put(&mut self, _key: &[u8], _member: &[u8], _score: f64) -> Ks<()> {
         unsupported()
     }
+    /// A write of `members` members, the longest `longest` bytes, is
+    /// coming: a store may pick its encoding for that size now (Redis
+    /// decides ZADD's encoding by its arguments). Changes no member; by
+    /// default nothing.
+    fn zset_size_hint(&mut self, _key: &[u8], _members: usize, _longest: usize) -> Ks<()> {
+        Ok(())
+    }
     /// Remove `member`; whether it was there.
     fn zset_remove(&mut self, _key: &[u8], _member: &[u8]) -> Ks<bool> {
         unsupported()
@@ -603,6 +610,13 @@ impl<'a> KeyCommand<'a> for ZAdd<'a> {
         if !exists && self.xx {
             return Ok(none());
         }
+        let longest = self.pairs.iter().map(|p| p.1.len()).max().unwrap_or(0);
+        // Redis 7.2 (`zsetTypeCreate`, `zsetTypeMaybeConvert`): a new set
+        // by the count and the longest member, an existing one by the
+        // count alone.
+        if exists {
+            ks.zset_size_hint(self.key, self.pairs.len(), 0)?;
+        }
         let (mut added, mut updated, mut processed) = (0, 0, 0);
         let mut last = 0.0;
         for &(score, member) in &self.pairs {
@@ -645,6 +659,9 @@ impl<'a> KeyCommand<'a> for ZAdd<'a> {
                     last = score;
                 }
             }
+        }
+        if !exists && added > 0 {
+            ks.zset_size_hint(self.key, self.pairs.len(), longest)?;
         }
         Ok(if self.incr {
             if processed > 0 {
