@@ -412,6 +412,11 @@ async fn zrandmember_replies() {
     assert_eq!(got.items().len(), 3);
     assert!(got.items().iter().all(|p| p.items().len() == 2));
     assert_eq!(c.cmd(&["ZRANDMEMBER", "z", "0"]).await, arr([]));
+    // A reply Redis would stream until memory runs out is refused.
+    assert!(c
+        .cmd(&["ZRANDMEMBER", "z", "-9223372036854775807"])
+        .await
+        .is_error());
     assert_eq!(c.cmd(&["ZRANDMEMBER", "nokey"]).await, nil());
     assert_eq!(c.cmd(&["ZRANDMEMBER", "nokey", "3"]).await, arr([]));
 }

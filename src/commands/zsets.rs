@@ -1340,6 +1340,14 @@ impl<'a> KeyCommand<'a> for ZRandMember<'a> {
         let mut rng = rand::thread_rng();
         let items = if count < 0 {
             let n = count.unsigned_abs() as usize;
+            if n > super::hashes::MAX_RANDOM_REPEATS {
+                // Redis streams picks into the output buffer until memory
+                // runs out; redynamo builds the reply first, so it refuses
+                // one this big (as HRANDFIELD does).
+                return Ok(Reply::static_error(
+                    "ERR value is out of range (redynamo answers at most 10000000 repeated members)",
+                ));
+            }
             let mut out = Vec::with_capacity(n.min(1 << 16));
             for _ in 0..n {
                 let r = rng.gen_range(0..len);
