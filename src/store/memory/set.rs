@@ -414,7 +414,11 @@ impl SetValue {
 
     /// OBJECT ENCODING's name for its representation.
     pub fn encoding(&self) -> &'static str {
-        "hashtable"
+        match self {
+            SetValue::Ints(_) => "intset",
+            SetValue::Pack(_) => "listpack",
+            SetValue::Table(_) => "hashtable",
+        }
     }
 
     /// Whether it holds no element.

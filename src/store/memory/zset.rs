@@ -107,7 +107,10 @@ impl ZSetValue {
 
     /// OBJECT ENCODING's name for its representation.
     pub fn encoding(&self) -> &'static str {
-        "skiplist"
+        match self.repr {
+            Repr::Small(_) => "listpack",
+            Repr::Large(_) => "skiplist",
+        }
     }
 
     /// Whether it holds no element.
