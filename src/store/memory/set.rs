@@ -107,7 +107,11 @@ impl IntSet {
     }
 
     fn get(&self, i: usize) -> i64 {
-        with_ints!(self, v => v[i] as i64)
+        match self {
+            IntSet::W16(v) => i64::from(v[i]),
+            IntSet::W32(v) => i64::from(v[i]),
+            IntSet::W64(v) => v[i],
+        }
     }
 
     fn position(&self, x: i64) -> Result<usize, usize> {
@@ -184,7 +188,11 @@ impl IntSet {
     }
 
     fn heap_bytes(&self) -> usize {
-        with_ints!(self, v => std::mem::size_of_val(&v[..]) + (v.capacity() - v.len()) * std::mem::size_of_val(&v.first().copied().unwrap_or_default()))
+        match self {
+            IntSet::W16(v) => v.capacity() * 2,
+            IntSet::W32(v) => v.capacity() * 4,
+            IntSet::W64(v) => v.capacity() * 8,
+        }
     }
 }
 
@@ -357,7 +365,7 @@ impl SetValue {
             SetValue::Table(_) => false,
         };
         if too_many {
-            self.to_table(hint);
+            self.convert_to_table(hint);
         }
     }
 
@@ -396,7 +404,7 @@ impl SetValue {
         }
     }
 
-    fn to_table(&mut self, capacity: usize) {
+    fn convert_to_table(&mut self, capacity: usize) {
         let mut t = Table::with_capacity(capacity.max(self.len()));
         self.for_each(|m| {
             t.insert(m);
@@ -467,7 +475,7 @@ impl SetValue {
                 if p.len < MAX_LISTPACK_ENTRIES && member.len() <= MAX_LISTPACK_VALUE {
                     p.push(member);
                 } else {
-                    self.to_table(self.len() + 1);
+                    self.convert_to_table(self.len() + 1);
                     self.add(member);
                 }
                 true
@@ -478,7 +486,7 @@ impl SetValue {
                         return false;
                     }
                     if s.len() > MAX_INTSET_ENTRIES {
-                        self.to_table(self.len());
+                        self.convert_to_table(self.len());
                     }
                     true
                 }
@@ -491,7 +499,7 @@ impl SetValue {
                         p.buf.shrink_to_fit();
                         *self = SetValue::Pack(p);
                     } else {
-                        self.to_table(self.len() + 1);
+                        self.convert_to_table(self.len() + 1);
                         self.add(member);
                     }
                     true
