@@ -681,19 +681,23 @@ impl Sets for MemKeyspace<'_> {
         let Some(first) = members.first() else {
             return Ok(0);
         };
-        if self.table().get(key).is_none() {
-            let set = SetValue::new(first, members.len());
-            self.table()
-                .insert(Entry::collection(key, Collection::Set(set), 0));
+        if let Some(set) = self.set(key) {
+            set.prepare(members.len());
+            let added = members.iter().filter(|m| set.add(m)).count();
+            if added > 0 {
+                self.touch(key);
+            }
+            return Ok(added);
         }
-        let Some(set) = self.set(key) else {
+        if self.table().get(key).is_some() {
+            // Not a set: the caller checked that it is absent.
             return Ok(0);
-        };
-        set.prepare(members.len());
-        let added = members.iter().filter(|m| set.add(m)).count();
-        if added > 0 {
-            self.touch(key);
         }
+        let mut set = SetValue::new(first, members.len());
+        let added = members.iter().filter(|m| set.add(m)).count();
+        self.table()
+            .insert(Entry::collection(key, Collection::Set(set), 0));
+        self.touch(key);
         Ok(added)
     }
 
