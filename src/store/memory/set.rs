@@ -925,6 +925,38 @@ mod tests {
     }
 
     proptest! {
+        /// The memory set and the command module's model of Redis' result
+        /// sets (which orders SUNION's and SDIFF's replies) agree on the
+        /// order of every result that is not a hash table.
+        #[test]
+        fn built_sets_agree_with_the_reply_order(members in proptest::collection::vec(
+            prop_oneof![
+                (-50i64..50).prop_map(|v| v.to_string()),
+                "[a-z]{1,2}",
+                "z{65}",
+            ], 0..200)) {
+            let mut seen = BTreeSet::new();
+            let distinct: Vec<Bytes> = members.into_iter()
+                .filter(|m| seen.insert(m.clone()))
+                .map(Bytes::from)
+                .collect();
+            let ordered = crate::commands::sets::built_order(&distinct);
+            let set = SetValue::build(&ordered, StoreOrder::FromIntset);
+            let stored = set.members();
+            if matches!(set, SetValue::Table(_)) {
+                let a: BTreeSet<_> = stored.iter().collect();
+                let b: BTreeSet<_> = ordered.iter().collect();
+                prop_assert_eq!(a, b);
+            } else {
+                prop_assert_eq!(&stored, &ordered);
+            }
+            // Built from the original order too: the same set, same order.
+            let direct = SetValue::build(&distinct, StoreOrder::FromIntset);
+            if !matches!(direct, SetValue::Table(_)) {
+                prop_assert_eq!(direct.members(), ordered);
+            }
+        }
+
         #[test]
         fn behaves_as_a_set(ops in proptest::collection::vec(
             (any::<bool>(), prop_oneof![
