@@ -22,6 +22,15 @@
 //! table. Nothing ever converts back, except a set built by SINTERSTORE
 //! (an intset when every member is an integer).
 //!
+//! Memory: an intset costs what Redis' does (2, 4 or 8 bytes a member), a
+//! pack one byte of length per member where a listpack takes two. A table
+//! member costs its 16-byte slot (and a control byte) at the table's load,
+//! plus its own allocation: with 1 M members of 14 bytes (the table at half
+//! load) about 52 bytes a member, against 56 measured for redis-server
+//! 7.0.15 (`used_memory`). Redis 7.2 keeps a bare `sds` pointer per dict
+//! bucket and is lower; an 8-byte thin pointer per member would match it
+//! but needs unsafe code, which the crate forbids.
+//!
 //! SSCAN of a table walks the members in the order of their hash (one
 //! process-wide hasher), the cursor being the next hash to return: every
 //! member present for the whole scan is returned exactly once, whatever
