@@ -177,6 +177,29 @@ pub trait Keyspace: Clock + Hashes + Lists + Sets + SortedSets {
         }
         Ok(())
     }
+    /// The INCR family's read-modify-write: `f` gets the live key (None
+    /// when absent) and gives the integer to store in its place, keeping
+    /// its deadline, or an error reply that leaves the key alone. The
+    /// caller's checks (type, integer syntax, overflow) are all in `f`.
+    ///
+    /// The default reads with [`Keyspace::lookup`] and writes with
+    /// [`Keyspace::put_string`]; the memory store overrides it to find the
+    /// key once and change the entry where it is.
+    fn update_integer(
+        &mut self,
+        key: &[u8],
+        f: impl FnOnce(Option<Head<'_>>) -> Result<i64, redynamo_layers::Reply>,
+    ) -> Ks<Result<i64, redynamo_layers::Reply>> {
+        let (next, expire_at) = match self.lookup(key)? {
+            Some(head) => (f(Some(head)), head.expire_at),
+            None => (f(None), 0),
+        };
+        if let Ok(n) = next {
+            let mut buf = itoa::Buffer::new();
+            self.put_string(key, buf.format(n).as_bytes(), expire_at)?;
+        }
+        Ok(next)
+    }
     /// Give the live `key` the deadline `expire_at` (0: none, past: delete).
     fn set_expire(&mut self, key: &[u8], expire_at: u64) -> Ks<()>;
     /// Delete `key`; whether it was live.

@@ -34,6 +34,7 @@ pub mod lists;
 pub mod object;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -137,7 +138,7 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Pexpireat | Ttl | Pttl | Expiretime | Pexpiretime | Persist | Rename | Renamenx
         | Copy | Select => Route::Keyed,
         ObjectEncoding | ObjectFreq | ObjectIdletime | ObjectRefcount | ObjectHelp
-        | MemoryUsage | MemoryHelp => Route::Keyed,
+        | MemoryUsage | MemoryHelp | Sort | SortRo => Route::Keyed,
         Hset | Hsetnx | Hget | Hmget | Hmset | Hdel | Hlen | Hstrlen | Hexists | Hkeys | Hvals
         | Hgetall | Hincrby | Hincrbyfloat | Hrandfield | Hscan => Route::Keyed,
         Setbit | Getbit | Bitcount | Bitpos | Bitop | Bitfield | BitfieldRo | Lcs => Route::Keyed,
@@ -218,6 +219,8 @@ pub fn apply<K: Keyspace>(cmd: &Command, ks: &mut K) -> Option<Ks<Reply>> {
         Id::ObjectHelp => Ok(object::object_help()),
         Id::MemoryUsage => run::<MemoryUsage, K>(a, ks),
         Id::MemoryHelp => Ok(object::memory_help()),
+        Id::Sort => or_reply(sort::Sort::parse(a, false), |c| c.apply(ks)),
+        Id::SortRo => or_reply(sort::Sort::parse(a, true), |c| c.apply(ks)),
         Id::Hset => run::<hashes::HSetCmd, K>(a, ks),
         Id::Hmset => run::<hashes::HMSet, K>(a, ks),
         Id::Hsetnx => run::<hashes::HSetNx, K>(a, ks),

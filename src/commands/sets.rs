@@ -217,6 +217,18 @@ impl Building {
     }
 }
 
+/// `members` (distinct) in the order of a set Redis builds from them
+/// ([`Building`]): for the memory store's tests, which check that its sets
+/// agree.
+#[cfg(test)]
+pub(crate) fn built_order(members: &[Bytes]) -> Vec<Bytes> {
+    let mut b = Building::new();
+    for m in members {
+        b.add(m.clone());
+    }
+    b.into_members()
+}
+
 /// SINTER's members, in the order of the smallest set (the first of the
 /// smallest), at most `limit` of them (0: no limit).
 fn intersection<K: Keyspace>(
@@ -838,6 +850,18 @@ mod tests {
         assert_eq!(build(&["3", "1", "a", "0", "b"]), ["1", "3", "a", "0", "b"]);
         assert_eq!(build(&["a", "3", "1"]), ["a", "3", "1"]);
         assert_eq!(build(&["1", "1", "a", "a"]), ["1", "a"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cursors_are_unsigned_decimal_numbers(n: u64, junk in "[ a-z.]{1,3}") {
+            proptest::prop_assert_eq!(parse_cursor(n.to_string().as_bytes()), Some(n));
+            proptest::prop_assert_eq!(parse_cursor(format!("+{n}").as_bytes()), Some(n));
+            proptest::prop_assert_eq!(parse_cursor(format!("-{n}").as_bytes()), Some(n.wrapping_neg()));
+            proptest::prop_assert_eq!(parse_cursor(format!("{junk}{n}").as_bytes()), None);
+            proptest::prop_assert_eq!(parse_cursor(format!("{n}{junk}").as_bytes()), None);
+            proptest::prop_assert_eq!(parse_cursor(format!("{n}0000000000000000000000").as_bytes()), None);
+        }
     }
 
     #[test]

@@ -383,22 +383,18 @@ impl<'a> IncrBy<'a> {
     }
 
     pub fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
-        let (current, expire_at) = match ks.lookup(self.key)? {
-            None => (0, 0),
-            Some(head) => match head.string() {
-                Ok(v) => match parse_i64(v) {
-                    Some(n) => (n, head.expire_at),
-                    None => return Ok(errors::NOT_INTEGER),
-                },
-                Err(e) => return Ok(e),
-            },
-        };
-        let Some(next) = current.checked_add(self.by) else {
-            return Ok(errors::OVERFLOW);
-        };
-        let mut buf = itoa::Buffer::new();
-        ks.put_string(self.key, buf.format(next).as_bytes(), expire_at)?;
-        Ok(Reply::Integer(next))
+        let by = self.by;
+        let next = ks.update_integer(self.key, |head| {
+            let current = match head {
+                None => 0,
+                Some(head) => parse_i64(head.string()?).ok_or(errors::NOT_INTEGER)?,
+            };
+            current.checked_add(by).ok_or(errors::OVERFLOW)
+        })?;
+        Ok(match next {
+            Ok(n) => Reply::Integer(n),
+            Err(e) => e,
+        })
     }
 }
 

@@ -399,6 +399,36 @@ impl Keyspace for MemKeyspace<'_> {
         Ok(())
     }
 
+    /// One lookup: the entry is changed where it is (in place when the
+    /// digits keep their count, else rebuilt under the same key and
+    /// deadline, so neither the table nor the volatile index moves).
+    fn update_integer(
+        &mut self,
+        key: &[u8],
+        f: impl FnOnce(Option<Head<'_>>) -> Result<i64, Reply>,
+    ) -> Ks<Result<i64, Reply>> {
+        self.expire_if_needed(key);
+        let Some(entry) = self.table().get_mut(key) else {
+            let next = f(None);
+            if let Ok(n) = next {
+                let mut buf = itoa::Buffer::new();
+                self.store(Entry::string(key, &[buf.format(n).as_bytes()], 0));
+            }
+            return Ok(next);
+        };
+        let next = f(Some(head(entry)));
+        if let Ok(n) = next {
+            let mut buf = itoa::Buffer::new();
+            let digits = buf.format(n).as_bytes();
+            let expire_at = entry.expire_at();
+            if !entry.overwrite_string(digits, expire_at) {
+                *entry = Entry::string(key, &[digits], expire_at);
+            }
+            self.touch(key);
+        }
+        Ok(next)
+    }
+
     fn set_expire(&mut self, key: &[u8], expire_at: u64) -> Ks<()> {
         if expire_at != 0 && expire_at <= self.now() {
             self.delete(key)?;

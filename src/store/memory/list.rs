@@ -224,7 +224,10 @@ impl ListValue {
 
     /// OBJECT ENCODING's name for its representation.
     pub fn encoding(&self) -> &'static str {
-        "quicklist"
+        match self.chunks.len() {
+            0 | 1 if self.chunks.iter().all(|c| c.buf.len() <= CHUNK_BYTES) => "listpack",
+            _ => "quicklist",
+        }
     }
 
     /// Whether it holds no element.

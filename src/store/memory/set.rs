@@ -22,6 +22,15 @@
 //! table. Nothing ever converts back, except a set built by SINTERSTORE
 //! (an intset when every member is an integer).
 //!
+//! Memory: an intset costs what Redis' does (2, 4 or 8 bytes a member), a
+//! pack one byte of length per member where a listpack takes two. A table
+//! member costs its 16-byte slot (and a control byte) at the table's load,
+//! plus its own allocation: with 1 M members of 14 bytes (the table at half
+//! load) about 52 bytes a member, against 56 measured for redis-server
+//! 7.0.15 (`used_memory`). Redis 7.2 keeps a bare `sds` pointer per dict
+//! bucket and is lower; an 8-byte thin pointer per member would match it
+//! but needs unsafe code, which the crate forbids.
+//!
 //! SSCAN of a table walks the members in the order of their hash (one
 //! process-wide hasher), the cursor being the next hash to return: every
 //! member present for the whole scan is returned exactly once, whatever
@@ -422,7 +431,11 @@ impl SetValue {
 
     /// OBJECT ENCODING's name for its representation.
     pub fn encoding(&self) -> &'static str {
-        "hashtable"
+        match self {
+            SetValue::Ints(_) => "intset",
+            SetValue::Pack(_) => "listpack",
+            SetValue::Table(_) => "hashtable",
+        }
     }
 
     /// Whether it holds no element.
@@ -686,19 +699,23 @@ impl Sets for MemKeyspace<'_> {
         let Some(first) = members.first() else {
             return Ok(0);
         };
-        if self.table().get(key).is_none() {
-            let set = SetValue::new(first, members.len());
-            self.table()
-                .insert(Entry::collection(key, Collection::Set(set), 0));
+        if let Some(set) = self.set(key) {
+            set.prepare(members.len());
+            let added = members.iter().filter(|m| set.add(m)).count();
+            if added > 0 {
+                self.touch(key);
+            }
+            return Ok(added);
         }
-        let Some(set) = self.set(key) else {
+        if self.table().get(key).is_some() {
+            // Not a set: the caller checked that it is absent.
             return Ok(0);
-        };
-        set.prepare(members.len());
-        let added = members.iter().filter(|m| set.add(m)).count();
-        if added > 0 {
-            self.touch(key);
         }
+        let mut set = SetValue::new(first, members.len());
+        let added = members.iter().filter(|m| set.add(m)).count();
+        self.table()
+            .insert(Entry::collection(key, Collection::Set(set), 0));
+        self.touch(key);
         Ok(added)
     }
 
@@ -926,6 +943,38 @@ mod tests {
     }
 
     proptest! {
+        /// The memory set and the command module's model of Redis' result
+        /// sets (which orders SUNION's and SDIFF's replies) agree on the
+        /// order of every result that is not a hash table.
+        #[test]
+        fn built_sets_agree_with_the_reply_order(members in proptest::collection::vec(
+            prop_oneof![
+                (-50i64..50).prop_map(|v| v.to_string()),
+                "[a-z]{1,2}",
+                "z{65}",
+            ], 0..200)) {
+            let mut seen = BTreeSet::new();
+            let distinct: Vec<Bytes> = members.into_iter()
+                .filter(|m| seen.insert(m.clone()))
+                .map(Bytes::from)
+                .collect();
+            let ordered = crate::commands::sets::built_order(&distinct);
+            let set = SetValue::build(&ordered, StoreOrder::FromIntset);
+            let stored = set.members();
+            if matches!(set, SetValue::Table(_)) {
+                let a: BTreeSet<_> = stored.iter().collect();
+                let b: BTreeSet<_> = ordered.iter().collect();
+                prop_assert_eq!(a, b);
+            } else {
+                prop_assert_eq!(&stored, &ordered);
+            }
+            // Built from the original order too: the same set, same order.
+            let direct = SetValue::build(&distinct, StoreOrder::FromIntset);
+            if !matches!(direct, SetValue::Table(_)) {
+                prop_assert_eq!(direct.members(), ordered);
+            }
+        }
+
         #[test]
         fn behaves_as_a_set(ops in proptest::collection::vec(
             (any::<bool>(), prop_oneof![
