@@ -31,8 +31,6 @@
 //!   both remove what redis-server popped.
 
 mod common;
-// Shared with tests/differential.rs, which uses the rest of it.
-#[allow(dead_code)]
 mod differential_harness;
 
 use common::{parse_reply, Resp};
