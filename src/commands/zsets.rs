@@ -1458,8 +1458,8 @@ impl<'a> ZSetOp<'a> {
     }
 
     pub fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
-        // The inputs' types first: Redis looks every key up before it
-        // reads an option.
+        // The inputs' types first: Redis looks every key up (as a read,
+        // for the STORE forms too) before it reads an option.
         let mut kinds = Vec::with_capacity(self.keys.len());
         for key in self.keys {
             kinds.push(match ks.read(key)? {

@@ -634,8 +634,6 @@ impl Large {
     }
 
     fn place(&mut self, id: u32, score: f64) {
-        let (member_ptr, _) = self.elem(id);
-        let member = member_ptr.to_vec();
         if self.blocks.is_empty() {
             let mut blk = Block::with_capacity(BLOCK_MAX);
             blk.scores.push(score);
@@ -644,7 +642,7 @@ impl Large {
             self.rebuild();
             return;
         }
-        let (b, pos) = self.locate(score, &member);
+        let (b, pos) = self.locate(score, self.elem(id).0);
         let blk = &mut self.blocks[b];
         blk.scores.insert(pos, score);
         blk.ids.insert(pos, id);
