@@ -1713,6 +1713,31 @@ mod tests {
         assert_eq!((r.min, r.min_ex, r.max, r.max_ex), (0.0, true, 1.0, true));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let _ = parse_score(&b);
+            let _ = parse_bound_number(&b);
+            let _ = ScoreRange::parse(&b, &b);
+            let _ = LexRange::parse(&Bytes::from(b.clone()), &Bytes::from(b));
+        }
+
+        #[test]
+        fn printed_doubles_read_back(v in proptest::prelude::any::<f64>()) {
+            proptest::prop_assume!(v.is_finite());
+            for text in [format!("{v}"), format!("{v:e}"), format_double(v)] {
+                proptest::prop_assert_eq!(parse_score(text.as_bytes()).map(f64::to_bits), Some(v.to_bits()));
+                proptest::prop_assert_eq!(parse_bound_number(text.as_bytes()).map(f64::to_bits), Some(v.to_bits()));
+            }
+        }
+
+        #[test]
+        fn hex_floats_read_as_c_does(m in 0u32..0x100000, e in -40i32..40) {
+            let text = format!("0x{m:x}p{e}");
+            proptest::prop_assert_eq!(parse_score(text.as_bytes()), Some(m as f64 * 2f64.powi(e)));
+        }
+    }
+
     #[test]
     fn windows() {
         assert_eq!(rank_window(0, -1, 5, false), (0, 5));
