@@ -497,6 +497,9 @@ struct Large {
     blocks: Vec<Block>,
     counts: Fenwick,
     len: usize,
+    /// Bytes of the live elements' allocations, kept as they come and go
+    /// so MEMORY USAGE is O(blocks), not O(members).
+    elem_bytes: usize,
 }
 
 impl PartialEq for Large {
@@ -555,12 +558,7 @@ impl Large {
     }
 
     fn heap_bytes(&self) -> usize {
-        let elems: usize = self
-            .elems
-            .iter()
-            .map(|e| e.as_ref().map_or(0, |b| b.len()))
-            .sum();
-        elems
+        self.elem_bytes
             + self.elems.capacity() * 16
             + self.free.capacity() * 4
             + self.index.capacity() * 5
@@ -578,6 +576,7 @@ impl Large {
     }
 
     fn alloc(&mut self, member: &[u8], score: f64) -> u32 {
+        self.elem_bytes += 8 + member.len();
         let e = Some(make_elem(member, score));
         match self.free.pop() {
             Some(id) => {
@@ -725,6 +724,7 @@ impl Large {
         let (id, _) = entry.remove();
         let (_, score) = self.elem(id);
         self.unplace(score, member);
+        self.elem_bytes -= 8 + member.len();
         self.elems[id as usize] = None;
         self.free.push(id);
         self.len -= 1;
@@ -820,6 +820,7 @@ impl Large {
             if let Ok(e) = self.index.find_entry(h, |&i| i == id) {
                 e.remove();
             }
+            self.elem_bytes -= 8 + member.len();
             self.elems[id as usize] = None;
             self.free.push(id);
         }
@@ -1128,6 +1129,10 @@ mod tests {
             }
             let order = model_order(&m);
             prop_assert_eq!(all(&z), order.clone());
+            if let Repr::Large(l) = &z.repr {
+                let live: usize = l.elems.iter().flatten().map(|e| e.len()).sum();
+                prop_assert_eq!(l.elem_bytes, live);
+            }
             let rebuilt = ZSetValue::from_members(
                 order.iter().map(|(k, s)| (Bytes::copy_from_slice(k), *s)).collect(),
             );
