@@ -48,6 +48,7 @@ async fn hand_picked_edge_cases() {
             // HELLO's reply names the server: not compared.
             pair.both(&line(&["hello", "3"])).await;
         }
+        let deadline = day_ahead().to_string();
         let mut lines: Vec<Vec<Vec<u8>>> = Vec::new();
         let mut add = |parts: &[&str]| lines.push(line(parts));
         add(&["hset", "h", "a", "1", "b", "2", "c", "3"]);
@@ -237,6 +238,10 @@ async fn hand_picked_edge_cases() {
         add(&["ttl", "h3"]);
         add(&["persist", "h3"]);
         add(&["ttl", "h3"]);
+        add(&["pexpireat", "h3", &deadline]);
+        add(&["pexpiretime", "h3"]);
+        add(&["hset", "h3", "more", "1"]);
+        add(&["pexpiretime", "h3"]);
         add(&["del", "h3"]);
         add(&["hdel", "h", "a", "c", "d", "e", "f", "b"]);
         add(&["exists", "h"]);
