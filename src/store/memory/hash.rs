@@ -853,15 +853,29 @@ mod tests {
             (0u8..3, 0usize..200, proptest::collection::vec(any::<u8>(), 0..80)), 0..600)) {
             let mut h = HashValue::default();
             let mut model = BTreeMap::new();
+            // Insertion order, as a listpack keeps it: an update stays in
+            // place, a deleted field that comes back goes to the end.
+            let mut order: Vec<Vec<u8>> = Vec::new();
             for (op, field, value) in ops {
                 let field = format!("{field}").into_bytes();
                 match op {
-                    0 | 1 => prop_assert_eq!(
-                        h.set(&field, &value),
-                        model.insert(field.clone(), value.clone()).is_none()),
-                    _ => prop_assert_eq!(h.delete(&field), model.remove(&field).is_some()),
+                    0 | 1 => {
+                        let new = model.insert(field.clone(), value.clone()).is_none();
+                        if new {
+                            order.push(field.clone());
+                        }
+                        prop_assert_eq!(h.set(&field, &value), new);
+                    }
+                    _ => {
+                        order.retain(|f| f != &field);
+                        prop_assert_eq!(h.delete(&field), model.remove(&field).is_some());
+                    }
                 }
                 prop_assert_eq!(h.len(), model.len());
+                if h.is_small() {
+                    let fields: Vec<Vec<u8>> = all(&h).into_iter().map(|(f, _)| f).collect();
+                    prop_assert_eq!(&fields, &order);
+                }
             }
             let mut got: Vec<_> = all(&h);
             got.sort();
