@@ -114,6 +114,30 @@ async fn hand_picked_edge_cases() {
         ] {
             add(cmd);
         }
+        // HSTRLEN of values Redis' listpack stores as integers (Redis'
+        // "HSTRLEN corner cases"), and a long field updated in place.
+        for v in [
+            "-9223372036854775808",
+            "9223372036854775807",
+            "9223372036854775808",
+            "",
+            "0",
+            "-1",
+            "x",
+            "007",
+            "-0",
+        ] {
+            add(&["hset", "strlen", "f", v]);
+            add(&["hstrlen", "strlen", "f"]);
+            add(&["hget", "strlen", "f"]);
+        }
+        let a1024 = "A".repeat(1024);
+        add(&["hset", "longkey", &a1024, "1"]);
+        add(&["hset", "longkey", &a1024, "2"]);
+        add(&["hget", "longkey", &a1024]);
+        add(&["hincrbyfloat", "pinf", "f", "+inf"]);
+        add(&["hincrbyfloat", "pinf", "f", "-inf"]);
+        add(&["exists", "pinf"]);
         // HINCRBY.
         add(&["hincrby", "n", "i", "5"]);
         add(&["hincrby", "n", "i", "-10"]);
