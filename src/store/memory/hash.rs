@@ -341,7 +341,9 @@ impl Small {
 /// table `j` into `2j` and `2j + 1`, so a cursor that is a prefix value
 /// (`j << (64 - bits)`) still names where the scan stopped after any
 /// number of doublings: HSCAN visits every field that exists for the whole
-/// scan, and with at most [`PART_FIELDS`]-ish fields per step.
+/// scan. A step visits whole tables (64 to 128 fields each on average,
+/// [`PART_FIELDS`]) until it has visited COUNT fields, so HSCAN's COUNT is
+/// a lower bound here, where in Redis it is a rough target.
 #[derive(Clone)]
 struct Large {
     hasher: DefaultHashBuilder,
