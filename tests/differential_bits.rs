@@ -137,7 +137,12 @@ async fn hand_picked_edge_cases() {
         add!(format!("bitcount missing {range}").trim());
     }
     lines.push(vec![b"set".to_vec(), b"e".to_vec(), Vec::new()]);
-    for s in ["bitcount e", "bitcount e 0 -1", "bitcount e 0 -1 bit", "bitcount e 0 0"] {
+    for s in [
+        "bitcount e",
+        "bitcount e 0 -1",
+        "bitcount e 0 -1 bit",
+        "bitcount e 0 0",
+    ] {
         lines.push(words(s));
     }
 
@@ -531,14 +536,19 @@ impl Gen {
             match op {
                 0 => out.extend([b"get".to_vec(), ty.into_bytes(), offset.into_bytes()]),
                 1 | 2 => out.extend([
-                    if op == 1 { b"set".to_vec() } else { b"incrby".to_vec() },
+                    if op == 1 {
+                        b"set".to_vec()
+                    } else {
+                        b"incrby".to_vec()
+                    },
                     ty.into_bytes(),
                     offset.into_bytes(),
                     self.field_value(bits, signed).into_bytes(),
                 ]),
                 _ => {
                     let modes = if self.rng.gen_range(0..20) == 0 { 5 } else { 4 };
-                    let mode = ["wrap", "sat", "fail", "SAT", "bogus"][self.rng.gen_range(0..modes)];
+                    let mode =
+                        ["wrap", "sat", "fail", "SAT", "bogus"][self.rng.gen_range(0..modes)];
                     out.extend([b"overflow".to_vec(), mode.as_bytes().to_vec()]);
                 }
             }
@@ -555,7 +565,12 @@ impl Gen {
             5 => vec![s("del"), self.key()],
             6..=7 => {
                 let bit = ["0", "1", "1", "0", "2"][self.rng.gen_range(0..5)];
-                vec![s("setbit"), self.key(), self.bit_offset().into_bytes(), s(bit)]
+                vec![
+                    s("setbit"),
+                    self.key(),
+                    self.bit_offset().into_bytes(),
+                    s(bit),
+                ]
             }
             8 => vec![s("getbit"), self.key(), self.bit_offset().into_bytes()],
             9..=11 => {

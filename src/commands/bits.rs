@@ -17,7 +17,10 @@
 //! - A write that changes nothing (SETBIT of a bit already so, a
 //!   BITFIELD whose writes all store the old value or fail with OVERFLOW
 //!   FAIL) writes nothing unless it created or grew the string, as Redis
-//!   signals no modification then (WATCH stays clean).
+//!   signals no modification then (WATCH stays clean). One difference:
+//!   a BITFIELD that creates or grows the key while every write fails
+//!   under OVERFLOW FAIL keeps the new bytes, as in Redis, and counts as
+//!   a change here (Redis adds them without signalling).
 //! - Bit offsets are limited by proto-max-bulk-len
 //!   ([`Keyspace::max_string_len`]): `offset / 8` must be below it.
 //! - BITFIELD's overflow arithmetic is Redis' `checkSignedBitfieldOverflow`
@@ -1014,6 +1017,162 @@ mod tests {
             let mask = if bits == 64 { u64::MAX } else { (1 << bits) - 1 };
             prop_assert_eq!(get_unsigned(&v, offset, bits), value & mask);
         }
+    }
+
+    /// A keyspace of a few keys of any type, which keeps the default
+    /// [`Keyspace::modify_string`] (the DynamoDB store's) and counts writes.
+    #[derive(Default)]
+    struct Keys {
+        keys: std::collections::HashMap<Vec<u8>, (Kind, Vec<u8>)>,
+        writes: usize,
+    }
+
+    impl Clock for Keys {
+        fn now(&mut self) -> u64 {
+            1
+        }
+    }
+    impl crate::commands::hashes::Hashes for Keys {}
+    impl crate::commands::lists::Lists for Keys {}
+    impl crate::commands::sets::Sets for Keys {}
+    impl crate::commands::zsets::SortedSets for Keys {}
+
+    impl Keyspace for Keys {
+        fn db(&self) -> u32 {
+            0
+        }
+        fn select(&mut self, _: u32) {}
+        fn databases(&self) -> u32 {
+            1
+        }
+        fn max_string_len(&self) -> usize {
+            512 << 20
+        }
+        fn read(&mut self, key: &[u8]) -> Ks<Option<super::super::keyspace::Head<'_>>> {
+            self.lookup(key)
+        }
+        fn lookup(&mut self, key: &[u8]) -> Ks<Option<super::super::keyspace::Head<'_>>> {
+            Ok(self
+                .keys
+                .get(key)
+                .map(|(kind, value)| super::super::keyspace::Head {
+                    kind: *kind,
+                    expire_at: 0,
+                    value,
+                }))
+        }
+        fn put_string(&mut self, key: &[u8], value: &[u8], _: u64) -> Ks<()> {
+            self.writes += 1;
+            self.keys
+                .insert(key.to_vec(), (Kind::String, value.to_vec()));
+            Ok(())
+        }
+        fn append_string(&mut self, _: &[u8], _: &[u8]) -> Ks<usize> {
+            unreachable!("no bit command appends")
+        }
+        fn set_expire(&mut self, _: &[u8], _: u64) -> Ks<()> {
+            Ok(())
+        }
+        fn delete(&mut self, key: &[u8]) -> Ks<bool> {
+            self.writes += 1;
+            Ok(self.keys.remove(key).is_some())
+        }
+        fn copy(&mut self, _: &[u8], _: u32, _: &[u8]) -> Ks<()> {
+            Ok(())
+        }
+    }
+
+    fn run(ks: &mut Keys, line: &str) -> Reply {
+        let spec = redynamo_layers::command::all_specs()
+            .find(|s| s.name.eq_ignore_ascii_case(line.split(' ').next().unwrap()))
+            .unwrap();
+        let cmd = redynamo_layers::Command {
+            spec,
+            args: line
+                .split(' ')
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect(),
+        };
+        crate::commands::apply(&cmd, ks).unwrap().unwrap()
+    }
+
+    #[test]
+    fn wrong_types_in_redis_order() {
+        let mut ks = Keys::default();
+        ks.keys.insert(b"h".to_vec(), (Kind::Hash, Vec::new()));
+        ks.keys
+            .insert(b"s".to_vec(), (Kind::String, b"foobar".to_vec()));
+        let wrongtype = errors::WRONGTYPE;
+        let not_strings = Reply::static_error("ERR The specified keys must contain string values");
+        for (line, reply) in [
+            ("setbit h 1 1", wrongtype.clone()),
+            ("setbit h x 1", BIT_OFFSET),
+            ("setbit h 1 2", BIT_VALUE),
+            ("getbit h 1", wrongtype.clone()),
+            ("getbit h x", BIT_OFFSET),
+            // 7.2 reads the key before the range arguments.
+            ("bitcount h", wrongtype.clone()),
+            ("bitcount h 1", wrongtype.clone()),
+            ("bitcount h x y", wrongtype.clone()),
+            ("bitpos h 1", wrongtype.clone()),
+            ("bitpos h 1 x", wrongtype.clone()),
+            ("bitpos h 2", BIT_ARGUMENT),
+            ("bitop and d s h", wrongtype.clone()),
+            ("bitop nand d h", errors::SYNTAX),
+            (
+                "bitfield s get u8 0",
+                Reply::Array(vec![Reply::Integer(102)]),
+            ),
+            ("bitfield h get u8 0", wrongtype.clone()),
+            ("bitfield h set u8 0 1", wrongtype.clone()),
+            ("bitfield h get u64 0", BITFIELD_TYPE),
+            ("bitfield_ro h get u8 0", wrongtype.clone()),
+            (
+                "bitfield_ro h set u8 0 1",
+                Reply::static_error("ERR BITFIELD_RO only supports the GET subcommand"),
+            ),
+            ("lcs h s", not_strings.clone()),
+            ("lcs s h", not_strings.clone()),
+            ("lcs s h bogus", not_strings),
+            ("lcs s missing bogus", errors::SYNTAX),
+            // The destination's type does not matter.
+            ("bitop or h s", Reply::Integer(6)),
+        ] {
+            assert_eq!(run(&mut ks, line), reply, "{line}");
+        }
+        assert_eq!(ks.writes, 1, "only BITOP wrote");
+        assert_eq!(ks.keys[&b"h"[..]], (Kind::String, b"foobar".to_vec()));
+    }
+
+    #[test]
+    fn the_default_modify_string_writes_only_changes() {
+        let mut ks = Keys::default();
+        assert_eq!(run(&mut ks, "setbit k 9 1"), Reply::Integer(0));
+        assert_eq!(ks.keys[&b"k"[..]].1, vec![0, 0x40]);
+        assert_eq!(ks.writes, 1);
+        assert_eq!(run(&mut ks, "setbit k 9 1"), Reply::Integer(1));
+        assert_eq!(run(&mut ks, "setbit k 0 0"), Reply::Integer(0));
+        assert_eq!(
+            run(
+                &mut ks,
+                "bitfield k set u8 0 0 overflow fail incrby u4 0 16"
+            ),
+            Reply::Array(vec![Reply::Integer(0), Reply::Null])
+        );
+        assert_eq!(ks.writes, 1, "nothing changed");
+        assert_eq!(run(&mut ks, "setbit k 16 0"), Reply::Integer(0));
+        assert_eq!(ks.keys[&b"k"[..]].1, vec![0, 0x40, 0]);
+        assert_eq!(ks.writes, 2, "grown");
+        assert_eq!(
+            run(&mut ks, "bitfield k incrby i16 #0 -1"),
+            Reply::Array(vec![Reply::Integer(63)])
+        );
+        assert_eq!(ks.writes, 3);
+        assert_eq!(
+            run(&mut ks, "bitfield new overflow fail incrby u4 0 16"),
+            Reply::Array(vec![Reply::Null])
+        );
+        assert_eq!(ks.keys[&b"new"[..]].1, vec![0], "created even so");
     }
 
     #[test]
