@@ -1175,6 +1175,82 @@ mod tests {
         assert_eq!(ks.keys[&b"new"[..]].1, vec![0], "created even so");
     }
 
+    /// Words the argument fuzzing below draws from: keywords of every
+    /// command here, numbers at the edges, offsets small enough that no
+    /// case allocates much.
+    const WORDS: &[&str] = &[
+        "k",
+        "s",
+        "h",
+        "0",
+        "1",
+        "2",
+        "7",
+        "8",
+        "63",
+        "64",
+        "100",
+        "-1",
+        "-8",
+        "#3",
+        "#-1",
+        "#",
+        "4294967296",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "99999999999999999999",
+        "x",
+        "",
+        "bit",
+        "BYTE",
+        "get",
+        "SET",
+        "incrby",
+        "overflow",
+        "wrap",
+        "SAT",
+        "fail",
+        "i8",
+        "u63",
+        "i64",
+        "u64",
+        "i1",
+        "u0",
+        "and",
+        "or",
+        "xor",
+        "NOT",
+        "len",
+        "IDX",
+        "minmatchlen",
+        "withmatchlen",
+    ];
+
+    proptest! {
+        /// No argument line, of any length the arity allows, panics a
+        /// command here; each answers something.
+        #[test]
+        fn random_arguments_never_panic(
+            name in prop::sample::select(vec![
+                "setbit", "getbit", "bitcount", "bitpos", "bitop", "bitfield",
+                "bitfield_ro", "lcs",
+            ]),
+            words in proptest::collection::vec(prop::sample::select(WORDS), 0..12),
+        ) {
+            let spec = redynamo_layers::command::all_specs()
+                .find(|s| s.name == name)
+                .unwrap();
+            let argc = words.len() + 1;
+            let arity = spec.arity.unsigned_abs() as usize;
+            prop_assume!(if spec.arity < 0 { argc >= arity } else { argc == arity });
+            let mut ks = Keys::default();
+            ks.keys.insert(b"h".to_vec(), (Kind::Hash, Vec::new()));
+            ks.keys.insert(b"s".to_vec(), (Kind::String, b"foobar".to_vec()));
+            let line = std::iter::once(name).chain(words).collect::<Vec<_>>().join(" ");
+            let _ = run(&mut ks, &line);
+        }
+    }
+
     #[test]
     fn lcs_as_redis_documents_it() {
         let o = LcsOptions::default();
