@@ -841,26 +841,39 @@ fn lcs(a: &[u8], b: &[u8], o: LcsOptions, max_len: usize) -> Reply {
             "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
         );
     }
+    // LEN needs only the table's last row: two rows do (Redis builds the
+    // whole table for it, which the check above still sizes).
+    let rows = if o.len { 2 } else { alen + 1 };
     let mut table: Vec<u32> = Vec::new();
-    if table.try_reserve_exact(cells as usize).is_err() {
+    if table.try_reserve_exact(rows * width).is_err() {
         return Reply::static_error(
             "ERR Insufficient memory, failed allocating transient memory for LCS",
         );
     }
-    table.resize(cells as usize, 0);
+    table.resize(rows * width, 0);
     for i in 1..=alen {
+        let row = if o.len { i % 2 } else { i };
+        let prev_row = if o.len { (i - 1) % 2 } else { i - 1 };
+        let (prev, cur) = if prev_row < row {
+            let (head, tail) = table.split_at_mut(row * width);
+            (&head[prev_row * width..][..width], &mut tail[..width])
+        } else {
+            let (head, tail) = table.split_at_mut(prev_row * width);
+            (&tail[..width], &mut head[row * width..][..width])
+        };
+        let ai = a[i - 1];
         for j in 1..=blen {
-            table[i * width + j] = if a[i - 1] == b[j - 1] {
-                table[(i - 1) * width + j - 1] + 1
+            cur[j] = if ai == b[j - 1] {
+                prev[j - 1] + 1
             } else {
-                table[(i - 1) * width + j].max(table[i * width + j - 1])
+                prev[j].max(cur[j - 1])
             };
         }
     }
-    let total = table[alen * width + blen];
     if o.len {
-        return Reply::Integer(i64::from(total));
+        return Reply::Integer(i64::from(table[(alen % 2) * width + blen]));
     }
+    let total = table[alen * width + blen];
     let at = |i: usize, j: usize| table[i * width + j];
     let mut result = vec![0u8; total as usize];
     let mut idx = total as usize;
@@ -1277,6 +1290,20 @@ mod tests {
                 (Reply::bulk(b"len"), Reply::Integer(6)),
             ])
         );
+        for (a, b, n) in [
+            (&b"ohmytext"[..], &b"mynewtext"[..], 6),
+            (b"", b"abc", 0),
+            (b"abc", b"", 0),
+            (b"abcabcabc", b"cbacbacba", 5),
+            (b"a", b"a", 1),
+        ] {
+            let len = LcsOptions { len: true, ..o };
+            assert_eq!(lcs(a, b, len, 1 << 20), Reply::Integer(n), "{a:?} {b:?}");
+            let Reply::Bulk(text) = lcs(a, b, o, 1 << 20) else {
+                panic!("LCS is a bulk string");
+            };
+            assert_eq!(text.len() as i64, n, "{a:?} {b:?}");
+        }
         assert_eq!(
             lcs(&[b'a'; 100], &[b'a'; 100], o, 100),
             Reply::static_error(
