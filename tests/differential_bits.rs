@@ -713,7 +713,7 @@ async fn lcs_random_strings() {
         let mut lines = Vec::new();
         for _ in 0..60 {
             let alphabet: &[u8] = [&b"ab"[..], b"acgt", b"abcdefghij"][rng.gen_range(0..3)];
-            let mut text = |rng: &mut StdRng| -> Vec<u8> {
+            let text = |rng: &mut StdRng| -> Vec<u8> {
                 let len = rng.gen_range(0..200);
                 (0..len)
                     .map(|_| *alphabet.choose(rng).expect("letters"))
