@@ -36,6 +36,7 @@ use bytes::Bytes;
 use redynamo_layers::reply::errors;
 use redynamo_layers::Reply;
 
+use super::args::int_arg;
 use super::keyspace::{Clock, Keyspace, Kind, Ks};
 use super::KeyCommand;
 use crate::util::num::parse_i64;
@@ -293,8 +294,8 @@ fn bitcount(a: &[Bytes], v: &[u8]) -> Result<u64, Reply> {
     let range = match a.len() {
         2 => bit_range(0, -1, v.len(), false),
         4 | 5 => {
-            let start = parse_i64(&a[2]).ok_or(errors::NOT_INTEGER)?;
-            let end = parse_i64(&a[3]).ok_or(errors::NOT_INTEGER)?;
+            let start = int_arg(&a[2])?;
+            let end = int_arg(&a[3])?;
             // Redis answers this case before it reads the unit.
             if start < 0 && end < 0 && start > end {
                 return Ok(0);
@@ -341,10 +342,6 @@ impl<'a> KeyCommand<'a> for BitPos<'a> {
             Err(e) => e,
         })
     }
-}
-
-fn int_arg(b: &[u8]) -> Result<i64, Reply> {
-    parse_i64(b).ok_or(errors::NOT_INTEGER)
 }
 
 fn bitpos(a: &[Bytes], v: &[u8], bit: bool) -> Result<i64, Reply> {
