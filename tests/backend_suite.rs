@@ -727,6 +727,48 @@ async fn bit_commands() {
     p.step(Check::Near(1), &["TTL", "t"]).await;
 }
 
+/// Seeded random lines of the bit commands over three keys: the memory
+/// store's in-place writes and DynamoDB's read-and-rewrite must leave the
+/// same bytes and give the same replies.
+#[tokio::test]
+async fn bit_commands_random() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let mut p = pair_or_skip!();
+    let mut rng = StdRng::seed_from_u64(11);
+    let keys = ["b0", "b1", "b2"];
+    for _ in 0..150 {
+        let key = keys[rng.gen_range(0..3)];
+        let other = keys[rng.gen_range(0..3)];
+        let offset = rng.gen_range(0..120).to_string();
+        let small = rng.gen_range(-20..20).to_string();
+        let small2 = rng.gen_range(-20..20).to_string();
+        let value = rng.gen_range(-300..300).to_string();
+        let ty = ["u8", "i8", "u3", "i13", "u63", "i64"][rng.gen_range(0..6)];
+        let mode = ["WRAP", "SAT", "FAIL"][rng.gen_range(0..3)];
+        let bit = ["0", "1"][rng.gen_range(0..2)];
+        let unit = ["BIT", "BYTE"][rng.gen_range(0..2)];
+        let op = ["AND", "OR", "XOR"][rng.gen_range(0..3)];
+        let line: Vec<&str> = match rng.gen_range(0..10) {
+            0 | 1 => vec!["SETBIT", key, &offset, bit],
+            2 => vec!["GETBIT", key, &offset],
+            3 => vec!["BITCOUNT", key, &small, &small2, unit],
+            4 => vec!["BITPOS", key, bit, &small, &small2, unit],
+            5 => vec!["BITOP", op, key, other, keys[0]],
+            6 => vec!["BITOP", "NOT", key, other],
+            7 | 8 => vec![
+                "BITFIELD", key, "OVERFLOW", mode, "INCRBY", ty, &offset, &value, "GET", ty,
+                &offset,
+            ],
+            _ => vec!["LCS", key, other, "IDX", "WITHMATCHLEN"],
+        };
+        p.same(&line).await;
+    }
+    for key in keys {
+        p.same(&["GET", key]).await;
+    }
+}
+
 /// Every command in the table is answered on every backend, or refused
 /// there with a documented error: none reaches a store that does not know
 /// it ("ERR command 'x' is not supported by the … backend"). Each command
