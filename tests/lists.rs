@@ -408,3 +408,17 @@ async fn watch_sees_list_writes() {
     a.cmd(&["rpush", "l", "y"]).await;
     assert_eq!(a.cmd(&["exec"]).await, arr([int(1)]));
 }
+
+#[tokio::test]
+async fn time_blocked_is_not_slow() {
+    let server = TestServer::start().await;
+    let mut c = server.raw().await;
+    assert_eq!(
+        c.cmd(&["config", "set", "slowlog-log-slower-than", "1000"])
+            .await,
+        ok()
+    );
+    c.cmd(&["slowlog", "reset"]).await;
+    assert_eq!(c.cmd(&["blpop", "q", "0.05"]).await, Resp::NilArray);
+    assert_eq!(c.cmd(&["slowlog", "len"]).await, int(0));
+}
