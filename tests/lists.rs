@@ -422,3 +422,32 @@ async fn time_blocked_is_not_slow() {
     assert_eq!(c.cmd(&["blpop", "q", "0.05"]).await, Resp::NilArray);
     assert_eq!(c.cmd(&["slowlog", "len"]).await, int(0));
 }
+
+#[tokio::test]
+async fn a_client_waiting_on_several_keys_is_served_once() {
+    let server = TestServer::start().await;
+    let (mut admin, _) = client(&server).await;
+    let (mut w, id) = client(&server).await;
+    w.send(&encode_str(&["brpop", "a", "b", "a", "0"])).await;
+    until_blocked(&mut admin, id).await;
+    admin.send(&encode_str(&["multi"])).await;
+    admin.send(&encode_str(&["rpush", "b", "1"])).await;
+    admin.send(&encode_str(&["rpush", "a", "2"])).await;
+    admin.send(&encode_str(&["exec"])).await;
+    for _ in 0..3 {
+        admin.read().await;
+    }
+    assert_eq!(admin.read().await, arr([int(1), int(1)]));
+    // The command runs again once the transaction is done: it takes from
+    // the first non-empty key in its own order, as Redis 7 does.
+    assert_eq!(w.read().await, bulks(&["a", "2"]));
+    assert_eq!(admin.cmd(&["lrange", "b", "0", "-1"]).await, bulks(&["1"]));
+
+    // SWAPDB brings a list into the waiter's db.
+    w.send(&encode_str(&["blpop", "k", "0"])).await;
+    until_blocked(&mut admin, id).await;
+    admin.cmd(&["select", "1"]).await;
+    admin.cmd(&["rpush", "k", "from-db-1"]).await;
+    assert_eq!(admin.cmd(&["swapdb", "0", "1"]).await, ok());
+    assert_eq!(w.read().await, bulks(&["k", "from-db-1"]));
+}
