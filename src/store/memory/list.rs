@@ -160,9 +160,12 @@ impl Chunk {
         match end {
             End::Back => encode(&mut self.buf, element),
             End::Front => {
-                let mut head = Vec::with_capacity(encoded_len(element));
-                encode(&mut head, element);
-                self.buf.splice(0..0, head);
+                // Encode at the back, then rotate it to the front: no
+                // buffer of its own.
+                let len = self.buf.len();
+                encode(&mut self.buf, element);
+                let added = self.buf.len() - len;
+                self.buf.rotate_right(added);
             }
         }
         self.count += 1;
