@@ -451,3 +451,45 @@ async fn a_client_waiting_on_several_keys_is_served_once() {
     assert_eq!(admin.cmd(&["swapdb", "0", "1"]).await, ok());
     assert_eq!(w.read().await, bulks(&["k", "from-db-1"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiters_and_pushers_lose_nothing() {
+    let server = TestServer::start().await;
+    let (mut admin, _) = client(&server).await;
+    let mut waiters = Vec::new();
+    for _ in 0..20 {
+        let (mut w, _) = client(&server).await;
+        w.send(&encode_str(&["blpop", "work", "0"])).await;
+        waiters.push(w);
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let server = &server;
+            async move { blocked_clients(&mut server.raw().await).await == 20 }
+        })
+        .await
+    );
+    let pushers: Vec<_> = (0..20)
+        .map(|i| {
+            let addr = server.addr();
+            tokio::spawn(async move {
+                let mut p = RawClient::connect(addr).await;
+                p.cmd(&["rpush", "work", &format!("job{i}")]).await
+            })
+        })
+        .collect();
+    for p in pushers {
+        assert!(!p.await.expect("pusher").is_error());
+    }
+    let mut got = Vec::new();
+    for w in &mut waiters {
+        let reply = w.read().await;
+        got.push(reply.items()[1].text());
+    }
+    got.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("job{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(admin.cmd(&["exists", "work"]).await, int(0));
+    assert_eq!(blocked_clients(&mut admin).await, 0);
+}
