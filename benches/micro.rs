@@ -7,7 +7,7 @@
 //! - `parse`: the command table ([`lookup`], [`resolve`]) and the typed
 //!   parsing of SET's and GETEX's options;
 //! - `store`: the in-memory store alone, called as a tower service, over
-//!   100,000 keys;
+//!   100,000 keys and 1,024 small hashes (HSET, HGET);
 //! - `stack`: the same commands through the full stack (metrics, shed,
 //!   timeout, auth, admin) over the same store, unboxed as the server runs
 //!   it ([`stack::service`]), through `oneshot`-style calls with no socket,
@@ -64,6 +64,13 @@ fn configure(group: &mut BenchmarkGroup<'_, ThreadTime>) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(2));
     group.sample_size(50);
+}
+
+/// Fields of each hash of the `hset`/`hget_hit` workloads: small hashes.
+const HASH_FIELDS: usize = 16;
+
+fn hash_key(i: usize) -> String {
+    format!("hash:{:04}", i % ROTATION)
 }
 
 fn key(i: usize) -> String {
@@ -238,6 +245,25 @@ fn workloads(client: &Arc<ClientInfo>) -> Vec<Workload> {
             expect: |r| matches!(r, Reply::Integer(_)),
         },
         Workload {
+            name: "hset",
+            requests: rotate(&|i| {
+                let field = format!("field:{}", i % 64);
+                vec!["HSET".into(), hash_key(i), field, VALUE.into()]
+            }),
+            expect: |r| matches!(r, Reply::Integer(0 | 1)),
+        },
+        Workload {
+            name: "hget_hit",
+            requests: rotate(&|i| {
+                vec![
+                    "HGET".into(),
+                    hash_key(i),
+                    format!("field:{}", i % HASH_FIELDS),
+                ]
+            }),
+            expect: |r| matches!(r, Reply::Bulk(v) if v.len() == VALUE.len()),
+        },
+        Workload {
             name: "mget_10",
             requests: rotate(&|i| {
                 let mut line = vec!["MGET".to_string()];
@@ -261,6 +287,17 @@ fn populated_store(runtime: &tokio::runtime::Runtime) -> MemoryStore {
     for i in 0..KEYS {
         let reply = store.execute(&support::request(&client, &["SET", &key(i), VALUE]));
         assert_eq!(reply, Reply::ok());
+    }
+    // Small hashes (the listpack-like encoding) for HGET and HSET.
+    for i in 0..ROTATION {
+        let mut line = vec!["HSET".to_string(), hash_key(i)];
+        for f in 0..HASH_FIELDS {
+            line.push(format!("field:{f}"));
+            line.push(VALUE.to_string());
+        }
+        let line: Vec<&str> = line.iter().map(String::as_str).collect();
+        let reply = store.execute(&support::request(&client, &line));
+        assert!(matches!(reply, Reply::Integer(_)), "{reply:?}");
     }
     store
 }

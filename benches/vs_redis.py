@@ -46,6 +46,7 @@ WORKLOADS = [
     ("SET -P 16", "set", 16, "SET"),
     ("MSET (10 keys) -P 16", "mset", 16, "MSET (10 keys)"),
     ("INCR -P 16", "incr", 16, "INCR"),
+    ("HSET -P 16", "hset", 16, "HSET"),
     ("PING_INLINE -P 1", "ping_inline", 1, "PING_INLINE"),
 ]
 # Custom commands: (label, args, pipeline)
@@ -55,7 +56,7 @@ CUSTOM = [
 ]
 TARGETS = {
     "GET -P 1": 1.0, "SET -P 1": 1.0, "GET -P 16": 1.2, "SET -P 16": 1.2,
-    "MSET (10 keys) -P 16": 1.0, "MGET (10 keys) -P 16": 1.0, "INCR -P 16": 1.0,
+    "MSET (10 keys) -P 16": 1.0, "MGET (10 keys) -P 16": 1.0, "INCR -P 16": 1.0, "HSET -P 16": 1.2,
     "GET/SET 50/50 -P 16": 1.0,
 }
 

@@ -615,6 +615,160 @@ async fn transactions() {
     p.same(&["GET", "contended"]).await;
 }
 
+/// SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD, BITFIELD_RO and
+/// LCS: string commands, so DynamoDB runs them through the same string
+/// operations (a read, then a write of the whole value when it changed).
+#[tokio::test]
+async fn bit_commands() {
+    let mut p = pair_or_skip!();
+    p.script(&[
+        &["SETBIT", "b", "1", "1"],
+        &["SETBIT", "b", "1", "1"],
+        &["SETBIT", "b", "1", "0"],
+        &["SETBIT", "b", "100", "1"],
+        &["STRLEN", "b"],
+        &["GET", "b"],
+        &["GETBIT", "b", "100"],
+        &["GETBIT", "b", "99"],
+        &["GETBIT", "b", "100000"],
+        &["GETBIT", "missing", "3"],
+        &["SETBIT", "b", "-1", "1"],
+        &["SETBIT", "b", "4294967296", "1"],
+        &["SETBIT", "b", "1", "2"],
+        &["GETBIT", "b", "x"],
+        &["SET", "t", "a", "EX", "100"],
+        &["SETBIT", "t", "15", "1"],
+        &["GET", "t"],
+        &["SET", "f", "foobar"],
+        &["BITCOUNT", "f"],
+        &["BITCOUNT", "f", "1", "1"],
+        &["BITCOUNT", "f", "5", "30", "BIT"],
+        &["BITCOUNT", "f", "-2", "-1"],
+        &["BITCOUNT", "f", "0"],
+        &["BITCOUNT", "missing", "0"],
+        &["BITPOS", "f", "1"],
+        &["BITPOS", "f", "0", "2", "-1"],
+        &["BITPOS", "f", "1", "7", "15", "BIT"],
+        &["BITPOS", "missing", "0"],
+        &["BITPOS", "missing", "1"],
+        &["BITPOS", "f", "2"],
+        &["BITOP", "AND", "d", "f", "b"],
+        &["GET", "d"],
+        &["BITOP", "OR", "d", "f", "b", "missing"],
+        &["GET", "d"],
+        &["BITOP", "XOR", "d", "f", "f"],
+        &["GET", "d"],
+        &["BITOP", "NOT", "d", "f"],
+        &["GET", "d"],
+        &["BITOP", "NOT", "d", "f", "b"],
+        &["BITOP", "AND", "d", "missing", "missing2"],
+        &["EXISTS", "d"],
+        &[
+            "BITFIELD", "bf", "SET", "i8", "0", "100", "INCRBY", "i8", "0", "100", "GET", "u8", "0",
+        ],
+        &[
+            "BITFIELD", "bf", "OVERFLOW", "SAT", "INCRBY", "i8", "0", "100", "OVERFLOW", "FAIL",
+            "INCRBY", "i8", "0", "1",
+        ],
+        &[
+            "BITFIELD",
+            "bf",
+            "SET",
+            "u63",
+            "#1",
+            "9223372036854775807",
+            "GET",
+            "i64",
+            "#1",
+        ],
+        &["GET", "bf"],
+        &["BITFIELD", "bf", "GET", "u64", "0"],
+        &["BITFIELD", "bf", "GET", "u8", "#-1"],
+        &["BITFIELD", "bf", "OVERFLOW", "MAYBE"],
+        &["BITFIELD", "new", "OVERFLOW", "FAIL", "SET", "u2", "0", "9"],
+        &["GET", "new"],
+        &["BITFIELD", "none"],
+        &["BITFIELD_RO", "bf", "GET", "u8", "0", "GET", "i4", "4"],
+        &["BITFIELD_RO", "bf", "SET", "u8", "0", "1"],
+        &["BITFIELD_RO", "none", "GET", "u8", "0"],
+        &["EXISTS", "none"],
+        &["MSET", "k1", "ohmytext", "k2", "mynewtext"],
+        &["LCS", "k1", "k2"],
+        &["LCS", "k1", "k2", "LEN"],
+        &["LCS", "k1", "k2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"],
+        &["LCS", "k1", "k2", "IDX"],
+        &["LCS", "k1", "missing"],
+        &["LCS", "k1", "k2", "LEN", "IDX"],
+        &["MULTI"],
+        &["SETBIT", "m", "7", "1"],
+        &["BITFIELD", "m", "INCRBY", "u8", "0", "1"],
+        &["BITOP", "NOT", "m2", "m"],
+        &["BITCOUNT", "m2"],
+        &["EXEC"],
+        &["WATCH", "m"],
+        &["SETBIT", "m", "6", "1"],
+        &["MULTI"],
+        &["GETBIT", "m", "6"],
+        &["EXEC"],
+        // A SETBIT that changes nothing writes nothing: the WATCH holds.
+        &["WATCH", "m"],
+        &["SETBIT", "m", "6", "1"],
+        &[
+            "BITFIELD", "m", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "9",
+        ],
+        &["MULTI"],
+        &["GETBIT", "m", "6"],
+    ])
+    .await;
+    assert_eq!(
+        p.same(&["EXEC"]).await,
+        Seen::Value(Value::Array(vec![Value::Int(1)]))
+    );
+    p.step(Check::Near(1), &["TTL", "t"]).await;
+}
+
+/// Seeded random lines of the bit commands over three keys: the memory
+/// store's in-place writes and DynamoDB's read-and-rewrite must leave the
+/// same bytes and give the same replies.
+#[tokio::test]
+async fn bit_commands_random() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let mut p = pair_or_skip!();
+    let mut rng = StdRng::seed_from_u64(11);
+    let keys = ["b0", "b1", "b2"];
+    for _ in 0..150 {
+        let key = keys[rng.gen_range(0..3)];
+        let other = keys[rng.gen_range(0..3)];
+        let offset = rng.gen_range(0..120).to_string();
+        let small = rng.gen_range(-20..20).to_string();
+        let small2 = rng.gen_range(-20..20).to_string();
+        let value = rng.gen_range(-300..300).to_string();
+        let ty = ["u8", "i8", "u3", "i13", "u63", "i64"][rng.gen_range(0..6)];
+        let mode = ["WRAP", "SAT", "FAIL"][rng.gen_range(0..3)];
+        let bit = ["0", "1"][rng.gen_range(0..2)];
+        let unit = ["BIT", "BYTE"][rng.gen_range(0..2)];
+        let op = ["AND", "OR", "XOR"][rng.gen_range(0..3)];
+        let line: Vec<&str> = match rng.gen_range(0..10) {
+            0 | 1 => vec!["SETBIT", key, &offset, bit],
+            2 => vec!["GETBIT", key, &offset],
+            3 => vec!["BITCOUNT", key, &small, &small2, unit],
+            4 => vec!["BITPOS", key, bit, &small, &small2, unit],
+            5 => vec!["BITOP", op, key, other, keys[0]],
+            6 => vec!["BITOP", "NOT", key, other],
+            7 | 8 => vec![
+                "BITFIELD", key, "OVERFLOW", mode, "INCRBY", ty, &offset, &value, "GET", ty,
+                &offset,
+            ],
+            _ => vec!["LCS", key, other, "IDX", "WITHMATCHLEN"],
+        };
+        p.same(&line).await;
+    }
+    for key in keys {
+        p.same(&["GET", key]).await;
+    }
+}
+
 /// Every command in the table is answered on every backend, or refused
 /// there with a documented error: none reaches a store that does not know
 /// it ("ERR command 'x' is not supported by the … backend"). Each command

@@ -14,12 +14,17 @@
 //!   seed (`DIFF_SEED=n` replays it), the step and the lines before it.
 //! - [`bitfield_random_arithmetic`]: random SET/INCRBY values and widths
 //!   under each OVERFLOW mode, the arithmetic the sequences reach rarely.
+//! - [`lcs_random_strings`]: LCS with every option over strings of a
+//!   small alphabet, where matches are long and ties many.
+//! - [`resp3_shapes`]: LCS IDX's map and BITFIELD's null under HELLO 3.
 //!
 //! Every reply here is deterministic, so all are compared byte for byte.
 //! WRONGTYPE cannot be reached yet (no command here creates a key of
 //! another type); the unit tests in `src/commands/bits.rs` cover it.
 
 mod common;
+// Shared with the other differential tests, which use all of it.
+#[allow(dead_code)]
 mod differential_harness;
 
 use differential_harness::*;
@@ -687,6 +692,40 @@ async fn bitfield_random_arithmetic() {
                 &offset, &by, "get", &ty, &offset,
             ]));
             lines.push(line(&["get", "f"]));
+        }
+        if let Err(report) = pair.run(&lines).await {
+            failures.push(format!("seed {seed}: {report}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// LCS over strings of a small alphabet, where matches are long and ties
+/// many: the walk back through the table must break them as Redis does.
+#[tokio::test]
+async fn lcs_random_strings() {
+    let Some(mut pair) = Pair::start().await else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for seed in seeds(0..3) {
+        let mut rng = StdRng::seed_from_u64(7000 + seed);
+        let mut lines = Vec::new();
+        for _ in 0..60 {
+            let alphabet: &[u8] = [&b"ab"[..], b"acgt", b"abcdefghij"][rng.gen_range(0..3)];
+            let text = |rng: &mut StdRng| -> Vec<u8> {
+                let len = rng.gen_range(0..200);
+                (0..len)
+                    .map(|_| *alphabet.choose(rng).expect("letters"))
+                    .collect()
+            };
+            let (a, b) = (text(&mut rng), text(&mut rng));
+            lines.push(vec![b"mset".to_vec(), b"a".to_vec(), a, b"b".to_vec(), b]);
+            lines.push(line(&["lcs", "a", "b"]));
+            lines.push(line(&["lcs", "a", "b", "len"]));
+            lines.push(line(&["lcs", "a", "b", "idx", "withmatchlen"]));
+            let min = rng.gen_range(0..6).to_string();
+            lines.push(line(&["lcs", "b", "a", "idx", "minmatchlen", &min]));
         }
         if let Err(report) = pair.run(&lines).await {
             failures.push(format!("seed {seed}: {report}"));

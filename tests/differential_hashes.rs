@@ -48,6 +48,7 @@ async fn hand_picked_edge_cases() {
             // HELLO's reply names the server: not compared.
             pair.both(&line(&["hello", "3"])).await;
         }
+        let deadline = day_ahead().to_string();
         let mut lines: Vec<Vec<Vec<u8>>> = Vec::new();
         let mut add = |parts: &[&str]| lines.push(line(parts));
         add(&["hset", "h", "a", "1", "b", "2", "c", "3"]);
@@ -113,6 +114,30 @@ async fn hand_picked_edge_cases() {
         ] {
             add(cmd);
         }
+        // HSTRLEN of values Redis' listpack stores as integers (Redis'
+        // "HSTRLEN corner cases"), and a long field updated in place.
+        for v in [
+            "-9223372036854775808",
+            "9223372036854775807",
+            "9223372036854775808",
+            "",
+            "0",
+            "-1",
+            "x",
+            "007",
+            "-0",
+        ] {
+            add(&["hset", "strlen", "f", v]);
+            add(&["hstrlen", "strlen", "f"]);
+            add(&["hget", "strlen", "f"]);
+        }
+        let a1024 = "A".repeat(1024);
+        add(&["hset", "longkey", &a1024, "1"]);
+        add(&["hset", "longkey", &a1024, "2"]);
+        add(&["hget", "longkey", &a1024]);
+        add(&["hincrbyfloat", "pinf", "f", "+inf"]);
+        add(&["hincrbyfloat", "pinf", "f", "-inf"]);
+        add(&["exists", "pinf"]);
         // HINCRBY.
         add(&["hincrby", "n", "i", "5"]);
         add(&["hincrby", "n", "i", "-10"]);
@@ -237,6 +262,10 @@ async fn hand_picked_edge_cases() {
         add(&["ttl", "h3"]);
         add(&["persist", "h3"]);
         add(&["ttl", "h3"]);
+        add(&["pexpireat", "h3", &deadline]);
+        add(&["pexpiretime", "h3"]);
+        add(&["hset", "h3", "more", "1"]);
+        add(&["pexpiretime", "h3"]);
         add(&["del", "h3"]);
         add(&["hdel", "h", "a", "c", "d", "e", "f", "b"]);
         add(&["exists", "h"]);

@@ -636,3 +636,35 @@ async fn through_the_redis_crate() {
     let exists: bool = con.hexists("h", "b").await.unwrap();
     assert!(exists);
 }
+
+#[tokio::test]
+async fn reads_count_keyspace_hits_and_misses_once_per_key() {
+    let server = TestServer::start().await;
+    let mut c = server.raw().await;
+    // The same lines give keyspace_hits:4 and keyspace_misses:2 on
+    // redis-server: reads count once per key, writes not at all.
+    for line in [
+        &["HSET", "h", "a", "1"][..],
+        &["HGET", "h", "a"],
+        &["HGET", "nokey", "a"],
+        &["HMGET", "h", "a", "b", "c"],
+        &["HDEL", "h", "zz"],
+        &["HINCRBY", "h", "n", "1"],
+        &["HSCAN", "h", "0"],
+        &["HRANDFIELD", "nokey", "3"],
+        &["HGETALL", "h"],
+        &["HSETNX", "h", "a", "1"],
+    ] {
+        assert!(!c.cmd(line).await.is_error(), "{line:?}");
+    }
+    let info = c.cmd(&["INFO", "stats"]).await.text();
+    let stat = |name: &str| -> i64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!((stat("keyspace_hits"), stat("keyspace_misses")), (4, 2));
+}

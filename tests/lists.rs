@@ -408,3 +408,88 @@ async fn watch_sees_list_writes() {
     a.cmd(&["rpush", "l", "y"]).await;
     assert_eq!(a.cmd(&["exec"]).await, arr([int(1)]));
 }
+
+#[tokio::test]
+async fn time_blocked_is_not_slow() {
+    let server = TestServer::start().await;
+    let mut c = server.raw().await;
+    assert_eq!(
+        c.cmd(&["config", "set", "slowlog-log-slower-than", "1000"])
+            .await,
+        ok()
+    );
+    c.cmd(&["slowlog", "reset"]).await;
+    assert_eq!(c.cmd(&["blpop", "q", "0.05"]).await, Resp::NilArray);
+    assert_eq!(c.cmd(&["slowlog", "len"]).await, int(0));
+}
+
+#[tokio::test]
+async fn a_client_waiting_on_several_keys_is_served_once() {
+    let server = TestServer::start().await;
+    let (mut admin, _) = client(&server).await;
+    let (mut w, id) = client(&server).await;
+    w.send(&encode_str(&["brpop", "a", "b", "a", "0"])).await;
+    until_blocked(&mut admin, id).await;
+    admin.send(&encode_str(&["multi"])).await;
+    admin.send(&encode_str(&["rpush", "b", "1"])).await;
+    admin.send(&encode_str(&["rpush", "a", "2"])).await;
+    admin.send(&encode_str(&["exec"])).await;
+    for _ in 0..3 {
+        admin.read().await;
+    }
+    assert_eq!(admin.read().await, arr([int(1), int(1)]));
+    // The command runs again once the transaction is done: it takes from
+    // the first non-empty key in its own order, as Redis 7 does.
+    assert_eq!(w.read().await, bulks(&["a", "2"]));
+    assert_eq!(admin.cmd(&["lrange", "b", "0", "-1"]).await, bulks(&["1"]));
+
+    // SWAPDB brings a list into the waiter's db.
+    w.send(&encode_str(&["blpop", "k", "0"])).await;
+    until_blocked(&mut admin, id).await;
+    admin.cmd(&["select", "1"]).await;
+    admin.cmd(&["rpush", "k", "from-db-1"]).await;
+    assert_eq!(admin.cmd(&["swapdb", "0", "1"]).await, ok());
+    assert_eq!(w.read().await, bulks(&["k", "from-db-1"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiters_and_pushers_lose_nothing() {
+    let server = TestServer::start().await;
+    let (mut admin, _) = client(&server).await;
+    let mut waiters = Vec::new();
+    for _ in 0..20 {
+        let (mut w, _) = client(&server).await;
+        w.send(&encode_str(&["blpop", "work", "0"])).await;
+        waiters.push(w);
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let server = &server;
+            async move { blocked_clients(&mut server.raw().await).await == 20 }
+        })
+        .await
+    );
+    let pushers: Vec<_> = (0..20)
+        .map(|i| {
+            let addr = server.addr();
+            tokio::spawn(async move {
+                let mut p = RawClient::connect(addr).await;
+                p.cmd(&["rpush", "work", &format!("job{i}")]).await
+            })
+        })
+        .collect();
+    for p in pushers {
+        assert!(!p.await.expect("pusher").is_error());
+    }
+    let mut got = Vec::new();
+    for w in &mut waiters {
+        let reply = w.read().await;
+        got.push(reply.items()[1].text());
+    }
+    got.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("job{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(admin.cmd(&["exists", "work"]).await, int(0));
+    assert_eq!(blocked_clients(&mut admin).await, 0);
+}

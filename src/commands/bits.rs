@@ -17,7 +17,10 @@
 //! - A write that changes nothing (SETBIT of a bit already so, a
 //!   BITFIELD whose writes all store the old value or fail with OVERFLOW
 //!   FAIL) writes nothing unless it created or grew the string, as Redis
-//!   signals no modification then (WATCH stays clean).
+//!   signals no modification then (WATCH stays clean). One difference:
+//!   a BITFIELD that creates or grows the key while every write fails
+//!   under OVERFLOW FAIL keeps the new bytes, as in Redis, and counts as
+//!   a change here (Redis adds them without signalling).
 //! - Bit offsets are limited by proto-max-bulk-len
 //!   ([`Keyspace::max_string_len`]): `offset / 8` must be below it.
 //! - BITFIELD's overflow arithmetic is Redis' `checkSignedBitfieldOverflow`
@@ -33,6 +36,7 @@ use bytes::Bytes;
 use redynamo_layers::reply::errors;
 use redynamo_layers::Reply;
 
+use super::args::int_arg;
 use super::keyspace::{Clock, Keyspace, Kind, Ks};
 use super::KeyCommand;
 use crate::util::num::parse_i64;
@@ -290,8 +294,8 @@ fn bitcount(a: &[Bytes], v: &[u8]) -> Result<u64, Reply> {
     let range = match a.len() {
         2 => bit_range(0, -1, v.len(), false),
         4 | 5 => {
-            let start = parse_i64(&a[2]).ok_or(errors::NOT_INTEGER)?;
-            let end = parse_i64(&a[3]).ok_or(errors::NOT_INTEGER)?;
+            let start = int_arg(&a[2])?;
+            let end = int_arg(&a[3])?;
             // Redis answers this case before it reads the unit.
             if start < 0 && end < 0 && start > end {
                 return Ok(0);
@@ -338,10 +342,6 @@ impl<'a> KeyCommand<'a> for BitPos<'a> {
             Err(e) => e,
         })
     }
-}
-
-fn int_arg(b: &[u8]) -> Result<i64, Reply> {
-    parse_i64(b).ok_or(errors::NOT_INTEGER)
 }
 
 fn bitpos(a: &[Bytes], v: &[u8], bit: bool) -> Result<i64, Reply> {
@@ -838,26 +838,39 @@ fn lcs(a: &[u8], b: &[u8], o: LcsOptions, max_len: usize) -> Reply {
             "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
         );
     }
+    // LEN needs only the table's last row: two rows do (Redis builds the
+    // whole table for it, which the check above still sizes).
+    let rows = if o.len { 2 } else { alen + 1 };
     let mut table: Vec<u32> = Vec::new();
-    if table.try_reserve_exact(cells as usize).is_err() {
+    if table.try_reserve_exact(rows * width).is_err() {
         return Reply::static_error(
             "ERR Insufficient memory, failed allocating transient memory for LCS",
         );
     }
-    table.resize(cells as usize, 0);
+    table.resize(rows * width, 0);
     for i in 1..=alen {
+        let row = if o.len { i % 2 } else { i };
+        let prev_row = if o.len { (i - 1) % 2 } else { i - 1 };
+        let (prev, cur) = if prev_row < row {
+            let (head, tail) = table.split_at_mut(row * width);
+            (&head[prev_row * width..][..width], &mut tail[..width])
+        } else {
+            let (head, tail) = table.split_at_mut(prev_row * width);
+            (&tail[..width], &mut head[row * width..][..width])
+        };
+        let ai = a[i - 1];
         for j in 1..=blen {
-            table[i * width + j] = if a[i - 1] == b[j - 1] {
-                table[(i - 1) * width + j - 1] + 1
+            cur[j] = if ai == b[j - 1] {
+                prev[j - 1] + 1
             } else {
-                table[(i - 1) * width + j].max(table[i * width + j - 1])
+                prev[j].max(cur[j - 1])
             };
         }
     }
-    let total = table[alen * width + blen];
     if o.len {
-        return Reply::Integer(i64::from(total));
+        return Reply::Integer(i64::from(table[(alen % 2) * width + blen]));
     }
+    let total = table[alen * width + blen];
     let at = |i: usize, j: usize| table[i * width + j];
     let mut result = vec![0u8; total as usize];
     let mut idx = total as usize;
@@ -1016,6 +1029,238 @@ mod tests {
         }
     }
 
+    /// A keyspace of a few keys of any type, which keeps the default
+    /// [`Keyspace::modify_string`] (the DynamoDB store's) and counts writes.
+    #[derive(Default)]
+    struct Keys {
+        keys: std::collections::HashMap<Vec<u8>, (Kind, Vec<u8>)>,
+        writes: usize,
+    }
+
+    impl Clock for Keys {
+        fn now(&mut self) -> u64 {
+            1
+        }
+    }
+    impl crate::commands::hashes::Hashes for Keys {}
+    impl crate::commands::lists::Lists for Keys {}
+    impl crate::commands::sets::Sets for Keys {}
+    impl crate::commands::zsets::SortedSets for Keys {}
+
+    impl Keyspace for Keys {
+        fn db(&self) -> u32 {
+            0
+        }
+        fn select(&mut self, _: u32) {}
+        fn databases(&self) -> u32 {
+            1
+        }
+        fn max_string_len(&self) -> usize {
+            512 << 20
+        }
+        fn read(&mut self, key: &[u8]) -> Ks<Option<super::super::keyspace::Head<'_>>> {
+            self.lookup(key)
+        }
+        fn lookup(&mut self, key: &[u8]) -> Ks<Option<super::super::keyspace::Head<'_>>> {
+            Ok(self
+                .keys
+                .get(key)
+                .map(|(kind, value)| super::super::keyspace::Head {
+                    kind: *kind,
+                    expire_at: 0,
+                    value,
+                }))
+        }
+        fn put_string(&mut self, key: &[u8], value: &[u8], _: u64) -> Ks<()> {
+            self.writes += 1;
+            self.keys
+                .insert(key.to_vec(), (Kind::String, value.to_vec()));
+            Ok(())
+        }
+        fn append_string(&mut self, _: &[u8], _: &[u8]) -> Ks<usize> {
+            unreachable!("no bit command appends")
+        }
+        fn set_expire(&mut self, _: &[u8], _: u64) -> Ks<()> {
+            Ok(())
+        }
+        fn delete(&mut self, key: &[u8]) -> Ks<bool> {
+            self.writes += 1;
+            Ok(self.keys.remove(key).is_some())
+        }
+        fn copy(&mut self, _: &[u8], _: u32, _: &[u8]) -> Ks<()> {
+            Ok(())
+        }
+    }
+
+    fn run(ks: &mut Keys, line: &str) -> Reply {
+        let spec = redynamo_layers::command::all_specs()
+            .find(|s| s.name.eq_ignore_ascii_case(line.split(' ').next().unwrap()))
+            .unwrap();
+        let cmd = redynamo_layers::Command {
+            spec,
+            args: line
+                .split(' ')
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect(),
+        };
+        crate::commands::apply(&cmd, ks).unwrap().unwrap()
+    }
+
+    #[test]
+    fn wrong_types_in_redis_order() {
+        let mut ks = Keys::default();
+        ks.keys.insert(b"h".to_vec(), (Kind::Hash, Vec::new()));
+        ks.keys
+            .insert(b"s".to_vec(), (Kind::String, b"foobar".to_vec()));
+        let wrongtype = errors::WRONGTYPE;
+        let not_strings = Reply::static_error("ERR The specified keys must contain string values");
+        for (line, reply) in [
+            ("setbit h 1 1", wrongtype.clone()),
+            ("setbit h x 1", BIT_OFFSET),
+            ("setbit h 1 2", BIT_VALUE),
+            ("getbit h 1", wrongtype.clone()),
+            ("getbit h x", BIT_OFFSET),
+            // 7.2 reads the key before the range arguments.
+            ("bitcount h", wrongtype.clone()),
+            ("bitcount h 1", wrongtype.clone()),
+            ("bitcount h x y", wrongtype.clone()),
+            ("bitpos h 1", wrongtype.clone()),
+            ("bitpos h 1 x", wrongtype.clone()),
+            ("bitpos h 2", BIT_ARGUMENT),
+            ("bitop and d s h", wrongtype.clone()),
+            ("bitop nand d h", errors::SYNTAX),
+            (
+                "bitfield s get u8 0",
+                Reply::Array(vec![Reply::Integer(102)]),
+            ),
+            ("bitfield h get u8 0", wrongtype.clone()),
+            ("bitfield h set u8 0 1", wrongtype.clone()),
+            ("bitfield h get u64 0", BITFIELD_TYPE),
+            ("bitfield_ro h get u8 0", wrongtype.clone()),
+            (
+                "bitfield_ro h set u8 0 1",
+                Reply::static_error("ERR BITFIELD_RO only supports the GET subcommand"),
+            ),
+            ("lcs h s", not_strings.clone()),
+            ("lcs s h", not_strings.clone()),
+            ("lcs s h bogus", not_strings),
+            ("lcs s missing bogus", errors::SYNTAX),
+            // The destination's type does not matter.
+            ("bitop or h s", Reply::Integer(6)),
+        ] {
+            assert_eq!(run(&mut ks, line), reply, "{line}");
+        }
+        assert_eq!(ks.writes, 1, "only BITOP wrote");
+        assert_eq!(ks.keys[&b"h"[..]], (Kind::String, b"foobar".to_vec()));
+    }
+
+    #[test]
+    fn the_default_modify_string_writes_only_changes() {
+        let mut ks = Keys::default();
+        assert_eq!(run(&mut ks, "setbit k 9 1"), Reply::Integer(0));
+        assert_eq!(ks.keys[&b"k"[..]].1, vec![0, 0x40]);
+        assert_eq!(ks.writes, 1);
+        assert_eq!(run(&mut ks, "setbit k 9 1"), Reply::Integer(1));
+        assert_eq!(run(&mut ks, "setbit k 0 0"), Reply::Integer(0));
+        assert_eq!(
+            run(
+                &mut ks,
+                "bitfield k set u8 0 0 overflow fail incrby u4 0 16"
+            ),
+            Reply::Array(vec![Reply::Integer(0), Reply::Null])
+        );
+        assert_eq!(ks.writes, 1, "nothing changed");
+        assert_eq!(run(&mut ks, "setbit k 16 0"), Reply::Integer(0));
+        assert_eq!(ks.keys[&b"k"[..]].1, vec![0, 0x40, 0]);
+        assert_eq!(ks.writes, 2, "grown");
+        assert_eq!(
+            run(&mut ks, "bitfield k incrby i16 #0 -1"),
+            Reply::Array(vec![Reply::Integer(63)])
+        );
+        assert_eq!(ks.writes, 3);
+        assert_eq!(
+            run(&mut ks, "bitfield new overflow fail incrby u4 0 16"),
+            Reply::Array(vec![Reply::Null])
+        );
+        assert_eq!(ks.keys[&b"new"[..]].1, vec![0], "created even so");
+    }
+
+    /// Words the argument fuzzing below draws from: keywords of every
+    /// command here, numbers at the edges, offsets small enough that no
+    /// case allocates much.
+    const WORDS: &[&str] = &[
+        "k",
+        "s",
+        "h",
+        "0",
+        "1",
+        "2",
+        "7",
+        "8",
+        "63",
+        "64",
+        "100",
+        "-1",
+        "-8",
+        "#3",
+        "#-1",
+        "#",
+        "4294967296",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "99999999999999999999",
+        "x",
+        "",
+        "bit",
+        "BYTE",
+        "get",
+        "SET",
+        "incrby",
+        "overflow",
+        "wrap",
+        "SAT",
+        "fail",
+        "i8",
+        "u63",
+        "i64",
+        "u64",
+        "i1",
+        "u0",
+        "and",
+        "or",
+        "xor",
+        "NOT",
+        "len",
+        "IDX",
+        "minmatchlen",
+        "withmatchlen",
+    ];
+
+    proptest! {
+        /// No argument line, of any length the arity allows, panics a
+        /// command here; each answers something.
+        #[test]
+        fn random_arguments_never_panic(
+            name in prop::sample::select(vec![
+                "setbit", "getbit", "bitcount", "bitpos", "bitop", "bitfield",
+                "bitfield_ro", "lcs",
+            ]),
+            words in proptest::collection::vec(prop::sample::select(WORDS), 0..12),
+        ) {
+            let spec = redynamo_layers::command::all_specs()
+                .find(|s| s.name == name)
+                .unwrap();
+            let argc = words.len() + 1;
+            let arity = spec.arity.unsigned_abs() as usize;
+            prop_assume!(if spec.arity < 0 { argc >= arity } else { argc == arity });
+            let mut ks = Keys::default();
+            ks.keys.insert(b"h".to_vec(), (Kind::Hash, Vec::new()));
+            ks.keys.insert(b"s".to_vec(), (Kind::String, b"foobar".to_vec()));
+            let line = std::iter::once(name).chain(words).collect::<Vec<_>>().join(" ");
+            let _ = run(&mut ks, &line);
+        }
+    }
+
     #[test]
     fn lcs_as_redis_documents_it() {
         let o = LcsOptions::default();
@@ -1042,6 +1287,20 @@ mod tests {
                 (Reply::bulk(b"len"), Reply::Integer(6)),
             ])
         );
+        for (a, b, n) in [
+            (&b"ohmytext"[..], &b"mynewtext"[..], 6),
+            (b"", b"abc", 0),
+            (b"abc", b"", 0),
+            (b"abcabcabc", b"cbacbacba", 5),
+            (b"a", b"a", 1),
+        ] {
+            let len = LcsOptions { len: true, ..o };
+            assert_eq!(lcs(a, b, len, 1 << 20), Reply::Integer(n), "{a:?} {b:?}");
+            let Reply::Bulk(text) = lcs(a, b, o, 1 << 20) else {
+                panic!("LCS is a bulk string");
+            };
+            assert_eq!(text.len() as i64, n, "{a:?} {b:?}");
+        }
         assert_eq!(
             lcs(&[b'a'; 100], &[b'a'; 100], o, 100),
             Reply::static_error(

@@ -645,6 +645,27 @@ mod tests {
         assert_eq!(parse_cursor(b"0x10"), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_cursor_bytes_parse_without_panic(text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..30)) {
+            let parsed = parse_cursor(&text);
+            if !text.is_empty() && text.iter().all(u8::is_ascii_digit) {
+                let decimal = std::str::from_utf8(&text).unwrap().parse::<u64>().ok();
+                proptest::prop_assert_eq!(parsed, decimal);
+            }
+        }
+
+        #[test]
+        fn every_cursor_round_trips(n in proptest::prelude::any::<u64>()) {
+            proptest::prop_assert_eq!(parse_cursor(n.to_string().as_bytes()), Some(n));
+            proptest::prop_assert_eq!(parse_cursor(format!("+{n}").as_bytes()), Some(n));
+            proptest::prop_assert_eq!(
+                parse_cursor(format!("-{n}").as_bytes()),
+                Some(n.wrapping_neg())
+            );
+        }
+    }
+
     #[test]
     fn scan_options_in_redis_order() {
         let b = |s: &[&str]| -> Vec<Bytes> {

@@ -861,6 +861,24 @@ mod tests {
         assert_eq!(parse_timeout(b"-0.0001", 0), Ok(None));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_timeout_argument_parses_or_is_refused(arg in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            // Never a panic; a parsed timeout is a whole number of ms.
+            if let Ok(Some(d)) = parse_timeout(&arg, 1_700_000_000_000) {
+                proptest::prop_assert_eq!(d.subsec_nanos() % 1_000_000, 0);
+            }
+        }
+
+        #[test]
+        fn decimal_timeouts_round_up_to_the_millisecond(ms in 0u64..10_000_000, frac in 0u32..1000) {
+            let text = format!("{}.{:03}{}", ms / 1000, ms % 1000, frac);
+            let want = ms + u64::from(frac != 0);
+            let got = parse_timeout(text.as_bytes(), 0).expect("valid");
+            proptest::prop_assert_eq!(got.map_or(0, |d| d.as_millis() as u64), want);
+        }
+    }
+
     #[test]
     fn ranges_as_lrange() {
         assert_eq!(resolve_range(0, -1, 3), Some((0, 2)));

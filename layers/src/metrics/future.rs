@@ -24,6 +24,21 @@ pub(crate) struct Record {
     /// A raw reading of `shared.clock`, or [`IN_RUN`].
     pub(crate) start: u64,
     pub(crate) shared: &'static Shared,
+    /// A blocking command (BLPOP …) that had to wait: its time blocked is
+    /// not work, so it never enters the slow log (Redis leaves the
+    /// blocked time out of a command's duration).
+    pub(crate) parked: Parked,
+}
+
+/// Whether a command may block, and whether it did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parked {
+    /// Not a blocking command.
+    No,
+    /// A blocking command, not waiting (yet).
+    May,
+    /// A blocking command that waited.
+    Waited,
 }
 
 /// A [`Record::start`] that means: the command joined its client's run and
@@ -60,6 +75,9 @@ where
             Poll::Ready(out) => out.map_err(Into::into),
             Poll::Pending => {
                 if let Some(r) = this.record.as_mut() {
+                    if r.parked == Parked::May {
+                        r.parked = Parked::Waited;
+                    }
                     if r.start == IN_RUN {
                         // It joined its client's run but has to wait after
                         // all: timed on its own from here.
@@ -92,7 +110,7 @@ where
             } else {
                 let ns = timing::nanos(shared, r.start, timing::end(shared, r.client));
                 r.counters.add_latency(ns);
-                if shared.slowlog.is_slow_ns(ns) {
+                if r.parked != Parked::Waited && shared.slowlog.is_slow_ns(ns) {
                     match &r.slow {
                         Some(capture) => log_slow(shared, capture, ns),
                         // A command of a run that waited: no line kept.

@@ -224,6 +224,11 @@ where
                 client,
                 start,
                 shared,
+                parked: if spec.routing.blocking {
+                    future::Parked::May
+                } else {
+                    future::Parked::No
+                },
             },
         )
     }

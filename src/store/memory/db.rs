@@ -270,7 +270,7 @@ impl Db {
 
     pub fn clear(&mut self) {
         *self = Db {
-            hasher: self.hasher,
+            hasher: self.hasher.clone(),
             ..Db::default()
         };
     }

@@ -428,6 +428,11 @@ mod tests {
             (&b"key"[..], Value::Str(b"ab\0\0z"), 9)
         );
         assert_eq!(e, Entry::new(b"key", Value::Str(b"ab\0\0z"), 9));
+        // Within its length, the value is changed where it is stored.
+        let at = e.string_mut(0).unwrap().as_ptr();
+        e.string_mut(5).unwrap()[0] = b'A';
+        assert_eq!(e.string_mut(3).unwrap().as_ptr(), at);
+        assert_eq!(e.value(), Value::Str(b"Ab\0\0z"));
         let mut empty = Entry::string(b"k", &[], 0);
         assert_eq!(empty.string_mut(3), Some(&mut [0u8, 0, 0][..]));
         assert_eq!(empty.heap_bytes(), 2 + 1 + 3);

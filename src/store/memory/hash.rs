@@ -17,6 +17,14 @@
 //!   cursor that survives growth, the way Redis' reverse-binary cursor
 //!   does.
 //!
+//! Measured for 1 M fields like `field:123456` → `value:123456`: the
+//! tables take 32 bytes a field (16-byte slots at hashbrown's load, plus
+//! control bytes), the entries 25 (32 with the allocator's rounding), so
+//! about 64 bytes a field, where Redis' dict takes about 72 to 80 (a
+//! 24-byte `dictEntry` rounded to 32, a bucket pointer, two sds strings of
+//! 16). A small hash of ten short pairs is one 60-byte buffer, like the
+//! listpack's 87.
+//!
 //! A hash goes from small to large when a field or value longer than
 //! [`SMALL_LEN`] is set or the 129th field arrives, and never back (Redis
 //! does not convert back either).
@@ -341,7 +349,9 @@ impl Small {
 /// table `j` into `2j` and `2j + 1`, so a cursor that is a prefix value
 /// (`j << (64 - bits)`) still names where the scan stopped after any
 /// number of doublings: HSCAN visits every field that exists for the whole
-/// scan, and with at most [`PART_FIELDS`]-ish fields per step.
+/// scan. A step visits whole tables (64 to 128 fields each on average,
+/// [`PART_FIELDS`]) until it has visited COUNT fields, so HSCAN's COUNT is
+/// a lower bound here, where in Redis it is a rough target.
 #[derive(Clone)]
 struct Large {
     hasher: DefaultHashBuilder,
@@ -447,7 +457,30 @@ impl Large {
         if part.capacity() > 64 && part.len() * 4 < part.capacity() {
             part.shrink_to_fit(|e| hasher.hash_one(entry_field(e)));
         }
+        if self.bits > 0 && self.len * 8 < self.parts.len() * PART_FIELDS {
+            self.merge();
+        }
         true
+    }
+
+    /// Halve the tables: `2j` and `2j + 1` become `j` again, so a hash that
+    /// shrank does not keep thousands of empty tables. A cursor into the
+    /// odd half now names the merged table, which a scan then visits from
+    /// its start: fields may come twice, none is missed.
+    fn merge(&mut self) {
+        let old = std::mem::take(&mut self.parts);
+        let mut parts = Vec::with_capacity(old.len() / 2);
+        let mut old = old.into_iter();
+        while let (Some(mut even), Some(odd)) = (old.next(), old.next()) {
+            let hasher = &self.hasher;
+            for e in odd {
+                let h = hasher.hash_one(entry_field(&e));
+                even.insert_unique(h, e, |e| hasher.hash_one(entry_field(e)));
+            }
+            parts.push(even);
+        }
+        self.parts = parts;
+        self.bits -= 1;
     }
 
     /// Double the tables: table `j` becomes `2j` and `2j + 1`.
@@ -768,6 +801,39 @@ mod tests {
     }
 
     #[test]
+    fn tables_merge_when_the_hash_shrinks_and_scans_stay_complete() {
+        let mut h = HashValue::default();
+        for i in 0..5000 {
+            h.set(format!("f{i}").as_bytes(), b"v");
+        }
+        let tables = |h: &HashValue| match &h.0 {
+            Repr::Large(l) => l.parts.len(),
+            Repr::Small(_) => 0,
+        };
+        let grown = tables(&h);
+        assert!(grown >= 32, "{grown} tables");
+        // Delete most of it in the middle of a scan.
+        let mut seen = HashSet::new();
+        let mut cursor = h.scan(0, 10, &mut |f, _| {
+            seen.insert(f.to_vec());
+        });
+        for i in 100..5000 {
+            h.delete(format!("f{i}").as_bytes());
+        }
+        assert!(tables(&h) < grown / 8, "{} tables", tables(&h));
+        while cursor != 0 {
+            cursor = h.scan(cursor, 10, &mut |f, _| {
+                seen.insert(f.to_vec());
+            });
+        }
+        for i in 0..100 {
+            assert!(seen.contains(format!("f{i}").as_bytes()), "f{i}");
+            assert_eq!(h.get(format!("f{i}").as_bytes()), Some(&b"v"[..]));
+        }
+        assert_eq!(h.len(), 100);
+    }
+
+    #[test]
     fn random_picks() {
         let mut rng = rand::thread_rng();
         for n in [5usize, 300] {
@@ -797,15 +863,29 @@ mod tests {
             (0u8..3, 0usize..200, proptest::collection::vec(any::<u8>(), 0..80)), 0..600)) {
             let mut h = HashValue::default();
             let mut model = BTreeMap::new();
+            // Insertion order, as a listpack keeps it: an update stays in
+            // place, a deleted field that comes back goes to the end.
+            let mut order: Vec<Vec<u8>> = Vec::new();
             for (op, field, value) in ops {
                 let field = format!("{field}").into_bytes();
                 match op {
-                    0 | 1 => prop_assert_eq!(
-                        h.set(&field, &value),
-                        model.insert(field.clone(), value.clone()).is_none()),
-                    _ => prop_assert_eq!(h.delete(&field), model.remove(&field).is_some()),
+                    0 | 1 => {
+                        let new = model.insert(field.clone(), value.clone()).is_none();
+                        if new {
+                            order.push(field.clone());
+                        }
+                        prop_assert_eq!(h.set(&field, &value), new);
+                    }
+                    _ => {
+                        order.retain(|f| f != &field);
+                        prop_assert_eq!(h.delete(&field), model.remove(&field).is_some());
+                    }
                 }
                 prop_assert_eq!(h.len(), model.len());
+                if h.is_small() {
+                    let fields: Vec<Vec<u8>> = all(&h).into_iter().map(|(f, _)| f).collect();
+                    prop_assert_eq!(&fields, &order);
+                }
             }
             let mut got: Vec<_> = all(&h);
             got.sort();

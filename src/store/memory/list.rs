@@ -13,8 +13,12 @@
 //! walked from either end: RPOP finds the last element from the chunk's
 //! end without a scan. A chunk grows to [`CHUNK_BYTES`] (Redis'
 //! `list-max-listpack-size -2`, 8 KB) before a new one is started at that
-//! end; a small list is one chunk, like Redis' single listpack. Per chunk
-//! the deque holds 32 bytes (buffer, count), as a quicklist node does.
+//! end; a small list is one chunk, like Redis' single listpack, in a deque
+//! with room for just that chunk. Per chunk the deque holds 32 bytes
+//! (buffer, count), as a quicklist node does. A list's first chunk grows
+//! by doubling, capped at the target; a further chunk is allocated whole
+//! (a big list fills it), and a chunk that is left behind gives back its
+//! slack.
 //!
 //! Push and pop at either end touch one chunk (a pop at the front moves
 //! the chunk's bytes down, as listpack's delete does). Positional reads
@@ -139,13 +143,29 @@ impl Chunk {
         }
     }
 
+    /// Room for `need` more bytes: doubling, as a `Vec` grows, but never
+    /// past [`CHUNK_BYTES`] unless one element needs it, so a full chunk
+    /// holds no more than its bytes (a plain `Vec` would double 6 KB to
+    /// 12 KB for its last elements).
+    fn reserve(&mut self, need: usize) {
+        let len = self.buf.len();
+        if self.buf.capacity() - len < need {
+            let target = (self.buf.capacity() * 2).min(CHUNK_BYTES).max(len + need);
+            self.buf.reserve_exact(target - len);
+        }
+    }
+
     fn push(&mut self, end: End, element: &[u8]) {
+        self.reserve(encoded_len(element));
         match end {
             End::Back => encode(&mut self.buf, element),
             End::Front => {
-                let mut head = Vec::with_capacity(encoded_len(element));
-                encode(&mut head, element);
-                self.buf.splice(0..0, head);
+                // Encode at the back, then rotate it to the front: no
+                // buffer of its own.
+                let len = self.buf.len();
+                encode(&mut self.buf, element);
+                let added = self.buf.len() - len;
+                self.buf.rotate_right(added);
             }
         }
         self.count += 1;
@@ -252,19 +272,38 @@ impl ListValue {
         };
         match chunk {
             Some(c) if c.buf.len() + need <= CHUNK_BYTES || c.count == 0 => c.push(end, element),
-            _ => {
-                let mut c = Chunk {
-                    buf: Vec::with_capacity(need),
-                    count: 0,
-                };
-                c.push(end, element);
-                match end {
-                    End::Back => self.chunks.push_back(c),
-                    End::Front => self.chunks.push_front(c),
-                }
+            Some(full) => {
+                // The end chunk is done growing: give back its slack.
+                full.buf.shrink_to_fit();
+                self.new_chunk(end, need, element);
+            }
+            None => {
+                // A small list is one chunk: no room for more in the deque.
+                self.chunks.reserve_exact(1);
+                self.new_chunk(end, need, element);
             }
         }
         self.len += 1;
+    }
+
+    fn new_chunk(&mut self, end: End, need: usize, element: &[u8]) {
+        // A list's first chunk grows as it fills (most lists are small);
+        // a further one means a big list, whose chunks fill: it takes its
+        // full size at once, without a chain of reallocations.
+        let room = if self.chunks.is_empty() {
+            need
+        } else {
+            need.max(CHUNK_BYTES)
+        };
+        let mut c = Chunk {
+            buf: Vec::with_capacity(room),
+            count: 0,
+        };
+        c.push(end, element);
+        match end {
+            End::Back => self.chunks.push_back(c),
+            End::Front => self.chunks.push_front(c),
+        }
     }
 
     pub fn pop(&mut self, end: End) -> Option<Bytes> {
@@ -786,6 +825,28 @@ mod tests {
         assert_eq!(data, 1000 * (8 + 2));
         assert!(list.chunks.len() >= 2, "chunks of at most 8 KB");
         assert!(list.chunks.iter().all(|c| c.buf.len() <= CHUNK_BYTES));
+    }
+
+    #[test]
+    fn a_big_list_holds_little_more_than_its_elements() {
+        // Redis' quicklist: 8 KB listpacks, 2 bytes per short element,
+        // plus a 32-byte node and a 7-byte header per listpack.
+        let mut list = ListValue::default();
+        for i in 0..100_000u32 {
+            let e = format!("v{i:09}");
+            list.push(
+                if i % 2 == 0 { End::Back } else { End::Front },
+                e.as_bytes(),
+            );
+        }
+        let data = 100_000 * 12;
+        // The two end chunks are allocated whole when opened.
+        let redis = data + (data / CHUNK_BYTES + 1) * (32 + 7) + 2 * CHUNK_BYTES;
+        assert!(
+            list.heap_bytes() <= redis,
+            "{} bytes for {data} of elements",
+            list.heap_bytes()
+        );
     }
 
     #[test]

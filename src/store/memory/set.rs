@@ -44,7 +44,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use hashbrown::DefaultHashBuilder;
-use hashbrown16::HashTable;
+use hashbrown::HashTable;
 use rand::seq::index::sample;
 use rand::Rng;
 
@@ -284,8 +284,8 @@ impl Table {
     fn insert(&mut self, member: &[u8]) -> bool {
         let h = hash(member);
         match self.0.entry(h, |m| &m[..] == member, |m| hash(m)) {
-            hashbrown16::hash_table::Entry::Occupied(_) => false,
-            hashbrown16::hash_table::Entry::Vacant(slot) => {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
                 slot.insert(member.into());
                 true
             }
