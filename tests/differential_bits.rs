@@ -23,8 +23,6 @@
 //! another type); the unit tests in `src/commands/bits.rs` cover it.
 
 mod common;
-// Shared with the other differential tests, which use all of it.
-#[allow(dead_code)]
 mod differential_harness;
 
 use differential_harness::*;

@@ -22,7 +22,6 @@
 //! has both).
 
 mod common;
-#[allow(dead_code)] // the harness serves several test files
 mod differential_harness;
 
 use differential_harness::*;
