@@ -21,6 +21,12 @@ pub struct Config {
     #[arg(value_name = "CONFIG_FILE")]
     pub config_file: Option<PathBuf>,
 
+    /// Do not serve: PING the server at ADDR (`host:port`) and exit 0 if it
+    /// answers, 1 if not. The container image's HEALTHCHECK, which has no
+    /// shell to run anything else.
+    #[arg(long, value_name = "ADDR")]
+    pub check: Option<String>,
+
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,

@@ -10,6 +10,8 @@
 //! - [`stack`]: the tower stack, built in one function.
 //! - [`admin`]: INFO, CONFIG, COMMAND and friends.
 //! - [`store`]: the leaf stores (in-memory by default).
+//! - [`healthcheck`]: `redynamo --check ADDR`, the container image's health
+//!   check.
 //! - [`server`]: listening, `maxclients`, graceful shutdown, the builder API
 //!   through which a library user inserts a custom layer:
 //!
@@ -38,6 +40,7 @@ pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod follower;
+pub mod healthcheck;
 pub mod protocol;
 pub mod server;
 pub mod session;

@@ -48,6 +48,9 @@ fn main() -> anyhow::Result<()> {
         redynamo::config::ConfigError::Invalid(clap) => clap.exit(),
         other => anyhow::anyhow!(other),
     })?;
+    if let Some(addr) = &config.check {
+        std::process::exit(redynamo::healthcheck::run(addr));
+    }
     let filter = EnvFilter::try_new(&config.log_level).context("invalid --log-level")?;
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
     match config.log_format {
