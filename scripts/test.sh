@@ -150,9 +150,11 @@ run_checks() {
     log "cargo clippy --workspace --all-targets -- -D warnings"
     cargo clippy --workspace --all-targets -- -D warnings
 
-    # promtool (Debian's prometheus package) checks the deploy/ configs, and
-    # the metrics scrape test needs it too.
-    log "scripts/check-deploy.sh (promtool)"
+    # Every file in deploy/ and the Dockerfile: promtool (Debian's
+    # prometheus package; the metrics scrape test needs it too), hadolint,
+    # kubectl kustomize + kubernetes-validate, cfn-lint and the compose-spec
+    # schema (PyPI, into .venv-deploy, which tests/deploy.rs also uses).
+    log "scripts/check-deploy.sh (promtool, hadolint, kubernetes-validate, cfn-lint, compose-spec)"
     scripts/check-deploy.sh
 
     if [[ ${HAVE_NEXTEST} -eq 1 ]]; then

@@ -121,7 +121,10 @@ mod tests {
         ));
         // Closed without a reply.
         assert!(matches!(check(&fake(b"")), Err(CheckError::Reply { .. })));
-        assert!(matches!(check("not an address"), Err(CheckError::Resolve(_))));
+        assert!(matches!(
+            check("not an address"),
+            Err(CheckError::Resolve(_))
+        ));
         // Nothing listening: a port that was free a moment ago.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
