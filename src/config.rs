@@ -2,8 +2,9 @@
 //!
 //! Options read like redis-server's: `redynamo [CONFIG_FILE] [--port 6380]
 //! …`. The config file is redis.conf style — one `name value` per line, `#`
-//! comments — and uses the same names as the long options; options on the
-//! command line override the file. Every limit has a documented default
+//! comments — and uses the same names as the long options (a switch such as
+//! `create-table` takes `yes`, `no` or no value); options on the command
+//! line override the file. Every limit has a documented default
 //! chosen for a 2-core, 24 GiB machine serving many clients
 //! (`docs/limits.md`).
 
@@ -272,10 +273,37 @@ fn file_args(path: &Path) -> Result<Vec<String>, ConfigError> {
                 message: format!("expected `name value`, got {line:?}"),
             });
         }
-        out.push(format!("--{}", name.to_ascii_lowercase().replace('_', "-")));
+        let long = name.to_ascii_lowercase().replace('_', "-");
+        if is_flag(&long) {
+            // A switch (`create-table`): redis.conf's `yes`/`no`, or the
+            // name alone. Passing the value on would make it a second
+            // CONFIG_FILE.
+            match value {
+                "" | "yes" => out.push(format!("--{long}")),
+                "no" => {}
+                other => {
+                    return Err(ConfigError::Line {
+                        path: path.to_owned(),
+                        line: i + 1,
+                        message: format!("{long} takes yes or no, got {other:?}"),
+                    })
+                }
+            }
+            continue;
+        }
+        out.push(format!("--{long}"));
         out.push(value.to_string());
     }
     Ok(out)
+}
+
+/// Whether `--long` is a switch that takes no value.
+fn is_flag(long: &str) -> bool {
+    use clap::CommandFactory;
+    Config::command()
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .is_some_and(|a| !a.get_action().takes_values())
 }
 
 #[cfg(test)]
@@ -299,6 +327,24 @@ mod tests {
         assert_eq!(c.databases, 4);
         assert_eq!(c.requirepass.as_deref(), Some("pw"));
         std::fs::write(&path, "bogus-option 1\n").expect("test setup");
-        assert!(Config::load_from(["redynamo".into(), p]).is_err());
+        assert!(Config::load_from(["redynamo".into(), p.clone()]).is_err());
+    }
+
+    #[test]
+    fn switches_in_a_file_take_yes_no_or_nothing() {
+        let dir = std::env::temp_dir().join(format!("redynamo-conf-flags-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("test setup");
+        let path = dir.join("r.conf");
+        let p = path.to_string_lossy().into_owned();
+        for (text, expected) in [
+            ("create-table\nport 7000\n", Some(true)),
+            ("create-table yes\n", Some(true)),
+            ("create-table no\n", Some(false)),
+            ("create-table maybe\n", None),
+        ] {
+            std::fs::write(&path, text).expect("test setup");
+            let parsed = Config::load_from(["redynamo".into(), p.clone()]);
+            assert_eq!(parsed.ok().map(|c| c.create_table), expected, "{text:?}");
+        }
     }
 }
