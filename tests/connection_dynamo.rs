@@ -4,16 +4,15 @@
 //! command it ran before closing.
 
 mod common;
-mod common_dynamo;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{encode_str, ok, RawClient};
-use common_dynamo::{
+use common::{
     direct_client, moto, sdk_config, table_value, unique_table, Fault, FaultProxy, TestServer,
 };
+use common::{encode_str, ok, RawClient};
 use redynamo::config::Config;
 use redynamo::server::Server;
 use redynamo::store::dynamo::{DynamoConfig, DynamoStore};
@@ -39,7 +38,7 @@ async fn a_pipelines_first_reply_does_not_wait_for_its_last_command() {
     let server = TestServer::try_dynamo(&proxy.endpoint(), &table, &args)
         .await
         .expect("server over DynamoDB");
-    let mut c = RawClient::connect(server.addr).await;
+    let mut c = RawClient::connect(server.addr()).await;
     assert_eq!(c.cmd(&["SET", "warm", "up"]).await, ok());
 
     // The first SET's UpdateItem goes through; the second is held by the
@@ -81,7 +80,7 @@ async fn pipelined_writes_are_answered_as_they_complete() {
     let server = TestServer::try_dynamo(&proxy.endpoint(), &table, &["--create-table".into()])
         .await
         .expect("server over DynamoDB");
-    let mut c = RawClient::connect(server.addr).await;
+    let mut c = RawClient::connect(server.addr()).await;
     assert_eq!(c.cmd(&["SET", "warm", "up"]).await, ok());
     // Every DynamoDB call takes at least 50 ms, so the commands are far
     // apart in time whatever the machine's speed.
