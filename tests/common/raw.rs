@@ -233,16 +233,7 @@ impl RawClient {
                         String::from_utf8_lossy(&self.buf)
                     ),
                 }
-                let n = self
-                    .stream
-                    .read_buf(&mut self.buf)
-                    .await
-                    .expect("read from server");
-                assert!(
-                    n > 0,
-                    "server closed the connection; buffered: {:?}",
-                    String::from_utf8_lossy(&self.buf)
-                );
+                self.fill().await;
             }
         };
         match tokio::time::timeout(PATIENCE, framing).await {
@@ -254,20 +245,26 @@ impl RawClient {
         }
     }
 
+    /// Read what the server sent next into the buffer; a close fails the
+    /// test.
+    async fn fill(&mut self) {
+        let n = self
+            .stream
+            .read_buf(&mut self.buf)
+            .await
+            .expect("read from server");
+        assert!(
+            n > 0,
+            "server closed the connection; buffered: {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+    }
+
     /// Read exactly `n` bytes (for replies checked byte by byte).
     pub async fn read_exact(&mut self, n: usize) -> Vec<u8> {
         tokio::time::timeout(PATIENCE, async {
             while self.buf.len() < n {
-                let got = self
-                    .stream
-                    .read_buf(&mut self.buf)
-                    .await
-                    .expect("read from server");
-                assert!(
-                    got > 0,
-                    "server closed the connection after {} bytes",
-                    self.buf.len()
-                );
+                self.fill().await;
             }
             self.received += n as u64;
             self.buf.split_to(n).to_vec()
