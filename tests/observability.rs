@@ -50,7 +50,10 @@ async fn metrics_move_by_exactly_the_traffic_and_agree_with_info() {
     for i in 0..UNKNOWN {
         let name = format!("NOSUCH{i}");
         let reply = c.cmd(&[&name, "a"]).await;
-        assert!(reply.text().starts_with("ERR unknown command"), "{reply:?}");
+        assert!(
+            reply.error_text().starts_with("ERR unknown command"),
+            "{reply:?}"
+        );
     }
     assert_eq!(
         c.cmd(&["GET"]).await,
@@ -548,7 +551,11 @@ async fn scrape_passes_promtool_check_metrics() {
     let mut c = server.raw().await;
     assert_eq!(c.cmd(&["SET", "k", "v"]).await, Reply::ok());
     assert_eq!(c.cmd(&["GET", "k"]).await, Reply::bulk("v"));
-    assert!(c.cmd(&["NOSUCH"]).await.text().starts_with("ERR unknown"));
+    assert!(c
+        .cmd(&["NOSUCH"])
+        .await
+        .error_text()
+        .starts_with("ERR unknown"));
     let (status, body) = http_get(server.metrics_addr(), "/metrics").await;
     assert_eq!(status, 200);
     server.shutdown();

@@ -58,6 +58,8 @@ pub trait ReplyExt {
     /// The text of a string reply; for anything else its kind, such as
     /// `<array>` (for scanning flat key/value lists).
     fn text_or_kind(&self) -> String;
+    /// The text of an error reply, its code included.
+    fn error_text(&self) -> String;
     /// The value of an integer reply.
     fn int(&self) -> i64;
     /// The elements of an array, set or push reply.
@@ -83,6 +85,13 @@ impl ReplyExt for Reply {
             Reply::Array(_) => "<array>".into(),
             Reply::Map(_) => "<map>".into(),
             other => format!("{other:?}"),
+        }
+    }
+
+    fn error_text(&self) -> String {
+        match self {
+            Reply::Error(b) => String::from_utf8_lossy(b).into_owned(),
+            other => panic!("expected an error reply, got {other:?}"),
         }
     }
 
