@@ -19,8 +19,8 @@
 //! redis-benchmark runs on core 1 (as `benches/vs-redis.sh` does). Writes a
 //! markdown table to `target/cache-bench.md`.
 
-#[path = "../tests/common_dynamo/mod.rs"]
-mod common_dynamo;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -312,14 +312,14 @@ fn main() {
     }
     println!("{report}");
 
-    let Some(moto) = common_dynamo::moto() else {
+    let Some(moto) = common::moto() else {
         println!("moto missing: throughput and propagation skipped");
         return;
     };
     let endpoint = moto.endpoint();
-    let table = common_dynamo::unique_table("bench");
+    let table = common::unique_table("bench");
     let workdir = std::env::temp_dir();
-    let ports: Vec<u16> = (0..4).map(|_| common_dynamo::free_port()).collect();
+    let ports: Vec<u16> = (0..4).map(|_| common::free_port()).collect();
     let (p_redis, p_mem, p_a, p_b) = (ports[0], ports[1], ports[2], ports[3]);
     let _redis = spawn(
         pinned("0", "redis-server"),

@@ -9,13 +9,13 @@
 //! enough to count calls.) The run fails when MGET of 100 keys or MSET of
 //! 50 keys costs more than one call.
 
-#[path = "../tests/common_dynamo/mod.rs"]
-mod common_dynamo;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common_dynamo::{moto, unique_table, Backend, FaultProxy, TestServer};
+use common::{moto, unique_table, Backend, FaultProxy, TestServer};
 use redis::aio::MultiplexedConnection;
 use redis::Value;
 
@@ -64,7 +64,7 @@ async fn main() {
             "0".into(),
         ],
     };
-    let server = TestServer::start(&backend).await;
+    let server = TestServer::on(&backend).await;
     let mut conn = server.conn().await;
 
     // (label, setup, measured commands)

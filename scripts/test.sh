@@ -127,12 +127,13 @@ install_services() {
 # The tests a missing service takes out, as a nextest filter, so that they
 # show as "skipped" in the summary instead of passing without running
 # (outside CI only: under CI=true install_services has already failed).
-# Each test also checks for its service and says SKIPPING when run
-# without this filter (`cargo test`).
+# Each test also checks for its service (through the harness,
+# tests/common/: `skip_missing`) and says SKIPPING when run without this
+# filter (`cargo test`). A new test binary that needs a service goes here.
 skip_filter() {
     local skip=()
     command -v redis-server >/dev/null 2>&1 || skip+=("binary(/^differential/)" "binary(connection_fidelity)")
-    command -v redis-cli >/dev/null 2>&1 || skip+=("binary(redis_cli)")
+    { command -v redis-cli && command -v redis-benchmark; } >/dev/null 2>&1 || skip+=("binary(redis_cli)")
     if [[ ! -x .venv/bin/moto_server ]] && ! command -v moto_server >/dev/null 2>&1; then
         skip+=("binary(backend_suite)" "binary(cache_nodes)" "binary(connection_dynamo)" "binary(/^dynamo_/)")
     fi

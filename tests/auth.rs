@@ -221,6 +221,6 @@ async fn auth_without_a_password_configured() {
     assert_eq!(c.cmd(&["AUTH", "foo", "x"]).await, err(WRONGPASS));
     assert!(matches!(
         c.cmd(&["HELLO", "3", "AUTH", "default", "any"]).await,
-        Resp::Map(_)
+        Reply::Map(_)
     ));
 }

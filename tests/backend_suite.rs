@@ -7,11 +7,11 @@
 //! the clock are compared within a tolerance, and replies whose order is
 //! unspecified (KEYS, SCAN) as sets.
 
-mod common_dynamo;
+mod common;
 
 use std::collections::BTreeSet;
 
-use common_dynamo::{Backend, TestServer};
+use common::{Backend, TestServer};
 use redis::aio::MultiplexedConnection;
 use redis::Value;
 
@@ -80,8 +80,8 @@ struct Pair {
 impl Pair {
     async fn start() -> Option<Pair> {
         let backend = Backend::dynamo()?;
-        let mem_server = TestServer::start(&Backend::Memory).await;
-        let dyn_server = TestServer::start(&backend).await;
+        let mem_server = TestServer::on(&Backend::Memory).await;
+        let dyn_server = TestServer::on(&backend).await;
         Some(Pair {
             memory: mem_server.conn().await,
             dynamo: dyn_server.conn().await,

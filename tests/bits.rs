@@ -79,12 +79,12 @@ async fn setbit_and_getbit() {
     // GETBIT against non-existing key, out of range, within.
     assert_eq!(c.cmd(&["GETBIT", "nokey", "0"]).await, int(0));
     assert_eq!(c.cmd(&["SET", "k", "`"]).await, ok());
-    let bits: Vec<Resp> = futures_bits(&mut c, "k", 0..12).await;
+    let bits: Vec<Reply> = futures_bits(&mut c, "k", 0..12).await;
     assert_eq!(bits, [0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0].map(int).to_vec());
     assert_eq!(c.cmd(&["GETBIT", "k", "4294967295"]).await, int(0));
 }
 
-async fn futures_bits(c: &mut RawClient, key: &str, range: std::ops::Range<u32>) -> Vec<Resp> {
+async fn futures_bits(c: &mut RawClient, key: &str, range: std::ops::Range<u32>) -> Vec<Reply> {
     let mut out = Vec::new();
     for i in range {
         out.push(c.cmd(&["GETBIT", key, &i.to_string()]).await);
@@ -601,9 +601,9 @@ async fn watch_sees_only_real_changes() {
         assert_eq!(c.cmd(&["GETBIT", "k", "0"]).await, simple("QUEUED"));
         let reply = c.cmd(&["EXEC"]).await;
         if aborts {
-            assert_eq!(reply, Resp::NilArray, "{change:?}");
+            assert_eq!(reply, Reply::NullArray, "{change:?}");
         } else {
-            assert!(matches!(reply, Resp::Array(_)), "{change:?}: {reply:?}");
+            assert!(matches!(reply, Reply::Array(_)), "{change:?}: {reply:?}");
         }
     }
 }

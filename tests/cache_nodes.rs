@@ -3,12 +3,12 @@
 //! talks to redynamo — into every cache within the staleness bound; a
 //! broken follower turns the cache off until it has caught up again.
 
-mod common_dynamo;
+mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common_dynamo::{direct_client, moto, unique_table, Fault, FaultProxy, TestServer};
+use common::{direct_client, moto, unique_table, wait_until, Fault, FaultProxy, TestServer};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use redynamo::store::dynamo::schema::{self, blob, num};
@@ -66,25 +66,9 @@ async fn backend_hits(conn: &mut MultiplexedConnection) -> u64 {
         .unwrap_or(0)
 }
 
-/// Poll `check` until it holds; how long it took. Panics after DEADLINE.
-async fn eventually<F, Fut>(what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < DEADLINE {
-        if check().await {
-            return start.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{what}: not within {DEADLINE:?}");
-}
-
 async fn serving(conn: &mut MultiplexedConnection) {
     let mut c = conn.clone();
-    eventually("cache serving", || {
+    wait_until("cache serving", DEADLINE, || {
         let mut c = c.clone();
         async move { info(&mut c, "cache_serving").await == "1" }
     })
@@ -117,7 +101,7 @@ async fn a_write_on_one_node_is_read_on_the_other_within_the_bound() {
     // change what it answers now.
     assert_eq!(get(&mut cb, "k").await, None);
     let _: () = ca.set("k", "v1").await.expect("SET");
-    let took = eventually("B sees v1", || {
+    let took = wait_until("B sees v1", DEADLINE, || {
         let mut cb = cb.clone();
         async move { get(&mut cb, "k").await.as_deref() == Some("v1") }
     })
@@ -136,7 +120,7 @@ async fn a_write_on_one_node_is_read_on_the_other_within_the_bound() {
         "B answers from its cache"
     );
     let _: () = ca.set("k", "v2").await.expect("SET");
-    let took = eventually("B sees v2", || {
+    let took = wait_until("B sees v2", DEADLINE, || {
         let mut cb = cb.clone();
         async move { get(&mut cb, "k").await.as_deref() == Some("v2") }
     })
@@ -156,7 +140,7 @@ async fn a_write_straight_to_the_table_reaches_both_caches() {
     let _: () = ca.set("direct", "old").await.expect("SET");
     for c in [&mut ca, &mut cb] {
         let c2 = c.clone();
-        eventually("old cached", || {
+        wait_until("old cached", DEADLINE, || {
             let mut c = c2.clone();
             async move { get(&mut c, "direct").await.as_deref() == Some("old") }
         })
@@ -181,7 +165,7 @@ async fn a_write_straight_to_the_table_reaches_both_caches() {
         .await
         .expect("direct PutItem");
     for (name, c) in [("A", &ca), ("B", &cb)] {
-        let took = eventually(name, || {
+        let took = wait_until(name, DEADLINE, || {
             let mut c = c.clone();
             async move { get(&mut c, "direct").await.as_deref() == Some("new") }
         })
@@ -200,7 +184,7 @@ async fn del_expiry_and_removed_items_invalidate() {
     let _: () = ca.set("reaped", "v").await.expect("SET");
     let _: () = ca.set_ex("brief", "v", 2).await.expect("SETEX");
     for key in ["gone", "reaped", "brief"] {
-        eventually(key, || {
+        wait_until(key, DEADLINE, || {
             let mut cb = cb.clone();
             async move { get(&mut cb, key).await.as_deref() == Some("v") }
         })
@@ -208,7 +192,7 @@ async fn del_expiry_and_removed_items_invalidate() {
     }
     // DEL on A: a tombstone (MODIFY) reaches B.
     let _: i64 = ca.del("gone").await.expect("DEL");
-    eventually("DEL reaches B", || {
+    wait_until("DEL reaches B", DEADLINE, || {
         let mut cb = cb.clone();
         async move { get(&mut cb, "gone").await.is_none() }
     })
@@ -222,13 +206,13 @@ async fn del_expiry_and_removed_items_invalidate() {
         .send()
         .await
         .expect("direct DeleteItem");
-    eventually("REMOVE reaches B", || {
+    wait_until("REMOVE reaches B", DEADLINE, || {
         let mut cb = cb.clone();
         async move { get(&mut cb, "reaped").await.is_none() }
     })
     .await;
     // Expiry: the cached entry carries the key's deadline.
-    eventually("expiry on B", || {
+    wait_until("expiry on B", DEADLINE, || {
         let mut cb = cb.clone();
         async move { get(&mut cb, "brief").await.is_none() }
     })
@@ -250,7 +234,7 @@ async fn a_broken_follower_turns_the_cache_off_and_recovers_by_itself() {
     serving(&mut ca).await;
     serving(&mut cb).await;
     let _: () = ca.set("k", "v1").await.expect("SET");
-    eventually("B caches v1", || {
+    wait_until("B caches v1", DEADLINE, || {
         let mut cb = cb.clone();
         async move { get(&mut cb, "k").await.as_deref() == Some("v1") }
     })
@@ -258,7 +242,7 @@ async fn a_broken_follower_turns_the_cache_off_and_recovers_by_itself() {
 
     // Every GetRecords of B fails from now on.
     proxy.inject_op("GetRecords", Fault::internal_error(), 1_000_000);
-    eventually("B stops serving from cache", || {
+    wait_until("B stops serving from cache", DEADLINE, || {
         let mut cb = cb.clone();
         async move { info(&mut cb, "cache_serving").await == "0" }
     })
@@ -278,7 +262,7 @@ async fn a_broken_follower_turns_the_cache_off_and_recovers_by_itself() {
 
     // The stream comes back: B catches up, clears, serves again.
     proxy.clear();
-    let took = eventually("B serves again", || {
+    let took = wait_until("B serves again", DEADLINE, || {
         let mut cb = cb.clone();
         async move { info(&mut cb, "cache_serving").await == "1" }
     })
@@ -287,7 +271,7 @@ async fn a_broken_follower_turns_the_cache_off_and_recovers_by_itself() {
     assert_eq!(info(&mut cb, "follower_status").await, "following");
     assert_eq!(get(&mut cb, "k").await.as_deref(), Some("v2"));
     let _: () = ca.set("k", "v3").await.expect("SET");
-    eventually("B follows again", || {
+    wait_until("B follows again", DEADLINE, || {
         let mut cb = cb.clone();
         async move { get(&mut cb, "k").await.as_deref() == Some("v3") }
     })
@@ -319,7 +303,7 @@ async fn concurrent_writes_on_two_nodes_converge_in_both_caches() {
     // version, both caches end at the last write.
     for (name, server) in [("A", &a), ("B", &b)] {
         let conn = server.conn().await;
-        eventually(name, || {
+        wait_until(name, DEADLINE, || {
             let mut c = conn.clone();
             async move { c.get::<_, Option<i64>>("counter").await.expect("GET") == Some(2 * N) }
         })

@@ -4,19 +4,15 @@
 //! command it ran before closing.
 
 mod common;
-mod common_dynamo;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{encode_str, ok, RawClient};
-use common_dynamo::{
-    direct_client, moto, sdk_config, table_value, unique_table, Fault, FaultProxy, TestServer,
+use common::{
+    direct_client, encode_str, moto, ok, table_value, unique_table, Fault, FaultProxy, RawClient,
+    TestServer,
 };
-use redynamo::config::Config;
-use redynamo::server::Server;
-use redynamo::store::dynamo::{DynamoConfig, DynamoStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -39,7 +35,7 @@ async fn a_pipelines_first_reply_does_not_wait_for_its_last_command() {
     let server = TestServer::try_dynamo(&proxy.endpoint(), &table, &args)
         .await
         .expect("server over DynamoDB");
-    let mut c = RawClient::connect(server.addr).await;
+    let mut c = RawClient::connect(server.addr()).await;
     assert_eq!(c.cmd(&["SET", "warm", "up"]).await, ok());
 
     // The first SET's UpdateItem goes through; the second is held by the
@@ -81,7 +77,7 @@ async fn pipelined_writes_are_answered_as_they_complete() {
     let server = TestServer::try_dynamo(&proxy.endpoint(), &table, &["--create-table".into()])
         .await
         .expect("server over DynamoDB");
-    let mut c = RawClient::connect(server.addr).await;
+    let mut c = RawClient::connect(server.addr()).await;
     assert_eq!(c.cmd(&["SET", "warm", "up"]).await, ok());
     // Every DynamoDB call takes at least 50 ms, so the commands are far
     // apart in time whatever the machine's speed.
@@ -131,36 +127,19 @@ async fn pipelined_writes_are_answered_as_they_complete() {
 async fn shutdown_answers_every_command_it_ran() {
     let Some(moto) = moto() else { return };
     let table = unique_table("shutdown");
-    let config = Config::load_from(
-        [
-            "redynamo",
-            "--port",
-            "0",
-            "--backend",
-            "dynamodb",
-            "--table",
-            &table,
-            "--create-table",
-            "--shutdown-timeout",
-            "5",
-            "--dynamo-timeout-ms",
-            "20000",
-        ]
-        .map(String::from),
-    )
-    .expect("config");
-    let dynamo = DynamoConfig::from_config(&config);
-    let sdk = sdk_config(&moto.endpoint(), &dynamo).await;
-    let store = DynamoStore::with_sdk_config(&sdk, dynamo)
+    let args = [
+        "--create-table",
+        "--shutdown-timeout",
+        "5",
+        "--dynamo-timeout-ms",
+        "20000",
+    ]
+    .map(String::from);
+    let mut server = TestServer::try_dynamo(&moto.endpoint(), &table, &args)
         .await
-        .expect("DynamoDB store");
-    let server = Server::builder(config)
-        .bind_with(store)
-        .await
-        .expect("bind");
-    let addr = server.local_addr();
-    let state = server.state();
-    let serving = tokio::spawn(server.serve());
+        .expect("server over DynamoDB");
+    let addr = server.addr();
+    let state = server.state().clone();
 
     const CLIENTS: usize = 50;
     const PIPELINE: usize = 10;
@@ -206,7 +185,7 @@ async fn shutdown_answers_every_command_it_ran() {
     }
     let stopping = Instant::now();
     state.begin_shutdown().await;
-    tokio::time::timeout(Duration::from_secs(5 + 2), serving)
+    tokio::time::timeout(Duration::from_secs(5 + 2), server.serving())
         .await
         .expect("server done within --shutdown-timeout")
         .expect("serve task");

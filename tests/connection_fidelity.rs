@@ -12,59 +12,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{encode, encode_str, RawClient, TestServer};
+use common::{encode, encode_str, RawClient, RedisServer, ReplyExt, TestServer};
 use redynamo::config::Config;
-
-/// A redis-server on a free port, killed when dropped.
-struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl RedisServer {
-    /// None (after a loud note) when redis-server is not installed and CI
-    /// is not set; under `CI=true` a missing server fails the test.
-    fn start() -> Option<RedisServer> {
-        if !common::tool_available("redis-server") {
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        // Owned from here, so it is killed and reaped on every path.
-        let server = RedisServer { child, addr };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(addr).is_ok() {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("redis-server did not answer on port {port}");
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A redynamo and a redis-server, each fresh.
 async fn both() -> Option<(TestServer, RedisServer)> {
-    let redis = RedisServer::start()?;
+    let redis = RedisServer::start().await?;
     Some((TestServer::start().await, redis))
 }
 
@@ -97,12 +52,12 @@ async fn unwatch_inside_multi_is_queued_as_in_redis() {
     .map(|c| encode_str(c))
     .collect();
     let ours = replies(server.addr(), &steps).await;
-    assert_eq!(ours, replies(redis.addr, &steps).await);
+    assert_eq!(ours, replies(redis.addr(), &steps).await);
     assert_eq!(ours[2], "+QUEUED\\r\\n");
 
     // A watched key changed before MULTI: a queued UNWATCH does not save
     // the transaction (EXEC checks the watches before running the queue).
-    for addr in [server.addr(), redis.addr] {
+    for addr in [server.addr(), redis.addr()] {
         let mut c = RawClient::connect(addr).await;
         let mut other = RawClient::connect(addr).await;
         assert_eq!(c.cmd_bytes(&["WATCH", "w"]).await, b"+OK\r\n");
@@ -131,7 +86,7 @@ async fn the_query_buffer_limit_counts_unparsed_bytes_as_redis_does() {
     let mut big = b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$2097152\r\n".to_vec();
     big.extend(std::iter::repeat_n(b'v', 2 * 1024 * 1024));
     big.extend_from_slice(b"\r\n");
-    for addr in [server.addr(), redis.addr] {
+    for addr in [server.addr(), redis.addr()] {
         let mut c = RawClient::connect(addr).await;
         assert_eq!(
             c.cmd_bytes(&["CONFIG", "SET", "client-query-buffer-limit", "1048576"])
@@ -197,7 +152,7 @@ async fn unknown_command_errors_echo_bytes_up_to_a_nul() {
     ];
     let steps: Vec<Vec<u8>> = lines.iter().map(|l| encode(l)).collect();
     let ours = reply_lines(server.addr(), &steps).await;
-    assert_eq!(ours, reply_lines(redis.addr, &steps).await);
+    assert_eq!(ours, reply_lines(redis.addr(), &steps).await);
     assert_eq!(
         ours[0],
         r"-ERR unknown command \'f\xe9\xff\', with args beginning with: \'a\xfeb\' \'x\' \r\n"
@@ -212,7 +167,7 @@ async fn tcp_backlog_is_redis_default_and_the_listen_queue_length() {
     let steps = [encode_str(&["CONFIG", "GET", "tcp-backlog"])];
     assert_eq!(
         replies(server.addr(), &steps).await,
-        replies(redis.addr, &steps).await
+        replies(redis.addr(), &steps).await
     );
     let mut config = Config::for_tests();
     config.tcp_backlog = 77;
@@ -221,7 +176,7 @@ async fn tcp_backlog_is_redis_default_and_the_listen_queue_length() {
     if !common::tool_available("ss") {
         return;
     }
-    let out = Command::new("ss")
+    let out = std::process::Command::new("ss")
         .args(["-ltnH", &format!("sport = :{}", small.port())])
         .output()
         .expect("run ss");

@@ -151,7 +151,7 @@ async fn a_key_prefix_layer_rewrites_keys_at_the_tables_positions() {
     assert_eq!(c.cmd(&["INCR", "counter"]).await, int(1));
     // What the store holds: the values MSET wrote are not rewritten.
     let stored = c.cmd(&["KEYS", "*"]).await;
-    let mut names: Vec<String> = stored.items().iter().map(Resp::text).collect();
+    let mut names: Vec<String> = stored.items().iter().map(Reply::text).collect();
     names.sort();
     assert_eq!(
         names,
@@ -172,7 +172,7 @@ async fn a_key_prefix_layer_rewrites_keys_at_the_tables_positions() {
     assert_eq!(c.cmd(&["GET", "d"]).await, simple("QUEUED"));
     assert_eq!(
         c.cmd(&["EXEC"]).await,
-        Resp::NilArray,
+        Reply::NullArray,
         "WATCH saw the same key"
     );
     assert_eq!(c.cmd(&["MULTI"]).await, ok());

@@ -7,12 +7,12 @@
 //! dashboard's template queries), then looked up in a `/metrics` scrape of
 //! a server that has served some traffic.
 
-mod obs_common;
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use obs_common::{config, start, Gate, Resp};
+use common::*;
 use serde_json::Value;
 
 /// Queried on purpose although this server does not export them yet; each
@@ -294,15 +294,15 @@ async fn every_queried_metric_is_exported() {
 
     // A server with some traffic: histograms appear with their first
     // sample, so every family has something to show.
-    let server = start(config(), &Gate::default()).await;
-    let mut c = server.client().await;
-    assert_eq!(c.call(&["SET", "k", "1", "EX", "100"]).await, Resp::ok());
-    assert_eq!(c.call(&["GET", "k"]).await, Resp::bulk("1"));
-    assert_eq!(c.call(&["GET", "nope"]).await, Resp::Bulk(None));
-    assert_eq!(c.call(&["INCR", "k"]).await, Resp::Int(2));
+    let server = TestServer::with_gate(metrics_config(), &Gate::default()).await;
+    let mut c = server.raw().await;
+    assert_eq!(c.cmd(&["SET", "k", "1", "EX", "100"]).await, Reply::ok());
+    assert_eq!(c.cmd(&["GET", "k"]).await, Reply::bulk("1"));
+    assert_eq!(c.cmd(&["GET", "nope"]).await, Reply::Null);
+    assert_eq!(c.cmd(&["INCR", "k"]).await, Reply::Integer(2));
     let scrape = server.scrape().await;
     let exported = scrape.names();
-    server.stop();
+    server.shutdown();
 
     let mut missing = Vec::new();
     for (name, file) in &queried {

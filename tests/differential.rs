@@ -30,9 +30,8 @@
 //! before it is "fixed".
 
 mod common;
-mod differential_harness;
 
-use differential_harness::*;
+use common::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -610,17 +609,6 @@ fn random_float(rng: &mut StdRng) -> String {
             rng.gen_range(0..1000),
             rng.gen_range(0..100)
         ),
-    }
-}
-
-/// The seeds: a fixed set, `DIFF_SEED=n` to replay one, or
-/// `DIFF_SEEDS=n` to run the first n (a longer search than CI's).
-fn seeds(default: std::ops::Range<u64>) -> Vec<u64> {
-    let var = |name| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
-    match (var("DIFF_SEED"), var("DIFF_SEEDS")) {
-        (Some(seed), _) => vec![seed],
-        (None, Some(n)) => (0..n).collect(),
-        (None, None) => default.collect(),
     }
 }
 

@@ -23,26 +23,11 @@
 //! another type); the unit tests in `src/commands/bits.rs` cover it.
 
 mod common;
-mod differential_harness;
 
-use differential_harness::*;
+use common::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-
-fn seeds(default: std::ops::Range<u64>) -> Vec<u64> {
-    let var = |name| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
-    match (var("DIFF_SEED"), var("DIFF_SEEDS")) {
-        (Some(seed), _) => vec![seed],
-        (None, Some(n)) => (0..n).collect(),
-        (None, None) => default.collect(),
-    }
-}
-
-/// A line from words separated by single spaces.
-fn words(s: &str) -> Vec<Vec<u8>> {
-    s.split(' ').map(|w| w.as_bytes().to_vec()).collect()
-}
 
 #[tokio::test]
 async fn hand_picked_edge_cases() {

@@ -26,10 +26,8 @@
 //!   field picked without a count is not compared.
 
 mod common;
-mod differential_harness;
 
-use common::{parse_reply, Resp};
-use differential_harness::*;
+use common::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -285,32 +283,33 @@ fn lists_elements(name: &str) -> bool {
 }
 
 /// A reply's elements in a canonical order: pairs for HGETALL and HSCAN.
-fn sorted_elements(name: &str, reply: &Resp) -> Resp {
-    fn pairs(items: &[Resp]) -> Vec<Resp> {
-        let mut pairs: Vec<Vec<Resp>> = items.chunks(2).map(|p| p.to_vec()).collect();
+fn sorted_elements(name: &str, reply: &Reply) -> Reply {
+    fn pairs(items: &[Reply]) -> Vec<Reply> {
+        let mut pairs: Vec<Vec<Reply>> = items.chunks(2).map(|p| p.to_vec()).collect();
         pairs.sort_by_key(|p| format!("{p:?}"));
         pairs.into_iter().flatten().collect()
     }
     match (name, reply) {
-        ("hgetall", Resp::Map(m)) => {
+        ("hgetall", Reply::Map(m)) => {
             let mut m = m.clone();
             m.sort_by_key(|p| format!("{p:?}"));
-            Resp::Map(m)
+            Reply::Map(m)
         }
-        ("hgetall", Resp::Array(items)) => Resp::Array(pairs(items)),
-        ("hscan", Resp::Array(parts)) if parts.len() == 2 => {
-            Resp::Array(vec![parts[0].clone(), Resp::Array(pairs(parts[1].items()))])
-        }
-        (_, Resp::Array(items)) => {
+        ("hgetall", Reply::Array(items)) => Reply::Array(pairs(items)),
+        ("hscan", Reply::Array(parts)) if parts.len() == 2 => Reply::Array(vec![
+            parts[0].clone(),
+            Reply::Array(pairs(parts[1].items())),
+        ]),
+        (_, Reply::Array(items)) => {
             let mut items = items.clone();
             items.sort_by_key(|i| format!("{i:?}"));
-            Resp::Array(items)
+            Reply::Array(items)
         }
         (_, other) => other.clone(),
     }
 }
 
-fn parse(bytes: &[u8]) -> Resp {
+fn parse(bytes: &[u8]) -> Reply {
     parse_reply(bytes)
         .expect("well-formed reply")
         .expect("a whole reply")
@@ -501,22 +500,22 @@ async fn random_sequences() {
 
 /// HRANDFIELD replies that may differ by chance only: the same kind and
 /// length; the same elements when the count covers the whole hash.
-fn same_random_shape(parts: &[String], ours: &Resp, theirs: &Resp) -> bool {
+fn same_random_shape(parts: &[String], ours: &Reply, theirs: &Reply) -> bool {
     let Some(count) = parts.get(2).and_then(|c| c.parse::<i64>().ok()) else {
         // One field, no count: both must be a bulk string.
-        return matches!((ours, theirs), (Resp::Bulk(_), Resp::Bulk(_)));
+        return matches!((ours, theirs), (Reply::Bulk(_), Reply::Bulk(_)));
     };
-    let (Resp::Array(a), Resp::Array(b)) = (ours, theirs) else {
+    let (Reply::Array(a), Reply::Array(b)) = (ours, theirs) else {
         return false;
     };
     if a.len() != b.len() {
         return false;
     }
     // RESP3 pairs are two-element arrays on both sides.
-    let nested = |items: &[Resp]| {
+    let nested = |items: &[Reply]| {
         items
             .iter()
-            .all(|i| matches!(i, Resp::Array(p) if p.len() == 2))
+            .all(|i| matches!(i, Reply::Array(p) if p.len() == 2))
     };
     if parts.len() == 4 && nested(a) != nested(b) {
         return false;

@@ -22,9 +22,8 @@
 //! has both).
 
 mod common;
-mod differential_harness;
 
-use differential_harness::*;
+use common::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -358,15 +357,6 @@ impl Gen {
             }
         }
         c
-    }
-}
-
-fn seeds(default: std::ops::Range<u64>) -> Vec<u64> {
-    let var = |name| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
-    match (var("DIFF_SEED"), var("DIFF_SEEDS")) {
-        (Some(seed), _) => vec![seed],
-        (None, Some(n)) => (0..n).collect(),
-        (None, None) => default.collect(),
     }
 }
 

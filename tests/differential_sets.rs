@@ -31,29 +31,27 @@
 //!   both remove what redis-server popped.
 
 mod common;
-mod differential_harness;
 
-use common::{parse_reply, Resp};
-use differential_harness::*;
+use common::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-fn parse(b: &[u8]) -> Resp {
+fn parse(b: &[u8]) -> Reply {
     parse_reply(b).expect("well-formed").expect("whole").0
 }
 
 /// The members of a set or array reply, sorted; None for anything else.
-fn sorted_items(r: &Resp) -> Option<(bool, Vec<Vec<u8>>)> {
+fn sorted_items(r: &Reply) -> Option<(bool, Vec<Vec<u8>>)> {
     let (is_set, items) = match r {
-        Resp::Set(items) => (true, items),
-        Resp::Array(items) => (false, items),
+        Reply::Set(items) => (true, items),
+        Reply::Array(items) => (false, items),
         _ => return None,
     };
     let mut out: Vec<Vec<u8>> = items
         .iter()
         .map(|i| match i {
-            Resp::Bulk(b) => b.clone(),
+            Reply::Bulk(b) => b.to_vec(),
             other => format!("{other:?}").into_bytes(),
         })
         .collect();
@@ -61,13 +59,13 @@ fn sorted_items(r: &Resp) -> Option<(bool, Vec<Vec<u8>>)> {
     Some((is_set, out))
 }
 
-fn bulks_of(r: &Resp) -> Vec<Vec<u8>> {
+fn bulks_of(r: &Reply) -> Vec<Vec<u8>> {
     match r {
-        Resp::Bulk(b) => vec![b.clone()],
-        Resp::Set(items) | Resp::Array(items) => items
+        Reply::Bulk(b) => vec![b.to_vec()],
+        Reply::Set(items) | Reply::Array(items) => items
             .iter()
             .filter_map(|i| match i {
-                Resp::Bulk(b) => Some(b.clone()),
+                Reply::Bulk(b) => Some(b.to_vec()),
                 _ => None,
             })
             .collect(),
@@ -96,41 +94,44 @@ async fn all_intsets(pair: &mut Pair, keys: &[Vec<u8>]) -> bool {
     for key in keys {
         let enc = pair.theirs().cmd_bin(&[b"object", b"encoding", key]).await;
         match enc {
-            Resp::NilBulk | Resp::Null => {}
-            Resp::Bulk(b) if b == b"intset" => {}
+            Reply::Null => {}
+            Reply::Bulk(b) if &b[..] == b"intset" => {}
             _ => return false,
         }
     }
     true
 }
 
-async fn one(client: &mut common::RawClient, args: &[Vec<u8>]) -> Resp {
+async fn one(client: &mut common::RawClient, args: &[Vec<u8>]) -> Reply {
     let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     client.cmd_bin(&refs).await
 }
 
 /// SSCAN to the end on one server: the members found, or the first reply
 /// that is not a scan page.
-async fn full_scan(client: &mut common::RawClient, args: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, Resp> {
+async fn full_scan(
+    client: &mut common::RawClient,
+    args: &[Vec<u8>],
+) -> Result<Vec<Vec<u8>>, Reply> {
     // From the start: a cursor other than 0 means something else to each.
     let mut args = args.to_vec();
     args[2] = b"0".to_vec();
     let mut found = Vec::new();
     for _ in 0..100_000 {
         let reply = one(client, &args).await;
-        let Resp::Array(parts) = &reply else {
+        let Reply::Array(parts) = &reply else {
             return Err(reply);
         };
-        let [Resp::Bulk(cursor), page] = &parts[..] else {
+        let [Reply::Bulk(cursor), page] = &parts[..] else {
             return Err(reply);
         };
         found.extend(bulks_of(page));
-        if cursor == b"0" {
+        if &cursor[..] == b"0" {
             found.sort();
             found.dedup();
             return Ok(found);
         }
-        args[2] = cursor.clone();
+        args[2] = cursor.to_vec();
     }
     panic!("SSCAN did not finish: {}", show(&args));
 }
@@ -199,8 +200,8 @@ async fn check(pair: &mut Pair, args: &[Vec<u8>]) -> Result<(), String> {
             }
             let mut probe = vec![b"smismember".to_vec(), args[1].clone()];
             probe.extend(distinct);
-            if let Resp::Array(flags) = one(pair.ours(), &probe).await {
-                if flags.iter().any(|f| *f != Resp::Int(1)) {
+            if let Reply::Array(flags) = one(pair.ours(), &probe).await {
+                if flags.iter().any(|f| *f != Reply::Integer(1)) {
                     return fail("a member that is not in the set");
                 }
             }
@@ -217,7 +218,7 @@ async fn check(pair: &mut Pair, args: &[Vec<u8>]) -> Result<(), String> {
             // Only the whole set comes in a set order (SUNION's); a part
             // comes in the order it was drawn.
             let whole = one(pair.theirs(), &line_of(&[b"exists", args[1].as_slice()])).await
-                == Resp::Int(0);
+                == Reply::Integer(0);
             if strict && whole && sorted_items(&o).is_some() && sorted_items(&o) == sorted_items(&t)
             {
                 return fail("intset order differs");
@@ -231,7 +232,7 @@ async fn check(pair: &mut Pair, args: &[Vec<u8>]) -> Result<(), String> {
             };
             if !mine.is_empty() {
                 let back = one(pair.ours(), &add(&mine)).await;
-                if back != Resp::Int(mine.len() as i64) {
+                if back != Reply::Integer(mine.len() as i64) {
                     return fail(&format!("popped members were still there: {back:?}"));
                 }
                 one(pair.theirs(), &add(&yours)).await;
@@ -266,10 +267,6 @@ async fn run(pair: &mut Pair, lines: &[Vec<Vec<u8>>], resp3: bool) -> Result<(),
         }
     }
     Ok(())
-}
-
-fn split(s: &str) -> Vec<Vec<u8>> {
-    s.split(' ').map(|p| p.as_bytes().to_vec()).collect()
 }
 
 #[tokio::test]
@@ -442,7 +439,7 @@ async fn hand_picked_edge_cases() {
         "exists ss",
     ]
     .iter()
-    .map(|l| split(l))
+    .map(|l| words(l))
     .collect();
     // An empty member, a member over the listpack limit.
     lines.push(line_of(&[b"sadd", b"em", b""]));
@@ -457,36 +454,36 @@ async fn hand_picked_edge_cases() {
     let mut big: Vec<Vec<u8>> = vec![b"sadd".to_vec(), b"bi".to_vec()];
     big.extend((0..512).map(|i| (i * 7).to_string().into_bytes()));
     lines.push(big);
-    lines.push(split("smembers bi"));
-    lines.push(split("sadd bi -1"));
-    lines.push(split("scard bi"));
-    lines.push(split("sismember bi 14"));
-    lines.push(split("smembers bi"));
-    lines.push(split("sscan bi 0 count 5"));
-    lines.push(split("sscan bi 0 match *7 count 1000"));
+    lines.push(words("smembers bi"));
+    lines.push(words("sadd bi -1"));
+    lines.push(words("scard bi"));
+    lines.push(words("sismember bi 14"));
+    lines.push(words("smembers bi"));
+    lines.push(words("sscan bi 0 count 5"));
+    lines.push(words("sscan bi 0 match *7 count 1000"));
     let mut big: Vec<Vec<u8>> = vec![b"sadd".to_vec(), b"bs".to_vec()];
     big.extend((0..200).map(|i| format!("m{i}").into_bytes()));
     lines.push(big);
-    lines.push(split("sscan bs 0"));
-    lines.push(split("sscan bs 0 match m1*"));
-    lines.push(split("sinter bs bi"));
-    lines.push(split("sunionstore u bs bi"));
-    lines.push(split("scard u"));
-    lines.push(split("sdiffstore u bs bi"));
-    lines.push(split("scard u"));
-    lines.push(split("sintercard 2 u bs limit 7"));
-    lines.push(split("srandmember bs 300"));
-    lines.push(split("srandmember bs 20"));
-    lines.push(split("srandmember bs 150"));
-    lines.push(split("srandmember bs -20"));
-    lines.push(split("srandmember bi -600"));
-    lines.push(split("spop bs 20"));
-    lines.push(split("spop bs 170"));
-    lines.push(split("scard bs"));
-    lines.push(split("smembers bs"));
-    lines.push(split("spop bi 3"));
-    lines.push(split("spop bi 600"));
-    lines.push(split("exists bi"));
+    lines.push(words("sscan bs 0"));
+    lines.push(words("sscan bs 0 match m1*"));
+    lines.push(words("sinter bs bi"));
+    lines.push(words("sunionstore u bs bi"));
+    lines.push(words("scard u"));
+    lines.push(words("sdiffstore u bs bi"));
+    lines.push(words("scard u"));
+    lines.push(words("sintercard 2 u bs limit 7"));
+    lines.push(words("srandmember bs 300"));
+    lines.push(words("srandmember bs 20"));
+    lines.push(words("srandmember bs 150"));
+    lines.push(words("srandmember bs -20"));
+    lines.push(words("srandmember bi -600"));
+    lines.push(words("spop bs 20"));
+    lines.push(words("spop bs 170"));
+    lines.push(words("scard bs"));
+    lines.push(words("smembers bs"));
+    lines.push(words("spop bi 3"));
+    lines.push(words("spop bi 600"));
+    lines.push(words("exists bi"));
 
     for resp3 in [false, true] {
         if let Err(report) = run(&mut pair, &lines, resp3).await {
@@ -656,17 +653,6 @@ impl Gen {
             c.pop();
         }
         c
-    }
-}
-
-/// The seeds: a fixed set, `DIFF_SEED=n` to replay one, or `DIFF_SEEDS=n`
-/// to run the first n.
-fn seeds(default: std::ops::Range<u64>) -> Vec<u64> {
-    let var = |name| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
-    match (var("DIFF_SEED"), var("DIFF_SEEDS")) {
-        (Some(seed), _) => vec![seed],
-        (None, Some(n)) => (0..n).collect(),
-        (None, None) => default.collect(),
     }
 }
 

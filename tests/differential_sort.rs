@@ -16,9 +16,8 @@
 //! hash-table set is not specified; an intset's is, so intsets are in).
 
 mod common;
-mod differential_harness;
 
-use differential_harness::*;
+use common::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

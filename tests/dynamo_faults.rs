@@ -6,11 +6,11 @@
 //! behind redynamo's back). An attempt held up in the network past its
 //! deadline and delivered after later writes never undoes them.
 
-mod common_dynamo;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use common_dynamo::{
+use common::{
     direct_client, moto, table_value, unique_table, Backend, Fault, FaultProxy, TestServer,
 };
 use redis::aio::MultiplexedConnection;
@@ -40,7 +40,7 @@ impl Rig {
             table: table.clone(),
             args: args.iter().map(|a| a.to_string()).collect(),
         };
-        let server = TestServer::start(&backend).await;
+        let server = TestServer::on(&backend).await;
         let conn = server.conn().await;
         Some(Rig {
             proxy,
@@ -308,7 +308,7 @@ async fn limits_get_clear_errors() {
         table: unique_table("limits"),
         args: vec!["--dynamo-timeout-ms".into(), "20000".into()],
     };
-    let server = TestServer::start(&backend).await;
+    let server = TestServer::on(&backend).await;
     let mut conn = server.conn().await;
     // (The redis crate drops the "ERR " prefix.)
     let too_large = "value too large for DynamoDB item (max 400 KB)";

@@ -1,9 +1,9 @@
 //! Two redynamo nodes on one DynamoDB table (moto): what one node does is
 //! atomic with respect to the other.
 
-mod common_dynamo;
+mod common;
 
-use common_dynamo::{moto, unique_table, Backend, TestServer};
+use common::{moto, unique_table, Backend, TestServer};
 use redis::AsyncCommands;
 
 /// Two servers over the same fresh table.
@@ -23,8 +23,8 @@ async fn two_nodes() -> Option<(TestServer, TestServer)> {
             "0".into(),
         ],
     };
-    let a = TestServer::start(&backend).await;
-    let b = TestServer::start(&backend).await;
+    let a = TestServer::on(&backend).await;
+    let b = TestServer::on(&backend).await;
     Some((a, b))
 }
 

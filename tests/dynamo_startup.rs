@@ -1,7 +1,7 @@
 //! Starting over DynamoDB: the table is created on request, checked
 //! otherwise, and the binary takes its AWS settings from the standard chain.
 
-mod common_dynamo;
+mod common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use common_dynamo::{direct_client, free_port, moto, table_value, unique_table, TestServer};
+use common::{direct_client, free_port, moto, table_value, unique_table, TestServer};
 use redis::AsyncCommands;
 
 #[tokio::test]
@@ -224,8 +224,8 @@ async fn read_consistency_reaches_dynamodb() {
     let Some(moto) = moto() else {
         return;
     };
-    let proxy = common_dynamo::FaultProxy::start(moto.port).await;
-    let consistent = |proxy: &common_dynamo::FaultProxy, op: &str| {
+    let proxy = common::FaultProxy::start(moto.port).await;
+    let consistent = |proxy: &common::FaultProxy, op: &str| {
         proxy
             .last_body(op)
             .expect("a request")

@@ -14,7 +14,7 @@ use common::*;
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 /// The fields of a flat field, value, field, value … array.
-fn fields_of(reply: &Resp) -> Vec<String> {
+fn fields_of(reply: &Reply) -> Vec<String> {
     reply.items().chunks(2).map(|p| p[0].text()).collect()
 }
 
@@ -302,12 +302,12 @@ async fn random_fields() {
     assert!(["a", "b", "c"].contains(&one.as_str()));
     // Positive count: distinct fields.
     let two = c.cmd(&["HRANDFIELD", "h", "2"]).await;
-    let names: HashSet<String> = two.items().iter().map(Resp::text).collect();
+    let names: HashSet<String> = two.items().iter().map(Reply::text).collect();
     assert_eq!(names.len(), 2);
     // Negative count: repeats allowed, exactly |count| of them.
     let many = c.cmd(&["HRANDFIELD", "h", "-100"]).await;
     assert_eq!(many.items().len(), 100);
-    let names: HashSet<String> = many.items().iter().map(Resp::text).collect();
+    let names: HashSet<String> = many.items().iter().map(Reply::text).collect();
     assert_eq!(names.len(), 3, "100 draws of 3 fields find them all");
     let pairs = c.cmd(&["HRANDFIELD", "h", "-20", "WITHVALUES"]).await;
     assert_eq!(pairs.items().len(), 40);
@@ -471,12 +471,12 @@ async fn large_hashes_keep_working() {
     let from_all: Vec<String> = fields_of(&all);
     assert_eq!(
         from_all,
-        keys.items().iter().map(Resp::text).collect::<Vec<_>>()
+        keys.items().iter().map(Reply::text).collect::<Vec<_>>()
     );
     let vals_from_all: Vec<String> = all.items().chunks(2).map(|p| p[1].text()).collect();
     assert_eq!(
         vals_from_all,
-        vals.items().iter().map(Resp::text).collect::<Vec<_>>()
+        vals.items().iter().map(Reply::text).collect::<Vec<_>>()
     );
 
     let long = "x".repeat(65);
@@ -606,7 +606,7 @@ async fn watch_sees_hash_writes_only_when_they_change_something() {
         other.cmd(write).await;
         c.cmd(&["MULTI"]).await;
         c.cmd(&["HGET", "h", "a"]).await;
-        assert_eq!(c.cmd(&["EXEC"]).await, Resp::NilArray, "{write:?}");
+        assert_eq!(c.cmd(&["EXEC"]).await, Reply::NullArray, "{write:?}");
     }
     // Hash commands queue inside MULTI and run in EXEC.
     c.cmd(&["MULTI"]).await;

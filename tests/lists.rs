@@ -104,7 +104,7 @@ async fn every_command_answers_as_redis() {
     assert_eq!(c.cmd(&["lpop", "l"]).await, bulk("a"));
     assert_eq!(c.cmd(&["exists", "l"]).await, int(0), "emptied: deleted");
     assert_eq!(c.cmd(&["rpop", "l"]).await, nil());
-    assert_eq!(c.cmd(&["rpop", "l", "2"]).await, Resp::NilArray);
+    assert_eq!(c.cmd(&["rpop", "l", "2"]).await, Reply::NullArray);
     assert_eq!(c.cmd(&["rpush", "l", "1", "2", "3"]).await, int(3));
     assert_eq!(c.cmd(&["rpop", "l", "0"]).await, arr([]));
     assert_eq!(c.cmd(&["rpop", "l", "2"]).await, bulks(&["3", "2"]));
@@ -208,7 +208,7 @@ async fn timeouts_take_decimals() {
     let server = TestServer::start().await;
     let mut c = server.raw().await;
     let start = Instant::now();
-    assert_eq!(c.cmd(&["blpop", "q", "0.15"]).await, Resp::NilArray);
+    assert_eq!(c.cmd(&["blpop", "q", "0.15"]).await, Reply::NullArray);
     let waited = start.elapsed();
     assert!(
         waited >= Duration::from_millis(150) && waited < Duration::from_secs(3),
@@ -216,7 +216,7 @@ async fn timeouts_take_decimals() {
     );
     assert_eq!(
         c.cmd(&["blmpop", "0.05", "1", "q", "left"]).await,
-        Resp::NilArray
+        Reply::NullArray
     );
     // A blocked client's timeout reply is a null array, BLMOVE's too
     // (Redis' replyToBlockedClientTimedOut).
@@ -240,7 +240,7 @@ async fn blocking_commands_ignore_the_request_timeout() {
     config.timeout_ms = 50;
     let server = TestServer::with_config(config).await;
     let mut c = server.raw().await;
-    assert_eq!(c.cmd(&["brpop", "q", "0.3"]).await, Resp::NilArray);
+    assert_eq!(c.cmd(&["brpop", "q", "0.3"]).await, Reply::NullArray);
 }
 
 #[tokio::test]
@@ -251,16 +251,15 @@ async fn a_client_that_leaves_while_blocked_leaves_no_waiter() {
     w.send(&encode_str(&["blpop", "q", "0"])).await;
     until_blocked(&mut admin, id).await;
     drop(w);
-    assert!(
-        eventually(Duration::from_secs(5), || {
-            let server = &server;
-            async move {
-                let mut c = server.raw().await;
-                blocked_clients(&mut c).await == 0
-            }
-        })
-        .await
-    );
+    assert!(eventually(Duration::from_secs(5), || {
+        let server = &server;
+        async move {
+            let mut c = server.raw().await;
+            blocked_clients(&mut c).await == 0
+        }
+    })
+    .await
+    .is_some());
     // The push is not handed to the gone client.
     assert_eq!(admin.cmd(&["rpush", "q", "kept"]).await, int(1));
     assert_eq!(
@@ -339,9 +338,9 @@ async fn inside_multi_a_blocking_command_answers_at_once() {
     assert_eq!(
         c.cmd(&["exec"]).await,
         arr([
-            Resp::NilArray,
+            Reply::NullArray,
             nil(),
-            Resp::NilArray,
+            Reply::NullArray,
             int(1),
             bulks(&["q", "v"])
         ])
@@ -401,7 +400,7 @@ async fn watch_sees_list_writes() {
     b.cmd(&["lpop", "l"]).await;
     a.cmd(&["multi"]).await;
     a.cmd(&["rpush", "l", "y"]).await;
-    assert_eq!(a.cmd(&["exec"]).await, Resp::NilArray);
+    assert_eq!(a.cmd(&["exec"]).await, Reply::NullArray);
     a.cmd(&["watch", "l"]).await;
     b.cmd(&["lrange", "l", "0", "-1"]).await;
     a.cmd(&["multi"]).await;
@@ -419,7 +418,7 @@ async fn time_blocked_is_not_slow() {
         ok()
     );
     c.cmd(&["slowlog", "reset"]).await;
-    assert_eq!(c.cmd(&["blpop", "q", "0.05"]).await, Resp::NilArray);
+    assert_eq!(c.cmd(&["blpop", "q", "0.05"]).await, Reply::NullArray);
     assert_eq!(c.cmd(&["slowlog", "len"]).await, int(0));
 }
 
@@ -462,13 +461,12 @@ async fn many_waiters_and_pushers_lose_nothing() {
         w.send(&encode_str(&["blpop", "work", "0"])).await;
         waiters.push(w);
     }
-    assert!(
-        eventually(Duration::from_secs(5), || {
-            let server = &server;
-            async move { blocked_clients(&mut server.raw().await).await == 20 }
-        })
-        .await
-    );
+    assert!(eventually(Duration::from_secs(5), || {
+        let server = &server;
+        async move { blocked_clients(&mut server.raw().await).await == 20 }
+    })
+    .await
+    .is_some());
     let pushers: Vec<_> = (0..20)
         .map(|i| {
             let addr = server.addr();

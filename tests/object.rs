@@ -12,7 +12,7 @@ use common::*;
 async fn encodings_follow_the_size_of_each_type() {
     let server = TestServer::start().await;
     let mut c = server.raw().await;
-    let enc = |r: Resp| r.text();
+    let enc = |r: Reply| r.text();
     let big = "x".repeat(100);
 
     c.cmd(&["rpush", "list", "a", "b"]).await;

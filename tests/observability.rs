@@ -2,11 +2,9 @@
 //! real HTTP after real traffic: counters must move by exactly the traffic
 //! sent, and INFO must agree with `/metrics`.
 
-mod obs_common;
+mod common;
 
-use obs_common::{
-    config, eventually, http_get, parse_fields, start, Gate, RawClient, Resp, Scrape,
-};
+use common::*;
 
 const SETS_DB0: usize = 6;
 const SETS_DB1: usize = 2;
@@ -24,55 +22,58 @@ fn commands(scrape: &Scrape, command: &str, outcome: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_by_exactly_the_traffic_and_agree_with_info() {
-    let server = start(config(), &Gate::default()).await;
-    let mut c = server.client().await;
+    let server = TestServer::with_gate(metrics_config(), &Gate::default()).await;
+    let mut c = server.raw().await;
 
     // The traffic: SETs in two databases (one with a TTL), GET hits and
     // misses, INCRs that fail with a Redis error, unknown commands and one
     // wrong-arity GET (both refused before running).
     for i in 0..SETS_DB0 - 1 {
         let (k, v) = (format!("key{i}"), format!("v{i}"));
-        assert_eq!(c.call(&["SET", &k, &v]).await, Resp::ok());
+        assert_eq!(c.cmd(&["SET", &k, &v]).await, Reply::ok());
     }
-    assert_eq!(c.call(&["SET", "ttl", "x", "EX", "100"]).await, Resp::ok());
+    assert_eq!(c.cmd(&["SET", "ttl", "x", "EX", "100"]).await, Reply::ok());
     for i in 0..GET_HITS {
         let k = format!("key{i}");
-        assert_eq!(c.call(&["GET", &k]).await, Resp::bulk(&format!("v{i}")));
+        assert_eq!(c.cmd(&["GET", &k]).await, Reply::bulk(format!("v{i}")));
     }
     for i in 0..GET_MISSES {
         let k = format!("missing{i}");
-        assert_eq!(c.call(&["GET", &k]).await, Resp::Bulk(None));
+        assert_eq!(c.cmd(&["GET", &k]).await, Reply::Null);
     }
     for _ in 0..BAD_INCRS {
         assert_eq!(
-            c.call(&["INCR", "key0"]).await,
-            Resp::Error("ERR value is not an integer or out of range".into())
+            c.cmd(&["INCR", "key0"]).await,
+            Reply::Error("ERR value is not an integer or out of range".into())
         );
     }
     for i in 0..UNKNOWN {
         let name = format!("NOSUCH{i}");
-        let reply = c.call(&[&name, "a"]).await;
-        assert!(reply.text().starts_with("ERR unknown command"), "{reply:?}");
+        let reply = c.cmd(&[&name, "a"]).await;
+        assert!(
+            reply.error_text().starts_with("ERR unknown command"),
+            "{reply:?}"
+        );
     }
     assert_eq!(
-        c.call(&["GET"]).await,
-        Resp::Error("ERR wrong number of arguments for 'get' command".into())
+        c.cmd(&["GET"]).await,
+        Reply::Error("ERR wrong number of arguments for 'get' command".into())
     );
-    assert_eq!(c.call(&["SELECT", "1"]).await, Resp::ok());
+    assert_eq!(c.cmd(&["SELECT", "1"]).await, Reply::ok());
     for i in 0..SETS_DB1 {
         let k = format!("one{i}");
-        assert_eq!(c.call(&["SET", &k, "1"]).await, Resp::ok());
+        assert_eq!(c.cmd(&["SET", &k, "1"]).await, Reply::ok());
     }
-    assert_eq!(c.call(&["DBSIZE"]).await, Resp::Int(SETS_DB1 as i64));
-    assert_eq!(c.call(&["SELECT", "0"]).await, Resp::ok());
-    assert_eq!(c.call(&["DBSIZE"]).await, Resp::Int(SETS_DB0 as i64));
+    assert_eq!(c.cmd(&["DBSIZE"]).await, Reply::Integer(SETS_DB1 as i64));
+    assert_eq!(c.cmd(&["SELECT", "0"]).await, Reply::ok());
+    assert_eq!(c.cmd(&["DBSIZE"]).await, Reply::Integer(SETS_DB0 as i64));
 
     // INFO, then the scrape: nothing runs in between, so the two must
     // agree up to the INFO command itself.
     let before_info = c.received;
-    let info_text = c.call(&["INFO", "all"]).await.text();
+    let info_text = c.cmd(&["INFO", "all"]).await.text();
     let info_reply_bytes = c.received - before_info;
-    let info = obs_common::parse_info(&info_text);
+    let info = common::parse_info(&info_text);
     let m = server.scrape().await;
 
     // Exact counts by command and outcome.
@@ -231,13 +232,13 @@ async fn metrics_move_by_exactly_the_traffic_and_agree_with_info() {
 
     // A second client comes and goes: received counts it, connected
     // goes back to one.
-    let mut other = server.client().await;
-    assert_eq!(other.call(&["PING"]).await, Resp::Simple("PONG".into()));
+    let mut other = server.raw().await;
+    assert_eq!(other.cmd(&["PING"]).await, Reply::Simple("PONG".into()));
     let m = server.scrape().await;
     assert_eq!(m.value("redynamo_connections_received_total", &[]), 2.0);
     assert_eq!(m.value("redynamo_connected_clients", &[]), 2.0);
     drop(other);
-    eventually("the second client is unregistered", || async {
+    wait_until("the second client is unregistered", PATIENCE, || async {
         server
             .scrape()
             .await
@@ -246,7 +247,7 @@ async fn metrics_move_by_exactly_the_traffic_and_agree_with_info() {
     })
     .await;
 
-    server.stop();
+    server.shutdown();
 }
 
 /// With no user layer over the in-memory store, the metrics layer times
@@ -255,25 +256,21 @@ async fn metrics_move_by_exactly_the_traffic_and_agree_with_info() {
 /// is sent, and no wait for the client is ever charged to a command.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latencies_are_settled_before_replies_and_never_hold_the_wait_for_the_client() {
-    let server = redynamo::server::Server::builder(config())
-        .bind()
-        .await
-        .expect("bind");
-    let (addr, metrics) = (server.local_addr(), server.metrics_addr().expect("metrics"));
-    let serving = tokio::spawn(server.serve());
-    let mut c = RawClient::connect(addr).await;
-    assert_eq!(c.call(&["SET", "k", "v"]).await, Resp::ok());
+    let server = TestServer::with_config(metrics_config()).await;
+    let metrics = server.metrics_addr();
+    let mut c = server.raw().await;
+    assert_eq!(c.cmd(&["SET", "k", "v"]).await, Reply::ok());
     // Idle between commands: 3 × 40 ms that belong to no command.
     for _ in 0..3 {
         tokio::time::sleep(std::time::Duration::from_millis(40)).await;
-        assert_eq!(c.call(&["GET", "k"]).await, Resp::bulk("v"));
+        assert_eq!(c.cmd(&["GET", "k"]).await, Reply::bulk("v"));
     }
     // A pipeline: 100 GETs in one write.
     for _ in 0..100 {
-        c.send(&["GET", "k"]).await;
+        c.send_cmd(&["GET", "k"]).await;
     }
     for _ in 0..100 {
-        assert_eq!(c.read().await, Resp::bulk("v"));
+        assert_eq!(c.read().await, Reply::bulk("v"));
     }
     // Scraped from another connection, right after the replies arrived:
     // every GET has its latency already.
@@ -299,7 +296,6 @@ async fn latencies_are_settled_before_replies_and_never_hold_the_wait_for_the_cl
         get["usec"].parse::<u64>().expect("usec") < 60_000,
         "{get:?}"
     );
-    serving.abort();
 }
 
 /// `--no-metrics-layer` (for measuring the layer, `benches/vs-redis.sh
@@ -307,51 +303,45 @@ async fn latencies_are_settled_before_replies_and_never_hold_the_wait_for_the_cl
 /// uncounted, as documented.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_metrics_layer_commands_run_uncounted() {
-    let mut cfg = config();
+    let mut cfg = metrics_config();
     cfg.no_metrics_layer = true;
     cfg.slowlog_log_slower_than = 0;
-    let server = redynamo::server::Server::builder(cfg)
-        .bind()
-        .await
-        .expect("bind");
-    let addr = server.local_addr();
-    let serving = tokio::spawn(server.serve());
-    let mut c = RawClient::connect(addr).await;
-    assert_eq!(c.call(&["SET", "k", "v"]).await, Resp::ok());
-    assert_eq!(c.call(&["GET", "k"]).await, Resp::bulk("v"));
+    let server = TestServer::with_config(cfg).await;
+    let mut c = server.raw().await;
+    assert_eq!(c.cmd(&["SET", "k", "v"]).await, Reply::ok());
+    assert_eq!(c.cmd(&["GET", "k"]).await, Reply::bulk("v"));
     let stats = c.info("commandstats").await;
     assert!(!stats.contains_key("cmdstat_get"), "{stats:?}");
     assert!(!stats.contains_key("cmdstat_set"), "{stats:?}");
-    assert_eq!(c.call(&["SLOWLOG", "LEN"]).await, Resp::Int(0));
-    serving.abort();
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]).await, Reply::Integer(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_resetstat_restarts_info_but_not_prometheus_counters() {
-    let server = start(config(), &Gate::default()).await;
-    let mut c = server.client().await;
+    let server = TestServer::with_gate(metrics_config(), &Gate::default()).await;
+    let mut c = server.raw().await;
     for _ in 0..4 {
-        assert_eq!(c.call(&["SET", "k", "v"]).await, Resp::ok());
+        assert_eq!(c.cmd(&["SET", "k", "v"]).await, Reply::ok());
     }
-    assert_eq!(c.call(&["CONFIG", "RESETSTAT"]).await, Resp::ok());
-    assert_eq!(c.call(&["SET", "k", "v"]).await, Resp::ok());
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]).await, Reply::ok());
+    assert_eq!(c.cmd(&["SET", "k", "v"]).await, Reply::ok());
     let info = c.info("commandstats").await;
     assert_eq!(parse_fields(&info["cmdstat_set"])["calls"], "1");
     // Prometheus counters are monotonic: a reset would look like a crash
     // to rate().
     let m = server.scrape().await;
     assert_eq!(commands(&m, "set", "ok"), 5.0);
-    server.stop();
+    server.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_keys_are_counted() {
-    let server = start(config(), &Gate::default()).await;
-    let mut c = server.client().await;
-    assert_eq!(c.call(&["SET", "short", "x", "PX", "1"]).await, Resp::ok());
+    let server = TestServer::with_gate(metrics_config(), &Gate::default()).await;
+    let mut c = server.raw().await;
+    assert_eq!(c.cmd(&["SET", "short", "x", "PX", "1"]).await, Reply::ok());
     // Active expiry (every 100 ms) or this lazy read removes it.
-    let deadline = std::time::Instant::now() + obs_common::PATIENCE;
-    while c.call(&["EXISTS", "short"]).await != Resp::Int(0) {
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    while c.cmd(&["EXISTS", "short"]).await != Reply::Integer(0) {
         assert!(
             std::time::Instant::now() < deadline,
             "the key never expired"
@@ -363,51 +353,51 @@ async fn expired_keys_are_counted() {
     assert_eq!(m.value("redynamo_keys", &[("db", "0")]), 0.0);
     let info = c.info("stats").await;
     assert_eq!(info["expired_keys"], "1");
-    server.stop();
+    server.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readiness_through_a_graceful_drain() {
-    let mut cfg = config();
+    let mut cfg = metrics_config();
     // Long enough to observe the unready window, short enough for a test.
     cfg.shutdown_delay_ms = 1_000;
-    let server = start(cfg, &Gate::default()).await;
+    let mut server = TestServer::with_gate(cfg, &Gate::default()).await;
 
     assert_eq!(
-        http_get(server.metrics, "/healthz").await,
+        http_get(server.metrics_addr(), "/healthz").await,
         (200, "ok\n".into())
     );
     assert_eq!(
-        http_get(server.metrics, "/readyz").await,
+        http_get(server.metrics_addr(), "/readyz").await,
         (200, "ready\n".into())
     );
-    assert_eq!(http_get(server.metrics, "/nope").await.0, 404);
+    assert_eq!(http_get(server.metrics_addr(), "/nope").await.0, 404);
 
-    let state = server.state.clone();
+    let state = server.state().clone();
     let draining = tokio::spawn(async move { state.begin_shutdown().await });
 
     // Unready first, while the server still serves: a load balancer stops
     // sending new clients before any connection is closed.
-    eventually("/readyz answers 503", || async {
-        http_get(server.metrics, "/readyz").await == (503, "not ready\n".into())
+    wait_until("/readyz answers 503", PATIENCE, || async {
+        http_get(server.metrics_addr(), "/readyz").await == (503, "not ready\n".into())
     })
     .await;
-    assert_eq!(http_get(server.metrics, "/healthz").await.0, 200);
+    assert_eq!(http_get(server.metrics_addr(), "/healthz").await.0, 200);
     assert_eq!(server.scrape().await.value("redynamo_ready", &[]), 0.0);
     assert!(
-        !server.state.shutdown.is_cancelled(),
+        !server.state().shutdown.is_cancelled(),
         "the listener must stay open during --shutdown-delay-ms"
     );
-    let mut late = server.client().await;
-    assert_eq!(late.call(&["PING"]).await, Resp::Simple("PONG".into()));
+    let mut late = server.raw().await;
+    assert_eq!(late.cmd(&["PING"]).await, Reply::Simple("PONG".into()));
 
     // Then the listener closes and idle connections drain.
-    tokio::time::timeout(obs_common::PATIENCE, draining)
+    tokio::time::timeout(common::PATIENCE, draining)
         .await
         .expect("begin_shutdown returns after the delay")
         .expect("no panic");
-    assert!(late.closed_by_server().await, "idle client closed on drain");
-    tokio::time::timeout(obs_common::PATIENCE, server.serving)
+    assert!(late.is_closed().await, "idle client closed on drain");
+    tokio::time::timeout(common::PATIENCE, server.serving())
         .await
         .expect("serve() returns")
         .expect("no panic");
@@ -415,32 +405,36 @@ async fn health_and_readiness_through_a_graceful_drain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowlog_get_len_reset_and_config_set() {
-    let mut cfg = config();
+    let mut cfg = metrics_config();
     cfg.slowlog_log_slower_than = 0;
     cfg.slowlog_max_len = 3;
-    let server = start(cfg, &Gate::default()).await;
-    let mut c = server.client().await;
-    assert_eq!(c.call(&["CLIENT", "SETNAME", "observer"]).await, Resp::ok());
+    let server = TestServer::with_gate(cfg, &Gate::default()).await;
+    let mut c = server.raw().await;
+    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "observer"]).await, Reply::ok());
 
     for i in 0..5 {
         let v = format!("{i}");
-        assert_eq!(c.call(&["SET", "k", &v]).await, Resp::ok());
+        assert_eq!(c.cmd(&["SET", "k", &v]).await, Reply::ok());
     }
     // Capped at the max length; newest first; each entry is
     // [id, unix time, micros, args, client addr, client name].
-    assert_eq!(c.call(&["SLOWLOG", "LEN"]).await, Resp::Int(3));
-    let got = c.call(&["SLOWLOG", "GET", "2"]).await;
-    let entries = got.array();
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]).await, Reply::Integer(3));
+    let got = c.cmd(&["SLOWLOG", "GET", "2"]).await;
+    let entries = got.items();
     assert_eq!(entries.len(), 2);
     // The newest is the SLOWLOG LEN above (logged once it finished).
-    let newest = entries[0].array();
-    assert_eq!(newest[0], Resp::Int(5));
+    let newest = entries[0].items();
+    assert_eq!(newest[0], Reply::Integer(5));
     assert_eq!(
-        newest[3].array().iter().map(Resp::text).collect::<Vec<_>>(),
+        newest[3]
+            .items()
+            .iter()
+            .map(Reply::text)
+            .collect::<Vec<_>>(),
         ["SLOWLOG", "LEN"]
     );
-    let set = entries[1].array();
-    assert_eq!(set[0], Resp::Int(4));
+    let set = entries[1].items();
+    assert_eq!(set[0], Reply::Integer(4));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -448,41 +442,41 @@ async fn slowlog_get_len_reset_and_config_set() {
     assert!((set[1].int() - now).abs() <= 5, "timestamp {:?}", set[1]);
     assert!(set[2].int() >= 0);
     assert_eq!(
-        set[3].array().iter().map(Resp::text).collect::<Vec<_>>(),
+        set[3].items().iter().map(Reply::text).collect::<Vec<_>>(),
         ["SET", "k", "4"]
     );
     assert!(set[4].text().starts_with("127.0.0.1:"), "{:?}", set[4]);
     assert_eq!(set[5].text(), "observer");
     // -1 means all.
-    assert_eq!(c.call(&["SLOWLOG", "GET", "-1"]).await.array().len(), 3);
+    assert_eq!(c.cmd(&["SLOWLOG", "GET", "-1"]).await.items().len(), 3);
 
-    assert_eq!(c.call(&["SLOWLOG", "RESET"]).await, Resp::ok());
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]).await, Reply::ok());
     // Only the RESET itself, logged after it ran.
-    assert_eq!(c.call(&["SLOWLOG", "LEN"]).await, Resp::Int(1));
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]).await, Reply::Integer(1));
 
     // CONFIG SET at run time: a threshold nothing reaches empties the flow.
     assert_eq!(
-        c.call(&["CONFIG", "SET", "slowlog-log-slower-than", "10000000"])
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "10000000"])
             .await,
-        Resp::ok()
+        Reply::ok()
     );
-    let got = c.call(&["CONFIG", "GET", "slowlog-log-slower-than"]).await;
-    assert_eq!(got.array()[1].text(), "10000000");
-    assert_eq!(c.call(&["SLOWLOG", "RESET"]).await, Resp::ok());
+    let got = c.cmd(&["CONFIG", "GET", "slowlog-log-slower-than"]).await;
+    assert_eq!(got.items()[1].text(), "10000000");
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]).await, Reply::ok());
     for _ in 0..3 {
-        assert_eq!(c.call(&["GET", "k"]).await, Resp::bulk("4"));
+        assert_eq!(c.cmd(&["GET", "k"]).await, Reply::bulk("4"));
     }
-    assert_eq!(c.call(&["SLOWLOG", "LEN"]).await, Resp::Int(0));
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]).await, Reply::Integer(0));
     // Negative disables it entirely.
     assert_eq!(
-        c.call(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"])
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"])
             .await,
-        Resp::ok()
+        Reply::ok()
     );
-    assert_eq!(c.call(&["SLOWLOG", "LEN"]).await, Resp::Int(0));
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]).await, Reply::Integer(0));
     // Back to 0 and a smaller max length.
     assert_eq!(
-        c.call(&[
+        c.cmd(&[
             "CONFIG",
             "SET",
             "slowlog-log-slower-than",
@@ -491,43 +485,43 @@ async fn slowlog_get_len_reset_and_config_set() {
             "1"
         ])
         .await,
-        Resp::ok()
+        Reply::ok()
     );
     for _ in 0..3 {
-        assert_eq!(c.call(&["GET", "k"]).await, Resp::bulk("4"));
+        assert_eq!(c.cmd(&["GET", "k"]).await, Reply::bulk("4"));
     }
-    assert_eq!(c.call(&["SLOWLOG", "LEN"]).await, Resp::Int(1));
-    server.stop();
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]).await, Reply::Integer(1));
+    server.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowlog_never_shows_a_password() {
-    let mut cfg = config();
+    let mut cfg = metrics_config();
     cfg.slowlog_log_slower_than = 0;
-    let server = start(cfg, &Gate::default()).await;
-    let mut c = server.client().await;
+    let server = TestServer::with_gate(cfg, &Gate::default()).await;
+    let mut c = server.raw().await;
     assert_eq!(
-        c.call(&["CONFIG", "SET", "requirepass", "s3cret-pw"]).await,
-        Resp::ok()
+        c.cmd(&["CONFIG", "SET", "requirepass", "s3cret-pw"]).await,
+        Reply::ok()
     );
-    assert_eq!(c.call(&["AUTH", "s3cret-pw"]).await, Resp::ok());
-    let all = c.call(&["SLOWLOG", "GET", "-1"]).await;
+    assert_eq!(c.cmd(&["AUTH", "s3cret-pw"]).await, Reply::ok());
+    let all = c.cmd(&["SLOWLOG", "GET", "-1"]).await;
     let flat = format!("{all:?}");
     assert!(!flat.contains("s3cret-pw"), "password in SLOWLOG: {flat}");
     let config_set = all
-        .array()
+        .items()
         .iter()
         .map(|e| {
-            e.array()[3]
-                .array()
+            e.items()[3]
+                .items()
                 .iter()
-                .map(Resp::text)
+                .map(Reply::text)
                 .collect::<Vec<_>>()
         })
         .find(|args| args[0].eq_ignore_ascii_case("config"))
         .expect("CONFIG SET is logged");
     assert_eq!(config_set, ["CONFIG", "SET", "requirepass", "(redacted)"]);
-    server.stop();
+    server.shutdown();
 }
 
 /// promtool, if this machine has it (scripts/check-deploy.sh installs it).
@@ -553,14 +547,18 @@ async fn scrape_passes_promtool_check_metrics() {
         eprintln!("SKIPPED: no promtool (run scripts/check-deploy.sh to install it)");
         return;
     };
-    let server = start(config(), &Gate::default()).await;
-    let mut c = server.client().await;
-    assert_eq!(c.call(&["SET", "k", "v"]).await, Resp::ok());
-    assert_eq!(c.call(&["GET", "k"]).await, Resp::bulk("v"));
-    assert!(c.call(&["NOSUCH"]).await.text().starts_with("ERR unknown"));
-    let (status, body) = http_get(server.metrics, "/metrics").await;
+    let server = TestServer::with_gate(metrics_config(), &Gate::default()).await;
+    let mut c = server.raw().await;
+    assert_eq!(c.cmd(&["SET", "k", "v"]).await, Reply::ok());
+    assert_eq!(c.cmd(&["GET", "k"]).await, Reply::bulk("v"));
+    assert!(c
+        .cmd(&["NOSUCH"])
+        .await
+        .error_text()
+        .starts_with("ERR unknown"));
+    let (status, body) = http_get(server.metrics_addr(), "/metrics").await;
     assert_eq!(status, 200);
-    server.stop();
+    server.shutdown();
 
     // Prometheus' own parser and linter: format, TYPE and HELP lines,
     // naming conventions (`_total` counters, base units).

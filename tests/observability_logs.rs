@@ -2,12 +2,12 @@
 //! connection events carry the per-connection span (client id and
 //! address), passwords never appear, and SIGTERM drains and exits 0.
 
-mod obs_common;
+mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use obs_common::{RawClient, Resp, PATIENCE};
+use common::*;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
@@ -91,23 +91,22 @@ async fn json_logs_carry_the_client_span_never_a_password_and_sigterm_drains() {
 
     let mut c = RawClient::connect(addr).await;
     assert_eq!(
-        c.call(&["AUTH", WRONG]).await,
-        Resp::Error("WRONGPASS invalid username-password pair or user is disabled.".into())
+        c.cmd(&["AUTH", WRONG]).await,
+        Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into())
     );
-    assert_eq!(c.call(&["AUTH", PASSWORD]).await, Resp::ok());
+    assert_eq!(c.cmd(&["AUTH", PASSWORD]).await, Reply::ok());
     assert_eq!(
-        c.call(&["CONFIG", "SET", "requirepass", NEW_PASSWORD])
-            .await,
-        Resp::ok()
+        c.cmd(&["CONFIG", "SET", "requirepass", NEW_PASSWORD]).await,
+        Reply::ok()
     );
     assert_eq!(
-        c.call(&["HELLO", "2", "AUTH", "default", NEW_PASSWORD])
+        c.cmd(&["HELLO", "2", "AUTH", "default", NEW_PASSWORD])
             .await
-            .array()
+            .items()
             .len(),
         14
     );
-    assert_eq!(c.call(&["QUIT"]).await, Resp::ok());
+    assert_eq!(c.cmd(&["QUIT"]).await, Reply::ok());
 
     // The connection's events run inside its span: id and address.
     let connected = until(&mut rx, &mut seen, "client connected").await;

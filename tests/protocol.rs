@@ -98,7 +98,7 @@ async fn hello_errors() {
     assert_eq!(c.cmd_bytes(&["GET", "nokey"]).await, b"$-1\r\n");
     assert!(matches!(
         c.cmd(&["HELLO", "3", "SETNAME", "ok"]).await,
-        Resp::Map(_)
+        Reply::Map(_)
     ));
     assert_eq!(c.cmd(&["CLIENT", "GETNAME"]).await, bulk("ok"));
 }

@@ -164,10 +164,10 @@ async fn info_sections() {
 async fn info_is_verbatim_in_resp3() {
     let server = TestServer::start().await;
     let mut c = server.raw().await;
-    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Resp::Map(_)));
+    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Reply::Map(_)));
     let raw = c.cmd_bytes(&["INFO", "server"]).await;
     assert!(raw.starts_with(b"="), "{:?}", String::from_utf8_lossy(&raw));
-    let Resp::Verbatim(fmt, text) = parse_reply(&raw).unwrap().unwrap().0 else {
+    let Reply::Verbatim(fmt, text) = parse_reply(&raw).unwrap().unwrap().0 else {
         panic!("INFO is a verbatim string in RESP3")
     };
     assert_eq!(fmt, "txt");
@@ -195,7 +195,7 @@ async fn config_get_and_set() {
     );
     assert_eq!(c.cmd(&["CONFIG", "GET", "nosuchparam"]).await, arr([]));
     let globbed = c.cmd(&["CONFIG", "GET", "max*"]).await;
-    let names: Vec<String> = globbed.items().iter().step_by(2).map(Resp::text).collect();
+    let names: Vec<String> = globbed.items().iter().step_by(2).map(Reply::text).collect();
     assert!(names.contains(&"maxclients".to_string()), "{names:?}");
     assert!(names.contains(&"maxmemory".to_string()), "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("max")), "{names:?}");
@@ -245,7 +245,7 @@ async fn config_get_and_set() {
         err("ERR unknown subcommand 'NOPE'. Try CONFIG HELP.")
     );
     // RESP3: a map
-    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Resp::Map(_)));
+    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Reply::Map(_)));
     assert_eq!(
         c.cmd_bytes(&["CONFIG", "GET", "maxclients"]).await,
         b"%1\r\n$10\r\nmaxclients\r\n$2\r\n50\r\n"
@@ -313,7 +313,7 @@ async fn command_count_info_docs_list() {
     assert!(subs.contains(&"client|setname".to_string()), "{subs:?}");
     // In RESP3 flags, categories, tips, key specs and subcommands are sets.
     let mut c3 = server.raw().await;
-    assert!(matches!(c3.cmd(&["HELLO", "3"]).await, Resp::Map(_)));
+    assert!(matches!(c3.cmd(&["HELLO", "3"]).await, Reply::Map(_)));
     assert_eq!(
         c3.cmd_bytes(&["COMMAND", "INFO", "get"]).await,
         b"*1\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n\
@@ -324,7 +324,7 @@ async fn command_count_info_docs_list() {
     let docs = c.cmd(&["COMMAND", "DOCS", "get"]).await;
     let items = docs.items();
     assert_eq!(items[0], bulk("get"));
-    let doc: Vec<String> = items[1].items().iter().map(Resp::text_or_kind).collect();
+    let doc: Vec<String> = items[1].items().iter().map(Reply::text_or_kind).collect();
     for field in ["summary", "since", "group", "complexity", "arguments"] {
         assert!(
             doc.contains(&field.to_string()),
@@ -338,7 +338,7 @@ async fn command_count_info_docs_list() {
 
     // COMMAND LIST: every command and subcommand
     let list = c.cmd(&["COMMAND", "LIST"]).await;
-    let names: Vec<String> = list.items().iter().map(Resp::text).collect();
+    let names: Vec<String> = list.items().iter().map(Reply::text).collect();
     assert_eq!(names.len(), all_specs().count());
     for spec in all_specs() {
         assert!(
@@ -350,7 +350,7 @@ async fn command_count_info_docs_list() {
     let filtered = c
         .cmd(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "client*"])
         .await;
-    let filtered: Vec<String> = filtered.items().iter().map(Resp::text).collect();
+    let filtered: Vec<String> = filtered.items().iter().map(Reply::text).collect();
     assert!(
         filtered.iter().all(|n| n.starts_with("client")),
         "{filtered:?}"
@@ -359,7 +359,7 @@ async fn command_count_info_docs_list() {
     let by_cat = c
         .cmd(&["COMMAND", "LIST", "FILTERBY", "ACLCAT", "string"])
         .await;
-    let by_cat: Vec<String> = by_cat.items().iter().map(Resp::text).collect();
+    let by_cat: Vec<String> = by_cat.items().iter().map(Reply::text).collect();
     assert!(by_cat.contains(&"incrbyfloat".to_string()) && !by_cat.contains(&"del".to_string()));
     // COMMAND with no subcommand: one entry per command
     assert_eq!(c.cmd(&["COMMAND"]).await.items().len(), COMMANDS.len());

@@ -147,7 +147,7 @@ async fn client_info_and_setinfo() {
         ok()
     );
     let info = c.cmd(&["CLIENT", "INFO"]).await;
-    let Resp::Bulk(_) = info else {
+    let Reply::Bulk(_) = info else {
         panic!("CLIENT INFO is a bulk string in RESP2: {info:?}")
     };
     let line = info.text();
@@ -173,23 +173,24 @@ async fn client_info_and_setinfo() {
     let unknown = c.cmd(&["CLIENT", "SETINFO", "foo", "bar"]).await;
     assert_eq!(unknown, err("ERR Unrecognized option 'foo'"));
     let spaced = c.cmd(&["CLIENT", "SETINFO", "lib-name", "a b"]).await;
-    let Resp::Error(text) = spaced else {
+    let Reply::Error(text) = spaced else {
         panic!("{spaced:?}")
     };
+    let text = String::from_utf8_lossy(&text);
     assert!(
         text.starts_with("ERR ")
             && text.ends_with("cannot contain spaces, newlines or special characters."),
         "{text}"
     );
     // RESP3: a verbatim string
-    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Resp::Map(_)));
+    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Reply::Map(_)));
     let raw = c.cmd_bytes(&["CLIENT", "INFO"]).await;
     assert!(raw.starts_with(b"="), "{}", String::from_utf8_lossy(&raw));
-    let Resp::Verbatim(fmt, text) = parse_reply(&raw).unwrap().unwrap().0 else {
+    let Reply::Verbatim(fmt, text) = parse_reply(&raw).unwrap().unwrap().0 else {
         panic!()
     };
     assert_eq!(fmt, "txt");
-    assert_eq!(field(&String::from_utf8(text).unwrap(), "resp"), "3");
+    assert_eq!(field(std::str::from_utf8(&text).unwrap(), "resp"), "3");
 }
 
 #[tokio::test]
@@ -255,7 +256,8 @@ async fn client_list_and_filters() {
         let list = probe.cmd(&["CLIENT", "LIST"]).await.text();
         !list.contains(&format!("id={id_b} "))
     })
-    .await;
+    .await
+    .is_some();
     assert!(gone, "client {id_b} still listed after disconnecting");
 }
 
@@ -347,7 +349,7 @@ async fn reset_restores_a_fresh_session() {
     let mut other = server.raw().await;
     assert_eq!(c.cmd(&["SELECT", "2"]).await, ok());
     assert_eq!(c.cmd(&["CLIENT", "SETNAME", "before"]).await, ok());
-    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Resp::Map(_)));
+    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Reply::Map(_)));
     assert_eq!(c.cmd(&["WATCH", "w"]).await, ok());
     assert_eq!(c.cmd(&["MULTI"]).await, ok());
     assert_eq!(c.cmd(&["SET", "queued", "1"]).await, simple("QUEUED"));

@@ -15,25 +15,25 @@ use std::collections::BTreeSet;
 use common::*;
 use redis::AsyncCommands;
 
-fn set(items: &[&str]) -> Resp {
-    Resp::Set(items.iter().map(bulk).collect())
+fn set(items: &[&str]) -> Reply {
+    Reply::Set(items.iter().map(bulk).collect())
 }
 
 /// The bulk strings of a set or array reply.
-fn members(r: &Resp) -> Vec<String> {
+fn members(r: &Reply) -> Vec<String> {
     match r {
-        Resp::Set(items) | Resp::Array(items) => items.iter().map(|i| i.text()).collect(),
+        Reply::Set(items) | Reply::Array(items) => items.iter().map(|i| i.text()).collect(),
         other => panic!("expected a set or an array, got {other:?}"),
     }
 }
 
-fn sorted(r: &Resp) -> Vec<String> {
+fn sorted(r: &Reply) -> Vec<String> {
     let mut m = members(r);
     m.sort();
     m
 }
 
-async fn sadd(c: &mut RawClient, key: &str, items: impl IntoIterator<Item = String>) -> Resp {
+async fn sadd(c: &mut RawClient, key: &str, items: impl IntoIterator<Item = String>) -> Reply {
     let mut args = vec!["SADD".to_string(), key.to_string()];
     args.extend(items);
     let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
@@ -217,7 +217,7 @@ async fn resp3_sets_and_resp2_arrays() {
     assert_eq!(c.cmd_bytes(&["SRANDMEMBER", "nokey", "2"]).await, b"*0\r\n");
     // RESP3: sets for SMEMBERS, SINTER, SUNION, SDIFF and SPOP with a
     // count; arrays for SRANDMEMBER, SMISMEMBER and SSCAN.
-    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Resp::Map(_)));
+    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Reply::Map(_)));
     assert_eq!(
         c.cmd_bytes(&["SMEMBERS", "s"]).await,
         b"~2\r\n$1\r\n1\r\n$1\r\n2\r\n"
@@ -610,7 +610,7 @@ async fn watch_sees_set_writes_and_not_no_ops() {
         b.cmd(&change).await;
         a.cmd(&["MULTI"]).await;
         a.cmd(&["SCARD", "s"]).await;
-        assert_eq!(a.cmd(&["EXEC"]).await, Resp::NilArray, "{change:?}");
+        assert_eq!(a.cmd(&["EXEC"]).await, Reply::NullArray, "{change:?}");
     }
     // Set commands queue and run inside MULTI.
     assert_eq!(a.cmd(&["MULTI"]).await, ok());

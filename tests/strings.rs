@@ -458,7 +458,7 @@ async fn incrbyfloat() {
         "unchanged after the error"
     );
     // RESP3 still gets a bulk string: INCRBYFLOAT replies with the stored text.
-    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Resp::Map(_)));
+    assert!(matches!(c.cmd(&["HELLO", "3"]).await, Reply::Map(_)));
     assert_eq!(c.cmd(&["SET", "g", "3"]).await, ok());
     assert_eq!(c.cmd(&["INCRBYFLOAT", "g", "1.5"]).await, bulk("4.5"));
 }

@@ -150,9 +150,9 @@ async fn watch_across_two_clients() {
     assert_eq!(b.cmd(&["DEL", "k"]).await, int(1));
     assert_eq!(a.cmd(&["MULTI"]).await, ok());
     assert_eq!(a.cmd(&["PING"]).await, simple("QUEUED"));
-    assert_eq!(a.cmd(&["EXEC"]).await, Resp::NilArray);
+    assert_eq!(a.cmd(&["EXEC"]).await, Reply::NullArray);
     // RESP3: the aborted EXEC is a null
-    assert!(matches!(a.cmd(&["HELLO", "3"]).await, Resp::Map(_)));
+    assert!(matches!(a.cmd(&["HELLO", "3"]).await, Reply::Map(_)));
     assert_eq!(a.cmd(&["WATCH", "k"]).await, ok());
     assert_eq!(b.cmd(&["SET", "k", "again"]).await, ok());
     assert_eq!(a.cmd(&["MULTI"]).await, ok());
@@ -170,7 +170,7 @@ async fn watch_sees_the_clients_own_writes_and_unwatch_discard_clear_it() {
     assert_eq!(c.cmd(&["SET", "x", "40"]).await, ok());
     assert_eq!(c.cmd(&["MULTI"]).await, ok());
     assert_eq!(c.cmd(&["PING"]).await, simple("QUEUED"));
-    assert_eq!(c.cmd(&["EXEC"]).await, Resp::NilArray);
+    assert_eq!(c.cmd(&["EXEC"]).await, Reply::NullArray);
     // It is possible to UNWATCH
     assert_eq!(c.cmd(&["WATCH", "x"]).await, ok());
     assert_eq!(c.cmd(&["SET", "x", "40"]).await, ok());
@@ -199,7 +199,7 @@ async fn watch_sees_the_clients_own_writes_and_unwatch_discard_clear_it() {
     assert_eq!(c.cmd(&["EXPIRE", "x", "10"]).await, int(1));
     assert_eq!(c.cmd(&["MULTI"]).await, ok());
     assert_eq!(c.cmd(&["PING"]).await, simple("QUEUED"));
-    assert_eq!(c.cmd(&["EXEC"]).await, Resp::NilArray);
+    assert_eq!(c.cmd(&["EXEC"]).await, Reply::NullArray);
 }
 
 #[tokio::test]
@@ -210,17 +210,17 @@ async fn flushes_and_swapdb_touch_watched_keys() {
     assert_eq!(c.cmd(&["SET", "x", "30"]).await, ok());
     assert_eq!(c.cmd(&["WATCH", "x"]).await, ok());
     assert_eq!(c.cmd(&["FLUSHALL"]).await, ok());
-    assert_eq!(exec_ping(&mut c).await, Resp::NilArray);
+    assert_eq!(exec_ping(&mut c).await, Reply::NullArray);
     // FLUSHDB is able to touch the watched keys
     assert_eq!(c.cmd(&["SET", "x", "30"]).await, ok());
     assert_eq!(c.cmd(&["WATCH", "x"]).await, ok());
     assert_eq!(c.cmd(&["FLUSHDB"]).await, ok());
-    assert_eq!(exec_ping(&mut c).await, Resp::NilArray);
+    assert_eq!(exec_ping(&mut c).await, Reply::NullArray);
     // SWAPDB is able to touch the watched keys that exist
     assert_eq!(c.cmd(&["SET", "x", "30"]).await, ok());
     assert_eq!(c.cmd(&["WATCH", "x"]).await, ok());
     assert_eq!(c.cmd(&["SWAPDB", "0", "1"]).await, ok());
-    assert_eq!(exec_ping(&mut c).await, Resp::NilArray);
+    assert_eq!(exec_ping(&mut c).await, Reply::NullArray);
     // FLUSHALL / FLUSHDB / SWAPDB do not touch keys they do not change
     assert_eq!(c.cmd(&["DEL", "x"]).await, int(0));
     for change in [&["FLUSHALL"][..], &["FLUSHDB"], &["SWAPDB", "0", "1"]] {
@@ -239,7 +239,7 @@ async fn flushes_and_swapdb_touch_watched_keys() {
     assert_eq!(c.cmd(&["SELECT", "0"]).await, ok());
     assert_eq!(c.cmd(&["WATCH", "x"]).await, ok());
     assert_eq!(c.cmd(&["SWAPDB", "0", "1"]).await, ok());
-    assert_eq!(exec_ping(&mut c).await, Resp::NilArray);
+    assert_eq!(exec_ping(&mut c).await, Reply::NullArray);
     // WATCH is able to remember the DB a key belongs to
     assert_eq!(c.cmd(&["SELECT", "5"]).await, ok());
     assert_eq!(c.cmd(&["SET", "x", "30"]).await, ok());
@@ -251,7 +251,7 @@ async fn flushes_and_swapdb_touch_watched_keys() {
 }
 
 /// MULTI, PING, EXEC; returns EXEC's reply.
-async fn exec_ping(c: &mut RawClient) -> Resp {
+async fn exec_ping(c: &mut RawClient) -> Reply {
     assert_eq!(c.cmd(&["MULTI"]).await, ok());
     assert_eq!(c.cmd(&["PING"]).await, simple("QUEUED"));
     c.cmd(&["EXEC"]).await
@@ -288,7 +288,7 @@ async fn stale_and_expiring_watched_keys() {
     clock.advance(130);
     assert_eq!(c.cmd(&["MULTI"]).await, ok());
     assert_eq!(c.cmd(&["INCR", "key"]).await, simple("QUEUED"));
-    assert_eq!(c.cmd(&["EXEC"]).await, Resp::NilArray);
+    assert_eq!(c.cmd(&["EXEC"]).await, Reply::NullArray);
     assert_eq!(c.cmd(&["EXISTS", "key"]).await, int(0), "INCR did not run");
 }
 

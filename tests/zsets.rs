@@ -338,7 +338,7 @@ async fn watch_sees_changes_but_not_no_ops() {
     assert_eq!(b.cmd(&["ZADD", "z", "3", "m"]).await, int(0));
     a.cmd(&["MULTI"]).await;
     a.cmd(&["ZINCRBY", "z", "1", "m"]).await;
-    assert_eq!(a.cmd(&["EXEC"]).await, Resp::NilArray);
+    assert_eq!(a.cmd(&["EXEC"]).await, Reply::NullArray);
     assert_eq!(a.cmd(&["ZSCORE", "z", "m"]).await, bulk("3"));
     // Inside MULTI the commands queue and run in order.
     a.cmd(&["MULTI"]).await;
@@ -389,7 +389,7 @@ async fn zrandmember_replies() {
             .await
             .items()
             .iter()
-            .map(Resp::text)
+            .map(Reply::text)
             .collect();
         let distinct: BTreeSet<String> = got.iter().cloned().collect();
         assert_eq!(got.len(), n.min(20));
@@ -453,7 +453,7 @@ async fn a_large_set_agrees_with_a_model() {
         .await
         .items()
         .iter()
-        .map(Resp::text)
+        .map(Reply::text)
         .collect();
     let want: Vec<String> = order.iter().map(|(_, m)| m.clone()).collect();
     assert_eq!(got, want);
@@ -576,10 +576,13 @@ async fn bzpop_answers_at_once_when_it_can() {
     c.cmd(&["BZMPOP", "0", "1", "nokey", "MAX"]).await;
     assert_eq!(
         c.cmd(&["EXEC"]).await,
-        arr([Resp::NilArray, Resp::NilArray])
+        arr([Reply::NullArray, Reply::NullArray])
     );
     // A timeout answers a null array.
-    assert_eq!(c.cmd(&["BZPOPMAX", "nokey", "0.05"]).await, Resp::NilArray);
+    assert_eq!(
+        c.cmd(&["BZPOPMAX", "nokey", "0.05"]).await,
+        Reply::NullArray
+    );
 }
 
 #[tokio::test]

@@ -55,7 +55,9 @@
 //!   error is unspecified.
 //!
 //! [`decode_reply`] is the other direction, a client-side reply parser for
-//! tests, fuzzing and benches; [`format_double`] is the double formatting
+//! tests (the one the test harness in `tests/common/` reads replies with),
+//! fuzzing and benches, and [`reply_len`] frames a reply without building
+//! it; [`format_double`] is the double formatting
 //! every command that prints a double must share.
 
 mod decode;
@@ -78,7 +80,7 @@ use tokio_util::codec::{Decoder, Encoder};
 pub use double::format_double;
 pub use error::ProtocolError;
 pub use limits::Limits;
-pub use reply_parser::decode_reply;
+pub use reply_parser::{decode_reply, reply_len};
 
 /// The protocol a client speaks; `HELLO 3` switches to RESP3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -69,8 +69,11 @@ fn verbatim_format(payload: &[u8]) -> Result<&'static str, ProtocolError> {
     }
 }
 
-/// Length of the complete reply at the front of `buf`, validating it.
-fn reply_len(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+/// The length in bytes of the complete reply at the front of `buf`,
+/// validated but not built; `Ok(None)` while it has not fully arrived. For
+/// a client that wants a reply's exact bytes (a byte-for-byte comparison)
+/// as well as, or instead of, its [`Reply`].
+pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
     let mut pos = 0;
     // Values still expected; an aggregate adds its elements.
     let mut pending: u64 = 1;

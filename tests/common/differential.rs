@@ -1,54 +1,17 @@
-//! The differential tests' harness: a real `redis-server` on a free port
-//! beside a redynamo test server, the same lines sent to both, and the
-//! comparison of their raw replies (with the tolerance time needs).
+//! The differential tests' harness: a real `redis-server` beside a
+//! redynamo test server, the same lines sent to both, and the comparison of
+//! their raw replies (with the tolerance time needs: TTL-like integers may
+//! differ by what the time between the two servers explains).
 //!
 //! Each differential test file (one per command group) uses part of it.
-#![allow(dead_code)]
+//! `DIFF_SEED=n` replays one seed of a random test, `DIFF_SEEDS=n` runs
+//! seeds `0..n` ([`seeds`]).
 
-use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::common::{encode, parse_reply, tool_available, RawClient, Resp, TestServer};
-use tokio::process::{Child, Command};
-
-/// A `redis-server` on a free port, killed when dropped.
-pub struct RedisServer {
-    addr: SocketAddr,
-    _child: Child,
-}
-
-impl RedisServer {
-    pub async fn start() -> RedisServer {
-        // Take a free port from the OS, release it, and hand it to
-        // redis-server; retry on the rare race with another process.
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--databases", "16"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("spawn redis-server");
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while tokio::time::Instant::now() < deadline {
-                if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                    return RedisServer {
-                        addr,
-                        _child: child,
-                    };
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        panic!("redis-server did not start listening");
-    }
-}
+use super::raw::{encode, parse_reply, RawClient, Reply};
+use super::server::TestServer;
+use super::tools::RedisServer;
 
 /// One redynamo and one redis-server, a connection to each.
 pub struct Pair {
@@ -61,14 +24,11 @@ pub struct Pair {
 impl Pair {
     /// None (after a loud note) when redis-server is missing outside CI.
     pub async fn start() -> Option<Pair> {
-        if !tool_available("redis-server") {
-            return None;
-        }
+        let redis = RedisServer::start().await?;
         let server = TestServer::start().await;
-        let redis = RedisServer::start().await;
         Some(Pair {
             ours: server.raw().await,
-            theirs: RawClient::connect(redis.addr).await,
+            theirs: RawClient::connect(redis.addr()).await,
             _redis: redis,
             _server: server,
         })
@@ -87,13 +47,11 @@ impl Pair {
 
     /// The connection to redynamo alone (for checks a byte comparison
     /// cannot make, e.g. of random replies).
-    #[allow(dead_code)]
     pub fn ours(&mut self) -> &mut RawClient {
         &mut self.ours
     }
 
     /// The connection to redis-server alone.
-    #[allow(dead_code)]
     pub fn theirs(&mut self) -> &mut RawClient {
         &mut self.theirs
     }
@@ -122,6 +80,22 @@ impl Pair {
 
 pub fn line(parts: &[&str]) -> Vec<Vec<u8>> {
     parts.iter().map(|p| p.as_bytes().to_vec()).collect()
+}
+
+/// A line from words separated by single spaces.
+pub fn words(s: &str) -> Vec<Vec<u8>> {
+    s.split(' ').map(|w| w.as_bytes().to_vec()).collect()
+}
+
+/// The seeds a random test runs: `DIFF_SEED=n` alone, `DIFF_SEEDS=n` for
+/// `0..n`, else `default`.
+pub fn seeds(default: std::ops::Range<u64>) -> Vec<u64> {
+    let var = |name| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    match (var("DIFF_SEED"), var("DIFF_SEEDS")) {
+        (Some(seed), _) => vec![seed],
+        (None, Some(n)) => (0..n).collect(),
+        (None, None) => default.collect(),
+    }
 }
 
 pub fn show(args: &[Vec<u8>]) -> String {
@@ -168,7 +142,7 @@ pub fn same_reply(args: &[Vec<u8>], ours: &[u8], theirs: &[u8]) -> bool {
         _ => return false,
     };
     let int = |b: &[u8]| match parse_reply(b) {
-        Ok(Some((Resp::Int(n), _))) => Some(n),
+        Ok(Some((Reply::Integer(n), _))) => Some(n),
         _ => None,
     };
     let (Some(a), Some(b)) = (int(ours), int(theirs)) else {

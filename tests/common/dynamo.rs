@@ -1,25 +1,24 @@
-//! The DynamoDB test harness: a real moto server, a fault-injecting proxy in
-//! front of it, and redynamo servers over either backend.
+//! DynamoDB for tests: a real moto server, a fault-injecting proxy in front
+//! of it, and direct reads of the table behind redynamo's back.
 //!
 //! - [`moto`] starts moto's server on 127.0.0.1 and a free port once per
 //!   test binary (the `moto_server` of the repository's `.venv`, which
 //!   `scripts/install-moto.sh` creates, or of `PATH`; single-threaded, see
-//!   [`Moto::start`]) and waits until it answers. A watchdog shell kills it by its PID when the test process
-//!   ends. Without moto, a run under `CI=true` panics (a missing service
-//!   fails the run); elsewhere it prints a loud skip note.
+//!   [`Moto::start`]) and waits until it answers. A watchdog shell kills it
+//!   by its PID when the test process ends. Without moto the test skips
+//!   through [`skip_missing`](super::skip_missing) (a failure under
+//!   `CI=true`).
 //! - [`FaultProxy`] forwards HTTP requests to moto, counts them by DynamoDB
 //!   operation, and can be told to fail the next N requests with a status
 //!   and body, to stall them, to forward them and lose the response, or to
 //!   hold them past the client's deadline and deliver them to moto later,
 //!   when the test says so ([`FaultProxy::release_held`]).
-//! - [`Backend`] starts an in-process redynamo over memory or over DynamoDB
-//!   (a fresh table per server unless one is given, created through
-//!   `--create-table`), with dummy credentials and the endpoint set on the
-//!   SDK configuration.
-#![allow(dead_code)]
+//! - [`Backend`] names the store a [`TestServer`](super::TestServer) runs
+//!   on: memory, or DynamoDB at an endpoint in a table (a fresh one per
+//!   server unless one is given, created through `--create-table`), with
+//!   dummy credentials and the endpoint set on the SDK configuration.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -29,12 +28,9 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use redynamo::config::Config;
-use redynamo::server::state::ServerState;
-use redynamo::server::Server;
-use redynamo::store::dynamo::{DynamoConfig, DynamoStore};
+use redynamo::store::dynamo::DynamoConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 /// A moto server, killed (with its watchdog) when dropped.
 pub struct Moto {
@@ -48,7 +44,7 @@ impl Moto {
     }
 
     fn start(binary: &Path) -> Moto {
-        let port = free_port();
+        let port = super::free_port();
         // moto_server serves requests on many threads, and moto's DynamoDB
         // is not thread-safe: concurrent conditional writes both pass their
         // conditions, and a failed transaction restores a copy of the whole
@@ -99,13 +95,6 @@ impl Drop for Moto {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Where moto_server is: the repository's venv first, then PATH.
 pub fn moto_binary() -> Option<PathBuf> {
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
@@ -124,16 +113,10 @@ pub fn moto() -> Option<&'static Moto> {
     static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
     MOTO.get_or_init(|| match moto_binary() {
         Some(binary) => Some(Moto::start(&binary)),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("moto_server not found and CI=true: run scripts/install-moto.sh")
-        }
         None => {
-            // Straight to stderr: the test harness captures eprintln!, and
-            // a skip must be seen.
-            use std::io::Write;
-            let _ = std::io::stderr().write_all(
-                b"\n!!!!! SKIPPING DynamoDB tests: moto_server not found. \
-                  Run scripts/install-moto.sh (creates .venv) to run them. !!!!!\n\n",
+            super::skip_missing(
+                "moto_server (DynamoDB)",
+                "run scripts/install-moto.sh (creates .venv)",
             );
             None
         }
@@ -194,104 +177,6 @@ impl Backend {
             // a 100-item MSET can take seconds on a busy machine.
             args: vec!["--dynamo-timeout-ms".into(), "20000".into()],
         })
-    }
-}
-
-/// An in-process redynamo on a free port; stopped when dropped.
-pub struct TestServer {
-    pub addr: SocketAddr,
-    state: Arc<ServerState>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl TestServer {
-    pub async fn start(backend: &Backend) -> TestServer {
-        match backend {
-            Backend::Memory => {
-                let server = Server::builder(Config::for_tests())
-                    .bind()
-                    .await
-                    .expect("bind");
-                TestServer::serve(server)
-            }
-            Backend::Dynamo {
-                endpoint,
-                table,
-                args,
-            } => {
-                let mut args = args.clone();
-                args.push("--create-table".into());
-                TestServer::try_dynamo(endpoint, table, &args)
-                    .await
-                    .expect("start redynamo over DynamoDB")
-            }
-        }
-    }
-
-    /// A server over DynamoDB configured from command-line options (as the
-    /// binary would be), with the SDK pointed at `endpoint`.
-    pub async fn try_dynamo(
-        endpoint: &str,
-        table: &str,
-        args: &[String],
-    ) -> Result<TestServer, String> {
-        let mut argv: Vec<String> = [
-            "redynamo",
-            "--port",
-            "0",
-            "--backend",
-            "dynamodb",
-            "--table",
-            table,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        argv.extend(args.iter().cloned());
-        let config = Config::load_from(argv).map_err(|e| e.to_string())?;
-        let dynamo = DynamoConfig::from_config(&config);
-        let sdk = sdk_config(endpoint, &dynamo).await;
-        let store = DynamoStore::with_sdk_config(&sdk, dynamo)
-            .await
-            .map_err(|e| e.to_string())?;
-        let server = Server::builder(config)
-            .bind_with(store)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(TestServer::serve(server))
-    }
-
-    fn serve(server: Server) -> TestServer {
-        let addr = server.local_addr();
-        let state = server.state();
-        let task = tokio::spawn(server.serve());
-        TestServer {
-            addr,
-            state,
-            task: Some(task),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://{}/", self.addr)
-    }
-
-    /// A multiplexed connection: pipelined commands share one socket.
-    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url())
-            .expect("redis url")
-            .get_multiplexed_tokio_connection()
-            .await
-            .expect("connect to redynamo")
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.state.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 
