@@ -13,13 +13,18 @@
 //! slots alone then cost more than the keys and values (BENCHMARKS.md).
 //!
 //! The header's low bits are the value's type. Strings are the raw bytes
-//! after the key. The collection types (hash, list, set, sorted set) are a
-//! [`Collection`] behind a second kind of handle, a `Box` of key, deadline
-//! and collection: `Entry` is an enum of the two, which rustc lays out in
-//! 16 bytes (the boxed slice's null pointer is the niche), so a table slot
-//! stays 16 bytes whatever the type. Each collection type keeps its own
-//! compact encoding for small sizes inside its value (what Redis calls a
-//! listpack) and switches to an indexed structure when it grows.
+//! after the key. A small hash (Redis' listpack encoding) is packed the
+//! same way, its value being `[field count: u8]` and the pairs of
+//! `hash.rs`'s small encoding: a key of a few short fields is one
+//! allocation, as a string is (Redis spends a `robj`, an sds key and a
+//! listpack on it). The other collection types, and hashes once they
+//! outgrow the small encoding, are a [`Collection`] behind a second kind of
+//! handle, a `Box` of key, deadline and collection: `Entry` is an enum of
+//! the two, which rustc lays out in 16 bytes (the boxed slice's null
+//! pointer is the niche), so a table slot stays 16 bytes whatever the type.
+//! Each collection type keeps its own compact encoding for small sizes
+//! inside its value (what Redis calls a listpack) and switches to an
+//! indexed structure when it grows.
 //!
 //! Keys without an expiry do not pay for one. Setting the first expiry on
 //! a key (or removing the last) rebuilds the allocation, which EXPIRE and
@@ -39,11 +44,16 @@ const HAS_EXPIRY: u8 = 0x80;
 const KIND: u8 = 0x7f;
 /// Type tag of a string.
 const STRING: u8 = 0;
+/// Type tag of a small hash: `[field count: u8][pairs]` (see `hash.rs`).
+const SMALL_HASH: u8 = 1;
 
 /// A stored value, borrowed from its [`Entry`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value<'a> {
     Str(&'a [u8]),
+    /// A hash in the small encoding, packed in its entry:
+    /// `[field count: u8][pairs]` (see `hash.rs`).
+    SmallHash(&'a [u8]),
     Coll(&'a Collection),
 }
 
@@ -52,6 +62,7 @@ impl Value<'_> {
     pub fn kind(&self) -> Kind {
         match self {
             Value::Str(_) => Kind::String,
+            Value::SmallHash(_) => Kind::Hash,
             Value::Coll(c) => c.kind(),
         }
     }
@@ -157,6 +168,7 @@ impl Entry {
     pub fn new(key: &[u8], value: Value<'_>, expire_at: u64) -> Entry {
         match value {
             Value::Str(s) => Entry::string(key, &[s], expire_at),
+            Value::SmallHash(h) => Entry::small_hash(key, &[h], expire_at),
             Value::Coll(c) => Entry::collection(key, c.clone(), expire_at),
         }
     }
@@ -190,6 +202,53 @@ impl Entry {
             buf.extend_from_slice(part);
         }
         Entry::finish(buf)
+    }
+
+    /// A small-hash entry whose value (`[field count][pairs]`, see
+    /// `hash.rs`) is the concatenation of `parts`.
+    pub fn small_hash(key: &[u8], parts: &[&[u8]], expire_at: u64) -> Entry {
+        let value_len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut buf = Entry::start(SMALL_HASH, key, expire_at, value_len);
+        for part in parts {
+            buf.extend_from_slice(part);
+        }
+        Entry::finish(buf)
+    }
+
+    /// A small hash's value bytes, to change in place (same length); None
+    /// for any other type.
+    pub fn small_hash_mut(&mut self) -> Option<&mut [u8]> {
+        let Repr::Packed(b) = &mut self.0 else {
+            return None;
+        };
+        if b[0] & KIND != SMALL_HASH {
+            return None;
+        }
+        let (_, end) = key_range(b);
+        Some(&mut b[end..])
+    }
+
+    /// Replace bytes `from..to` of a small hash's value with `middle`, in
+    /// one exact-size allocation (a listpack reallocates on every change
+    /// too). Header, deadline and key stay, so the table and the volatile
+    /// index need no update. Does nothing to another type.
+    pub fn splice_small_hash(&mut self, from: usize, to: usize, middle: &[&[u8]]) {
+        let Repr::Packed(b) = &mut self.0 else {
+            return;
+        };
+        if b[0] & KIND != SMALL_HASH {
+            return;
+        }
+        let (_, end) = key_range(b);
+        let (from, to) = (end + from, end + to);
+        let len = from + middle.iter().map(|m| m.len()).sum::<usize>() + (b.len() - to);
+        let mut next = Vec::with_capacity(len);
+        next.extend_from_slice(&b[..from]);
+        for m in middle {
+            next.extend_from_slice(m);
+        }
+        next.extend_from_slice(&b[to..]);
+        *b = next.into_boxed_slice();
     }
 
     /// Header, deadline and key of a new entry, in a buffer with exactly
@@ -232,6 +291,7 @@ impl Entry {
                 let (_, end) = key_range(b);
                 match b[0] & KIND {
                     STRING => Value::Str(&b[end..]),
+                    SMALL_HASH => Value::SmallHash(&b[end..]),
                     other => unreachable!("entry with unknown type tag {other}"),
                 }
             }

@@ -4,12 +4,17 @@
 //!
 //! - **small** (at most [`SMALL_FIELDS`] fields, every field and value at
 //!   most [`SMALL_LEN`] bytes; Redis' `hash-max-listpack-entries` and
-//!   `-value` defaults): one exact-size `Box<[u8]>` of
-//!   `[field length: u8][field][value length: u8][value]` pairs in
-//!   insertion order, a field's update keeping its place. That is what a
+//!   `-value` defaults): `[field length: u8][field][value length:
+//!   u8][value]` pairs in insertion order, a field's update keeping its
+//!   place, after a count byte, packed in the key's own entry (see
+//!   `entry.rs`): header, key and pairs are one exact-size allocation,
+//!   rebuilt on each change as a listpack is reallocated. That is what a
 //!   listpack is, so HGETALL, HKEYS, HVALS and HSCAN reply in the order
 //!   Redis does, byte for byte. Lookups are a linear walk of at most 128
-//!   pairs, as in a listpack.
+//!   pairs, as in a listpack. Packing the pairs with the key, rather than
+//!   behind the collection handle with a boxed key, took a key of five
+//!   short fields from about 223 bytes to about 150 (Redis 7.0: ~180;
+//!   BENCHMARKS.md, "1,000,000 hashes of 5 fields").
 //! - **large**: hashbrown `HashTable`s of single-allocation entries,
 //!   `[field length: LEB128][field][value]`, so each field costs one
 //!   16-byte slot and one allocation. The fields are spread over `2^bits`
@@ -22,8 +27,8 @@
 //! control bytes), the entries 25 (32 with the allocator's rounding), so
 //! about 64 bytes a field, where Redis' dict takes about 72 to 80 (a
 //! 24-byte `dictEntry` rounded to 32, a bucket pointer, two sds strings of
-//! 16). A small hash of ten short pairs is one 60-byte buffer, like the
-//! listpack's 87.
+//! 16). A small hash of ten short pairs takes 60 bytes of pairs where the
+//! listpack takes 87.
 //!
 //! A hash goes from small to large when a field or value longer than
 //! [`SMALL_LEN`] is set or the 129th field arrives, and never back (Redis
@@ -49,26 +54,16 @@ pub const SMALL_LEN: usize = 64;
 /// this: the granularity of HSCAN and the bound of a random pick's walk.
 const PART_FIELDS: usize = 128;
 
-/// The value of a hash key.
-#[derive(Clone, Default, PartialEq)]
-pub struct HashValue(Repr);
+/// A large hash: the value of a hash key in a [`Collection::Hash`]. A
+/// small hash has no value of its own: it is packed in its [`Entry`]
+/// (`Value::SmallHash`), one allocation with the key.
+#[derive(Clone, PartialEq)]
+pub struct HashValue(Box<Large>);
 
-#[derive(Clone)]
-enum Repr {
-    Small(Small),
-    Large(Box<Large>),
-}
-
-impl Default for Repr {
-    fn default() -> Repr {
-        Repr::Small(Small::default())
-    }
-}
-
-impl PartialEq for Repr {
-    /// Same fields and values, whatever the encoding or the order.
-    fn eq(&self, other: &Repr) -> bool {
-        if self.len() != other.len() {
+impl PartialEq for Large {
+    /// Same fields and values, whatever the order.
+    fn eq(&self, other: &Large) -> bool {
+        if self.len != other.len {
             return false;
         }
         let mut same = true;
@@ -90,92 +85,76 @@ impl fmt::Debug for HashValue {
 impl HashValue {
     /// Heap bytes owned by the value.
     pub fn heap_bytes(&self) -> usize {
-        match &self.0 {
-            Repr::Small(s) => s.buf.len(),
-            Repr::Large(l) => std::mem::size_of::<Large>() + l.heap_bytes(),
-        }
+        std::mem::size_of::<Large>() + self.0.heap_bytes()
     }
 
     /// OBJECT ENCODING's name for its representation.
     pub fn encoding(&self) -> &'static str {
-        match &self.0 {
-            Repr::Small(_) => "listpack",
-            Repr::Large(_) => "hashtable",
-        }
+        "hashtable"
     }
 
     /// Whether it holds no field.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.len == 0
+    }
+}
+
+/// A hash, borrowed from its entry: the small encoding's bytes packed in
+/// the entry (`[field count: u8][pairs]`), or a large hash.
+#[derive(Clone, Copy)]
+enum HashRef<'a> {
+    Small(&'a [u8]),
+    Large(&'a Large),
+}
+
+impl<'a> HashRef<'a> {
+    /// The hash `entry` holds; None for another type.
+    fn of(entry: &'a Entry) -> Option<HashRef<'a>> {
+        match entry.value() {
+            Value::SmallHash(b) => Some(HashRef::Small(b)),
+            Value::Coll(Collection::Hash(h)) => Some(HashRef::Large(&h.0)),
+            _ => None,
+        }
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
+    fn len(self) -> usize {
+        match self {
+            HashRef::Small(b) => b[0] as usize,
+            HashRef::Large(l) => l.len,
+        }
     }
 
-    /// Whether it is in the small (listpack-like) encoding.
-    pub fn is_small(&self) -> bool {
-        matches!(self.0, Repr::Small(_))
-    }
-
-    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.0.get(field)
-    }
-
-    /// Set `field` to `value`; true when the field is new.
-    pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
-        if let Repr::Small(small) = &mut self.0 {
-            let fits = field.len() <= SMALL_LEN && value.len() <= SMALL_LEN;
-            if fits {
-                match small.find(field) {
-                    Some(at) => {
-                        small.replace_value(at, value);
-                        return false;
-                    }
-                    None if (small.len as usize) < SMALL_FIELDS => {
-                        small.push(field, value);
-                        return true;
-                    }
-                    None => {}
-                }
+    fn get(self, field: &[u8]) -> Option<&'a [u8]> {
+        match self {
+            HashRef::Small(b) => {
+                let pairs = &b[1..];
+                small::find(pairs, field).map(|at| small::value_at(pairs, at))
             }
-            let large = Large::from_small(small);
-            self.0 = Repr::Large(Box::new(large));
-        }
-        match &mut self.0 {
-            Repr::Large(large) => large.set(field, value),
-            Repr::Small(_) => unreachable!("converted above"),
+            HashRef::Large(l) => l.get(field),
         }
     }
 
-    /// Delete `field`; whether it was there.
-    pub fn delete(&mut self, field: &[u8]) -> bool {
-        match &mut self.0 {
-            Repr::Small(s) => match s.find(field) {
-                Some(at) => {
-                    s.remove(at);
-                    true
-                }
-                None => false,
-            },
-            Repr::Large(l) => l.delete(field),
+    fn for_each(self, visit: &mut dyn FnMut(&[u8], &[u8])) {
+        match self {
+            HashRef::Small(b) => small::for_each(&b[1..], visit),
+            HashRef::Large(l) => l.for_each(visit),
         }
     }
 
     /// See [`Hashes::hash_scan`].
-    pub fn scan(&self, cursor: u64, count: usize, visit: &mut dyn FnMut(&[u8], &[u8])) -> u64 {
-        match &self.0 {
-            Repr::Small(s) => {
-                s.for_each(visit);
+    fn scan(self, cursor: u64, count: usize, visit: &mut dyn FnMut(&[u8], &[u8])) -> u64 {
+        match self {
+            HashRef::Small(b) => {
+                small::for_each(&b[1..], visit);
                 0
             }
-            Repr::Large(l) => l.scan(cursor, count, visit),
+            HashRef::Large(l) => l.scan(cursor, count, visit),
         }
     }
 
     /// See [`Hashes::hash_random`].
-    pub fn random(
-        &self,
+    fn random(
+        self,
         rng: &mut impl Rng,
         count: usize,
         distinct: bool,
@@ -187,7 +166,7 @@ impl HashValue {
         }
         if distinct && count >= len {
             // Redis' case 2: the whole hash, in its order.
-            self.0.for_each(visit);
+            self.for_each(visit);
             return;
         }
         let mut picks: Vec<usize> = if distinct {
@@ -200,61 +179,118 @@ impl HashValue {
             // sampling gives them.
             picks.sort_unstable();
         }
-        match &self.0 {
-            Repr::Small(s) => {
-                let pairs = s.pairs();
+        match self {
+            HashRef::Small(b) => {
+                let pairs = small::pairs(&b[1..]);
                 for i in picks {
                     let (f, v) = pairs[i];
                     visit(f, v);
                 }
             }
-            Repr::Large(l) => l.visit_indexes(&picks, distinct, visit),
+            HashRef::Large(l) => l.visit_indexes(&picks, distinct, visit),
         }
     }
 }
 
-impl Repr {
-    fn len(&self) -> usize {
-        match self {
-            Repr::Small(s) => s.len as usize,
-            Repr::Large(l) => l.len,
-        }
+/// Set `field` to `value` in the hash `entry` holds (converting it to the
+/// large encoding when the small one cannot take the pair); true when the
+/// field is new. False, and nothing changed, for another type.
+fn set_in(entry: &mut Entry, field: &[u8], value: &[u8]) -> bool {
+    enum Step {
+        Replace { at: usize, old: usize },
+        Push { end: usize },
+        Convert,
     }
-
-    fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        match self {
-            Repr::Small(s) => s.find(field).map(|at| s.value_at(at)),
-            Repr::Large(l) => l.get(field),
-        }
-    }
-
-    fn for_each(&self, visit: &mut dyn FnMut(&[u8], &[u8])) {
-        match self {
-            Repr::Small(s) => s.for_each(visit),
-            Repr::Large(l) => {
-                for part in &l.parts {
-                    for e in part {
-                        visit(entry_field(e), entry_value(e));
+    let step = match entry.value() {
+        Value::SmallHash(b) => {
+            let fits = field.len() <= SMALL_LEN && value.len() <= SMALL_LEN;
+            match small::find(&b[1..], field) {
+                // Offsets in the value, past the count byte.
+                Some(at) if fits => {
+                    let vat = 1 + at + 1 + b[1 + at] as usize;
+                    Step::Replace {
+                        at: vat,
+                        old: b[vat] as usize,
                     }
                 }
+                None if fits && (b[0] as usize) < SMALL_FIELDS => Step::Push { end: b.len() },
+                _ => Step::Convert,
             }
+        }
+        Value::Coll(Collection::Hash(_)) => {
+            let Some(Collection::Hash(h)) = entry.collection_mut() else {
+                unreachable!("matched above")
+            };
+            return h.0.set(field, value);
+        }
+        _ => return false,
+    };
+    match step {
+        Step::Replace { at, old } => {
+            if old == value.len() {
+                if let Some(b) = entry.small_hash_mut() {
+                    b[at + 1..at + 1 + old].copy_from_slice(value);
+                }
+            } else {
+                entry.splice_small_hash(at, at + 1 + old, &[&[value.len() as u8], value]);
+            }
+            false
+        }
+        Step::Push { end } => {
+            entry.splice_small_hash(
+                end,
+                end,
+                &[&[field.len() as u8], field, &[value.len() as u8], value],
+            );
+            if let Some(b) = entry.small_hash_mut() {
+                b[0] += 1;
+            }
+            true
+        }
+        Step::Convert => {
+            let Value::SmallHash(b) = entry.value() else {
+                unreachable!("matched above")
+            };
+            let mut large = Large::from_small(&b[1..]);
+            let new = large.set(field, value);
+            let hash = Collection::Hash(HashValue(Box::new(large)));
+            *entry = Entry::collection(entry.key(), hash, entry.expire_at());
+            new
         }
     }
 }
 
-/// The small encoding: `[field length][field][value length][value]` pairs
-/// in insertion order, lengths one byte (each at most [`SMALL_LEN`]).
-#[derive(Clone, Default)]
-struct Small {
-    /// Pairs in `buf`.
-    len: u32,
-    buf: Box<[u8]>,
+/// Delete `field` from the hash `entry` holds; whether it was there.
+fn delete_in(entry: &mut Entry, field: &[u8]) -> bool {
+    let (at, end) = match entry.value() {
+        Value::SmallHash(b) => match small::find(&b[1..], field) {
+            Some(at) => {
+                let vat = 1 + at + 1 + b[1 + at] as usize;
+                (1 + at, vat + 1 + b[vat] as usize)
+            }
+            None => return false,
+        },
+        Value::Coll(Collection::Hash(_)) => {
+            return match entry.collection_mut() {
+                Some(Collection::Hash(h)) => h.0.delete(field),
+                _ => false,
+            };
+        }
+        _ => return false,
+    };
+    entry.splice_small_hash(at, end, &[]);
+    if let Some(b) = entry.small_hash_mut() {
+        b[0] -= 1;
+    }
+    true
 }
 
-impl Small {
+/// The small encoding's pairs, `[field length][field][value length][value]`
+/// in insertion order, lengths one byte (each at most [`SMALL_LEN`]); an
+/// entry keeps them after a count byte.
+mod small {
     /// The offset of `field`'s pair.
-    fn find(&self, field: &[u8]) -> Option<usize> {
-        let b = &self.buf;
+    pub(super) fn find(b: &[u8], field: &[u8]) -> Option<usize> {
         let mut at = 0;
         while at < b.len() {
             let flen = b[at] as usize;
@@ -268,14 +304,12 @@ impl Small {
     }
 
     /// The value of the pair at `at`.
-    fn value_at(&self, at: usize) -> &[u8] {
-        let b = &self.buf;
+    pub(super) fn value_at(b: &[u8], at: usize) -> &[u8] {
         let vat = at + 1 + b[at] as usize;
         &b[vat + 1..vat + 1 + b[vat] as usize]
     }
 
-    fn for_each(&self, visit: &mut dyn FnMut(&[u8], &[u8])) {
-        let b = &self.buf;
+    pub(super) fn for_each(b: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) {
         let mut at = 0;
         while at < b.len() {
             let vat = at + 1 + b[at] as usize;
@@ -285,9 +319,8 @@ impl Small {
         }
     }
 
-    fn pairs(&self) -> Vec<(&[u8], &[u8])> {
-        let b = &self.buf;
-        let mut out = Vec::with_capacity(self.len as usize);
+    pub(super) fn pairs(b: &[u8]) -> Vec<(&[u8], &[u8])> {
+        let mut out = Vec::new();
         let mut at = 0;
         while at < b.len() {
             let vat = at + 1 + b[at] as usize;
@@ -296,47 +329,6 @@ impl Small {
             at = end;
         }
         out
-    }
-
-    /// Rebuild the buffer as `buf[..from] + middle + buf[to..]`, in one
-    /// exact-size allocation (a listpack reallocates on every change too).
-    fn splice(&mut self, from: usize, to: usize, middle: &[&[u8]]) {
-        let b = &self.buf;
-        let len = from + middle.iter().map(|m| m.len()).sum::<usize>() + (b.len() - to);
-        let mut next = Vec::with_capacity(len);
-        next.extend_from_slice(&b[..from]);
-        for m in middle {
-            next.extend_from_slice(m);
-        }
-        next.extend_from_slice(&b[to..]);
-        self.buf = next.into_boxed_slice();
-    }
-
-    fn replace_value(&mut self, at: usize, value: &[u8]) {
-        let vat = at + 1 + self.buf[at] as usize;
-        let old = self.buf[vat] as usize;
-        if old == value.len() {
-            self.buf[vat + 1..vat + 1 + old].copy_from_slice(value);
-        } else {
-            self.splice(vat, vat + 1 + old, &[&[value.len() as u8], value]);
-        }
-    }
-
-    fn push(&mut self, field: &[u8], value: &[u8]) {
-        let end = self.buf.len();
-        self.splice(
-            end,
-            end,
-            &[&[field.len() as u8], field, &[value.len() as u8], value],
-        );
-        self.len += 1;
-    }
-
-    fn remove(&mut self, at: usize) {
-        let vat = at + 1 + self.buf[at] as usize;
-        let end = vat + 1 + self.buf[vat] as usize;
-        self.splice(at, end, &[]);
-        self.len -= 1;
     }
 }
 
@@ -364,18 +356,27 @@ struct Large {
 }
 
 impl Large {
-    fn from_small(small: &Small) -> Large {
+    /// The large encoding of a small hash's `pairs`.
+    fn from_small(pairs: &[u8]) -> Large {
         let mut large = Large {
             hasher: DefaultHashBuilder::default(),
             bits: 0,
             len: 0,
-            parts: vec![HashTable::with_capacity(small.len as usize + 1)],
+            parts: vec![HashTable::with_capacity(SMALL_FIELDS + 1)],
             entry_bytes: 0,
         };
-        small.for_each(&mut |f, v| {
+        small::for_each(pairs, &mut |f, v| {
             large.set(f, v);
         });
         large
+    }
+
+    fn for_each(&self, visit: &mut dyn FnMut(&[u8], &[u8])) {
+        for part in &self.parts {
+            for e in part {
+                visit(entry_field(e), entry_value(e));
+            }
+        }
     }
 
     fn heap_bytes(&self) -> usize {
@@ -619,20 +620,9 @@ fn entry_value(e: &[u8]) -> &[u8] {
 
 impl MemKeyspace<'_> {
     /// The hash at `key`, if it is one and live.
-    fn hash(&mut self, key: &[u8]) -> Option<&HashValue> {
+    fn hash(&mut self, key: &[u8]) -> Option<HashRef<'_>> {
         self.expire_if_needed(key);
-        match self.table().get(key)?.value() {
-            Value::Coll(Collection::Hash(h)) => Some(h),
-            _ => None,
-        }
-    }
-
-    fn hash_mut(&mut self, key: &[u8]) -> Option<&mut HashValue> {
-        self.expire_if_needed(key);
-        match self.table().get_mut(key)?.collection_mut()? {
-            Collection::Hash(h) => Some(h),
-            _ => None,
-        }
+        HashRef::of(self.table().get(key)?)
     }
 }
 
@@ -649,20 +639,16 @@ impl Hashes for MemKeyspace<'_> {
     }
 
     fn hash_len(&mut self, key: &[u8]) -> Ks<usize> {
-        Ok(self.hash(key).map_or(0, HashValue::len))
+        Ok(self.hash(key).map_or(0, HashRef::len))
     }
 
     fn hash_set(&mut self, key: &[u8], field: &[u8], value: &[u8]) -> Ks<bool> {
-        let created = match self.hash_mut(key) {
-            Some(h) => h.set(field, value),
+        self.expire_if_needed(key);
+        let created = match self.table().get_mut(key) {
+            // Another type: the caller checked, so never here.
+            Some(entry) => set_in(entry, field, value),
             None => {
-                if self.table().get(key).is_some() {
-                    // Another type: the caller checked, so never here.
-                    return Ok(false);
-                }
-                let mut h = HashValue::default();
-                h.set(field, value);
-                self.store(Entry::collection(key, Collection::Hash(h), 0));
+                self.store(new_hash(key, field, value));
                 return Ok(true);
             }
         };
@@ -671,8 +657,12 @@ impl Hashes for MemKeyspace<'_> {
     }
 
     fn hash_delete(&mut self, key: &[u8], field: &[u8]) -> Ks<bool> {
-        let (deleted, emptied) = match self.hash_mut(key) {
-            Some(h) => (h.delete(field), h.is_empty()),
+        self.expire_if_needed(key);
+        let (deleted, emptied) = match self.table().get_mut(key) {
+            Some(entry) => {
+                let deleted = delete_in(entry, field);
+                (deleted, HashRef::of(entry).is_some_and(|h| h.len() == 0))
+            }
             None => return Ok(false),
         };
         if emptied {
@@ -708,13 +698,73 @@ impl Hashes for MemKeyspace<'_> {
     }
 }
 
+/// A new hash entry for `key` with one pair: small when the pair fits.
+fn new_hash(key: &[u8], field: &[u8], value: &[u8]) -> Entry {
+    if field.len() <= SMALL_LEN && value.len() <= SMALL_LEN {
+        return Entry::small_hash(
+            key,
+            &[&[1, field.len() as u8], field, &[value.len() as u8], value],
+            0,
+        );
+    }
+    let mut large = Large::from_small(&[]);
+    large.set(field, value);
+    Entry::collection(key, Collection::Hash(HashValue(Box::new(large))), 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::{BTreeMap, HashSet};
 
-    fn all(h: &HashValue) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// A hash key as the store keeps it (a packed small hash, or a large
+    /// one behind its entry), driven like a map.
+    struct H(Entry);
+
+    impl Default for H {
+        fn default() -> H {
+            H(Entry::small_hash(b"k", &[&[0]], 0))
+        }
+    }
+
+    impl H {
+        fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+            set_in(&mut self.0, field, value)
+        }
+        fn delete(&mut self, field: &[u8]) -> bool {
+            delete_in(&mut self.0, field)
+        }
+        fn view(&self) -> HashRef<'_> {
+            HashRef::of(&self.0).expect("a hash")
+        }
+        fn get(&self, field: &[u8]) -> Option<&[u8]> {
+            self.view().get(field)
+        }
+        fn len(&self) -> usize {
+            self.view().len()
+        }
+        fn is_small(&self) -> bool {
+            matches!(self.0.value(), Value::SmallHash(_))
+        }
+        fn heap_bytes(&self) -> usize {
+            self.0.heap_bytes()
+        }
+        fn scan(&self, cursor: u64, count: usize, visit: &mut dyn FnMut(&[u8], &[u8])) -> u64 {
+            self.view().scan(cursor, count, visit)
+        }
+        fn random(
+            &self,
+            rng: &mut impl rand::Rng,
+            count: usize,
+            distinct: bool,
+            visit: &mut dyn FnMut(&[u8], &[u8]),
+        ) {
+            self.view().random(rng, count, distinct, visit)
+        }
+    }
+
+    fn all(h: &H) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
         h.scan(0, usize::MAX, &mut |f, v| {
             out.push((f.to_vec(), v.to_vec()))
@@ -724,7 +774,7 @@ mod tests {
 
     #[test]
     fn small_keeps_insertion_order_and_updates_in_place() {
-        let mut h = HashValue::default();
+        let mut h = H::default();
         assert!(h.set(b"a", b"1"));
         assert!(h.set(b"b", b"2"));
         assert!(h.set(b"c", b"3"));
@@ -741,12 +791,13 @@ mod tests {
             ]
         );
         assert!(h.is_small());
-        assert_eq!(h.heap_bytes(), (2 + 1 + 6) + (2 + 1 + 1) + (2 + 1));
+        // Header, key length, key, count; then the pairs.
+        assert_eq!(h.heap_bytes(), 4 + (2 + 1 + 6) + (2 + 1 + 1) + (2 + 1));
     }
 
     #[test]
     fn converts_on_the_129th_field_or_a_long_member_and_never_back() {
-        let mut h = HashValue::default();
+        let mut h = H::default();
         for i in 0..SMALL_FIELDS {
             h.set(format!("f{i}").as_bytes(), b"v");
         }
@@ -761,20 +812,20 @@ mod tests {
         assert_eq!(h.len(), 1);
         assert!(!h.is_small());
 
-        let mut h = HashValue::default();
+        let mut h = H::default();
         h.set(&[b'f'; SMALL_LEN], &[b'v'; SMALL_LEN]);
         assert!(h.is_small());
         h.set(b"x", &[b'v'; SMALL_LEN + 1]);
         assert!(!h.is_small());
         assert_eq!(h.get(&[b'f'; SMALL_LEN]), Some(&[b'v'; SMALL_LEN][..]));
-        let mut h = HashValue::default();
+        let mut h = H::default();
         h.set(&[b'f'; SMALL_LEN + 1], b"v");
         assert!(!h.is_small());
     }
 
     #[test]
     fn a_scan_survives_growth_between_steps() {
-        let mut h = HashValue::default();
+        let mut h = H::default();
         for i in 0..1000 {
             h.set(format!("field:{i}").as_bytes(), b"v");
         }
@@ -802,13 +853,13 @@ mod tests {
 
     #[test]
     fn tables_merge_when_the_hash_shrinks_and_scans_stay_complete() {
-        let mut h = HashValue::default();
+        let mut h = H::default();
         for i in 0..5000 {
             h.set(format!("f{i}").as_bytes(), b"v");
         }
-        let tables = |h: &HashValue| match &h.0 {
-            Repr::Large(l) => l.parts.len(),
-            Repr::Small(_) => 0,
+        let tables = |h: &H| match h.0.value() {
+            Value::Coll(Collection::Hash(v)) => v.0.parts.len(),
+            _ => 0,
         };
         let grown = tables(&h);
         assert!(grown >= 32, "{grown} tables");
@@ -837,7 +888,7 @@ mod tests {
     fn random_picks() {
         let mut rng = rand::thread_rng();
         for n in [5usize, 300] {
-            let mut h = HashValue::default();
+            let mut h = H::default();
             for i in 0..n {
                 h.set(format!("{i}").as_bytes(), format!("v{i}").as_bytes());
             }
@@ -861,7 +912,7 @@ mod tests {
         #[test]
         fn behaves_as_a_map(ops in proptest::collection::vec(
             (0u8..3, 0usize..200, proptest::collection::vec(any::<u8>(), 0..80)), 0..600)) {
-            let mut h = HashValue::default();
+            let mut h = H::default();
             let mut model = BTreeMap::new();
             // Insertion order, as a listpack keeps it: an update stays in
             // place, a deleted field that comes back goes to the end.

@@ -272,8 +272,8 @@ fn head(entry: &Entry) -> Head<'_> {
             expire_at: entry.expire_at(),
             value,
         },
-        Value::Coll(c) => Head {
-            kind: c.kind(),
+        other => Head {
+            kind: other.kind(),
             expire_at: entry.expire_at(),
             value: &[],
         },
@@ -350,13 +350,13 @@ impl Keyspace for MemKeyspace<'_> {
             Some(e) => match e.value() {
                 Value::Str(current) => Entry::string(key, &[current, suffix], e.expire_at()),
                 // The caller checked the type.
-                Value::Coll(_) => return Ok(0),
+                Value::SmallHash(_) | Value::Coll(_) => return Ok(0),
             },
             None => Entry::string(key, &[suffix], 0),
         };
         let len = match entry.value() {
             Value::Str(value) => value.len(),
-            Value::Coll(_) => 0,
+            Value::SmallHash(_) | Value::Coll(_) => 0,
         };
         self.store(entry);
         Ok(len)
@@ -377,7 +377,7 @@ impl Keyspace for MemKeyspace<'_> {
                 let grown = match entry.value() {
                     Value::Str(current) => current.len() < min_len,
                     // The caller checked the type.
-                    Value::Coll(_) => return Ok(()),
+                    Value::SmallHash(_) | Value::Coll(_) => return Ok(()),
                 };
                 match entry.string_mut(min_len) {
                     Some(bytes) => f(bytes) || grown,
@@ -455,6 +455,7 @@ impl Keyspace for MemKeyspace<'_> {
         self.expire_if_needed(key);
         Ok(self.table().get(key).map(|e| match e.value() {
             Value::Str(v) => commands::object::string_encoding(v),
+            Value::SmallHash(_) => "listpack",
             Value::Coll(c) => c.encoding(),
         }))
     }
