@@ -10,13 +10,15 @@ Reuses vs_redis.py's servers, pinning and free ports. Three parts:
    rounds alternating the servers; medians. Each test runs on a flushed
    server, so pops and ranges see what redis-benchmark's own fill left.
 2. Memory: RSS growth of a fresh server after loading, through
-   `redis-cli --pipe`, one hash, one set, one sorted set and one list of
-   MEM_ELEMENTS elements each (members `m:%09d`, values 16 bytes), and,
-   separately, MEM_ELEMENTS small hashes of 5 fields (target: at most 1.0x
-   redis-server's growth, each).
+   `redis-cli --pipe`, of one hash, one set, one sorted set and one list of
+   MEM_ELEMENTS elements (members `m:%09d`, values 16 bytes), each in a
+   server of its own, and of MEM_ELEMENTS small hashes of 5 fields
+   (target: at most 1.0x redis-server's growth, each).
 3. BLPOP wake-up latency: one client blocks in BLPOP, another pushes; the
    time from sending LPUSH to reading BLPOP's reply, WAKEUPS times; p50 and
    p99 (target: p99 no higher than redis-server's).
+
+PARTS=memory (or throughput, wake; comma-separated) runs only those parts.
 
 Prints markdown tables and writes them to target/collections.md.
 """
@@ -34,6 +36,8 @@ import vs_redis as vr  # noqa: E402
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 MEM_ELEMENTS = int(os.environ.get("MEM_ELEMENTS", "1000000"))
 WAKEUPS = int(os.environ.get("WAKEUPS", "2000"))
+# Which parts to run: any of throughput, wake, memory (comma-separated).
+PARTS = os.environ.get("PARTS", "throughput,wake,memory").split(",")
 
 TESTS = ["lpush", "rpush", "lpop", "rpop", "sadd", "hset", "spop", "zadd", "zpopmin",
          "lrange_100", "lrange_600"]
@@ -72,15 +76,19 @@ def load(port, commands):
         raise RuntimeError(f"load failed: {out.stdout[-300:]!r} {out.stderr[-300:]!r}")
 
 
-def big_collections(n):
-    """One key of each type, n elements each, 1000 elements a command."""
+def big_collection(kind, n):
+    """One key of type `kind` with n elements, 1000 elements a command."""
     value = "v" * 16
     for start in range(0, n, 1000):
         ids = range(start, min(start + 1000, n))
-        yield resp("HSET", "big:hash", *[x for i in ids for x in (f"m:{i:09d}", value)])
-        yield resp("SADD", "big:set", *[f"m:{i:09d}" for i in ids])
-        yield resp("ZADD", "big:zset", *[x for i in ids for x in (i, f"m:{i:09d}")])
-        yield resp("RPUSH", "big:list", *[f"m:{i:09d}" for i in ids])
+        if kind == "hash":
+            yield resp("HSET", "big:hash", *[x for i in ids for x in (f"m:{i:09d}", value)])
+        elif kind == "set":
+            yield resp("SADD", "big:set", *[f"m:{i:09d}" for i in ids])
+        elif kind == "sorted set":
+            yield resp("ZADD", "big:zset", *[x for i in ids for x in (i, f"m:{i:09d}")])
+        else:
+            yield resp("RPUSH", "big:list", *[f"m:{i:09d}" for i in ids])
 
 
 def small_hashes(n):
@@ -144,17 +152,17 @@ def main():
         rport, yport = vr.free_port(), vr.free_port()
         procs = [vr.start_redis(rport, workdir), vr.start_redynamo(yport)]
         try:
-            for round_no in range(ROUNDS):
+            for round_no in range(ROUNDS if {"throughput", "wake"} & set(PARTS) else 0):
                 order = [("redis", rport), ("redynamo", yport)]
                 if round_no % 2:
                     order.reverse()
-                for pipe in (16, 1):
+                for pipe in (16, 1) if "throughput" in PARTS else ():
                     n = vr.PIPELINED_REQUESTS if pipe > 1 else vr.REQUESTS
                     for test in TESTS:
                         for name, port in order:
                             results.setdefault((name, test, pipe), []).append(
                                 vr.with_requests(n, lambda: throughput(port, test, pipe)))
-                wake = {name: wakeups(port) for name, port in order}
+                wake = {name: wakeups(port) for name, port in order} if "wake" in PARTS else {}
                 for name, w in wake.items():
                     results.setdefault((name, "wake"), []).append(w)
                 print(f"round {round_no + 1}/{ROUNDS} done", file=sys.stderr)
@@ -164,9 +172,11 @@ def main():
             for p in procs:
                 p.wait()
         mem = {}
-        for label, gen in ((f"one hash, set, zset and list of {MEM_ELEMENTS:,} elements each",
-                            lambda: big_collections(MEM_ELEMENTS)),
-                           (f"{MEM_ELEMENTS:,} hashes of 5 fields", lambda: small_hashes(MEM_ELEMENTS))):
+        loads = [(f"one {kind} of {MEM_ELEMENTS:,} elements",
+                  lambda kind=kind: big_collection(kind, MEM_ELEMENTS))
+                 for kind in ("hash", "set", "sorted set", "list")]
+        loads.append((f"{MEM_ELEMENTS:,} hashes of 5 fields", lambda: small_hashes(MEM_ELEMENTS)))
+        for label, gen in loads if "memory" in PARTS else ():
             mem[label] = {name: memory(workdir, name, gen) for name in ("redis", "redynamo")}
 
     med = statistics.median
@@ -178,7 +188,7 @@ def main():
         "| workload | redis rps | redynamo rps | ratio | target |",
         "|---|---:|---:|---:|---:|",
     ]
-    for pipe in (16, 1):
+    for pipe in (16, 1) if "throughput" in PARTS else ():
         target = 1.2 if pipe > 1 else 1.0
         for test in TESTS:
             r = med(x[0] for x in results[("redis", test, pipe)])
@@ -186,13 +196,14 @@ def main():
             ratio = y / r if r else 0.0
             lines.append(f"| {ROW[test]} -P {pipe} | {r:,.0f} | {y:,.0f} | {ratio:.2f}× | "
                          f"≥{target:.1f}× {'met' if ratio >= target else 'MISSED'} |")
-    lines += ["", "| BLPOP wake-up (push sent → reply read) | redis | redynamo | target |",
-              "|---|---:|---:|---:|"]
-    rw, yw = results[("redis", "wake")], results[("redynamo", "wake")]
-    lines.append(f"| p50 | {med(x[0] for x in rw):.0f} µs | {med(x[0] for x in yw):.0f} µs | |")
-    r99, y99 = med(x[1] for x in rw), med(x[1] for x in yw)
-    lines.append(f"| p99 | {r99:.0f} µs | {y99:.0f} µs | ≤ redis "
-                 f"{'met' if y99 <= r99 else 'MISSED'} |")
+    if "wake" in PARTS:
+        lines += ["", "| BLPOP wake-up (push sent → reply read) | redis | redynamo | target |",
+                  "|---|---:|---:|---:|"]
+        rw, yw = results[("redis", "wake")], results[("redynamo", "wake")]
+        lines.append(f"| p50 | {med(x[0] for x in rw):.0f} µs | {med(x[0] for x in yw):.0f} µs | |")
+        r99, y99 = med(x[1] for x in rw), med(x[1] for x in yw)
+        lines.append(f"| p99 | {r99:.0f} µs | {y99:.0f} µs | ≤ redis "
+                     f"{'met' if y99 <= r99 else 'MISSED'} |")
     lines += ["", "| memory: RSS growth after loading | redis | redynamo | ratio | target |",
               "|---|---:|---:|---:|---:|"]
     for label, m in mem.items():
