@@ -154,6 +154,14 @@ pub struct Config {
     #[arg(long)]
     pub create_table: bool,
 
+    /// Turn transparent huge pages off for this process at start-up
+    /// (`prctl(PR_SET_THP_DISABLE)`), as redis-server does with its default
+    /// `disable-thp yes`: with THP on, memory is made resident 2 MiB at a
+    /// time, which costs a small dataset megabytes of RSS and a fork-free
+    /// server nothing in speed (BENCHMARKS.md).
+    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = parse_yes_no)]
+    pub disable_thp: bool,
+
     /// Reads from DynamoDB: `eventual` (half the cost; a node still reads
     /// its own recent writes consistently) or `strong` (ConsistentRead).
     #[arg(long, value_enum, default_value_t = ReadConsistency::Eventual)]
@@ -295,6 +303,15 @@ fn file_args(path: &Path) -> Result<Vec<String>, ConfigError> {
         out.push(value.to_string());
     }
     Ok(out)
+}
+
+/// redis.conf's booleans: `yes` or `no`.
+fn parse_yes_no(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => Err(format!("expected yes or no, got {other:?}")),
+    }
 }
 
 /// Whether `--long` is a switch that takes no value.

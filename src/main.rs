@@ -41,6 +41,28 @@ fn configure_allocator() {
     }
 }
 
+/// Transparent huge pages off for this process, as redis-server does by
+/// default (`disable-thp yes`; `--disable-thp no` keeps them). mimalloc
+/// asks for huge pages on its arenas (`MADV_HUGEPAGE`), so where the
+/// system's THP mode is `madvise` or `always` the heap becomes resident
+/// 2 MiB at a time: a list of 1 M short elements then took 15 MiB of RSS
+/// for 12.5 MiB of data, 13 MiB without (BENCHMARKS.md). The flag covers
+/// mappings made before it too: the kernel checks it at every fault.
+fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) takes integers
+        // only and changes one flag of this process; it reads and writes
+        // no memory of ours. A kernel without the option returns EINVAL,
+        // which leaves THP as it was: nothing to handle.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+        if rc != 0 {
+            eprintln!("warning: could not disable transparent huge pages");
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     // Before anything else: the call is not thread-safe.
     configure_allocator();
@@ -48,6 +70,9 @@ fn main() -> anyhow::Result<()> {
         redynamo::config::ConfigError::Invalid(clap) => clap.exit(),
         other => anyhow::anyhow!(other),
     })?;
+    if config.disable_thp {
+        disable_transparent_huge_pages();
+    }
     if let Some(addr) = &config.check {
         std::process::exit(redynamo::healthcheck::run(addr));
     }

@@ -13,7 +13,7 @@
 //!   Redis does, byte for byte. Lookups are a linear walk of at most 128
 //!   pairs, as in a listpack. Packing the pairs with the key, rather than
 //!   behind the collection handle with a boxed key, took a key of five
-//!   short fields from about 223 bytes to about 150 (Redis 7.0: ~180;
+//!   short fields from about 223 bytes to about 135 (Redis 7.0: ~180;
 //!   BENCHMARKS.md, "1,000,000 hashes of 5 fields").
 //! - **large**: hashbrown `HashTable`s of single-allocation entries,
 //!   `[field length: LEB128][field][value]`, so each field costs one
