@@ -34,13 +34,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin redynamo \
     && install -D -m 0755 target/release/redynamo /out/usr/local/bin/redynamo
-# Licence notices: the Redis 7.2 command documentation that the command
+# Licence notices: redynamo's own (MIT), the Redis 7.2 command documentation that the command
 # table carries (BSD 3-clause), and every crate linked into the
 # binary (normal dependencies of the target platform), each crate's
 # LICENSE*/COPYING*/NOTICE* files plus one list of name, version, licence.
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     mkdir -p /out/usr/share/doc/redynamo/crates \
+    && cp LICENSE /out/usr/share/doc/redynamo/LICENSE \
     && cp scripts/redis-7.2-commands/COPYING /out/usr/share/doc/redynamo/REDIS-COMMANDS-COPYING \
     && cargo tree --locked -p redynamo -e normal --prefix none --format '{p} {l}' \
         | sed 's/ (\*)$//' | sort -u > /out/usr/share/doc/redynamo/THIRD-PARTY.txt \

@@ -169,7 +169,7 @@ fn actions(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':')) {
         let name = token.strip_prefix("dynamodb:").unwrap_or(token);
-        let known_bare = ["GetShardIterator", "GetRecords", "ListStreams"];
+        let known_bare = ["GetShardIterator", "GetRecords"];
         if (token.starts_with("dynamodb:") || known_bare.contains(&token))
             && name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
         {
