@@ -31,6 +31,10 @@
 //! Parsing needs the length limit, which only the keyspace knows, so these
 //! commands keep their arguments in `parse` and read them in `apply`, in
 //! Redis' order.
+//!
+//! This file is longer than ~600 lines on purpose: it holds the whole bit
+//! command group (SETBIT … BITFIELD, LCS) with Redis' argument rules and
+//! its unit tests, one file a group; BITFIELD alone is a third of it.
 
 use bytes::Bytes;
 use redynamo_layers::reply::errors;

@@ -13,6 +13,10 @@
 //! increment, HRANDFIELD's count, HSCAN's cursor) is refused even on a key
 //! of another type; HSCAN's options are read only once the key is known to
 //! be a hash, so `HSCAN missing 0 COUNT 0` is an empty scan, not an error.
+//!
+//! This file is longer than ~600 lines on purpose: it holds the whole hash
+//! command group (16 commands: parsing, semantics and replies) and its unit
+//! tests, one file a group as the other types have.
 
 use bytes::Bytes;
 use redynamo_layers::reply::errors;

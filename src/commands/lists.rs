@@ -13,6 +13,10 @@
 //! (inside MULTI, on a backend that does not block) the wait becomes the
 //! command's immediate "nothing" reply, as Redis answers a client that
 //! may not block.
+//!
+//! This file is longer than ~600 lines on purpose: it holds the whole list
+//! command group (22 commands, the blocking ones among them) and its unit
+//! tests, one file a group.
 
 use std::time::Duration;
 

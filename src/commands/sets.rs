@@ -16,6 +16,10 @@
 //! WRONGTYPE wherever it is, a missing key is an empty set. The STORE
 //! commands overwrite the destination whatever it held (and clear its
 //! deadline), and delete it when the result is empty.
+//!
+//! This file is longer than ~600 lines on purpose: it holds the whole set
+//! command group (17 commands, the multi-key algebra among them) and its
+//! unit tests, one file a group.
 
 use std::collections::HashSet;
 

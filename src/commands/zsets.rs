@@ -21,6 +21,12 @@
 //! space, no overflow or underflow to zero, hexadecimal floats included);
 //! a range bound as `zslParseRange` reads it (plain `strtod`: leading
 //! spaces, overflow to infinity and an empty number are allowed).
+//!
+//! This file is longer than ~600 lines on purpose: it holds the whole
+//! sorted-set command group (40 commands: ranges by rank, score and lex in
+//! both directions, the store and algebra variants) with their shared range
+//! parsers and replies; splitting it would split those shared parts from
+//! their users.
 
 use bytes::Bytes;
 use rand::Rng;

@@ -12,6 +12,10 @@
 //! an older write always fails (see [`super::item::Stamps`]). A failed
 //! condition returns the item (ALL_OLD), so blind writes decide what it
 //! means without another read.
+//!
+//! This file is longer than ~600 lines on purpose: it is the one place that
+//! builds and reads every DynamoDB request the backend makes (items, keys,
+//! conditions, retries), so the wire format has one home.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -27,6 +27,11 @@
 //! and delivered after later writes fails its condition, so it never undoes
 //! an acknowledged write (docs/dynamodb.md, "No acknowledged write is
 //! undone").
+//!
+//! This file is longer than ~600 lines on purpose: the commit loop (read
+//! set, write set, one conditional write, retries on conflict) and its
+//! fault handling read best as one unit; the parts it calls live in
+//! `calls.rs` and `recording.rs`.
 
 use std::time::Duration;
 

@@ -33,6 +33,10 @@
 //! A hash goes from small to large when a field or value longer than
 //! [`SMALL_LEN`] is set or the 129th field arrives, and never back (Redis
 //! does not convert back either).
+//!
+//! This file is longer than ~600 lines on purpose: the two encodings, the
+//! conversion between them and the memory store's `Hashes` over them belong
+//! together; a fifth of it is tests.
 
 use std::fmt;
 use std::hash::BuildHasher;

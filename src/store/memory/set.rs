@@ -38,6 +38,10 @@
 //! least 1/32 of the set, so a whole scan is at most about 32 passes over
 //! the table. The small encodings answer in one call with cursor 0, as
 //! Redis does.
+//!
+//! This file is longer than ~600 lines on purpose: the three encodings
+//! (intset, listpack, table), the conversions and Redis' pick order for
+//! SPOP/SRANDMEMBER belong together; a fifth of it is tests.
 
 use std::hash::BuildHasher;
 use std::sync::OnceLock;

@@ -29,6 +29,10 @@
 //! (ZUNIONSTORE, ZRANGESTORE …) takes the encoding its size calls for.
 //! The small encoding's order is what ZSCAN returns in one call, as Redis
 //! does for a listpack.
+//!
+//! This file is longer than ~600 lines on purpose: the two encodings and
+//! the large one's rank index (counted blocks) belong together with the
+//! memory store's `SortedSets` over them; a sixth of it is tests.
 
 use std::cmp::Ordering;
 use std::hash::BuildHasher;
