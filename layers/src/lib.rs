@@ -72,7 +72,5 @@ pub use request::{ClientInfo, Command, ItemState, Observation, Observations, Req
 pub(crate) fn poll_now<F: std::future::Future + Unpin>(
     future: &mut F,
 ) -> std::task::Poll<F::Output> {
-    std::pin::Pin::new(future).poll(&mut std::task::Context::from_waker(
-        std::task::Waker::noop(),
-    ))
+    std::pin::Pin::new(future).poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }

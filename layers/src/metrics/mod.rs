@@ -72,11 +72,11 @@ use tower_service::Service;
 pub use self::future::ResponseFuture;
 use self::slowlog::Capture;
 pub use self::slowlog::{KeptArgs, SlowEntry, SlowLog};
+use self::stats::CounterId;
 pub use self::stats::{
     CommandCounters, CommandSnapshot, CommandStats, LatencySnapshot, Outcome, LATENCY_BOUNDS_NS,
     UNKNOWN_COMMAND,
 };
-use self::stats::CounterId;
 pub use self::timing::{FollowOn, RunTimer};
 use crate::command::{CommandSpec, Flags};
 use crate::error::BoxError;

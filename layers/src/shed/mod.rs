@@ -162,7 +162,10 @@ pub struct ResponseFuture<F: Future> {
 }
 
 enum State<F: Future> {
-    Running { future: F, slot: Slot },
+    Running {
+        future: F,
+        slot: Slot,
+    },
     /// The reply, or the refusal (None once taken).
     Done(Option<Result<F::Output, Overloaded>>),
 }
