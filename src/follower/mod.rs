@@ -208,12 +208,13 @@ impl fmt::Debug for FollowerHandle {
 /// ([`ChangeFeed::follow`]). The backend knows nothing of followers.
 #[derive(Clone)]
 pub struct ChangeFeed {
-    start: Arc<
-        dyn Fn(SharedCache, FollowerConfig, &Telemetry, CancellationToken) -> FollowerHandle
-            + Send
-            + Sync,
-    >,
+    start: Arc<StartFollower>,
 }
+
+/// How a [`ChangeFeed`] starts a follower.
+type StartFollower = dyn Fn(SharedCache, FollowerConfig, &Telemetry, CancellationToken) -> FollowerHandle
+    + Send
+    + Sync;
 
 impl ChangeFeed {
     /// A feed read through a [`StreamsApi`]: each follower opens its own
