@@ -22,6 +22,16 @@
 //! cache misses for a whole batch overlap (BENCHMARKS.md, "Warming keys
 //! ahead").
 //!
+//! Timing: the metrics layer times the client's commands through the
+//! client's `RunTimer` (`ClientInfo::timing`; the contract is in
+//! `redynamo_layers::metrics::timing`). Commands may chain (start where
+//! the previous one ended, one clock reading each, or fewer in runs) only
+//! while [`Connection::serve`] holds the timer's `follow_on` guard around
+//! running what was read; [`Connection::flush`], through which every reply
+//! goes out, and [`Connection::read_more`], through which every read goes,
+//! end the run, as do decoding ahead and session commands (the
+//! connection's own work).
+//!
 //! A connection closes only on QUIT, a protocol error, a dead socket,
 //! CLIENT KILL, the idle timeout or server shutdown — never because a
 //! command failed. On shutdown it starts no further command: the one
@@ -37,7 +47,7 @@
 //! and socket, not 32 KiB of buffers (Redis frees idle clients' query
 //! buffers the same way; BENCHMARKS.md, "Connections").
 //!
-//! This file is longer than most (~780 lines) on purpose: the read loop,
+//! This file is longer than most (~860 lines) on purpose: the read loop,
 //! the decoding ahead, the batches of concurrent reads and the calls into
 //! the stack are one state machine over the same buffers; the session
 //! commands, which need none of that, live in [`crate::session`].
@@ -52,7 +62,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use redynamo_layers::command::{self, CommandId, CommandSpec, InMulti};
 use redynamo_layers::error::error_reply;
-use redynamo_layers::metrics::{self, Outcome};
+use redynamo_layers::metrics::Outcome;
 use redynamo_layers::reply::errors;
 use redynamo_layers::{auth, Command, Reply, Request};
 use std::future::Future as _;
@@ -205,12 +215,18 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         let killed = self.entry.kill.clone().cancelled_owned();
         let stopping = self.state.shutdown.clone().cancelled_owned();
         tokio::pin!(killed, stopping);
+        // The client's commands are timed by the metrics layer through
+        // this handle (`RunTimer`): they may follow straight on from each
+        // other only while `drain_buffered` runs what was read, and every
+        // flush and read ends the run (see `flush` and `read_more`).
+        let info = self.entry.info.clone();
         loop {
-            // Whatever ran before this (a read, a flush) was a wait: the
-            // next command starts a run of its own (`metrics::end_run`).
-            metrics::end_run();
             // Run everything already buffered, then flush once.
-            match self.drain_buffered().await? {
+            let drained = {
+                let _follow = info.timing.follow_on();
+                self.drain_buffered().await?
+            };
+            match drained {
                 Some(Close::Client) => {
                     self.flush().await?;
                     return Ok(());
@@ -261,6 +277,9 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
     /// the `select!` in [`Connection::serve`] needs: nothing is consumed
     /// until the read itself completes.
     async fn read_more(&mut self) -> std::io::Result<usize> {
+        // A read may wait: the next command does not follow on from the
+        // last one.
+        self.entry.info.timing.end_run();
         let io = &self.io;
         let ready_now = std::future::poll_fn(|cx| Poll::Ready(io.poll_read_ready(cx))).await;
         match ready_now {
@@ -313,8 +332,9 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             return Err(e);
         }
         // The metrics layer settles the commands whose replies are about to
-        // be seen (and the next command will follow a wait, not them).
-        metrics::end_run();
+        // be seen (and the next command will follow a write, not them).
+        // Every reply goes out through here.
+        self.entry.info.timing.end_run();
         if !self.write_buf.is_empty() {
             ServerStats::add(
                 &self.state.stats.net_output_bytes,
@@ -443,7 +463,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
     /// hint the backend about their keys.
     fn decode_ahead(&mut self) {
         // Decoding is the connection's work, not the next command's.
-        metrics::end_run();
+        self.entry.info.timing.end_run();
         let depth = if self.session.authenticated() {
             LOOKAHEAD
         } else {
@@ -617,7 +637,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             let written = self.write_buf.len();
             let close = self.session_command(cmd).await;
             // The next command does not follow on from a stack command.
-            metrics::end_run();
+            self.entry.info.timing.end_run();
             // EXEC and WATCH went through the stack, whose metrics layer
             // counted them already.
             if !matches!(spec.id, CommandId::Exec | CommandId::Watch) {
@@ -832,7 +852,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
     /// any.
     async fn unwatch(&mut self) {
         if let Some(req) = self.session.unwatch() {
-            metrics::end_run();
+            self.entry.info.timing.end_run();
             let _ = self.call_stack(req).await;
         }
     }

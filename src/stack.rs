@@ -137,9 +137,10 @@ pub fn service<B: Backend>(
 ) -> impl StackService {
     // Outermost: metrics see every command's true latency and outcome,
     // shed and timed-out ones included. Chained: the connection
-    // (`crate::connection`) tells the layer where a run of commands that
-    // follow straight on from each other ends, so a pipeline costs one
-    // clock reading per command, or fewer (see the layer's `timing`).
+    // (`crate::connection`) tells the layer, through the client's run timer
+    // (`ClientInfo::timing`), which commands follow straight on from each
+    // other and where a run of them ends, so a pipeline costs one clock
+    // reading per command, or fewer (see the layer's `timing`).
     // Runs of O(1) commands are timed together when every command is
     // answered in place: over such a backend, with no user layer (which
     // might make a command wait).

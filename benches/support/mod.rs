@@ -72,9 +72,11 @@ where
 {
     let mut svc = svc.clone();
     runtime.block_on(async move {
-        // The calls below follow straight on from each other; the last
-        // one of the previous batch did not end this batch's first.
-        redynamo_layers::metrics::end_run();
+        // The calls below follow straight on from each other, as a
+        // connection's do; the last one of the previous batch did not end
+        // this batch's first.
+        let client = requests.first().map(|r| r.client.clone());
+        let _follow = client.as_ref().map(|c| c.timing.follow_on());
         let start = clock.start();
         for req in requests {
             let ready = svc.ready().await.expect("ready");

@@ -61,3 +61,16 @@ pub use command::{CommandSpec, Flags};
 pub use error::BoxError;
 pub use reply::Reply;
 pub use request::{ClientInfo, Command, ItemState, Observation, Observations, Request};
+
+/// Poll `future` once with a waker that does nothing: what the metrics and
+/// shed layers do inside `call`, so that a command answered in place is
+/// recorded there and its future holds no reference to the layer (see
+/// `metrics::timing`). A future that is not ready is polled again, with
+/// the caller's waker, before anyone waits on it (the caller must poll to
+/// get the reply), so no wake-up is lost.
+#[inline]
+pub(crate) fn poll_now<F: std::future::Future + Unpin>(
+    future: &mut F,
+) -> std::task::Poll<F::Output> {
+    std::pin::Pin::new(future).poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}

@@ -166,6 +166,13 @@ pub struct ClientInfo {
     /// that parks it says so here, and CLIENT UNBLOCK, sent from another
     /// connection, ends the wait through it.
     pub block: BlockState,
+    /// How the metrics layer times this client's commands that follow
+    /// straight on from each other: the connection says when they do
+    /// ([`RunTimer::follow_on`](crate::metrics::RunTimer::follow_on)) and
+    /// where a run ends ([`RunTimer::end_run`](crate::metrics::RunTimer::end_run)).
+    /// Untouched (and never chaining) for a client whose connection does
+    /// neither, and for the server's own requests (client id 0).
+    pub timing: crate::metrics::RunTimer,
 }
 
 /// How CLIENT UNBLOCK ends a wait.
@@ -261,6 +268,7 @@ impl ClientInfo {
             name: Mutex::new(None),
             named: AtomicBool::new(false),
             block: BlockState::default(),
+            timing: crate::metrics::RunTimer::new(),
         }
     }
 

@@ -65,6 +65,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use redynamo_layers::cache::SharedCache;
 use redynamo_layers::metrics::Telemetry;
 use tokio_util::sync::CancellationToken;
 
@@ -195,6 +196,54 @@ impl fmt::Debug for FollowerHandle {
         f.debug_struct("FollowerHandle")
             .field("status", &self.status())
             .finish()
+    }
+}
+
+/// A backend's change feed: where every write made to its data, by anyone
+/// (this node, other nodes, other programs), can be followed. A node cache
+/// in front of a backend pays off only with one, since following it is
+/// what keeps the cache coherent. A backend offers it in its hints
+/// ([`crate::store::Hints::change_feed`]); the server's start-up asks for
+/// it and, when it builds a cache, starts a follower on it
+/// ([`ChangeFeed::follow`]). The backend knows nothing of followers.
+#[derive(Clone)]
+pub struct ChangeFeed {
+    start: Arc<StartFollower>,
+}
+
+/// How a [`ChangeFeed`] starts a follower.
+type StartFollower = dyn Fn(SharedCache, FollowerConfig, &Telemetry, CancellationToken) -> FollowerHandle
+    + Send
+    + Sync;
+
+impl ChangeFeed {
+    /// A feed read through a [`StreamsApi`]: each follower opens its own
+    /// with `open`.
+    pub fn new<A: StreamsApi>(open: impl Fn() -> A + Send + Sync + 'static) -> ChangeFeed {
+        ChangeFeed {
+            start: Arc::new(move |cache, config, telemetry, shutdown| {
+                StreamFollower::spawn(open(), cache, config, telemetry, shutdown)
+            }),
+        }
+    }
+
+    /// Keep `cache` coherent with the feed until `shutdown`: the cache
+    /// stops serving at once and serves again once the follower has caught
+    /// up ([`StreamFollower::spawn`]). Must run in a tokio runtime.
+    pub fn follow(
+        &self,
+        cache: SharedCache,
+        config: FollowerConfig,
+        telemetry: &Telemetry,
+        shutdown: CancellationToken,
+    ) -> FollowerHandle {
+        (self.start)(cache, config, telemetry, shutdown)
+    }
+}
+
+impl fmt::Debug for ChangeFeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChangeFeed")
     }
 }
 

@@ -128,12 +128,15 @@ impl ServerBuilder {
         if let Some(name) = self.allocator {
             state.allocator = name;
         }
-        state.warm = backend.hints().warm;
+        let hints = backend.hints();
+        state.warm = hints.warm;
         let c = &state.config;
-        if backend.wants_cache()
-            && c.cache_max_bytes > 0
-            && c.read_consistency == ReadConsistency::Eventual
-        {
+        // A cache pays off in front of a backend with a change feed, which
+        // keeps it coherent with writes made elsewhere.
+        let feed = hints
+            .change_feed
+            .filter(|_| c.cache_max_bytes > 0 && c.read_consistency == ReadConsistency::Eventual);
+        if let Some(feed) = feed {
             let config = CacheConfig {
                 max_bytes: c.cache_max_bytes,
                 max_age: (c.cache_max_age_ms > 0)
@@ -143,12 +146,12 @@ impl ServerBuilder {
             // The follower decides when the cache may serve: it starts off,
             // and serves once the follower is positioned and caught up.
             // It runs until every connection has drained.
-            state.follower = backend.follow(
+            state.follower = Some(feed.follow(
                 cache.clone(),
                 FollowerConfig::new(Duration::from_millis(c.max_staleness_ms)),
                 &state.telemetry,
                 state.stopped.clone(),
-            );
+            ));
             state.cache = Some(cache);
         }
         let state = Arc::new(state);

@@ -4,15 +4,12 @@
 pub mod dynamo;
 pub mod memory;
 
-use redynamo_layers::cache::SharedCache;
-use redynamo_layers::metrics::Telemetry;
 use std::sync::Arc;
 
 use redynamo_layers::{BoxError, Reply, Request};
-use tokio_util::sync::CancellationToken;
-
-use crate::follower::{FollowerConfig, FollowerHandle};
 use tower::Service;
+
+use crate::follower::ChangeFeed;
 
 /// Per-database key counts for INFO keyspace.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -54,10 +51,17 @@ pub struct Hints {
     /// instead of once per command. None: the backend ignores such hints,
     /// and a connection collects no keys for it.
     pub warm: Option<Warm>,
+    /// The backend's change feed, when it has one (DynamoDB Streams): a
+    /// node cache in front of the backend then pays off, the backend
+    /// reporting item versions for it (`Request::observations`), and the
+    /// server starts a follower on the feed to keep the cache coherent.
+    /// None: no cache (a local in-memory store needs none).
+    pub change_feed: Option<ChangeFeed>,
 }
 
 /// What every leaf store is: a cloneable tower service over [`Request`]s
-/// that can also report its statistics.
+/// that can also report its statistics, its name, and how it answers
+/// ([`Hints`], which also carry its change feed if it has one).
 pub trait Backend:
     Service<Request, Response = Reply, Error = BoxError, Future: Send + Unpin + 'static>
     + Clone
@@ -71,30 +75,10 @@ pub trait Backend:
     /// A short name for INFO (`memory`, `dynamodb`, `redis`).
     fn name(&self) -> &'static str;
 
-    /// Whether a node cache in front of this backend pays off and the
-    /// backend reports item versions for it (`Request::observations`). A
-    /// local in-memory store needs no cache.
-    fn wants_cache(&self) -> bool {
-        false
-    }
-
     /// How the backend answers, for the shortcuts the connection and the
-    /// metrics layer may take over it ([`Hints`]). None by default.
+    /// metrics layer may take over it, and its change feed ([`Hints`]).
+    /// None by default.
     fn hints(&self) -> Hints {
         Hints::default()
-    }
-
-    /// Keep `cache` coherent with writes made elsewhere (other nodes, other
-    /// programs) until `shutdown`: the DynamoDB backend starts its streams
-    /// follower. None when the backend has no change stream, in which case
-    /// the cache never serves.
-    fn follow(
-        &self,
-        _cache: SharedCache,
-        _config: FollowerConfig,
-        _telemetry: &Telemetry,
-        _shutdown: CancellationToken,
-    ) -> Option<FollowerHandle> {
-        None
     }
 }

@@ -20,8 +20,14 @@
 //! How a command is timed — one clock reading per command, or one per
 //! segment of a run of O(1) commands, with what that changes — is in
 //! [`timing`]: [`MetricsLayer::new`] reads the clock twice per command,
-//! for any driver; [`MetricsLayer::chained`], which the server uses,
-//! relies on its connection calling [`end_run`].
+//! for any driver; [`MetricsLayer::chained`], which the server uses, does
+//! so too unless the client's connection says, through the client's
+//! [`RunTimer`] (carried in every request's [`ClientInfo`](crate::ClientInfo)),
+//! that its commands follow straight on from each other.
+//!
+//! A command answered in place is recorded inside the layer's `call`
+//! (which polls the stack's future once), so its future holds no
+//! reference; one that waits holds the layer's [`Arc`] (see [`timing`]).
 //!
 //! Labels stay bounded: the `command` label is a name from the command
 //! table (or `unknown`), never a key or a client-chosen string.
@@ -66,25 +72,27 @@ use tower_service::Service;
 pub use self::future::ResponseFuture;
 use self::slowlog::Capture;
 pub use self::slowlog::{KeptArgs, SlowEntry, SlowLog};
+use self::stats::CounterId;
 pub use self::stats::{
     CommandCounters, CommandSnapshot, CommandStats, LatencySnapshot, Outcome, LATENCY_BOUNDS_NS,
     UNKNOWN_COMMAND,
 };
-pub use self::timing::end_run;
+pub use self::timing::{FollowOn, RunTimer};
 use crate::command::{CommandSpec, Flags};
 use crate::error::BoxError;
-use crate::{Reply, Request};
+use crate::{ClientInfo, Reply, Request};
 
 /// Applies [`Metrics`].
 ///
-/// What the layer records into lives for the rest of the process (a
-/// leaked allocation per `MetricsLayer::new`, which a server calls once
-/// when it builds its stack), so a command's future reaches it without a
-/// reference count: two locked instructions per command fewer (see
-/// `benches/metrics_overhead.rs`).
+/// Every service the layer makes shares what it records into through an
+/// [`Arc`], cloned once per service (a server clones its stack once per
+/// connection). A command answered in place is recorded within `call`
+/// and its future takes no reference, so the hot path takes no reference
+/// count (two locked instructions per command, on a line every worker
+/// thread shares: see `benches/metrics_overhead.rs`).
 #[derive(Clone)]
 pub struct MetricsLayer {
-    shared: &'static Shared,
+    shared: Arc<Shared>,
 }
 
 /// What every in-flight command records into.
@@ -116,9 +124,12 @@ impl MetricsLayer {
     /// client starts when that one ended, and, with `runs`, consecutive
     /// O(1) commands are read once per segment of [`timing::RUN_LEN`].
     /// `runs` suits a backend that answers every command in place (the
-    /// in-memory store). The connection driving the stack must call
-    /// [`end_run`] after every wait, before flushing replies and before
-    /// work of its own between commands; the server's connection does.
+    /// in-memory store). Commands chain only while their client's
+    /// connection holds [`RunTimer::follow_on`]'s guard, and it then calls
+    /// [`RunTimer::end_run`] before flushing replies, before waiting and
+    /// before work of its own between commands (the contract is in
+    /// [`timing`]); the server's connection does. Without the guard, every
+    /// command is timed on its own, as by [`MetricsLayer::new`].
     pub fn chained(stats: Arc<CommandStats>, slowlog: Arc<SlowLog>, runs: bool) -> MetricsLayer {
         MetricsLayer::build(stats, slowlog, true, runs)
     }
@@ -133,14 +144,14 @@ impl MetricsLayer {
         // process): paid at start-up, not on a client's first command.
         let clock = quanta::Clock::new();
         MetricsLayer {
-            shared: Box::leak(Box::new(Shared {
+            shared: Arc::new(Shared {
                 stats,
                 slowlog,
                 ns_per_2_32_ticks: timing::ns_per_2_32_ticks(&clock),
                 clock,
                 chained,
                 runs: chained && runs,
-            })),
+            }),
         }
     }
 }
@@ -151,8 +162,9 @@ impl<S> Layer<S> for MetricsLayer {
     fn layer(&self, inner: S) -> Metrics<S> {
         Metrics {
             inner,
-            shared: self.shared,
+            shared: self.shared.clone(),
             last: None,
+            client: None,
         }
     }
 }
@@ -160,16 +172,44 @@ impl<S> Layer<S> for MetricsLayer {
 #[derive(Clone)]
 pub struct Metrics<S> {
     inner: S,
-    shared: &'static Shared,
+    shared: Arc<Shared>,
     /// The last command called and its counters: a pipeline mostly repeats
     /// one command, which then skips the registry lookup.
-    last: Option<(&'static CommandSpec, &'static CommandCounters)>,
+    last: Option<(&'static CommandSpec, CounterId)>,
+    /// The client of the last command timed by a chained layer, and whether
+    /// its [`RunTimer`] is this layer's: kept so that the command's run can
+    /// be reached after the request has gone down the stack, with one
+    /// reference count per client, not per command.
+    client: Option<(Arc<ClientInfo>, bool)>,
+}
+
+/// The client whose run the command of `client` may chain into: Some when
+/// the client's timer is this layer's and its connection follows on.
+#[inline]
+fn run_client<'a>(
+    bound: &'a mut Option<(Arc<ClientInfo>, bool)>,
+    client: &Arc<ClientInfo>,
+    shared: &Arc<Shared>,
+) -> Option<&'a Arc<ClientInfo>> {
+    if !matches!(bound, Some((c, _)) if Arc::ptr_eq(c, client)) {
+        // Another client than the last one: its run ends here.
+        if let Some((last, true)) = bound.take() {
+            last.timing.end_run();
+        }
+        let ours = client.timing.bind(shared);
+        *bound = Some((client.clone(), ours));
+    }
+    match bound {
+        Some((c, true)) if c.timing.follows() => Some(c),
+        _ => None,
+    }
 }
 
 impl<S> Service<Request> for Metrics<S>
 where
     S: Service<Request, Response = Reply>,
     S::Error: Into<BoxError>,
+    S::Future: Unpin,
 {
     type Response = Reply;
     type Error = BoxError;
@@ -177,60 +217,113 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         let ready = self.inner.poll_ready(cx).map_err(Into::into);
-        if ready.is_pending() && self.shared.chained {
+        if ready.is_pending() {
             // The next command waits for the stack: it does not follow on.
-            end_run();
+            if let Some((client, true)) = &self.client {
+                client.timing.end_run();
+            }
         }
         ready
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let shared = self.shared;
         let spec = req.command.spec;
         let counters = match self.last {
             Some((last, counters)) if std::ptr::eq(last, spec) => counters,
             _ => {
-                let counters = shared.stats.counters_for(spec);
+                let counters = self.shared.stats.counters_for(spec);
                 self.last = Some((spec, counters));
                 counters
             }
         };
+        let shared = &*self.shared;
         let threshold = shared.slowlog.threshold_us();
-        let client = req.client.id;
+        let client = if shared.chained && req.client.id != 0 {
+            run_client(&mut self.client, &req.client, &self.shared)
+        } else {
+            None
+        };
+        let parked = if spec.routing.blocking {
+            future::Parked::May
+        } else {
+            future::Parked::No
+        };
         // An O(1) command following straight on from its client's last one
         // joins their run and is timed with it ([`timing`]): no reading of
         // its own, no line kept.
         let joins = shared.runs
-            && client != 0
             && spec.flags.contains(Flags::FAST)
             && req.command.args.len() <= 3
             && !(0..=timing::RUN_SLOWLOG_FLOOR_US).contains(&threshold);
-        let (slow, start) = if joins {
-            timing::join(shared, client);
-            (None, future::IN_RUN)
-        } else {
-            // Kept for the slow log, which needs the arguments and the
-            // client after the inner service consumed the request: the
-            // shown part of the line, copied into this thread's spare
-            // capture.
-            let slow = (threshold >= 0).then(|| Capture::of(&req));
-            (slow, timing::start(shared, client))
+        if let Some(run) = client.filter(|_| joins) {
+            run.timing.join(shared);
+            let mut future = self.inner.call(req);
+            return match crate::poll_now(&mut future) {
+                Poll::Ready(out) => {
+                    let out = out.map_err(Into::into);
+                    shared
+                        .stats
+                        .counters(counters)
+                        .count(future::outcome(shared, &out));
+                    run.timing.joined_ended(shared, counters);
+                    ResponseFuture::ready(out)
+                }
+                // It has to wait after all: timed on its own from here.
+                Poll::Pending => ResponseFuture::waiting(
+                    future,
+                    future::Record {
+                        start: run.timing.joined_waits(shared),
+                        shared: self.shared.clone(),
+                        counters,
+                        slow: None,
+                        client: Some(run.clone()),
+                        parked: parked.waits(),
+                    },
+                ),
+            };
+        }
+        // Kept for the slow log, which needs the arguments and the client
+        // after the inner service consumed the request: the shown part of
+        // the line, copied into this thread's spare capture.
+        let slow = (threshold >= 0).then(|| Capture::of(&req));
+        let start = match client {
+            Some(run) => run.timing.start(shared),
+            None => shared.clock.raw(),
         };
-        ResponseFuture::new(
-            self.inner.call(req),
-            future::Record {
-                counters,
-                slow,
-                client,
-                start,
-                shared,
-                parked: if spec.routing.blocking {
-                    future::Parked::May
-                } else {
-                    future::Parked::No
-                },
-            },
-        )
+        let mut future = self.inner.call(req);
+        match crate::poll_now(&mut future) {
+            Poll::Ready(out) => {
+                let out = out.map_err(Into::into);
+                future::settle(
+                    shared,
+                    counters,
+                    slow,
+                    start,
+                    client.map(|c| &c.timing),
+                    parked,
+                    &out,
+                );
+                ResponseFuture::ready(out)
+            }
+            Poll::Pending => {
+                if let Some(run) = client {
+                    // This command waits: whatever runs next does not
+                    // follow on from it.
+                    run.timing.end_run();
+                }
+                ResponseFuture::waiting(
+                    future,
+                    future::Record {
+                        start,
+                        shared: self.shared.clone(),
+                        counters,
+                        slow,
+                        client: client.cloned(),
+                        parked: parked.waits(),
+                    },
+                )
+            }
+        }
     }
 }
 

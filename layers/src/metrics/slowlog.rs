@@ -174,6 +174,9 @@ pub(crate) struct Capture {
     pub(crate) named: Option<Arc<ClientInfo>>,
 }
 
+// A pure cache: a spare allocation, holding nothing of any command once
+// recycled, that no caller has to keep right (a thread without one
+// allocates). Command timing state lives in the client's `RunTimer`.
 thread_local! {
     static SPARE: Cell<Option<Box<Capture>>> = const { Cell::new(None) };
 }

@@ -100,6 +100,11 @@ const PRIVATE_STRIPES: usize = 8;
 /// server are the runtime's workers), `PRIVATE_STRIPES` (shared) if not.
 /// A stripe index is never handed out twice, so an owned stripe has one
 /// writer for the life of the process.
+///
+/// The thread-local below is a pure cache of that index: it holds no state
+/// of any command or client, and nothing has to be called to keep it
+/// right (unlike the old run timing, which moved to
+/// [`RunTimer`](super::RunTimer)).
 fn stripe() -> usize {
     use std::cell::Cell;
     use std::sync::atomic::AtomicUsize;
@@ -267,10 +272,19 @@ impl CommandCounters {
 /// All commands' counters, the error-code table, and the Prometheus
 /// handles behind them. Built once per server; shared.
 pub struct CommandStats {
-    by_spec: HashMap<usize, CommandCounters, BuildHasherDefault<AddressHasher>>,
-    unknown: CommandCounters,
+    /// Every command's counters, `unknown` last.
+    all: Box<[CommandCounters]>,
+    /// A spec's place in `all`.
+    by_spec: HashMap<usize, CounterId, BuildHasherDefault<AddressHasher>>,
     errors: Mutex<BTreeMap<String, u64>>,
 }
+
+/// A command's place in its [`CommandStats`]: what the metrics layer keeps
+/// of a command while it runs, and what a run's segment lists, instead of
+/// a reference (which would need a reference count, or a registry that
+/// lives for the process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CounterId(pub(crate) u32);
 
 /// Hashes a spec's address: it is unique already, so a multiply and a
 /// fold beat SipHash on a lookup every command makes.
@@ -329,21 +343,47 @@ impl CommandStats {
             });
             CommandCounters::new(name, outcomes)
         };
+        let specs: Vec<&'static CommandSpec> = all_specs().collect();
+        let all: Box<[CommandCounters]> = specs
+            .iter()
+            .map(|s| make(s.name))
+            .chain(std::iter::once(make(UNKNOWN_COMMAND)))
+            .collect();
+        let by_spec = specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (spec_key(s), CounterId(i as u32)))
+            .collect();
         CommandStats {
-            by_spec: all_specs().map(|s| (spec_key(s), make(s.name))).collect(),
-            unknown: make(UNKNOWN_COMMAND),
+            all,
+            by_spec,
             errors: Mutex::new(BTreeMap::new()),
         }
     }
 
-    fn counters(&self, spec: Option<&'static CommandSpec>) -> &CommandCounters {
-        spec.map_or(&self.unknown, |s| self.counters_for(s))
+    /// The `unknown` command's place.
+    fn unknown(&self) -> CounterId {
+        CounterId(self.all.len() as u32 - 1)
     }
 
-    /// The counters of a command in the table (a spec the table did not
-    /// produce counts as `unknown`).
-    pub(crate) fn counters_for(&self, spec: &'static CommandSpec) -> &CommandCounters {
-        self.by_spec.get(&spec_key(spec)).unwrap_or(&self.unknown)
+    fn counters_of(&self, spec: Option<&'static CommandSpec>) -> &CommandCounters {
+        self.counters(spec.map_or(self.unknown(), |s| self.counters_for(s)))
+    }
+
+    /// The place of a command's counters (a spec the table did not produce
+    /// counts as `unknown`).
+    pub(crate) fn counters_for(&self, spec: &'static CommandSpec) -> CounterId {
+        self.by_spec
+            .get(&spec_key(spec))
+            .copied()
+            .unwrap_or(self.unknown())
+    }
+
+    /// The counters at `id`, which [`CommandStats::counters_for`] of this
+    /// registry gave.
+    #[inline]
+    pub(crate) fn counters(&self, id: CounterId) -> &CommandCounters {
+        &self.all[id.0 as usize]
     }
 
     /// Count one command. `spec` is None for a name the table does not
@@ -355,7 +395,7 @@ impl CommandStats {
         elapsed: Duration,
         error: Option<&Reply>,
     ) {
-        self.counters(spec).record(outcome, elapsed);
+        self.counters_of(spec).record(outcome, elapsed);
         self.count_error_of(outcome, error);
     }
 
@@ -383,9 +423,8 @@ impl CommandStats {
     /// Commands that were called at least once (INFO commandstats).
     pub fn snapshot(&self) -> Vec<CommandSnapshot> {
         let mut out: Vec<CommandSnapshot> = self
-            .by_spec
-            .values()
-            .chain(std::iter::once(&self.unknown))
+            .all
+            .iter()
             .map(|c| {
                 let (count, ns) = c.totals();
                 CommandSnapshot {
@@ -411,9 +450,8 @@ impl CommandStats {
     /// facade's metrics.
     pub fn latencies(&self) -> Vec<(&'static str, LatencySnapshot)> {
         let mut out: Vec<_> = self
-            .by_spec
-            .values()
-            .chain(std::iter::once(&self.unknown))
+            .all
+            .iter()
             .map(|c| (c.name, c.latency()))
             .filter(|(_, l)| l.count() > 0)
             .collect();
@@ -424,7 +462,7 @@ impl CommandStats {
     /// Publish `redynamo_commands_total` from the counters (called when
     /// `/metrics` is scraped). These figures are never reset.
     pub fn publish(&self) {
-        for c in self.by_spec.values().chain(std::iter::once(&self.unknown)) {
+        for c in self.all.iter() {
             for (counter, outcome) in c.outcomes.iter().zip(OUTCOMES) {
                 counter.absolute(c.outcome(outcome));
             }
@@ -442,7 +480,7 @@ impl CommandStats {
     /// CONFIG RESETSTAT. Prometheus counters are never reset (they are
     /// monotonic by contract); only the INFO figures restart.
     pub fn reset(&self) {
-        for c in self.by_spec.values().chain(std::iter::once(&self.unknown)) {
+        for c in self.all.iter() {
             let (count, ns) = c.totals();
             c.reset_calls.store(count, Ordering::Relaxed);
             c.reset_ns.store(ns, Ordering::Relaxed);

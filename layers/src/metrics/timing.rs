@@ -5,7 +5,8 @@
 //! the machines this project runs on a reading (`rdtsc`) costs ~10 ns:
 //! ~2% of what a pipelined GET costs the server, system calls included.
 //! A layer built [chained](super::MetricsLayer::chained) reads the clock
-//! less, in two ways.
+//! less, in two ways, for the commands of a client whose connection says
+//! they follow straight on from each other (its [`RunTimer`], below).
 //!
 //! **Chaining.** A command that a connection runs straight after the
 //! previous one — the next command of a pipeline, already read — starts
@@ -43,19 +44,58 @@
 //! a command of a run that has to wait after all (its future is pending;
 //! its log entry, if any, then shows its name only).
 //!
-//! The connection driving the stack keeps all this true by calling
-//! [`end_run`] whenever the next command does not follow straight on:
-//! after every wait (reading the socket), before flushing replies (so a
-//! reply is never seen before its command is settled) and before other
-//! work of its own (decoding a batch ahead, a session command). The layer
-//! ends the run itself when a command has to wait or the stack is not
-//! ready. A run belongs to one client and one layer: a command never joins
-//! or starts from another's, even if a driver forgets a call, and requests
-//! of the server's own (client id 0) are never chained.
+//! # The run timer: the contract with the connection
+//!
+//! The state of a client's run (the reading the next command may start
+//! from, the commands of the open segment) lives in its [`RunTimer`],
+//! which every [`ClientInfo`](crate::ClientInfo) carries (`timing`), so
+//! it travels in every [`Request`](crate::Request) at no cost: the layer
+//! reaches it through the request's client, and the connection through its
+//! own. One connection runs one command at a time, so the timer's fields
+//! are uncontended atomics read and written with plain loads and stores
+//! (a task may move between threads between commands; it never runs two).
+//!
+//! - **Chaining is opt-in.** A command chains or joins a run only while
+//!   its connection holds the guard of [`RunTimer::follow_on`], which says
+//!   "the commands called from now on were read already and run one after
+//!   another". Dropping the guard ends the run. A driver that knows
+//!   nothing of this (a test calling the stack, a new kind of connection,
+//!   requests of the server's own with client id 0) gets every command
+//!   timed on its own from two readings, as by [`MetricsLayer::new`](super::MetricsLayer::new):
+//!   nothing it forgets can make a figure wrong.
+//! - **While it holds the guard**, the connection calls
+//!   [`RunTimer::end_run`] wherever the next command does not follow on:
+//!   before it makes replies visible (its flush: a reply is never seen
+//!   before its command is settled), before it waits for input, and
+//!   before work of its own between commands (decoding a batch ahead, a
+//!   session command), which would otherwise be charged to the next
+//!   command. The server's connection does it in `flush` and `read_more`,
+//!   the two places every reply and every read pass through, and in those
+//!   two kinds of own work.
+//! - **The layer ends the run itself** when a command has to wait (its
+//!   future is pending), when the stack is not ready, and when a service
+//!   gets a command of another client than the last one's.
+//!
+//! A timer belongs to the first chained layer that times one of its
+//! client's commands (a client is served by one stack); another layer
+//! times that client's commands on their own.
+//!
+//! The layer calls the stack below it and polls the call once, with a
+//! no-op waker, inside [`Service::call`](tower_service::Service::call): a
+//! command answered in place (the in-memory store, a cache hit) is timed
+//! and counted there, with the layer's own references, so its future holds
+//! no reference to anything and costs no reference count. A command that
+//! is not answered yet gets a future that holds the layer's and its
+//! client's references and polls the call again, with the caller's waker,
+//! the first time it is polled (which the caller must do to get the reply),
+//! so no wake-up is lost.
 
-use std::cell::Cell;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
-use super::{CommandCounters, Shared, LATENCY_BOUNDS_NS};
+use super::stats::CounterId;
+use super::{Shared, LATENCY_BOUNDS_NS};
 
 /// Commands in a run's segment before it is read.
 pub const RUN_LEN: usize = 8;
@@ -68,43 +108,132 @@ const FIRST_BOUND_NS: u64 = LATENCY_BOUNDS_NS[0];
 /// segment within the first bucket could hide a command the log must show.
 pub(crate) const RUN_SLOWLOG_FLOOR_US: i64 = (FIRST_BOUND_NS / 1000) as i64;
 
-/// This thread's run: the client's last reading, and the commands of the
-/// open segment.
-struct Run {
-    /// The layer the run belongs to; None when there is no run.
-    shared: Cell<Option<&'static Shared>>,
-    /// Its client.
-    owner: Cell<u64>,
+/// One client's run: where its commands that follow straight on from each
+/// other are timed together (see the module docs for the contract).
+///
+/// Cheap: a few words, no allocation; a client that never follows on
+/// costs nothing else.
+pub struct RunTimer {
+    /// The layer whose runs these are: the first chained layer that timed
+    /// one of the client's commands.
+    layer: OnceLock<Arc<Shared>>,
+    /// Whether the connection holds a [`FollowOn`] guard.
+    follows: AtomicBool,
+    /// Whether a run is open: `start` is a reading the next command may
+    /// start from.
+    open: AtomicBool,
     /// The reading the open segment, or the next command timed on its
     /// own, starts from.
-    start: Cell<u64>,
+    start: AtomicU64,
     /// Commands ended in the open segment (their outcomes are counted).
-    len: Cell<usize>,
-    members: [Cell<Option<&'static CommandCounters>>; RUN_LEN],
+    len: AtomicUsize,
+    /// Their counters.
+    members: [AtomicU32; RUN_LEN],
 }
 
-impl Run {
-    fn is(&self, shared: &'static Shared, client: u64) -> bool {
-        self.owner.get() == client && self.shared.get().is_some_and(|s| std::ptr::eq(s, shared))
+impl Default for RunTimer {
+    fn default() -> Self {
+        RunTimer::new()
+    }
+}
+
+impl fmt::Debug for RunTimer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunTimer")
+            .field("follows", &self.follows.load(Relaxed))
+            .field("open", &self.open.load(Relaxed))
+            .field("len", &self.len.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// While it lives, the commands its client's connection calls follow
+/// straight on from each other ([`RunTimer::follow_on`]); dropping it ends
+/// the run.
+#[must_use = "commands follow on only while the guard lives"]
+pub struct FollowOn<'a> {
+    timer: &'a RunTimer,
+}
+
+impl Drop for FollowOn<'_> {
+    fn drop(&mut self) {
+        self.timer.end_run();
+        self.timer.follows.store(false, Relaxed);
+    }
+}
+
+impl RunTimer {
+    pub const fn new() -> RunTimer {
+        RunTimer {
+            layer: OnceLock::new(),
+            follows: AtomicBool::new(false),
+            open: AtomicBool::new(false),
+            start: AtomicU64::new(0),
+            len: AtomicUsize::new(0),
+            members: [const { AtomicU32::new(0) }; RUN_LEN],
+        }
     }
 
-    fn open(&self, shared: &'static Shared, client: u64, now: u64) {
-        self.shared.set(Some(shared));
-        self.owner.set(client);
-        self.start.set(now);
+    /// The connection is about to run commands it has read already, one
+    /// after another: until the guard is dropped, each may start where the
+    /// previous one ended, and O(1) ones may form runs. The first starts
+    /// from a reading of its own.
+    pub fn follow_on(&self) -> FollowOn<'_> {
+        self.end_run();
+        self.follows.store(true, Relaxed);
+        FollowOn { timer: self }
+    }
+
+    /// The next command does not follow straight on from the last one: the
+    /// open run's segment is read and settled, and the next command starts
+    /// from a reading of its own. Call it before replies become visible,
+    /// before waiting, and before work of the connection's own (see the
+    /// module docs). Cheap when no command joined a run since: a load or
+    /// two.
+    #[inline]
+    pub fn end_run(&self) {
+        if self.open.load(Relaxed) {
+            if let Some(shared) = self.layer.get() {
+                self.settle(shared);
+            }
+            self.open.store(false, Relaxed);
+        }
+    }
+
+    /// Whether this timer is `shared`'s (binding it to `shared` if it is
+    /// nobody's yet).
+    pub(crate) fn bind(&self, shared: &Arc<Shared>) -> bool {
+        Arc::ptr_eq(self.layer.get_or_init(|| shared.clone()), shared)
+    }
+
+    /// Whether the connection holds a [`FollowOn`] guard.
+    #[inline]
+    pub(crate) fn follows(&self) -> bool {
+        self.follows.load(Relaxed)
+    }
+
+    /// Settle the open segment, if it has commands, with a new reading.
+    fn settle(&self, shared: &Shared) {
+        if self.len.load(Relaxed) > 0 {
+            self.close(shared, shared.clock.raw());
+        }
+    }
+
+    fn open_at(&self, now: u64) {
+        self.start.store(now, Relaxed);
+        self.open.store(true, Relaxed);
     }
 
     /// Settle the open segment's latencies with the reading `now`.
-    fn close(&self, now: u64) {
-        let len = self.len.replace(0);
-        let Some(shared) = self.shared.get() else {
-            return;
-        };
+    fn close(&self, shared: &Shared, now: u64) {
+        let len = self.len.swap_plain(0);
         if len == 0 {
             return;
         }
-        let total = nanos(shared, self.start.get(), now);
-        let members = self.members[..len].iter().filter_map(Cell::get);
+        let total = nanos(shared, self.start.load(Relaxed), now);
+        let members = self.members[..len]
+            .iter()
+            .map(|m| shared.stats.counters(CounterId(m.load(Relaxed))));
         if total <= FIRST_BOUND_NS {
             let share = total / len as u64;
             let mut rest = total - share * len as u64;
@@ -124,125 +253,85 @@ impl Run {
             }
         }
     }
-}
 
-thread_local! {
-    static RUN: Run = const {
-        Run {
-            shared: Cell::new(None),
-            owner: Cell::new(0),
-            start: Cell::new(0),
-            len: Cell::new(0),
-            members: [const { Cell::new(None) }; RUN_LEN],
+    /// The reading a command timed on its own starts from.
+    #[inline]
+    pub(crate) fn start(&self, shared: &Shared) -> u64 {
+        if self.open.load(Relaxed) && self.len.load(Relaxed) == 0 {
+            return self.start.load(Relaxed);
         }
-    };
-}
-
-/// The next command this thread runs does not follow straight on from the
-/// last one: the open run's segment is read and settled, and the next
-/// command starts from a reading of its own.
-///
-/// A connection driving a [chained](super::MetricsLayer::chained) metrics
-/// layer calls this after every wait, before flushing replies and before
-/// any work of its own between commands (see the module docs). Cheap when
-/// no command joined a run since: a few thread-local loads and stores.
-#[inline]
-pub fn end_run() {
-    RUN.with(|run| {
-        if let Some(shared) = run.shared.get() {
-            if run.len.get() > 0 {
-                run.close(shared.clock.raw());
-            }
-            run.shared.set(None);
-        }
-    });
-}
-
-/// The reading a command of `client` timed on its own starts from.
-#[inline]
-pub(crate) fn start(shared: &'static Shared, client: u64) -> u64 {
-    if !shared.chained || client == 0 {
-        return shared.clock.raw();
-    }
-    RUN.with(|run| {
-        if run.is(shared, client) && run.len.get() == 0 {
-            return run.start.get();
-        }
-        // End the open run (this client's, or a stranger's if a driver
-        // forgot to) and start from here.
+        // End the open run and start from here.
         let now = shared.clock.raw();
-        run.close(now);
-        run.open(shared, client, now);
+        self.close(shared, now);
+        self.open_at(now);
         now
-    })
-}
-
-/// Read the clock as a command of `client` timed on its own ends; a
-/// chained layer starts the client's next command from this reading.
-#[inline]
-pub(crate) fn end(shared: &'static Shared, client: u64) -> u64 {
-    let now = shared.clock.raw();
-    if shared.chained && client != 0 {
-        RUN.with(|run| {
-            run.close(now);
-            run.open(shared, client, now);
-        });
     }
-    now
-}
 
-/// A command of `client` joins its run (one opens if there is none).
-#[inline]
-pub(crate) fn join(shared: &'static Shared, client: u64) {
-    RUN.with(|run| {
-        if !run.is(shared, client) {
-            let now = shared.clock.raw();
-            run.close(now);
-            run.open(shared, client, now);
-        }
-    });
-}
-
-/// A command that joined its client's run ended: its latency is settled
-/// with its segment's.
-#[inline]
-pub(crate) fn joined_ended(
-    shared: &'static Shared,
-    client: u64,
-    counters: &'static CommandCounters,
-) {
-    RUN.with(|run| {
-        if !run.is(shared, client) {
-            // The run ended between the command's call and its end, which
-            // a driver that polls at once never lets happen: count it as
-            // instant rather than guess.
-            counters.add_latency(0);
-            return;
-        }
-        let len = run.len.get();
-        run.members[len].set(Some(counters));
-        if len + 1 == RUN_LEN {
-            run.len.set(RUN_LEN);
-            let now = shared.clock.raw();
-            run.close(now);
-            run.start.set(now);
+    /// Read the clock as a command timed on its own ends; while the
+    /// connection follows on, the next command starts from this reading.
+    #[inline]
+    pub(crate) fn end(&self, shared: &Shared) -> u64 {
+        let now = shared.clock.raw();
+        self.close(shared, now);
+        if self.follows() {
+            self.open_at(now);
         } else {
-            run.len.set(len + 1);
+            self.open.store(false, Relaxed);
         }
-    });
+        now
+    }
+
+    /// A command joins the run (one opens if there is none).
+    #[inline]
+    pub(crate) fn join(&self, shared: &Shared) {
+        if !self.open.load(Relaxed) {
+            let now = shared.clock.raw();
+            self.close(shared, now);
+            self.open_at(now);
+        }
+    }
+
+    /// A command that joined the run ended: its latency is settled with
+    /// its segment's.
+    #[inline]
+    pub(crate) fn joined_ended(&self, shared: &Shared, counters: CounterId) {
+        let len = self.len.load(Relaxed);
+        self.members[len].store(counters.0, Relaxed);
+        if len + 1 == RUN_LEN {
+            self.len.store(RUN_LEN, Relaxed);
+            let now = shared.clock.raw();
+            self.close(shared, now);
+            self.start.store(now, Relaxed);
+        } else {
+            self.len.store(len + 1, Relaxed);
+        }
+    }
+
+    /// A command that joined the run has to wait after all: the run ends
+    /// here, and the command is timed on its own from the reading
+    /// returned.
+    #[inline]
+    pub(crate) fn joined_waits(&self, shared: &Shared) -> u64 {
+        let now = shared.clock.raw();
+        self.close(shared, now);
+        self.open.store(false, Relaxed);
+        now
+    }
 }
 
-/// A command that joined its client's run has to wait after all: the run
-/// ends here, and the command is timed on its own from the reading
-/// returned.
-#[inline]
-pub(crate) fn joined_waits(shared: &'static Shared) -> u64 {
-    let now = shared.clock.raw();
-    RUN.with(|run| {
-        run.close(now);
-        run.shared.set(None);
-    });
-    now
+/// A load and a store: the timer has one writer at a time (its client's
+/// connection), so a read-modify-write needs no locked instruction.
+trait SwapPlain {
+    fn swap_plain(&self, to: usize) -> usize;
+}
+
+impl SwapPlain for AtomicUsize {
+    #[inline]
+    fn swap_plain(&self, to: usize) -> usize {
+        let was = self.load(Relaxed);
+        self.store(to, Relaxed);
+        was
+    }
 }
 
 /// Nanoseconds between two readings: one multiply by the clock's scale,
@@ -294,7 +383,6 @@ mod tests {
     }
 
     fn setup(slowlog_us: i64) -> Setup {
-        end_run();
         Setup {
             stats: Arc::new(CommandStats::new(&metrics::NoopRecorder)),
             slowlog: Arc::new(SlowLog::new(slowlog_us, 16)),
@@ -337,6 +425,7 @@ mod tests {
     async fn a_run_counts_every_command_at_once_and_settles_them_in_segments() {
         let s = setup(10_000);
         let mut svc = MetricsLayer::chained(s.stats.clone(), s.slowlog.clone(), true).layer(leaf());
+        let _follow = s.client.timing.follow_on();
         let n = 2 * RUN_LEN + 3;
         for _ in 0..n {
             let req = request(&s.client, &["GET", "k"]);
@@ -349,7 +438,7 @@ mod tests {
         assert_eq!(get_calls(&s.stats), n as u64);
         assert_eq!(get_latency(&s.stats).count(), 2 * RUN_LEN as u64);
         // The connection ends the run before it flushes the replies.
-        end_run();
+        s.client.timing.end_run();
         let latency = get_latency(&s.stats);
         assert_eq!(latency.count(), n as u64);
         // In the first bucket, but for at most the command that ended each
@@ -363,8 +452,9 @@ mod tests {
     async fn a_stall_in_a_run_is_charged_to_the_command_that_ends_its_segment() {
         let s = setup(10_000);
         let mut svc = MetricsLayer::chained(s.stats.clone(), s.slowlog.clone(), true).layer(leaf());
+        let _follow = s.client.timing.follow_on();
         get_each(&mut svc, &s.client, &["a", "stall", "b"]).await;
-        end_run();
+        s.client.timing.end_run();
         let latency = get_latency(&s.stats);
         assert_eq!(latency.count(), 3);
         assert_eq!(latency.cumulative[0], 2, "two count as instant");
@@ -382,6 +472,7 @@ mod tests {
         // command, so none forms.
         let s = setup(10);
         let mut svc = MetricsLayer::chained(s.stats.clone(), s.slowlog.clone(), true).layer(leaf());
+        let _follow = s.client.timing.follow_on();
         get_each(&mut svc, &s.client, &["a", "stall", "b"]).await;
         // Each was settled as it ended, the stall where it happened.
         let latency = get_latency(&s.stats);
@@ -400,10 +491,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_the_follow_on_guard_every_command_is_timed_on_its_own() {
+        let s = setup(10_000);
+        let mut svc = MetricsLayer::chained(s.stats.clone(), s.slowlog.clone(), true).layer(leaf());
+        // A driver that knows nothing of runs, and the server's own client.
+        let internal = ClientInfo::internal();
+        for client in [&s.client, &internal] {
+            get_each(&mut svc, client, &["a", "b", "c"]).await;
+        }
+        // Each settled as it ended: no run was left open to settle.
+        assert_eq!(get_latency(&s.stats).count(), 6);
+        // Once the guard is dropped, the run it allowed is settled too.
+        {
+            let _follow = s.client.timing.follow_on();
+            get_each(&mut svc, &s.client, &["a", "b"]).await;
+            assert_eq!(get_latency(&s.stats).count(), 6);
+        }
+        assert_eq!(get_latency(&s.stats).count(), 8);
+    }
+
+    #[tokio::test]
     async fn runs_never_mix_clients_and_a_slow_command_ends_the_run() {
         let s = setup(10_000);
         let other = Arc::new(ClientInfo::new(8, None));
         let mut svc = MetricsLayer::chained(s.stats.clone(), s.slowlog.clone(), true).layer(leaf());
+        let _follow = (s.client.timing.follow_on(), other.timing.follow_on());
         for client in [&s.client, &other, &s.client] {
             let req = request(client, &["GET", "k"]);
             svc.ready().await.unwrap().call(req).await.unwrap();
@@ -414,6 +526,6 @@ mod tests {
         let req = request(&s.client, &["KEYS", "*"]);
         svc.ready().await.unwrap().call(req).await.unwrap();
         assert_eq!(get_latency(&s.stats).count(), 3);
-        end_run();
+        s.client.timing.end_run();
     }
 }

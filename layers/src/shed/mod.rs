@@ -18,9 +18,13 @@
 //! parked, not working the backend, and a thousand clients waiting on a
 //! queue must not shed everyone else's commands.
 //!
-//! The count lives for the life of the process (one leaked word per
-//! [`ShedLayer::new`], i.e. per server built), so the futures that update
-//! it need no reference count.
+//! The count is shared through an [`Arc`], cloned once per service (a
+//! server clones its stack once per connection). The layer calls the
+//! stack below and polls the call once inside `call` (with a no-op waker,
+//! as the metrics layer does): a command answered there returns a ready
+//! future that holds no reference, and only one that has to wait takes the
+//! count's reference and its slot, so the hot path takes no reference
+//! count on a line every worker thread shares.
 //!
 //! ```
 //! use redynamo_layers::shed::ShedLayer;
@@ -31,9 +35,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -41,17 +45,17 @@ use crate::error::{BoxError, Overloaded};
 use crate::Request;
 
 /// Applies [`Shed`]. A limit of 0 means no limit.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ShedLayer {
     limit: usize,
-    in_flight: &'static AtomicUsize,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl ShedLayer {
     pub fn new(limit: usize) -> ShedLayer {
         ShedLayer {
             limit: if limit == 0 { usize::MAX } else { limit },
-            in_flight: Box::leak(Box::new(AtomicUsize::new(0))),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -68,7 +72,7 @@ impl<S> Layer<S> for ShedLayer {
         Shed {
             inner,
             limit: self.limit,
-            in_flight: self.in_flight,
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -78,13 +82,14 @@ impl<S> Layer<S> for ShedLayer {
 pub struct Shed<S> {
     inner: S,
     limit: usize,
-    in_flight: &'static AtomicUsize,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl<S> Service<Request> for Shed<S>
 where
     S: Service<Request>,
     S::Error: Into<BoxError>,
+    S::Future: Unpin,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -95,30 +100,34 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        if self.in_flight.load(Ordering::Relaxed) >= self.limit {
+            return ResponseFuture {
+                state: State::Done(Some(Err(Overloaded))),
+            };
+        }
         let parked = req.command.spec.routing.blocking;
-        let state = if self.in_flight.load(Ordering::Relaxed) >= self.limit {
-            State::Shed
-        } else {
-            State::Running {
-                future: self.inner.call(req),
+        let mut future = self.inner.call(req);
+        let state = match crate::poll_now(&mut future) {
+            Poll::Ready(out) => State::Done(Some(Ok(out))),
+            Poll::Pending => {
+                let mut slot = Slot {
+                    in_flight: self.in_flight.clone(),
+                    held: false,
+                    parked,
+                };
+                slot.take();
+                State::Running { future, slot }
             }
         };
-        ResponseFuture {
-            state,
-            slot: Slot {
-                in_flight: self.in_flight,
-                held: false,
-                parked,
-            },
-        }
+        ResponseFuture { state }
     }
 }
 
-/// The command's place in the in-flight count, taken the first time it
-/// waits and given back when it is done or dropped.
+/// The command's place in the in-flight count, taken when it has to wait
+/// and given back when it is done or dropped.
 #[derive(Debug)]
 struct Slot {
-    in_flight: &'static AtomicUsize,
+    in_flight: Arc<AtomicUsize>,
     held: bool,
     /// A blocking command: never counted.
     parked: bool,
@@ -146,44 +155,46 @@ impl Drop for Slot {
     }
 }
 
-pin_project! {
-    /// The response future of [`Shed`].
-    pub struct ResponseFuture<F> {
-        #[pin]
-        state: State<F>,
-        slot: Slot,
-    }
+/// The response future of [`Shed`]: the reply (or the refusal) already, or
+/// a call that waits, holding its slot.
+pub struct ResponseFuture<F: Future> {
+    state: State<F>,
 }
 
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Running { #[pin] future: F },
-        Shed,
-    }
+enum State<F: Future> {
+    Running {
+        future: F,
+        slot: Slot,
+    },
+    /// The reply, or the refusal (None once taken).
+    Done(Option<Result<F::Output, Overloaded>>),
 }
+
+// Never pinned through: the call is polled only when it is `Unpin`, and
+// the reply is moved out as a value.
+impl<F: Future> Unpin for ResponseFuture<F> {}
 
 impl<F, T, E> Future for ResponseFuture<F>
 where
-    F: Future<Output = Result<T, E>>,
+    F: Future<Output = Result<T, E>> + Unpin,
     E: Into<BoxError>,
 {
     type Output = Result<T, BoxError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match this.state.project() {
-            StateProj::Running { future } => match future.poll(cx) {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            State::Running { future, slot } => match Pin::new(future).poll(cx) {
                 Poll::Ready(out) => {
-                    this.slot.give_back();
+                    slot.give_back();
                     Poll::Ready(out.map_err(Into::into))
                 }
-                Poll::Pending => {
-                    this.slot.take();
-                    Poll::Pending
-                }
+                Poll::Pending => Poll::Pending,
             },
-            StateProj::Shed => Poll::Ready(Err(Box::new(Overloaded))),
+            State::Done(out) => Poll::Ready(match out.take() {
+                Some(Ok(out)) => out.map_err(Into::into),
+                Some(Err(overloaded)) => Err(Box::new(overloaded)),
+                None => Err("shed future polled after completion".into()),
+            }),
         }
     }
 }

@@ -57,17 +57,14 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
 use parking_lot::Mutex;
-use redynamo_layers::cache::SharedCache;
-use redynamo_layers::metrics::Telemetry;
 use redynamo_layers::{BoxError, Reply, Request};
 
 use crate::util::clock::Clock;
-use tokio_util::sync::CancellationToken;
 use tower::Service;
 
-use super::{Backend, BackendStats};
+use super::{Backend, BackendStats, Hints};
 use crate::config::{Config, ReadConsistency};
-use crate::follower::{DynamoStreams, FollowerConfig, FollowerHandle, StreamFollower};
+use crate::follower::{ChangeFeed, DynamoStreams};
 pub use schema::SchemaError;
 use tracking::{RecentWrites, Watched};
 
@@ -284,25 +281,16 @@ impl Backend for DynamoStore {
         "dynamodb"
     }
 
-    fn wants_cache(&self) -> bool {
-        true
-    }
-
-    fn follow(
-        &self,
-        cache: SharedCache,
-        config: FollowerConfig,
-        telemetry: &Telemetry,
-        shutdown: CancellationToken,
-    ) -> Option<FollowerHandle> {
-        let streams = DynamoStreams::new(
-            self.shared.client.clone(),
-            self.shared.streams.clone(),
-            self.shared.table.clone(),
-        );
-        Some(StreamFollower::spawn(
-            streams, cache, config, telemetry, shutdown,
-        ))
+    /// The table's stream is the change feed a node cache follows.
+    fn hints(&self) -> Hints {
+        let (tables, streams) = (self.shared.client.clone(), self.shared.streams.clone());
+        let table = self.shared.table.clone();
+        Hints {
+            change_feed: Some(ChangeFeed::new(move || {
+                DynamoStreams::new(tables.clone(), streams.clone(), table.clone())
+            })),
+            ..Hints::default()
+        }
     }
 }
 

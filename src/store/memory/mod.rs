@@ -315,6 +315,8 @@ impl Backend for MemoryStore {
         Hints {
             answers_in_place: true,
             warm: Some(Arc::new(move |db, keys| store.warm(db, keys))),
+            // Local: no node cache in front of it, so no feed to follow.
+            change_feed: None,
         }
     }
 }
