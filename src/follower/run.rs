@@ -1,5 +1,9 @@
 //! The follower's loop: shard lineage, one reader task per shard, and the
 //! staleness gate.
+//!
+//! This file is longer than ~600 lines on purpose: the shard lineage
+//! (parents before children), the per-shard readers and the staleness gate
+//! share one state and one shutdown, and read best together.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

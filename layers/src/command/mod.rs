@@ -25,6 +25,11 @@
 //! add a command".
 //!
 //! [`Command::keys`]: crate::Command::keys
+//!
+//! This file is longer than ~600 lines on purpose: it is the one home of
+//! the command model every layer reads (spec, flags, routing, key
+//! positions, resolution with Redis' errors, COMMAND's replies); a sixth of
+//! it is tests.
 
 // Generated code: the generator's layout is the one the freshness test
 // compares, so rustfmt must not reflow it.
