@@ -75,6 +75,7 @@ use crate::protocol::{Limits, ProtocolError, RespCodec};
 use crate::server::clients::ClientEntry;
 use crate::server::state::{ServerState, ServerStats};
 use crate::session::hello_auth::{Auth, Hello, Select};
+use crate::session::shutdown::{Shutdown, ShutdownOutcome};
 use crate::session::{self, ExecStart, Session};
 use crate::stack::{Stack, StackService};
 
@@ -834,6 +835,12 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             | Id::ClientSetinfo
             | Id::ClientSetname
             | Id::ClientUnblock => session::client::client(&self.session, &cmd),
+            // No reply when the shutdown starts: the connection closes, as
+            // Redis' does when the server exits.
+            Id::Shutdown => match Shutdown::parse(a).map(|s| s.apply(&self.state)) {
+                Ok(ShutdownOutcome::Close) => return Some(Close::Client),
+                Ok(ShutdownOutcome::Reply(reply)) | Err(reply) => reply,
+            },
             _ => Reply::error(format!(
                 "ERR unknown command '{}'",
                 String::from_utf8_lossy(&a[0])

@@ -166,7 +166,10 @@ pub fn route(spec: &CommandSpec) -> Route {
         | CommandInfo | CommandList | Config | ConfigGet | ConfigHelp | ConfigResetstat
         | ConfigRewrite | ConfigSet | Discard | Echo | Hello | Info | Lastsave | Multi | Ping
         | Quit | Reset | Slowlog | SlowlogGet | SlowlogHelp | SlowlogLen | SlowlogReset | Time
-        | Object | Memory => Route::NotStored,
+        | Object | Memory | MemoryStats | MemoryDoctor | Shutdown | Wait | Waitaof | Latency
+        | LatencyDoctor | LatencyHelp | LatencyHistory | LatencyLatest | LatencyReset | Debug => {
+            Route::NotStored
+        }
     }
 }
 

@@ -130,6 +130,7 @@ impl ServerBuilder {
         }
         let hints = backend.hints();
         state.warm = hints.warm;
+        state.durable = hints.durable;
         let c = &state.config;
         // A cache pays off in front of a backend with a change feed, which
         // keeps it coherent with writes made elsewhere.
