@@ -56,6 +56,19 @@ async fn operators_commands_reply_as_redis() {
         "debug",
         "memory",
         "memory nosuch",
+        // CLIENT PAUSE's argument errors (the mode is read first); a 0
+        // timeout pauses nothing.
+        "client pause x",
+        "client pause -1",
+        "client pause 10 foo",
+        "client pause x foo",
+        "client pause 10 write x",
+        "client pause",
+        "client unpause x",
+        "client pause 0",
+        "client pause 0 write",
+        "set k v",
+        "client unpause",
     ]
     .iter()
     .map(|l| words(l))

@@ -227,3 +227,60 @@ async fn debug_is_refused_unless_enabled() {
         assert!(!c.cmd(&["DEBUG", "HELP"]).await.items().is_empty());
     }
 }
+
+#[tokio::test]
+async fn client_pause_write_holds_writes_until_unpause() {
+    let server = TestServer::start().await;
+    let mut admin = server.raw().await;
+    let mut writer = server.raw().await;
+    let mut reader = server.raw().await;
+    assert_eq!(admin.cmd(&["SET", "k", "before"]).await, ok());
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]).await,
+        ok()
+    );
+    writer.send_cmd(&["SET", "k", "after"]).await;
+    assert!(
+        writer.nothing_within(Duration::from_millis(200)).await,
+        "SET waits"
+    );
+    // Reads, and a transaction of reads, go on.
+    assert_eq!(reader.cmd(&["GET", "k"]).await, bulk("before"));
+    assert_eq!(reader.cmd(&["MULTI"]).await, ok());
+    assert_eq!(reader.cmd(&["GET", "k"]).await, simple("QUEUED"));
+    assert_eq!(reader.cmd(&["EXEC"]).await, arr([bulk("before")]));
+    // A transaction with a write waits at EXEC.
+    let mut tx = server.raw().await;
+    assert_eq!(tx.cmd(&["MULTI"]).await, ok());
+    // Queueing a write waits too, as in Redis: the pause is checked first.
+    tx.send_cmd(&["INCR", "n"]).await;
+    assert!(tx.nothing_within(Duration::from_millis(100)).await);
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]).await, ok());
+    assert_eq!(writer.read().await, ok());
+    assert_eq!(tx.read().await, simple("QUEUED"));
+    assert_eq!(tx.cmd(&["EXEC"]).await, arr([int(1)]));
+    assert_eq!(reader.cmd(&["GET", "k"]).await, bulk("after"));
+}
+
+#[tokio::test]
+async fn client_pause_all_holds_every_client_until_it_ends() {
+    let server = TestServer::start().await;
+    let mut admin = server.raw().await;
+    let mut other = server.raw().await;
+    let start = Instant::now();
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "300"]).await, ok());
+    assert_eq!(other.cmd(&["PING"]).await, simple("PONG"));
+    assert!(start.elapsed() >= Duration::from_millis(300), "PING waited");
+    // The pausing client waits too; a killed client goes at once.
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "100000", "ALL"]).await, ok());
+    let id = other.cmd(&["CLIENT", "ID"]);
+    let mut id = std::pin::pin!(id);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut id)
+            .await
+            .is_err(),
+        "CLIENT ID waits"
+    );
+    server.state().pause.unpause();
+    assert!(id.await.int() > 0);
+}

@@ -12,7 +12,7 @@
 mod command;
 mod config;
 mod info;
-mod ops;
+pub(crate) mod ops;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -74,8 +74,9 @@ pub(super) fn answer(state: &ServerState, cmd: &Command, local: bool) -> Answer 
 
 const NOT_INTEGER: Reply = Reply::static_error("ERR value is not an integer or out of range");
 
-/// Redis' getTimeoutFromObjectOrReply in milliseconds.
-fn timeout_ms(arg: &[u8]) -> Result<i64, Reply> {
+/// Redis' getTimeoutFromObjectOrReply in milliseconds (WAIT, CLIENT
+/// PAUSE …).
+pub(crate) fn timeout_ms(arg: &[u8]) -> Result<i64, Reply> {
     let ms = parse_i64(arg).ok_or(Reply::static_error(
         "ERR timeout is not an integer or out of range",
     ))?;

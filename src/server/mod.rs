@@ -15,6 +15,7 @@
 //! still running is dropped.
 
 pub mod clients;
+pub mod pause;
 pub mod state;
 
 use std::future::Future;

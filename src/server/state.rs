@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::clients::Clients;
+use super::pause::ClientPause;
 use crate::config::Config;
 use crate::follower::FollowerHandle;
 use crate::store::BackendStats;
@@ -68,6 +69,8 @@ pub struct ServerState {
     pub tunables: Tunables,
     pub credentials: Credentials,
     pub clients: Clients,
+    /// CLIENT PAUSE's pause, which connections wait on.
+    pub pause: ClientPause,
     pub stats: ServerStats,
     pub started: Instant,
     pub started_unix_secs: u64,
@@ -126,6 +129,7 @@ impl ServerState {
             },
             credentials: Credentials::new(config.requirepass.clone()),
             clients: Clients::default(),
+            pause: ClientPause::default(),
             stats: ServerStats::default(),
             started: Instant::now(),
             started_unix_secs: crate::util::now_ms() / 1000,

@@ -72,12 +72,16 @@ pub enum CommandId {
     ClientNoEvict,
     /// `CLIENT NO-TOUCH`
     ClientNoTouch,
+    /// `CLIENT PAUSE`
+    ClientPause,
     /// `CLIENT SETINFO`
     ClientSetinfo,
     /// `CLIENT SETNAME`
     ClientSetname,
     /// `CLIENT UNBLOCK`
     ClientUnblock,
+    /// `CLIENT UNPAUSE`
+    ClientUnpause,
     /// `COMMAND`
     Command,
     /// `COMMAND COUNT`
@@ -1036,6 +1040,30 @@ pub static COMMANDS: &[CommandSpec] = &[
                 routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
             },
             CommandSpec {
+                id: CommandId::ClientPause,
+                name: "client|pause",
+                arity: -3,
+                flags: Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::LOADING).union(Flags::STALE),
+                first_key: 0,
+                last_key: 0,
+                step: 0,
+                acl_categories: &["admin", "slow", "dangerous", "connection"],
+                tips: &[],
+                group: "connection",
+                summary: "Suspends commands processing.",
+                since: "3.0.0",
+                complexity: "O(1)",
+                arguments: &[
+                    Arg::new("timeout", ArgKind::Integer),
+                    Arg::new("mode", ArgKind::Oneof).since("6.2.0").optional().args(&[
+                        Arg::new("write", ArgKind::PureToken).token("WRITE"),
+                        Arg::new("all", ArgKind::PureToken).token("ALL"),
+                    ]),
+                ],
+                subcommands: &[],
+                routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
+            },
+            CommandSpec {
                 id: CommandId::ClientSetinfo,
                 name: "client|setinfo",
                 arity: 4,
@@ -1099,6 +1127,24 @@ pub static COMMANDS: &[CommandSpec] = &[
                         Arg::new("error", ArgKind::PureToken).token("ERROR"),
                     ]),
                 ],
+                subcommands: &[],
+                routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
+            },
+            CommandSpec {
+                id: CommandId::ClientUnpause,
+                name: "client|unpause",
+                arity: 2,
+                flags: Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::LOADING).union(Flags::STALE),
+                first_key: 0,
+                last_key: 0,
+                step: 0,
+                acl_categories: &["admin", "slow", "dangerous", "connection"],
+                tips: &[],
+                group: "connection",
+                summary: "Resumes processing commands from paused clients.",
+                since: "6.2.0",
+                complexity: "O(N) Where N is the number of paused clients",
+                arguments: &[],
                 subcommands: &[],
                 routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
             },
