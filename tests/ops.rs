@@ -225,6 +225,21 @@ async fn debug_is_refused_unless_enabled() {
             err("ERR unknown subcommand or wrong number of arguments for 'SLEEP'. Try DEBUG HELP.")
         );
         assert!(!c.cmd(&["DEBUG", "HELP"]).await.items().is_empty());
+        assert_eq!(c.cmd(&["SET", "k", "v"]).await, ok());
+        assert_eq!(
+            c.cmd(&["DEBUG", "OBJECT", "k"]).await,
+            simple("Value at:0x0 refcount:1 encoding:embstr serializedlength:0 lru:0 lru_seconds_idle:0")
+        );
+        assert_eq!(c.cmd(&["RPUSH", "l", "a"]).await, int(1));
+        assert!(c
+            .cmd(&["DEBUG", "OBJECT", "l"])
+            .await
+            .text()
+            .contains(" encoding:listpack "));
+        assert_eq!(
+            c.cmd(&["DEBUG", "OBJECT", "nokey"]).await,
+            err("ERR no such key")
+        );
     }
 }
 

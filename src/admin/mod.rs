@@ -73,6 +73,12 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        if let Some(key) = ops::debug_object_key(&self.state, &req.command, is_local(&req)) {
+            let clone = self.inner.clone();
+            // Use the service that was made ready for this call.
+            let inner = std::mem::replace(&mut self.inner, clone);
+            return Either::Right(Either::Right(Box::pin(ops::debug_object(inner, req, key))));
+        }
         if ops::handles(&req.command) {
             return match ops::answer(&self.state, &req.command, is_local(&req)) {
                 ops::Answer::Now(reply) => Either::Left(ready(Ok(reply))),

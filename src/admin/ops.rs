@@ -15,14 +15,15 @@
 //!   (allocator internals, per-db hash table overhead) is reported as no
 //!   overhead (ratios 1, bytes 0) rather than invented;
 //! - DEBUG behind `--enable-debug-command` (Redis' default `no`), with
-//!   SLEEP and HELP; its other subcommands are Redis' internals and get
-//!   Redis' reply to an unknown subcommand.
+//!   SLEEP, OBJECT and HELP; its other subcommands are Redis' internals
+//!   and get Redis' reply to an unknown subcommand.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use redynamo_layers::command::CommandId;
-use redynamo_layers::{Command, Reply};
+use redynamo_layers::{BoxError, Command, Reply, Request};
+use tower::{Service, ServiceExt};
 
 use crate::config::EnableDebug;
 use crate::server::state::ServerState;
@@ -264,6 +265,8 @@ const DEBUG_REFUSED: Reply = Reply::static_error("ERR DEBUG command not allowed.
 
 const DEBUG_HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "OBJECT <key>",
+    "    Show low level info about `key` and associated value.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "HELP",
@@ -283,6 +286,11 @@ fn debug(state: &ServerState, a: &[Bytes], local: bool) -> Answer {
     let sub = a[1].to_ascii_lowercase();
     match (sub.as_slice(), a.len()) {
         (b"help", 2) => Answer::Now(help(DEBUG_HELP)),
+        // Needs the store: [`debug_object`] runs it, except inside EXEC,
+        // whose admin replies are made without the store.
+        (b"object", 3) => Answer::Now(Reply::static_error(
+            "ERR DEBUG OBJECT is not supported inside MULTI by redynamo",
+        )),
         // Redis reads the seconds with strtod and no check: what is not a
         // number sleeps 0. Only this client waits here, not the server.
         (b"sleep", 3) => {
@@ -299,4 +307,58 @@ fn debug(state: &ServerState, a: &[Bytes], local: bool) -> Answer {
             String::from_utf8_lossy(&a[1])
         ))),
     }
+}
+
+/// The key of a `DEBUG OBJECT key` that [`debug_object`] should run: the
+/// command is allowed here and has the right arguments.
+pub(super) fn debug_object_key(state: &ServerState, cmd: &Command, local: bool) -> Option<Bytes> {
+    let a = &cmd.args;
+    let allowed = match state.config.enable_debug_command {
+        EnableDebug::Yes => true,
+        EnableDebug::Local => local,
+        EnableDebug::No => false,
+    };
+    (cmd.spec.id == CommandId::Debug
+        && allowed
+        && a.len() == 3
+        && a[1].eq_ignore_ascii_case(b"object"))
+    .then(|| a[2].clone())
+}
+
+/// `DEBUG OBJECT key`, from the store's OBJECT ENCODING and IDLETIME, in
+/// Redis' format. What a store here does not have is given as Redis' zero
+/// values: no address (`0x0`), `refcount:1`, `serializedlength:0` (there
+/// is no RDB serialization), `lru:0`.
+pub(super) async fn debug_object<S>(inner: S, req: Request, key: Bytes) -> Result<Reply, BoxError>
+where
+    S: Service<Request, Response = Reply, Error = BoxError> + Clone,
+{
+    let ask = |sub: &'static str| {
+        let args = vec![
+            Bytes::from_static(b"object"),
+            Bytes::from_static(sub.as_bytes()),
+            key.clone(),
+        ];
+        let spec = redynamo_layers::command::resolve(&args)?;
+        let mut asked = Request::new(Command { spec, args }, req.db, req.client.clone());
+        asked.authenticated = req.authenticated;
+        Ok::<_, Reply>(asked)
+    };
+    let (encoding, idle) = match (ask("encoding"), ask("idletime")) {
+        (Ok(e), Ok(i)) => (e, i),
+        (Err(e), _) | (_, Err(e)) => return Ok(e),
+    };
+    let encoding = match inner.clone().oneshot(encoding).await? {
+        Reply::Bulk(e) => e,
+        Reply::Null => return Ok(Reply::static_error("ERR no such key")),
+        other => return Ok(other),
+    };
+    let idle = match inner.oneshot(idle).await? {
+        Reply::Integer(n) => n,
+        _ => 0,
+    };
+    Ok(Reply::Simple(Bytes::from(format!(
+        "Value at:0x0 refcount:1 encoding:{} serializedlength:0 lru:0 lru_seconds_idle:{idle}",
+        String::from_utf8_lossy(&encoding)
+    ))))
 }
