@@ -47,7 +47,7 @@
 //! and socket, not 32 KiB of buffers (Redis frees idle clients' query
 //! buffers the same way; BENCHMARKS.md, "Connections").
 //!
-//! This file is longer than most (~860 lines) on purpose: the read loop,
+//! This file is longer than most (~910 lines) on purpose: the read loop,
 //! the decoding ahead, the batches of concurrent reads and the calls into
 //! the stack are one state machine over the same buffers; the session
 //! commands, which need none of that, live in [`crate::session`].
