@@ -119,6 +119,12 @@ pub struct Config {
     #[arg(long, default_value_t = 0)]
     pub shutdown_delay_ms: u64,
 
+    /// The DEBUG command (SLEEP, OBJECT): `no` refuses it (Redis'
+    /// default), `yes` allows it, `local` allows it from loopback
+    /// connections only. Cannot change at run time, as in Redis.
+    #[arg(long, value_enum, value_name = "no|yes|local", default_value_t = EnableDebug::No)]
+    pub enable_debug_command: EnableDebug,
+
     /// Seconds to let connections finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 10)]
     pub shutdown_timeout: u64,
@@ -206,6 +212,27 @@ pub enum BackendKind {
 pub enum ReadConsistency {
     Eventual,
     Strong,
+}
+
+/// Who may run DEBUG (`--enable-debug-command`, Redis'
+/// `enable-debug-command`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnableDebug {
+    No,
+    Yes,
+    /// From a loopback address only.
+    Local,
+}
+
+impl EnableDebug {
+    /// Its name in a config file and in CONFIG GET.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnableDebug::No => "no",
+            EnableDebug::Yes => "yes",
+            EnableDebug::Local => "local",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

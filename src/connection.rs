@@ -47,7 +47,7 @@
 //! and socket, not 32 KiB of buffers (Redis frees idle clients' query
 //! buffers the same way; BENCHMARKS.md, "Connections").
 //!
-//! This file is longer than most (~860 lines) on purpose: the read loop,
+//! This file is longer than most (~910 lines) on purpose: the read loop,
 //! the decoding ahead, the batches of concurrent reads and the calls into
 //! the stack are one state machine over the same buffers; the session
 //! commands, which need none of that, live in [`crate::session`].
@@ -65,7 +65,7 @@ use redynamo_layers::error::error_reply;
 use redynamo_layers::metrics::Outcome;
 use redynamo_layers::reply::errors;
 use redynamo_layers::{auth, Command, Reply, Request};
-use std::future::Future as _;
+use std::future::Future;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
@@ -73,8 +73,10 @@ use tracing::debug;
 
 use crate::protocol::{Limits, ProtocolError, RespCodec};
 use crate::server::clients::ClientEntry;
+use crate::server::pause;
 use crate::server::state::{ServerState, ServerStats};
 use crate::session::hello_auth::{Auth, Hello, Select};
+use crate::session::shutdown::{Shutdown, ShutdownOutcome};
 use crate::session::{self, ExecStart, Session};
 use crate::stack::{Stack, StackService};
 
@@ -536,6 +538,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
     fn is_concurrent_read(&self, spec: &CommandSpec) -> bool {
         !self.session.in_multi()
             && self.session.authenticated()
+            && !self.state.pause.is_active()
             && spec.is_readonly()
             && !spec.routing.session
             && !spec.routing.blocking
@@ -626,6 +629,19 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             self.refuse(Some(spec), errors::NOAUTH).await;
             return None;
         }
+        // CLIENT PAUSE holds the command here, before MULTI queues it, as
+        // in Redis' processCommand.
+        if self.state.pause.is_active() {
+            // An EXEC writes when a command it runs does.
+            let exec = spec.id == CommandId::Exec;
+            let queued = exec.then(|| self.session.queued_specs());
+            let write = pause::is_write(spec, queued.into_iter().flatten());
+            if self.state.pause.holds(write) {
+                if let Some(close) = self.wait_for_pause(write).await {
+                    return Some(close);
+                }
+            }
+        }
         let cmd = Command { spec, args };
         if self.session.in_multi() && spec.routing.in_multi != InMulti::Run {
             let reply = self.session.queue(cmd);
@@ -665,27 +681,50 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
     /// those drops the command's future, which takes the client off the
     /// keys it waits on, and closes the connection.
     async fn call_blocking(&mut self, req: Request) -> Option<Close> {
-        let mut future = match self.start(req).await {
+        let future = match self.start(req).await {
             Call::Done(result) => {
                 self.reply(&result.unwrap_or_else(|e| error_reply(&e)));
                 return None;
             }
             Call::Pending(future) => future,
         };
+        match self.wait_or_leave(future).await {
+            Ok(result) => {
+                self.reply(&result.unwrap_or_else(|e| error_reply(&e)));
+                None
+            }
+            Err(close) => Some(close),
+        }
+    }
+
+    /// Wait while CLIENT PAUSE holds this client's next command (`write`:
+    /// it writes), as a blocked command waits; Some when the client went
+    /// meanwhile.
+    async fn wait_for_pause(&mut self, write: bool) -> Option<Close> {
+        let state = self.state.clone();
+        let paused = Box::pin(state.pause.wait(write));
+        self.wait_or_leave(paused).await.err()
+    }
+
+    /// Wait for `future`, or for the client to go: the socket's end (its
+    /// input is read meanwhile, kept for after, as Redis keeps a blocked
+    /// client's query buffer), CLIENT KILL or shutdown. Replies before the
+    /// wait are flushed first.
+    async fn wait_or_leave<F: Future + Unpin>(
+        &mut self,
+        mut future: F,
+    ) -> Result<F::Output, Close> {
         self.waited = true;
         self.flush_before_wait().await;
         let killed = self.entry.kill.clone();
         let stopping = self.state.shutdown.clone();
         loop {
             tokio::select! {
-                result = &mut future => {
-                    self.reply(&result.unwrap_or_else(|e| error_reply(&e)));
-                    return None;
-                }
-                _ = killed.cancelled() => return Some(Close::Client),
-                _ = stopping.cancelled() => return Some(Close::Client),
+                out = &mut future => return Ok(out),
+                _ = killed.cancelled() => return Err(Close::Client),
+                _ = stopping.cancelled() => return Err(Close::Client),
                 read = self.read_more() => match read {
-                    Ok(0) | Err(_) => return Some(Close::Client),
+                    Ok(0) | Err(_) => return Err(Close::Client),
                     Ok(n) => {
                         ServerStats::add(&self.state.stats.net_input_bytes, n as u64);
                         self.entry.mark_active();
@@ -694,7 +733,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                                 client = self.entry.id(),
                                 "closing blocked client that reached max query buffer length"
                             );
-                            return Some(Close::Client);
+                            return Err(Close::Client);
                         }
                     }
                 },
@@ -831,9 +870,17 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             | Id::ClientList
             | Id::ClientNoEvict
             | Id::ClientNoTouch
+            | Id::ClientPause
+            | Id::ClientUnpause
             | Id::ClientSetinfo
             | Id::ClientSetname
             | Id::ClientUnblock => session::client::client(&self.session, &cmd),
+            // No reply when the shutdown starts: the connection closes, as
+            // Redis' does when the server exits.
+            Id::Shutdown => match Shutdown::parse(a).map(|s| s.apply(&self.state)) {
+                Ok(ShutdownOutcome::Close) => return Some(Close::Client),
+                Ok(ShutdownOutcome::Reply(reply)) | Err(reply) => reply,
+            },
             _ => Reply::error(format!(
                 "ERR unknown command '{}'",
                 String::from_utf8_lossy(&a[0])

@@ -413,6 +413,9 @@ async fn every_command_in_the_table_gets_an_answer() {
         if !spec.subcommands.is_empty() && !spec.arity_ok(1) {
             continue; // a container: its subcommands are checked
         }
+        if spec.name == "shutdown" {
+            continue; // stops the server; tests/ops.rs covers it
+        }
         let mut args: Vec<String> = spec.name.split('|').map(str::to_string).collect();
         while !spec.arity_ok(args.len()) {
             args.push("1".into());

@@ -137,6 +137,18 @@ const PARAMS: &[Param] = &[
             Ok(())
         }),
     },
+    Param {
+        name: "enable-debug-command",
+        get: |s| s.config.enable_debug_command.as_str().to_string(),
+        set: None,
+    },
+    // The latency monitor (LATENCY) is off, Redis' default: nothing is
+    // sampled, so LATENCY LATEST and HISTORY are empty.
+    Param {
+        name: "latency-monitor-threshold",
+        get: |_| "0".to_string(),
+        set: None,
+    },
     // Persistence and eviction do not exist in redynamo (the backends own
     // durability); these answer what tools such as redis-benchmark ask.
     Param {

@@ -1,5 +1,6 @@
 //! Commands about the server itself: PING, ECHO, TIME, LASTSAVE, INFO,
-//! CONFIG and COMMAND.
+//! CONFIG, COMMAND, SLOWLOG, and the operators' WAIT, WAITAOF, LATENCY,
+//! MEMORY STATS/DOCTOR and DEBUG ([`ops`]).
 //!
 //! [`Admin`] sits innermost, right above the leaf store, and answers these
 //! from the [`ServerState`]; everything else goes to the store. Inside EXEC
@@ -11,6 +12,7 @@
 mod command;
 mod config;
 mod info;
+pub(crate) mod ops;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -71,7 +73,27 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if let Some(reply) = answer(&self.state, &req.command) {
+        if let Some(key) = ops::debug_object_key(&self.state, &req.command, is_local(&req)) {
+            let clone = self.inner.clone();
+            // Use the service that was made ready for this call.
+            let inner = std::mem::replace(&mut self.inner, clone);
+            return Either::Right(Either::Right(Box::pin(ops::debug_object(inner, req, key))));
+        }
+        if ops::handles(&req.command) {
+            return match ops::answer(&self.state, &req.command, is_local(&req)) {
+                ops::Answer::Now(reply) => Either::Left(ready(Ok(reply))),
+                ops::Answer::After(wait, reply) => {
+                    Either::Right(Either::Right(Box::pin(async move {
+                        match wait {
+                            Some(wait) => tokio::time::sleep(wait).await,
+                            None => std::future::pending().await,
+                        }
+                        Ok(reply)
+                    })))
+                }
+            };
+        }
+        if let Some(reply) = answer(&self.state, &req.command, is_local(&req)) {
             return Either::Left(ready(Ok(reply)));
         }
         if req.command.spec.name == "exec" && req.transaction.iter().any(is_admin) {
@@ -88,26 +110,42 @@ where
     }
 }
 
+/// The client connected from a loopback address (or not over TCP): what
+/// Redis calls a local connection (DEBUG with `enable-debug-command local`).
+fn is_local(req: &Request) -> bool {
+    req.client.addr.is_none_or(|a| a.ip().is_loopback())
+}
+
 fn is_admin(cmd: &Command) -> bool {
     // Runs for every command: compare the group first (two bytes differ
     // for most data commands), then the names.
     let name = cmd.spec.name;
     match cmd.spec.group {
+        "generic" => matches!(name, "wait" | "waitaof"),
         "connection" => matches!(name, "ping" | "echo"),
         "server" => {
             matches!(name, "time" | "lastsave" | "info" | "command")
                 || name.starts_with("config|")
                 || name.starts_with("command|")
                 || name.starts_with("slowlog|")
+                || name.starts_with("latency|")
+                || matches!(name, "memory|stats" | "memory|doctor" | "debug")
         }
         _ => false,
     }
 }
 
 /// The reply to an admin command, or None when `cmd` is for the store.
-fn answer(state: &ServerState, cmd: &Command) -> Option<Reply> {
+/// Inside EXEC, an operator's command that would wait (WAIT …) answers
+/// at once, as Redis' do for a client that may not block.
+fn answer(state: &ServerState, cmd: &Command, local: bool) -> Option<Reply> {
     if !is_admin(cmd) {
         return None;
+    }
+    if ops::handles(cmd) {
+        return Some(match ops::answer(state, cmd, local) {
+            ops::Answer::Now(reply) | ops::Answer::After(_, reply) => reply,
+        });
     }
     let a = &cmd.args;
     Some(match cmd.spec.name {
@@ -145,6 +183,7 @@ where
     S: Service<Request, Response = Reply, Error = BoxError>,
 {
     let queued = std::mem::take(&mut req.transaction);
+    let local = is_local(&req);
     let (admin, store): (Vec<_>, Vec<_>) =
         queued.iter().enumerate().partition(|(_, c)| is_admin(c));
     req.transaction = store.iter().map(|(_, c)| (*c).clone()).collect();
@@ -156,7 +195,7 @@ where
     };
     let mut admin_replies = admin
         .iter()
-        .map(|(_, c)| answer(&state, c).unwrap_or(Reply::Null));
+        .map(|(_, c)| answer(&state, c, local).unwrap_or(Reply::Null));
     let replies = queued
         .iter()
         .map(|c| {

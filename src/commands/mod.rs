@@ -161,12 +161,14 @@ pub fn route(spec: &CommandSpec) -> Route {
         Unwatch => Route::Unwatch,
         // The session's (connection) and the admin layer's.
         Auth | Client | ClientGetname | ClientHelp | ClientId | ClientInfo | ClientKill
-        | ClientList | ClientNoEvict | ClientNoTouch | ClientSetinfo | ClientSetname
-        | ClientUnblock | Command | CommandCount | CommandDocs | CommandGetkeys | CommandHelp
-        | CommandInfo | CommandList | Config | ConfigGet | ConfigHelp | ConfigResetstat
-        | ConfigRewrite | ConfigSet | Discard | Echo | Hello | Info | Lastsave | Multi | Ping
-        | Quit | Reset | Slowlog | SlowlogGet | SlowlogHelp | SlowlogLen | SlowlogReset | Time
-        | Object | Memory => Route::NotStored,
+        | ClientList | ClientNoEvict | ClientNoTouch | ClientPause | ClientUnpause
+        | ClientSetinfo | ClientSetname | ClientUnblock | Command | CommandCount | CommandDocs
+        | CommandGetkeys | CommandHelp | CommandInfo | CommandList | Config | ConfigGet
+        | ConfigHelp | ConfigResetstat | ConfigRewrite | ConfigSet | Discard | Echo | Hello
+        | Info | Lastsave | Multi | Ping | Quit | Reset | Slowlog | SlowlogGet | SlowlogHelp
+        | SlowlogLen | SlowlogReset | Time | Object | Memory | MemoryStats | MemoryDoctor
+        | Shutdown | Wait | Waitaof | Latency | LatencyDoctor | LatencyHelp | LatencyHistory
+        | LatencyLatest | LatencyReset | Debug => Route::NotStored,
     }
 }
 

@@ -15,6 +15,7 @@
 //! still running is dropped.
 
 pub mod clients;
+pub mod pause;
 pub mod state;
 
 use std::future::Future;
@@ -130,6 +131,7 @@ impl ServerBuilder {
         }
         let hints = backend.hints();
         state.warm = hints.warm;
+        state.durable = hints.durable;
         let c = &state.config;
         // A cache pays off in front of a backend with a change feed, which
         // keeps it coherent with writes made elsewhere.

@@ -9,9 +9,11 @@ use std::sync::atomic::AtomicBool;
 use redynamo_layers::auth::Credentials;
 use redynamo_layers::cache::SharedCache;
 use redynamo_layers::metrics::{CommandStats, SlowLog, Telemetry};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::clients::Clients;
+use super::pause::ClientPause;
 use crate::config::Config;
 use crate::follower::FollowerHandle;
 use crate::store::BackendStats;
@@ -67,6 +69,8 @@ pub struct ServerState {
     pub tunables: Tunables,
     pub credentials: Credentials,
     pub clients: Clients,
+    /// CLIENT PAUSE's pause, which connections wait on.
+    pub pause: ClientPause,
     pub stats: ServerStats,
     pub started: Instant,
     pub started_unix_secs: u64,
@@ -79,6 +83,8 @@ pub struct ServerState {
     /// Set when the backend warms keys ahead of commands (the memory
     /// store); None otherwise.
     pub warm: Option<Warm>,
+    /// The backend keeps every acknowledged write ([`crate::store::Hints::durable`]).
+    pub durable: bool,
     /// The port actually bound (differs from `config.port` when it was 0).
     pub port: AtomicU64,
     /// Cancelled when the server begins to shut down.
@@ -88,6 +94,11 @@ pub struct ServerState {
     pub stopped: CancellationToken,
     /// Cleared as soon as shutdown is requested: /readyz reports it.
     ready: AtomicBool,
+    /// A shutdown was requested and is still in its `--shutdown-delay-ms`
+    /// wait, the one phase SHUTDOWN ABORT may cancel.
+    shutdown_pending: AtomicBool,
+    /// Wakes the shutdowns waiting in that phase when one is aborted.
+    shutdown_aborted: Notify,
     pub command_stats: Arc<CommandStats>,
     pub slowlog: Arc<SlowLog>,
     pub telemetry: Telemetry,
@@ -118,6 +129,7 @@ impl ServerState {
             },
             credentials: Credentials::new(config.requirepass.clone()),
             clients: Clients::default(),
+            pause: ClientPause::default(),
             stats: ServerStats::default(),
             started: Instant::now(),
             started_unix_secs: crate::util::now_ms() / 1000,
@@ -126,10 +138,13 @@ impl ServerState {
             backend_stats,
             allocator: "libc".to_string(),
             warm: None,
+            durable: false,
             port: AtomicU64::new(config.port as u64),
             shutdown: CancellationToken::new(),
             stopped: CancellationToken::new(),
             ready: AtomicBool::new(true),
+            shutdown_pending: AtomicBool::new(false),
+            shutdown_aborted: Notify::new(),
             command_stats: Arc::new(CommandStats::new(telemetry.recorder())),
             slowlog: Arc::new(SlowLog::new(
                 config.slowlog_log_slower_than,
@@ -150,13 +165,43 @@ impl ServerState {
 
     /// Graceful shutdown: report unready on /readyz first, give load
     /// balancers `--shutdown-delay-ms` to notice, then stop accepting and
-    /// let connections drain.
+    /// let connections drain. SIGTERM, SIGINT and SHUTDOWN all come here.
     pub async fn begin_shutdown(&self) {
+        let delay = std::time::Duration::from_millis(self.config.shutdown_delay_ms);
+        self.shutdown_after(delay).await;
+    }
+
+    /// [`ServerState::begin_shutdown`] with its own delay (SHUTDOWN NOW
+    /// skips it). False when SHUTDOWN ABORT cancelled it during the delay.
+    pub async fn shutdown_after(&self, delay: std::time::Duration) -> bool {
+        if !delay.is_zero() {
+            // Registered before the request is visible, so an ABORT that
+            // sees it also wakes this wait.
+            let aborted = self.shutdown_aborted.notified();
+            tokio::pin!(aborted);
+            aborted.as_mut().enable();
+            self.ready.store(false, Ordering::Relaxed);
+            self.shutdown_pending.store(true, Ordering::SeqCst);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = aborted => return false,
+            }
+        }
         self.ready.store(false, Ordering::Relaxed);
-        tokio::time::sleep(std::time::Duration::from_millis(
-            self.config.shutdown_delay_ms,
-        ))
-        .await;
+        self.shutdown_pending.store(false, Ordering::SeqCst);
         self.shutdown.cancel();
+        true
+    }
+
+    /// SHUTDOWN ABORT: cancel a shutdown still in its delay. False when
+    /// none is (Redis' "No shutdown in progress."): not requested, or
+    /// already draining, which nothing stops.
+    pub fn abort_shutdown(&self) -> bool {
+        if self.shutdown.is_cancelled() || !self.shutdown_pending.swap(false, Ordering::SeqCst) {
+            return false;
+        }
+        self.ready.store(true, Ordering::Relaxed);
+        self.shutdown_aborted.notify_waiters();
+        true
     }
 }

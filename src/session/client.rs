@@ -10,6 +10,7 @@ use redynamo_layers::{Command, Reply};
 
 use super::Session;
 use crate::commands::int_arg;
+use crate::server::pause::PauseMode;
 
 /// Run the CLIENT subcommand `cmd`.
 pub fn client(session: &Session, cmd: &Command) -> Reply {
@@ -70,6 +71,17 @@ pub fn client(session: &Session, cmd: &Command) -> Reply {
             Ok(unblock) => unblock.apply(session),
             Err(e) => e,
         },
+        CommandId::ClientPause => match client_pause(a) {
+            Ok((until, mode)) => {
+                session.state.pause.pause(until, mode);
+                Reply::ok()
+            }
+            Err(e) => e,
+        },
+        CommandId::ClientUnpause => {
+            session.state.pause.unpause();
+            Reply::ok()
+        }
         CommandId::ClientNoEvict | CommandId::ClientNoTouch => {
             match a[2].to_ascii_lowercase().as_slice() {
                 b"on" | b"off" => Reply::ok(),
@@ -79,6 +91,32 @@ pub fn client(session: &Session, cmd: &Command) -> Reply {
         // CLIENT HELP, and the container itself.
         _ => client_help(),
     }
+}
+
+/// `CLIENT PAUSE timeout [WRITE | ALL]`, read as Redis reads it: the mode
+/// before the timeout. The pause itself is [`crate::server::pause`]'s.
+fn client_pause(a: &[Bytes]) -> Result<(tokio::time::Instant, PauseMode), Reply> {
+    let mode = match a.get(3) {
+        _ if a.len() > 4 => {
+            return Err(Reply::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&a[1])
+            )))
+        }
+        None => PauseMode::All,
+        Some(m) if m.eq_ignore_ascii_case(b"write") => PauseMode::Write,
+        Some(m) if m.eq_ignore_ascii_case(b"all") => PauseMode::All,
+        Some(_) => {
+            return Err(Reply::static_error(
+                "ERR CLIENT PAUSE mode must be WRITE or ALL",
+            ))
+        }
+    };
+    let ms = crate::admin::ops::timeout_ms(&a[2])?;
+    // Far beyond any real pause; keeps the deadline representable.
+    let ms = ms.min(100 * 365 * 24 * 3600 * 1000) as u64;
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+    Ok((until, mode))
 }
 
 /// `CLIENT UNBLOCK client-id [TIMEOUT | ERROR]`: ends the wait of a
@@ -332,6 +370,10 @@ fn client_help() -> Reply {
         "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME.",
         "LIST [options ...]",
         "    Return information about client connections. Options: TYPE, ID.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>",

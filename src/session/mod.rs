@@ -9,7 +9,9 @@
 //! Session commands parse and apply here, one module per family:
 //! - [`hello_auth`]: AUTH, HELLO, SELECT, RESET;
 //! - [`multi`]: MULTI, DISCARD, EXEC, WATCH and the queue;
-//! - [`client`]: every CLIENT subcommand.
+//! - [`client`]: every CLIENT subcommand;
+//! - [`shutdown`]: SHUTDOWN, which starts the server's graceful drain and
+//!   closes the connection.
 //!
 //! Those that also reach the store (EXEC, WATCH, UNWATCH) are split in
 //! two: the session builds the [`Request`] and takes in its reply, and the
@@ -19,6 +21,7 @@
 pub mod client;
 pub mod hello_auth;
 pub mod multi;
+pub mod shutdown;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::Ordering;
 
-use redynamo_layers::command::{CommandId, InMulti};
+use redynamo_layers::command::{CommandId, CommandSpec, InMulti};
 use redynamo_layers::{Command, Reply, Request};
 
 use super::Session;
@@ -69,6 +69,13 @@ impl Session {
     }
 
     /// A command refused inside MULTI makes the EXEC that follows abort.
+    /// The specs of the commands queued for EXEC (none outside MULTI).
+    pub fn queued_specs(&self) -> impl Iterator<Item = &'static CommandSpec> + '_ {
+        self.multi
+            .iter()
+            .flat_map(|m| m.queued.iter().map(|c| c.spec))
+    }
+
     pub fn flag_multi(&mut self) {
         if let Some(multi) = &mut self.multi {
             multi.dirty = true;

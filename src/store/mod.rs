@@ -57,6 +57,11 @@ pub struct Hints {
     /// server starts a follower on the feed to keep the cache coherent.
     /// None: no cache (a local in-memory store needs none).
     pub change_feed: Option<ChangeFeed>,
+    /// Every write the backend acknowledged is already durable
+    /// (DynamoDB): SHUTDOWN SAVE then has nothing left to save. False for
+    /// a store that loses its data on exit (the memory store), where
+    /// SHUTDOWN SAVE fails as Redis' does when its save fails.
+    pub durable: bool,
 }
 
 /// What every leaf store is: a cloneable tower service over [`Request`]s

@@ -616,7 +616,7 @@ mod tests {
         assert!(session.contains(&"client|kill"), "{session:?}");
         assert_eq!(
             session.iter().filter(|n| !n.starts_with("client")).count(),
-            10,
+            11,
             "{session:?}"
         );
         assert_eq!(

@@ -289,6 +289,7 @@ impl Backend for DynamoStore {
             change_feed: Some(ChangeFeed::new(move || {
                 DynamoStreams::new(tables.clone(), streams.clone(), table.clone())
             })),
+            durable: true,
             ..Hints::default()
         }
     }

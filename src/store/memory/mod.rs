@@ -317,6 +317,8 @@ impl Backend for MemoryStore {
             warm: Some(Arc::new(move |db, keys| store.warm(db, keys))),
             // Local: no node cache in front of it, so no feed to follow.
             change_feed: None,
+            // Lost on exit: SHUTDOWN SAVE cannot be honoured.
+            durable: false,
         }
     }
 }
