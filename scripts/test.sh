@@ -65,10 +65,12 @@ apt_install() {
 # skip_filter.
 # ---------------------------------------------------------------------------
 
-# redis-cli and redis-benchmark (Debian's redis-tools) for tests/redis_cli.rs;
-# redis-server for the upstream-Redis tests and the load benchmark.
+# redis-cli and redis-benchmark (Debian's redis-tools) for tests/redis_cli.rs
+# and tests/quick_start.rs (with curl, for the README's metrics example);
+# redis-server for the differential tests and the load benchmark.
 install_redis() {
     local packages=()
+    command -v curl >/dev/null 2>&1 || packages+=(curl)
     command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
     command -v redis-benchmark >/dev/null 2>&1 || packages+=(redis-tools)
     command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
@@ -77,7 +79,7 @@ install_redis() {
         log "installing ${packages[*]}"
         if ! apt_install "${packages[@]}"; then
             is_ci && fail "could not install ${packages[*]} (apt-get as root is needed)"
-            warn "could not install ${packages[*]}: the redis-cli/redis-benchmark tests will SKIP. Install them with: sudo apt-get install -y redis-tools redis-server"
+            warn "could not install ${packages[*]}: the redis-cli/redis-benchmark tests will SKIP. Install them with: sudo apt-get install -y redis-tools redis-server curl"
             return 0
         fi
     fi
@@ -140,6 +142,7 @@ skip_filter() {
     local skip=()
     command -v redis-server >/dev/null 2>&1 || skip+=("binary(/^differential/)" "binary(connection_fidelity)")
     { command -v redis-cli && command -v redis-benchmark; } >/dev/null 2>&1 || skip+=("binary(redis_cli)")
+    { command -v redis-cli && command -v curl; } >/dev/null 2>&1 || skip+=("binary(quick_start)")
     if [[ ! -x .venv/bin/moto_server ]] && ! command -v moto_server >/dev/null 2>&1; then
         skip+=("binary(backend_suite)" "binary(cache_nodes)" "binary(connection_dynamo)" "binary(/^dynamo_/)")
     fi
