@@ -252,6 +252,44 @@ fn no_region_is_one_line_before_any_metadata_noise() {
     assert!(!stdout.to_lowercase().contains("imds"), "{stdout}");
 }
 
+/// DynamoDB out of reach: one line, the chain of causes without the SDK's
+/// Debug dump of every layer.
+#[test]
+fn unreachable_dynamodb_is_one_line() {
+    let home = std::env::temp_dir().join(format!("redynamo-unreachable-{}", std::process::id()));
+    std::fs::create_dir_all(&home).expect("an empty HOME");
+    let out = Command::new(env!("CARGO_BIN_EXE_redynamo"))
+        .args(["--port", "0", "--backend", "dynamodb", "--table", "t"])
+        .args(["--dynamo-max-attempts", "1"])
+        .env("RUST_BACKTRACE", "1")
+        .env("HOME", &home)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env(
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            format!("http://127.0.0.1:{}", free_port()),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .expect("run redynamo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("redynamo: cannot reach DynamoDB to check table 't': "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.trim_end().ends_with("Connection refused"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
 /// `--read-consistency strong` makes every read consistent; with
 /// `eventual`, a node still reads the keys it just wrote consistently.
 #[tokio::test]
