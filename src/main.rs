@@ -118,8 +118,10 @@ fn run() -> Result<(), Fatal> {
     let filter = EnvFilter::try_new(&config.log_level)
         .map_err(|e| Fatal::new(format!("invalid --log-level {:?}: {e}", config.log_level)))?;
     // Logs go to stdout; colour only for a terminal (not for a pipe, a
-    // file, journald or a container's log driver), and never with NO_COLOR.
-    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // file, journald or a container's log driver), and never with a
+    // non-empty NO_COLOR (no-color.org).
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::stdout().is_terminal() && !no_color;
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi);
