@@ -27,8 +27,8 @@ pub struct Config {
     #[arg(value_name = "CONFIG_FILE")]
     pub config_file: Option<PathBuf>,
 
-    /// Print the version as `redis-server -v` does (`redynamo v=0.1.0
-    /// redis=7.2.4 malloc=mimalloc-3.1.5 bits=64`) and exit.
+    /// Print the version as `redis-server -v` does (`redynamo v=VERSION
+    /// redis=7.2.4 malloc=mimalloc-VERSION bits=64`) and exit.
     #[arg(short = 'v', long, short_alias = 'V')]
     pub version: bool,
 
