@@ -26,10 +26,10 @@ WORKDIR /src
 # registry and target/ are BuildKit cache mounts, so a rebuild after a
 # source change downloads and compiles only what changed.
 COPY . .
-# Strip the debug info the release profile keeps for profiling: the image
-# carries a small binary (`perf` belongs on a developer's machine).
-ENV CARGO_PROFILE_RELEASE_DEBUG=0 \
-    CARGO_PROFILE_RELEASE_STRIP=symbols
+# The release profile carries no debug info already; the image strips the
+# symbols too, for the smallest binary (`perf` belongs on a developer's
+# machine, with `cargo build --profile profiling`).
+ENV CARGO_PROFILE_RELEASE_STRIP=symbols
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin redynamo \

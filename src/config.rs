@@ -15,12 +15,22 @@ use clap::Parser;
 
 /// A Redis-compatible server built as a tower stack.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "redynamo", version, about, args_override_self = true)]
+#[command(
+    name = "redynamo",
+    about,
+    disable_version_flag = true,
+    args_override_self = true
+)]
 pub struct Config {
     /// A redis.conf-style file: `name value` per line, names as the long
     /// options below (`port 6380`, `requirepass secret`).
     #[arg(value_name = "CONFIG_FILE")]
     pub config_file: Option<PathBuf>,
+
+    /// Print the version as `redis-server -v` does (`redynamo v=VERSION
+    /// redis=7.2.4 malloc=mimalloc-VERSION bits=64`) and exit.
+    #[arg(short = 'v', long, short_alias = 'V')]
+    pub version: bool,
 
     /// Do not serve: PING the server at ADDR (`host:port`) and exit 0 if it
     /// answers, 1 if not. The container image's HEALTHCHECK, which has no
@@ -270,7 +280,7 @@ impl Config {
     pub fn load_from(args: impl IntoIterator<Item = String>) -> Result<Config, ConfigError> {
         let args: Vec<String> = args.into_iter().collect();
         let cli = Config::try_parse_from(&args)?;
-        let Some(path) = cli.config_file.clone() else {
+        let Some(path) = cli.config_file.clone().filter(|_| !cli.version) else {
             return Ok(cli);
         };
         let mut merged = vec![args.first().cloned().unwrap_or_default()];

@@ -1,7 +1,14 @@
 //! The `redynamo` binary: parse configuration, start logging, serve.
+//!
+//! A start-up failure (a bad option, an unreadable config file, a port in
+//! use, no AWS region) is one line on stderr, `redynamo: …`, and exit code
+//! 1 (2 for a bad command line), as a Redis operator expects of a server;
+//! never a backtrace.
 
-use anyhow::Context;
-use redynamo::config::{Config, LogFormat};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use redynamo::config::{Config, ConfigError, LogFormat};
 use redynamo::server::Server;
 use tracing_subscriber::EnvFilter;
 
@@ -63,36 +70,78 @@ fn disable_transparent_huge_pages() {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+/// Why the server did not start: one line on stderr ("redynamo: cannot
+/// listen on 127.0.0.1:6379: Address already in use") and a non-zero exit,
+/// never a backtrace, whatever `RUST_BACKTRACE` says.
+struct Fatal {
+    message: String,
+    /// 2 for a bad command line (clap's usage code), 1 for the rest.
+    code: u8,
+}
+
+impl Fatal {
+    fn new(message: impl std::fmt::Display) -> Fatal {
+        Fatal {
+            message: message.to_string(),
+            code: 1,
+        }
+    }
+}
+
+fn main() -> ExitCode {
     // Before anything else: the call is not thread-safe.
     configure_allocator();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fatal) => {
+            eprintln!("redynamo: {}", one_line(&fatal.message));
+            ExitCode::from(fatal.code)
+        }
+    }
+}
+
+fn run() -> Result<(), Fatal> {
     let config = Config::load().map_err(|e| match e {
-        redynamo::config::ConfigError::Invalid(clap) => clap.exit(),
-        other => anyhow::anyhow!(other),
+        ConfigError::Invalid(clap) => usage_error(clap),
+        other => Fatal::new(other),
     })?;
+    if config.version {
+        println!("{}", version_line());
+        return Ok(());
+    }
     if config.disable_thp {
         disable_transparent_huge_pages();
     }
     if let Some(addr) = &config.check {
         std::process::exit(redynamo::healthcheck::run(addr));
     }
-    let filter = EnvFilter::try_new(&config.log_level).context("invalid --log-level")?;
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    let filter = EnvFilter::try_new(&config.log_level)
+        .map_err(|e| Fatal::new(format!("invalid --log-level {:?}: {e}", config.log_level)))?;
+    // Logs go to stdout; colour only for a terminal (not for a pipe, a
+    // file, journald or a container's log driver), and never with a
+    // non-empty NO_COLOR (no-color.org).
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::stdout().is_terminal() && !no_color;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     match config.log_format {
         LogFormat::Json => logs.json().init(),
         LogFormat::Text => logs.init(),
     }
-    let runtime = runtime(config.threads)?;
+    let runtime = runtime(config.threads)
+        .map_err(|e| Fatal::new(format!("cannot start the async runtime: {e}")))?;
     let state = runtime.block_on(async {
-        let addr = (config.bind, config.port);
+        // The error names what failed ("cannot listen on …", "no AWS
+        // region configured …", "DynamoDB table 'x' does not exist …").
         let server = Server::builder(config)
             .allocator(allocator_name())
             .bind()
             .await
-            .with_context(|| format!("cannot start serving on {}:{}", addr.0, addr.1))?;
+            .map_err(Fatal::new)?;
         let state = server.state();
         server.serve_until_signal().await;
-        anyhow::Ok(state)
+        Ok::<_, Fatal>(state)
     })?;
     // Every connection has drained or been given up on. Exit without
     // dropping the server state (and through it the keyspace) or the
@@ -104,11 +153,67 @@ fn main() -> anyhow::Result<()> {
     std::process::exit(0)
 }
 
+/// A bad command line in one line: clap's first ("error: unexpected
+/// argument '--frob' found"), without its tips and usage. `--help` is
+/// clap's to print, on stdout, exiting 0.
+fn usage_error(e: clap::Error) -> Fatal {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            Fatal {
+                message: format!("{first} (redynamo --help lists the options)"),
+                code: e.exit_code().clamp(1, 255) as u8,
+            }
+        }
+    }
+}
+
+/// `message` on one line, without the " (os error 98)" the standard
+/// library appends to a system error: the text says it already.
+fn one_line(message: &str) -> String {
+    const OS_ERROR: &str = " (os error ";
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(i) = rest.find(OS_ERROR) {
+        let after = &rest[i + OS_ERROR.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(')') {
+            out.push_str(&rest[..i]);
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(&rest[..i + 1]);
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out.lines().collect::<Vec<_>>().join("; ")
+}
+
+/// `redynamo -v`, after `redis-server -v` ("Redis server v=7.2.4
+/// sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=…"): redynamo's
+/// version, the Redis version it answers as, the allocator and the word
+/// size. No sha or build id: the build records neither.
+fn version_line() -> String {
+    format!(
+        "redynamo v={} redis={} malloc={} bits={}",
+        env!("CARGO_PKG_VERSION"),
+        redynamo::admin::REDIS_VERSION_FOR_HELLO,
+        allocator_name(),
+        usize::BITS
+    )
+}
+
 /// The tokio runtime for `--threads` (0: one worker per CPU the process may
 /// use). One worker gets the current-thread scheduler: on a single CPU the
 /// multi-threaded one only adds cross-thread queues and atomic wake-ups to
 /// every request (BENCHMARKS.md).
-fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -120,10 +225,7 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         b.worker_threads(threads);
         b
     };
-    builder
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    builder.enable_all().build()
 }
 
 /// INFO's `mem_allocator`, as Redis names its own (`jemalloc-5.3.0`).

@@ -217,6 +217,79 @@ async fn the_binary_uses_the_standard_aws_chain() {
     );
 }
 
+/// With no region anywhere (environment, profile, instance metadata) the
+/// binary says so in one line on stderr and exits 1: no backtrace, and no
+/// warnings from the instance-metadata client before it. Needs no moto:
+/// it fails before any DynamoDB call.
+#[test]
+fn no_region_is_one_line_before_any_metadata_noise() {
+    let home = std::env::temp_dir().join(format!("redynamo-no-region-{}", std::process::id()));
+    std::fs::create_dir_all(&home).expect("an empty HOME");
+    // A closed port: the metadata client fails at once, as off EC2 (or
+    // behind a proxy that refuses 169.254.169.254).
+    let imds = format!("http://127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_redynamo"))
+        .args(["--port", "0", "--backend", "dynamodb"])
+        .env("RUST_BACKTRACE", "1")
+        .env("HOME", &home)
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run redynamo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr,
+        "redynamo: no AWS region configured for DynamoDB: set AWS_REGION or a profile's region\n"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stdout.to_lowercase().contains("imds"), "{stdout}");
+}
+
+/// DynamoDB out of reach: one line, the chain of causes without the SDK's
+/// Debug dump of every layer.
+#[test]
+fn unreachable_dynamodb_is_one_line() {
+    let home = std::env::temp_dir().join(format!("redynamo-unreachable-{}", std::process::id()));
+    std::fs::create_dir_all(&home).expect("an empty HOME");
+    let out = Command::new(env!("CARGO_BIN_EXE_redynamo"))
+        .args(["--port", "0", "--backend", "dynamodb", "--table", "t"])
+        .args(["--dynamo-max-attempts", "1"])
+        .env("RUST_BACKTRACE", "1")
+        .env("HOME", &home)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env(
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            format!("http://127.0.0.1:{}", free_port()),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .expect("run redynamo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("redynamo: cannot reach DynamoDB to check table 't': "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.trim_end().ends_with("Connection refused"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
 /// `--read-consistency strong` makes every read consistent; with
 /// `eventual`, a node still reads the keys it just wrote consistently.
 #[tokio::test]

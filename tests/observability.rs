@@ -524,14 +524,18 @@ async fn slowlog_never_shows_a_password() {
     server.shutdown();
 }
 
-/// promtool, if this machine has it (scripts/check-deploy.sh installs it).
+/// promtool, if this machine has it (scripts/check-deploy.sh unpacks it
+/// into `.venv-deploy/bin`).
 fn promtool() -> Option<std::path::PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
     on_path
         .into_iter()
-        .chain([std::path::PathBuf::from("/usr/bin")])
+        .chain([
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-deploy/bin"),
+            std::path::PathBuf::from("/usr/bin"),
+        ])
         .map(|dir| dir.join("promtool"))
         .find(|p| p.is_file())
 }

@@ -106,13 +106,17 @@ impl ServerBuilder {
 
     /// Bind over a given backend.
     pub async fn bind_with<B: Backend>(self, backend: B) -> std::io::Result<Server> {
-        let listener = listen(
-            SocketAddr::new(self.config.bind, self.config.port),
-            self.config.tcp_backlog,
-        )?;
+        let addr = SocketAddr::new(self.config.bind, self.config.port);
+        let listener = listen(addr, self.config.tcp_backlog)
+            .map_err(|e| failed(format_args!("cannot listen on {addr}"), e))?;
         let local_addr = listener.local_addr()?;
         let (exporter, metrics_listener) = match self.config.metrics_addr {
-            Some(addr) => (Some(Exporter::new()), Some(telemetry::bind(addr).await?)),
+            Some(addr) => {
+                let listener = telemetry::bind(addr)
+                    .await
+                    .map_err(|e| failed(format_args!("cannot listen for metrics on {addr}"), e))?;
+                (Some(Exporter::new()), Some(listener))
+            }
             None => (None, None),
         };
         let telemetry = exporter
@@ -355,6 +359,13 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(backlog)
+}
+
+/// `e` as `what: reason`, of the same kind: what the binary prints when it
+/// cannot start ("cannot listen on 127.0.0.1:6379: Address already in
+/// use").
+fn failed(what: std::fmt::Arguments<'_>, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 async fn reject(mut socket: TcpStream) {

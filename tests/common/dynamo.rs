@@ -5,9 +5,10 @@
 //!   test binary (the `moto_server` of the repository's `.venv`, which
 //!   `scripts/install-moto.sh` creates, or of `PATH`; single-threaded, see
 //!   [`Moto::start`]) and waits until it answers. A watchdog shell kills it
-//!   by its PID when the test process ends. Without moto the test skips
-//!   through [`skip_missing`](super::skip_missing) (a failure under
-//!   `CI=true`).
+//!   by its PID when the test process ends (within half a second; it holds
+//!   none of the test's output open meanwhile, so nextest sees no leak).
+//!   Without moto the test skips through
+//!   [`skip_missing`](super::skip_missing) (a failure under `CI=true`).
 //! - [`FaultProxy`] forwards HTTP requests to moto, counts them by DynamoDB
 //!   operation, and can be told to fail the next N requests with a status
 //!   and body, to stall them, to forward them and lose the response, or to
@@ -68,10 +69,16 @@ impl Moto {
              while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done",
             parent = std::process::id(),
         );
+        // Its output goes nowhere (moto's already does): the watchdog
+        // outlives the test process by up to half a second, and nextest
+        // reports a test whose stdout or stderr some child still holds
+        // open after it exits as LEAK.
         let watchdog = Command::new("sh")
             .arg("-c")
             .arg(script)
             .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start moto");
         let moto = Moto { port, watchdog };

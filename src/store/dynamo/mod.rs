@@ -206,7 +206,9 @@ impl DynamoStore {
             clock,
             ..DynamoConfig::from_config(config)
         };
+        let region = region().await.ok_or(StartError::NoRegion)?;
         let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
             .retry_config(config.retry_config())
             .timeout_config(config.timeout_config())
             .load()
@@ -248,6 +250,38 @@ impl DynamoStore {
     pub fn client(&self) -> &Client {
         &self.shared.client
     }
+}
+
+/// How long start-up waits for the instance metadata service to name the
+/// region: it answers in milliseconds on EC2, and elsewhere its client
+/// would retry connecting for seconds.
+const IMDS_REGION_PATIENCE: Duration = Duration::from_secs(2);
+
+/// The region, from the standard chain's sources in its order: the
+/// environment (`AWS_REGION`), the profile (`AWS_PROFILE`,
+/// `~/.aws/config`), then EC2 instance metadata unless
+/// `AWS_EC2_METADATA_DISABLED`. Only when the first two name none is the
+/// metadata service asked, quietly: off EC2 its client logs a warning per
+/// failed attempt, which would bury the one line that matters ("no AWS
+/// region configured …").
+async fn region() -> Option<aws_config::Region> {
+    use aws_config::meta::region::RegionProviderChain;
+    use tracing::instrument::WithSubscriber;
+    let local = RegionProviderChain::first_try(
+        aws_config::environment::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(aws_config::profile::ProfileFileRegionProvider::new());
+    if let Some(region) = local.region().await {
+        return Some(region);
+    }
+    let imds = aws_config::imds::region::ImdsRegionProvider::builder().build();
+    let quiet = imds
+        .region()
+        .with_subscriber(tracing::subscriber::NoSubscriber::default());
+    tokio::time::timeout(IMDS_REGION_PATIENCE, quiet)
+        .await
+        .ok()
+        .flatten()
 }
 
 impl Service<Request> for DynamoStore {

@@ -136,12 +136,29 @@ where
 {
     let message = match e.code() {
         Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
-        None => aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+        None => causes(&e),
     };
     SchemaError::Call {
         table: table.to_string(),
         message,
     }
+}
+
+/// `e` and its sources, "dispatch failure: io error: … Connection
+/// refused": the line start-up prints, without the Debug dump of every
+/// layer that `DisplayErrorContext` appends.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 /// Check that `table` exists with redynamo's schema; create it first when
