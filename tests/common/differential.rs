@@ -166,3 +166,34 @@ pub fn same_reply(args: &[Vec<u8>], ours: &[u8], theirs: &[u8]) -> bool {
     }
     (a - b).abs() <= tolerance
 }
+
+/// The outcome of a differential test's seeded runs: how many commands
+/// ran, and the seeds whose sequences diverged (with how to replay them).
+#[derive(Default)]
+pub struct Divergences {
+    ran: usize,
+    failures: Vec<String>,
+}
+
+impl Divergences {
+    /// One seed's run of `commands` commands and its outcome.
+    pub fn record(&mut self, seed: u64, commands: usize, outcome: Result<(), String>) {
+        self.ran += commands;
+        if let Err(report) = outcome {
+            self.failures.push(format!(
+                "seed {seed} (DIFF_SEED={seed} to replay): {report}"
+            ));
+        }
+    }
+
+    /// Fail unless something ran and no sequence diverged.
+    pub fn assert_none(self) {
+        assert!(self.ran > 0, "no command ran");
+        assert!(
+            self.failures.is_empty(),
+            "{} of the sequences diverged:\n\n{}",
+            self.failures.len(),
+            self.failures.join("\n\n")
+        );
+    }
+}
