@@ -173,8 +173,8 @@ pub struct Config {
     /// Turn transparent huge pages off for this process at start-up
     /// (`prctl(PR_SET_THP_DISABLE)`), as redis-server does with its default
     /// `disable-thp yes`: with THP on, memory is made resident 2 MiB at a
-    /// time, which costs a small dataset megabytes of RSS and a fork-free
-    /// server nothing in speed (BENCHMARKS.md).
+    /// time, which costs a small dataset megabytes of RSS (BENCHMARKS.md,
+    /// "Collections"). Its effect on speed has not been measured.
     #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = parse_yes_no)]
     pub disable_thp: bool,
 
