@@ -8,7 +8,11 @@ Reuses vs_redis.py's servers, pinning and free ports. Three parts:
    RPUSH, LPOP, RPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN, LRANGE_100,
    LRANGE_600) at -P 16 (target 1.2x) and -P 1 (target 1.0x), ROUNDS
    rounds alternating the servers; medians. Each test runs on a flushed
-   server, so pops and ranges see what redis-benchmark's own fill left.
+   server. The pop tests (LPOP, RPOP, SPOP, ZPOPMIN) pop redis-benchmark's
+   keys (`mylist`, `myset`, `myzset`), which its own tests leave empty
+   then, so the key is first filled (`redis-cli --pipe`, untimed) with as
+   many elements as the test pops: every pop takes an element, none
+   answers nil. The LRANGE tests fill their list themselves.
 2. Memory: RSS growth of a fresh server after loading, through
    `redis-cli --pipe`, of one hash, one set, one sorted set and one list of
    MEM_ELEMENTS elements (members `m:%09d`, values 16 bytes), each in a
@@ -18,7 +22,8 @@ Reuses vs_redis.py's servers, pinning and free ports. Three parts:
    time from sending LPUSH to reading BLPOP's reply, WAKEUPS times; p50 and
    p99 (target: p99 no higher than redis-server's).
 
-PARTS=memory (or throughput, wake; comma-separated) runs only those parts.
+PARTS=memory (or throughput, wake; comma-separated) runs only those parts;
+TESTS=lpop,rpop only those throughput tests.
 
 Prints markdown tables and writes them to target/collections.md.
 """
@@ -39,8 +44,9 @@ WAKEUPS = int(os.environ.get("WAKEUPS", "2000"))
 # Which parts to run: any of throughput, wake, memory (comma-separated).
 PARTS = os.environ.get("PARTS", "throughput,wake,memory").split(",")
 
-TESTS = ["lpush", "rpush", "lpop", "rpop", "sadd", "hset", "spop", "zadd", "zpopmin",
-         "lrange_100", "lrange_600"]
+# TESTS=lpop,rpop (comma-separated) runs only those throughput tests.
+TESTS = os.environ.get("TESTS", "lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,"
+                       "lrange_100,lrange_600").split(",")
 # redis-benchmark's CSV row names, by -t name.
 ROW = {"lpush": "LPUSH", "rpush": "RPUSH", "lpop": "LPOP", "rpop": "RPOP", "sadd": "SADD",
        "hset": "HSET", "spop": "SPOP", "zadd": "ZADD", "zpopmin": "ZPOPMIN",
@@ -53,8 +59,28 @@ def cli(port, *args):
                           text=True, timeout=60).stdout.strip()
 
 
+# The key each pop test pops, and the fill command of one element.
+POP_FILL = {
+    "lpop": lambda i: resp("RPUSH", "mylist", b"x" * 64),
+    "rpop": lambda i: resp("RPUSH", "mylist", b"x" * 64),
+    "spop": lambda i: resp("SADD", "myset", f"element:{i}"),
+    "zpopmin": lambda i: resp("ZADD", "myzset", i, f"element:{i}"),
+}
+FILL_BATCH = 100_000
+
+
+def prefill(port, test):
+    """Give a pop test as many elements as it will pop."""
+    fill = POP_FILL.get(test)
+    if fill is None:
+        return
+    for base in range(0, vr.REQUESTS, FILL_BATCH):
+        load(port, [fill(i) for i in range(base, min(base + FILL_BATCH, vr.REQUESTS))])
+
+
 def throughput(port, test, pipe):
     cli(port, "flushall")
+    prefill(port, test)
     rows = vr.bench(port, ["-t", test, "-P", str(pipe)])
     r = next(x for x in rows if x["test"] == ROW[test])
     return float(r["rps"]), float(r["p50_latency_ms"]), float(r["p99_latency_ms"])
