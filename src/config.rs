@@ -220,13 +220,6 @@ pub struct Config {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub upstream_pool_size: u32,
 
-    /// Forward commands the command table does not know to the upstream
-    /// as they are (a Redis with modules), instead of Redis' unknown
-    /// command error. Their keys are unknown to the proxy; the upstream's
-    /// invalidations still keep its cache coherent.
-    #[arg(long)]
-    pub upstream_forward_unknown: bool,
-
     /// While the upstream cannot be reached, keep answering cached reads
     /// (values as they were when it was lost) for up to
     /// `--serve-stale-max-ms`, instead of flushing the cache at once.
