@@ -78,7 +78,6 @@ const GROUPS: &[(&str, &str)] = &[
          GET x
          SELECT 0
          GET indb2
-         MOVE x 2
          SWAPDB 0 2
          GET indb2
          SWAPDB 0 2
@@ -125,21 +124,25 @@ const GROUPS: &[(&str, &str)] = &[
     ),
     (
         "sets",
+        // Redis 7.0 keeps small sets of strings in a hash table whose
+        // order differs between two servers: orders go through SORT.
         "SADD s1 a b c
          SADD s2 b c d
-         SMEMBERS s1
+         SORT s1 ALPHA
          SISMEMBER s1 a
          SMISMEMBER s1 a z
          SCARD s1
-         SINTER s1 s2
-         SUNION s1 s2
-         SDIFF s1 s2
          SINTERCARD 2 s1 s2
          SINTERSTORE s3 s1 s2
+         SUNIONSTORE s4 s1 s2
+         SDIFFSTORE s5 s1 s2
+         SORT s3 ALPHA
+         SORT s4 ALPHA
+         SORT s5 ALPHA
          SMOVE s1 s2 a
          SREM s2 a
-         SPOP s3 5
-         SSCAN s1 0",
+         SCARD s2
+         SPOP nosuchset",
     ),
     (
         "zsets",
@@ -211,11 +214,12 @@ async fn every_command_group_through_the_proxy_is_byte_identical_to_redis() {
         return;
     };
     for resp3 in [false, true] {
+        if resp3 {
+            // Not compared: HELLO's reply names each server's version.
+            pair.both(&words("HELLO 3")).await;
+        }
         for (group, script) in GROUPS {
-            let mut steps = lines(script);
-            if resp3 {
-                steps.insert(0, words("HELLO 3"));
-            }
+            let steps = lines(script);
             if let Err(divergence) = pair.run(&steps).await {
                 panic!("{group} (RESP{}): {divergence}", if resp3 { 3 } else { 2 });
             }
@@ -573,15 +577,20 @@ async fn a_cut_invalidation_connection_stops_the_cache_until_tracking_is_back() 
 
     // No new connection may reach the upstream: the invalidation
     // connection, once killed, cannot come back until this is undone.
+    // Redis refuses a new client when the clients it has reach the limit
+    // before counting the new one: once the invalidation connection is
+    // gone, `connected - 1` leaves no room for it.
     let clients = direct.cmd(&["CLIENT", "LIST"]).await.text();
     let connected = clients.lines().count();
-    direct
-        .cmd(&["CONFIG", "SET", "maxclients", &connected.to_string()])
-        .await;
+    let limit = (connected - 1).to_string();
+    assert_eq!(
+        direct.cmd(&["CONFIG", "SET", "maxclients", &limit]).await,
+        ok()
+    );
     let killed = direct
         .cmd(&["CLIENT", "KILL", "ADDR", &invalidation_addr(&clients)])
         .await;
-    assert_eq!(killed, ok());
+    assert_eq!(killed, int(1));
     wait_until("the cache stops serving", PATIENCE, || async {
         proxy.scrape().await.value("redynamo_cache_serving", &[]) == 0.0
     })
@@ -627,9 +636,12 @@ async fn replies_keep_the_upstreams_bytes_in_each_protocol() {
     let Some(upstream) = RedisServer::start().await else {
         return;
     };
+    let Some(oracle) = RedisServer::start().await else {
+        return;
+    };
     let proxy = TestServer::upstream(&upstream, |_| {}).await;
     let mut ours = proxy.raw().await;
-    let mut theirs = RawClient::connect(upstream.addr()).await;
+    let mut theirs = RawClient::connect(oracle.addr()).await;
     for line in [
         &["ZADD", "z", "1.1", "a", "2.5", "b"][..],
         &["ZSCORE", "z", "a"],
@@ -713,4 +725,43 @@ async fn auth_to_the_proxy_is_the_proxys_own() {
     })
     .await;
     assert_eq!(cmd(&mut c, &["GET", "k"]).await, bulk("v"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_in_the_table_is_answered_through_the_proxy() {
+    let Some(upstream) = RedisServer::start().await else {
+        return;
+    };
+    let proxy = TestServer::upstream(&upstream, |_| {}).await;
+    let mut c = proxy.raw().await;
+    let mut checked = 0;
+    for spec in redynamo::layers::command::all_specs() {
+        // Containers (their subcommands are checked), and the commands
+        // that close the connection or stop the server.
+        if !spec.subcommands.is_empty() || matches!(spec.name, "quit" | "shutdown") {
+            continue;
+        }
+        let mut args: Vec<&str> = spec.name.split('|').collect();
+        while args.len() < spec.arity.unsigned_abs() as usize {
+            args.push("1");
+        }
+        // Blocking commands wait their timeout ("1" s) at most.
+        let reply = c.cmd(&args).await;
+        if let Reply::Error(e) = &reply {
+            let e = String::from_utf8_lossy(e);
+            assert!(
+                !e.contains("is not supported by the") && !e.contains("upstream unavailable"),
+                "{args:?}: {e}"
+            );
+        }
+        if spec.name == "multi" {
+            c.cmd(&["DISCARD"]).await;
+        }
+        if spec.name == "hello" {
+            c.cmd(&["HELLO", "2"]).await;
+        }
+        assert_eq!(c.cmd(&["PING"]).await, simple("PONG"), "after {args:?}");
+        checked += 1;
+    }
+    assert!(checked > 80, "only {checked} commands checked");
 }

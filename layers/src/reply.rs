@@ -88,6 +88,16 @@ impl Reply {
         Reply::Bulk(Bytes::copy_from_slice(data.as_ref()))
     }
 
+    /// True for `+OK`, whether made here or passed through from another
+    /// server ([`Reply::Encoded`]).
+    pub fn is_ok(&self) -> bool {
+        match self {
+            Reply::Simple(s) => &s[..] == b"OK",
+            Reply::Encoded { frame, .. } => &frame[..] == b"+OK\r\n",
+            _ => false,
+        }
+    }
+
     /// True for `Reply::Error`.
     pub fn is_error(&self) -> bool {
         match self {

@@ -160,7 +160,7 @@ impl Session {
 
     /// `WATCH`, second half: the store's reply.
     pub fn watched(&mut self, reply: &Reply) {
-        self.watching |= *reply == Reply::ok();
+        self.watching |= reply.is_ok();
     }
 }
 

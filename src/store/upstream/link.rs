@@ -135,6 +135,8 @@ pub(crate) struct LinkConfig {
 pub(crate) struct Link {
     tx: mpsc::UnboundedSender<Job>,
     pub state: Arc<LinkState>,
+    /// The protocol its connection speaks: its replies are in it.
+    pub resp3: bool,
 }
 
 impl Link {
@@ -143,8 +145,9 @@ impl Link {
         let (tx, rx) = mpsc::unbounded_channel();
         let state = Arc::new(LinkState::default());
         *state.last_error.lock() = "connecting".to_string();
+        let resp3 = config.resp3;
         tokio::spawn(supervise(config, rx, state.clone()));
-        Link { tx, state }
+        Link { tx, state, resp3 }
     }
 
     /// An exclusive link: connected before it is returned, never
@@ -156,6 +159,7 @@ impl Link {
         state.id.store(id, Ordering::Relaxed);
         state.up.store(true, Ordering::Release);
         let task_state = state.clone();
+        let resp3 = config.resp3;
         tokio::spawn(async move {
             let mut rx = rx;
             let why = serve(&config, stream, &mut rx, &task_state).await;
@@ -166,7 +170,7 @@ impl Link {
                 let _ = job.tx.send(Err(UpstreamUnavailable(why.clone())));
             }
         });
-        Ok(Link { tx, state })
+        Ok(Link { tx, state, resp3 })
     }
 
     /// Whether the link's connection is gone for good (exclusive links).

@@ -226,10 +226,10 @@ impl Shared {
 
     /// Give an exclusive link back once its state is clean (no WATCH, no
     /// command waiting); anything else closes it.
-    fn release(&self, link: Link, resp3: bool, clean: bool) {
+    fn release(&self, link: Link, clean: bool) {
         self.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
         if clean && !link.is_ended() && link.state.in_flight.load(Ordering::Relaxed) == 0 {
-            let mut idle = self.idle[proto(resp3)].lock();
+            let mut idle = self.idle[proto(link.resp3)].lock();
             if idle.len() < IDLE_EXCLUSIVE {
                 idle.push(link);
             }
@@ -280,12 +280,14 @@ impl Shared {
             return Ok(errors::DB_INDEX);
         };
         let spec = req.command.spec;
-        if !req.transaction.is_empty() {
+        // An EXEC whose queue the admin layer answered entirely comes with
+        // an empty one: still MULTI … EXEC upstream (WATCH applies).
+        if !req.transaction.is_empty() || spec.id == CommandId::Exec {
             return self.exec(req, db, resp3).await;
         }
         match spec.id {
             CommandId::Watch => return self.watch(req, db, resp3).await,
-            CommandId::Unwatch => return self.unwatch(req, db, resp3).await,
+            CommandId::Unwatch => return self.unwatch(req, db).await,
             _ => {}
         }
         if spec.routing.blocking {
@@ -366,7 +368,7 @@ impl Shared {
     }
 
     /// The command's arguments with db numbers moved by the URL's base
-    /// (SELECT inside MULTI, MOVE, SWAPDB, COPY … DB).
+    /// (SELECT inside MULTI, SWAPDB, COPY … DB).
     fn mapped_args<'a>(&self, cmd: &'a Command) -> std::borrow::Cow<'a, [Bytes]> {
         let base = self.url.db;
         if base == 0 || cmd.spec.routing.dbs == Dbs::One {
@@ -400,6 +402,8 @@ impl Shared {
     /// EXEC: MULTI, the queue and EXEC as one job, on the client's pinned
     /// link if it WATCHes, else on its shared link.
     async fn exec(&self, req: Request, db: u32, resp3: bool) -> Result<Reply, BoxError> {
+        // A pinned link keeps the protocol it was opened in (the client
+        // may have said HELLO since): its replies say which.
         let mut out = BytesMut::new();
         put_command(&mut out, &["MULTI"]);
         let mut moves_db = false;
@@ -410,17 +414,20 @@ impl Shared {
         put_command(&mut out, &["EXEC"]);
         let replies = req.transaction.len() as u32 + 2;
         let pinned = self.pins.lock().remove(&req.client.id);
-        let answer = match &pinned {
+        let (answer, resp3) = match &pinned {
             Some(link) => {
                 let result = self.run(link, out.freeze(), replies, db, moves_db).await;
                 // EXEC ends the WATCH: the connection is clean again (if
                 // its db moved, the next job selects again).
-                self.release(link.clone(), resp3, result.is_ok() && !moves_db);
-                result?
+                self.release(link.clone(), result.is_ok());
+                (result?, link.resp3)
             }
             None => {
                 let link = self.link_for(&req);
-                self.run(&link, out.freeze(), replies, db, moves_db).await?
+                (
+                    self.run(&link, out.freeze(), replies, db, moves_db).await?,
+                    resp3,
+                )
             }
         };
         let frame = answer.frames.into_iter().last().unwrap_or_default();
@@ -430,6 +437,7 @@ impl Shared {
     /// WATCH: on the client's pinned link, pinned now if it was not.
     async fn watch(&self, req: Request, db: u32, resp3: bool) -> Result<Reply, BoxError> {
         let pinned = self.pins.lock().remove(&req.client.id);
+        let had_pin = pinned.is_some();
         let link = match pinned {
             Some(link) => link,
             None => self.acquire(resp3).await?,
@@ -439,30 +447,41 @@ impl Shared {
         match self.run(&link, out.freeze(), 1, db, false).await {
             Ok(answer) => {
                 let frame = answer.frames.into_iter().last().unwrap_or_default();
-                // Pinned even after an error reply: earlier WATCHes of
-                // the client may live on it; UNWATCH or EXEC releases it.
-                self.pins.lock().insert(req.client.id, link);
-                Ok(Reply::Encoded { resp3, frame })
+                let reply = Reply::Encoded {
+                    resp3: link.resp3,
+                    frame,
+                };
+                if reply.is_error() && !had_pin {
+                    // Nothing watched: the session will send no UNWATCH.
+                    self.release(link, true);
+                } else {
+                    // Earlier WATCHes live on it; UNWATCH or EXEC releases.
+                    self.pins.lock().insert(req.client.id, link);
+                }
+                Ok(reply)
             }
             Err(e) => {
-                self.release(link, resp3, false);
+                self.release(link, false);
                 Err(e.into())
             }
         }
     }
 
     /// UNWATCH: on the pinned link, which is then released.
-    async fn unwatch(&self, req: Request, db: u32, resp3: bool) -> Result<Reply, BoxError> {
+    async fn unwatch(&self, req: Request, db: u32) -> Result<Reply, BoxError> {
         let Some(link) = self.pins.lock().remove(&req.client.id) else {
             return Ok(Reply::ok());
         };
         let mut out = BytesMut::new();
         put_command(&mut out, &["UNWATCH"]);
         let result = self.run(&link, out.freeze(), 1, db, false).await;
-        self.release(link, resp3, result.is_ok());
+        self.release(link.clone(), result.is_ok());
         let answer = result?;
         let frame = answer.frames.into_iter().last().unwrap_or_default();
-        Ok(Reply::Encoded { resp3, frame })
+        Ok(Reply::Encoded {
+            resp3: link.resp3,
+            frame,
+        })
     }
 
     /// A blocking command, on an exclusive link for its wait. CLIENT
@@ -509,7 +528,7 @@ impl Shared {
             result.unwrap_or_else(|_| Err(UpstreamUnavailable("connection closed".into())));
         self.count(&result, started);
         let clean = result.is_ok();
-        self.release(link, resp3, clean);
+        self.release(link, clean);
         let answer = result?;
         let frame = answer.frames.into_iter().last().unwrap_or_default();
         Ok(Reply::Encoded { resp3, frame })
