@@ -100,8 +100,9 @@ struct Shared {
     idle: [Mutex<Vec<Link>>; 2],
     /// Clients' pinned links (WATCH), by client id.
     pins: Mutex<HashMap<u64, Link>>,
-    /// Exclusive links in use (pinned or blocking).
-    exclusive_in_use: AtomicU64,
+    /// Blocking commands waiting on an exclusive link (with the pins, the
+    /// exclusive links in use).
+    blocked: AtomicU64,
     configs: [Arc<LinkConfig>; 2],
     exclusive_configs: [Arc<LinkConfig>; 2],
     /// Set when the node has a cache: the invalidation connection.
@@ -149,7 +150,7 @@ impl UpstreamStore {
             pools: [OnceLock::new(), OnceLock::new()],
             idle: [Mutex::new(Vec::new()), Mutex::new(Vec::new())],
             pins: Mutex::new(HashMap::new()),
-            exclusive_in_use: AtomicU64::new(0),
+            blocked: AtomicU64::new(0),
             configs: [
                 link_config(false, tracking.clone()),
                 link_config(true, tracking.clone()),
@@ -216,18 +217,20 @@ impl Shared {
             }
             found
         };
-        let link = match reused {
-            Some(link) => link,
-            None => Link::exclusive(self.exclusive_configs[proto(resp3)].clone()).await?,
-        };
-        self.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
-        Ok(link)
+        match reused {
+            Some(link) => Ok(link),
+            None => Link::exclusive(self.exclusive_configs[proto(resp3)].clone()).await,
+        }
+    }
+
+    /// Exclusive links in use: pins and blocking commands.
+    fn exclusive_in_use(&self) -> u64 {
+        self.pins.lock().len() as u64 + self.blocked.load(Ordering::Relaxed)
     }
 
     /// Give an exclusive link back once its state is clean (no WATCH, no
     /// command waiting); anything else closes it.
     fn release(&self, link: Link, clean: bool) {
-        self.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
         if clean && !link.is_ended() && link.state.in_flight.load(Ordering::Relaxed) == 0 {
             let mut idle = self.idle[proto(link.resp3)].lock();
             if idle.len() < IDLE_EXCLUSIVE {
@@ -487,6 +490,15 @@ impl Shared {
     /// A blocking command, on an exclusive link for its wait. CLIENT
     /// UNBLOCK on the proxy unblocks it upstream, where the reply is made.
     async fn blocking(&self, req: Request, db: u32, resp3: bool) -> Result<Reply, BoxError> {
+        // Counted while this future lives, however it ends.
+        struct Waiting<'a>(&'a AtomicU64);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.blocked.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.blocked);
         let link = self.acquire(resp3).await?;
         let mut out = BytesMut::new();
         put_command(&mut out, &req.command.args);
@@ -635,14 +647,17 @@ impl BackendReport for Report {
             None => ("off", 0, 0, String::new()),
         };
         let clean = |t: String| t.replace(['\r', '\n'], " ");
+        // Read apart: a guard in format!'s arguments lives to its end.
+        let pinned = s.pins.lock().len();
+        let exclusive = s.exclusive_in_use();
         let body = format!(
             "upstream_url:{}\r\nupstream_status:{}\r\nupstream_databases:{}\r\nupstream_links:{}\r\nupstream_links_up:{up}\r\nupstream_in_flight:{in_flight}\r\nupstream_pinned_clients:{}\r\nupstream_exclusive_links_in_use:{}\r\nupstream_calls_ok:{}\r\nupstream_calls_error:{}\r\nupstream_calls_unavailable:{}\r\nupstream_last_error:{}\r\nupstream_tracking:{tracking}\r\nupstream_tracking_error:{}\r\nupstream_invalidations:{invalidations}\r\nupstream_invalidated_keys:{keys}\r\n",
             s.url,
             if self.ready().is_ok() { "up" } else { "down" },
             s.databases.load(Ordering::Relaxed),
             links.len(),
-            s.pins.lock().len(),
-            s.exclusive_in_use.load(Ordering::Relaxed),
+            pinned,
+            exclusive,
             s.stats.ok.load(Ordering::Relaxed),
             s.stats.errors.load(Ordering::Relaxed),
             s.stats.unavailable.load(Ordering::Relaxed),
@@ -733,10 +748,11 @@ impl BackendReport for Report {
                 .map(|l| l.state.in_flight.load(Ordering::Relaxed))
                 .sum::<u64>() as f64,
         );
+        let pinned = s.pins.lock().len();
         t.gauge("redynamo_upstream_pinned_clients", &[])
-            .set(s.pins.lock().len() as f64);
+            .set(pinned as f64);
         t.gauge("redynamo_upstream_exclusive_links", &[])
-            .set(s.exclusive_in_use.load(Ordering::Relaxed) as f64);
+            .set(s.exclusive_in_use() as f64);
         if let Some(tr) = &s.tracking {
             t.counter("redynamo_upstream_invalidations_total", &[])
                 .absolute(tr.invalidations.load(Ordering::Relaxed));
