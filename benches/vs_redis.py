@@ -27,6 +27,14 @@ benchmark's processes then preempt every ordinary process on their cores,
 so other load (at any nice level) no longer lands in one server's round
 and not the other's. The kernel's real-time throttling (5% of each second
 left to other tasks by default) still applies, to both servers alike.
+
+With --upstream it measures redynamo as a caching proxy (`--backend redis`,
+docs/upstream.md) in front of a redis-server, against that redis-server
+directly: GET/SET at -P 1 and -P 16 through the proxy with its cache and
+without (`--cache-max-bytes 0`), a cache-hit GET -P 16 after a warm-up pass
+(target: 1.2x the direct figure) and the miss path's p99 (GET -P 1 through
+the proxy without cache; target: at most 0.2 ms above the direct p99). All
+servers share the server core. Writes target/vs-redis-upstream.md.
 """
 import csv
 import io
@@ -268,9 +276,84 @@ def metrics_layer():
         f.write(table + "\n")
 
 
+def upstream():
+    """redynamo as a proxy in front of redis-server (see the docstring)."""
+    labels = ["GET -P 1", "SET -P 1", "GET -P 16", "SET -P 16"]
+    servers = ["redis direct", "proxy (cache)", "proxy (no cache)"]
+    results = {(s, l): [] for s in servers for l in labels + ["cache-hit GET -P 16"]}
+    with tempfile.TemporaryDirectory() as workdir:
+        ports = [free_port() for _ in servers]
+        url = f"redis://127.0.0.1:{ports[0]}"
+        procs = [start_redis(ports[0], workdir)]
+        try:
+            procs.append(start_redynamo(ports[1], ["--backend", "redis", "--upstream", url]))
+            procs.append(start_redynamo(ports[2], ["--backend", "redis", "--upstream", url,
+                                                   "--cache-max-bytes", "0"]))
+            # Every key the benchmark asks for exists (a hit is a value).
+            load_keys(ports[0], KEYSPACE)
+            for round_no in range(ROUNDS):
+                order = list(zip(servers, ports))
+                order = order[round_no % 3:] + order[:round_no % 3]
+                for label in labels:
+                    for name, port in order:
+                        results[(name, label)].append(with_requests(
+                            PIPELINED_REQUESTS if "-P 16" in label else REQUESTS,
+                            lambda: run_workload(port, label)))
+                # Cache hits: one pass fills the proxy's cache (the SETs
+                # above invalidated what they wrote), the next is measured.
+                for name, port in order:
+                    if name == "proxy (cache)":
+                        with_requests(PIPELINED_REQUESTS, lambda: run_workload(port, "GET -P 16"))
+                    if name != "proxy (no cache)":
+                        results[(name, "cache-hit GET -P 16")].append(with_requests(
+                            PIPELINED_REQUESTS, lambda: run_workload(port, "GET -P 16")))
+                print(f"round {round_no + 1}/{ROUNDS} done", file=sys.stderr)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait()
+    med = lambda xs, i=0: statistics.median(x[i] for x in xs)
+    lines = [
+        f"ROUNDS={ROUNDS} REQUESTS={REQUESTS} (pipelined: {PIPELINED_REQUESTS}) CLIENTS={CLIENTS} "
+        f"KEYSPACE={KEYSPACE} (all present) -d 64, "
+        f"pinned={'servers core 0, client core 1' if PINNED else 'no'}; medians of {ROUNDS} runs",
+        "",
+        "| workload | redis direct rps | proxy (cache) rps | proxy (no cache) rps | cache / direct "
+        "| direct p50/p99 ms | cache p50/p99 ms | no cache p50/p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label in labels + ["cache-hit GET -P 16"]:
+        d, c, n = (results[(s, label)] for s in servers)
+        lines.append(
+            f"| {label} | {med(d):,.0f} | {med(c):,.0f} | "
+            + (f"{med(n):,.0f}" if n else "–")
+            + f" | {med(c) / med(d):.2f}× | {med(d, 1):.3f}/{med(d, 2):.3f} | "
+            f"{med(c, 1):.3f}/{med(c, 2):.3f} | "
+            + (f"{med(n, 1):.3f}/{med(n, 2):.3f}" if n else "–") + " |")
+    hit = med(results[("proxy (cache)", "cache-hit GET -P 16")]) / med(
+        results[("redis direct", "cache-hit GET -P 16")])
+    miss = med(results[("proxy (no cache)", "GET -P 1")], 2) - med(
+        results[("redis direct", "GET -P 1")], 2)
+    lines += [
+        "",
+        f"- cache-hit GET -P 16: {hit:.2f}× direct (target ≥1.2×: "
+        + ("met" if hit >= 1.2 else "MISSED") + ")",
+        f"- miss-path p99 (GET -P 1, no cache): {miss:+.3f} ms over direct (target ≤0.2 ms: "
+        + ("met" if miss <= 0.2 else "MISSED") + ")",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    os.makedirs("target", exist_ok=True)
+    with open("target/vs-redis-upstream.md", "w") as f:
+        f.write(table + "\n")
+
+
 def main():
     if "--metrics-layer" in sys.argv[1:]:
         return metrics_layer()
+    if "--upstream" in sys.argv[1:]:
+        return upstream()
     labels = [w[0] for w in WORKLOADS] + [c[0] for c in CUSTOM]
     results = {(s, l): [] for s in ("redis", "redynamo") for l in labels}
     with tempfile.TemporaryDirectory() as workdir:

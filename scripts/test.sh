@@ -140,7 +140,7 @@ install_services() {
 # filter (`cargo test`). A new test binary that needs a service goes here.
 skip_filter() {
     local skip=()
-    command -v redis-server >/dev/null 2>&1 || skip+=("binary(/^differential/)" "binary(connection_fidelity)")
+    command -v redis-server >/dev/null 2>&1 || skip+=("binary(/^differential/)" "binary(connection_fidelity)" "binary(upstream)")
     { command -v redis-cli && command -v redis-benchmark; } >/dev/null 2>&1 || skip+=("binary(redis_cli)")
     { command -v redis-cli && command -v curl; } >/dev/null 2>&1 || skip+=("binary(quick_start)")
     if [[ ! -x .venv/bin/moto_server ]] && ! command -v moto_server >/dev/null 2>&1; then

@@ -154,8 +154,9 @@ pub struct Config {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// The leaf store: `memory` (nothing to set up, lost on exit) or
-    /// `dynamodb` (durable, shared by every node on the same table).
+    /// The leaf store: `memory` (nothing to set up, lost on exit),
+    /// `dynamodb` (durable, shared by every node on the same table) or
+    /// `redis` (a caching proxy in front of `--upstream`).
     #[arg(long, value_enum, default_value_t = BackendKind::Memory)]
     pub backend: BackendKind,
 
@@ -207,6 +208,27 @@ pub struct Config {
     /// behind, or failing, the cache serves no reads (they go to DynamoDB).
     #[arg(long, default_value_t = 2000)]
     pub max_staleness_ms: u64,
+
+    /// The Redis server behind `--backend redis`:
+    /// `redis://[user:password@]host:port[/db]` (docs/upstream.md). The
+    /// db is where the proxy's db 0 lands; db n lands on db + n.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+
+    /// Shared, pipelined connections to the upstream per protocol (RESP2,
+    /// RESP3); many clients' commands share each one.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub upstream_pool_size: u32,
+
+    /// While the upstream cannot be reached, keep answering cached reads
+    /// (values as they were when it was lost) for up to
+    /// `--serve-stale-max-ms`, instead of flushing the cache at once.
+    #[arg(long)]
+    pub serve_stale_on_error: bool,
+
+    /// How long `--serve-stale-on-error` may serve stale reads, in ms.
+    #[arg(long, default_value_t = 30_000)]
+    pub serve_stale_max_ms: u64,
 }
 
 /// Which leaf store serves the data.
@@ -215,6 +237,8 @@ pub enum BackendKind {
     Memory,
     #[value(name = "dynamodb")]
     DynamoDb,
+    /// A caching proxy in front of another Redis (`--upstream`).
+    Redis,
 }
 
 /// Read consistency of the DynamoDB backend.

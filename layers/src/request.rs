@@ -173,6 +173,10 @@ pub struct ClientInfo {
     /// Untouched (and never chaining) for a client whose connection does
     /// neither, and for the server's own requests (client id 0).
     pub timing: crate::metrics::RunTimer,
+    /// The client speaks RESP3 (HELLO 3): a backend that passes another
+    /// server's replies through ([`Reply::Encoded`](crate::Reply::Encoded))
+    /// asks that server in the same protocol. Set by the session.
+    resp3: AtomicBool,
 }
 
 /// How CLIENT UNBLOCK ends a wait.
@@ -269,6 +273,7 @@ impl ClientInfo {
             named: AtomicBool::new(false),
             block: BlockState::default(),
             timing: crate::metrics::RunTimer::new(),
+            resp3: AtomicBool::new(false),
         }
     }
 
@@ -294,6 +299,15 @@ impl ClientInfo {
             self.named.store(name.is_some(), Ordering::Relaxed);
             *n = name;
         }
+    }
+
+    /// Whether the client speaks RESP3 (see the field).
+    pub fn is_resp3(&self) -> bool {
+        self.resp3.load(Ordering::Relaxed)
+    }
+
+    pub fn set_resp3(&self, yes: bool) {
+        self.resp3.store(yes, Ordering::Relaxed);
     }
 
     /// Whether CLIENT SETNAME gave this client a name.

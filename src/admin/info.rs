@@ -25,6 +25,7 @@ const DEFAULT: &[&str] = &[
     "cluster",
     "keyspace",
     "cache",
+    "upstream",
 ];
 
 /// Render the sections named in `args` (none: the default set; `all`,
@@ -60,6 +61,12 @@ pub fn render_info(state: &ServerState, args: &[Bytes]) -> String {
             "cluster" => "cluster_enabled:0\r\n".to_string(),
             "keyspace" => keyspace(state),
             "cache" => cache(state),
+            // The backend's own section (the upstream proxy's), when it
+            // has one.
+            "upstream" => match state.backend_report.as_ref().map(|r| r.info()) {
+                Some((name, body)) if name == section => body,
+                _ => continue,
+            },
             "commandstats" => commandstats(state),
             _ => continue,
         };

@@ -187,7 +187,7 @@ where
     let (admin, store): (Vec<_>, Vec<_>) =
         queued.iter().enumerate().partition(|(_, c)| is_admin(c));
     req.transaction = store.iter().map(|(_, c)| (*c).clone()).collect();
-    let store_reply = inner.oneshot(req).await?;
+    let store_reply = crate::protocol::tree(inner.oneshot(req).await?);
     let mut store_replies = match store_reply {
         Reply::Array(items) => items.into_iter(),
         // Aborted by WATCH (or an error): that is the whole answer.

@@ -38,6 +38,7 @@ use crate::follower::FollowerConfig;
 use crate::stack::{self, BoxLayer, Stack, StackService};
 use crate::store::dynamo::DynamoStore;
 use crate::store::memory::{MemoryConfig, MemoryStore};
+use crate::store::upstream::UpstreamStore;
 use crate::store::Backend;
 use crate::telemetry::{self, Exporter};
 use crate::util::clock::Clock;
@@ -89,6 +90,11 @@ impl ServerBuilder {
     /// Bind the listener and build the stack over the configured backend.
     /// Must run inside a tokio runtime.
     pub async fn bind(self) -> std::io::Result<Server> {
+        if self.config.backend == BackendKind::Redis {
+            let store = UpstreamStore::new(&self.config).map_err(std::io::Error::other)?;
+            store.start();
+            return self.bind_with(store).await;
+        }
         if self.config.backend == BackendKind::DynamoDb {
             let store = DynamoStore::connect_with_clock(&self.config, self.clock.clone())
                 .await
@@ -136,6 +142,10 @@ impl ServerBuilder {
         let hints = backend.hints();
         state.warm = hints.warm;
         state.durable = hints.durable;
+        if let Some(report) = &hints.report {
+            report.attach(&state.telemetry);
+        }
+        state.backend_report = hints.report;
         let c = &state.config;
         // A cache pays off in front of a backend with a change feed, which
         // keeps it coherent with writes made elsewhere.

@@ -108,6 +108,9 @@ pub struct ServerState {
     /// The streams follower that keeps `cache` coherent and decides when
     /// it may serve (INFO cache section, /readyz).
     pub follower: Option<FollowerHandle>,
+    /// The backend's own readiness, INFO section and metrics, if it has
+    /// any ([`crate::store::Hints::report`]).
+    pub backend_report: Option<Arc<dyn crate::store::BackendReport>>,
 }
 
 impl ServerState {
@@ -152,6 +155,7 @@ impl ServerState {
             )),
             cache: None,
             follower: None,
+            backend_report: None,
             telemetry,
             config,
         }
@@ -160,7 +164,12 @@ impl ServerState {
 
 impl ServerState {
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed) && !self.shutdown.is_cancelled()
+        self.ready.load(Ordering::Relaxed)
+            && !self.shutdown.is_cancelled()
+            && self
+                .backend_report
+                .as_ref()
+                .is_none_or(|r| r.ready().is_ok())
     }
 
     /// Graceful shutdown: report unready on /readyz first, give load

@@ -102,6 +102,7 @@ impl Session {
         self.version = v;
         let n = if v == ProtocolVersion::Resp3 { 3 } else { 2 };
         self.entry.resp.store(n, Ordering::Relaxed);
+        self.entry.info.set_resp3(n == 3);
     }
 
     /// A request for the stack, in this session's db and on behalf of its

@@ -3,9 +3,11 @@
 
 pub mod dynamo;
 pub mod memory;
+pub mod upstream;
 
 use std::sync::Arc;
 
+use redynamo_layers::metrics::Telemetry;
 use redynamo_layers::{BoxError, Reply, Request};
 use tower::Service;
 
@@ -62,6 +64,29 @@ pub struct Hints {
     /// a store that loses its data on exit (the memory store), where
     /// SHUTDOWN SAVE fails as Redis' does when its save fails.
     pub durable: bool,
+    /// What the backend tells operators beyond [`BackendStats`]: whether
+    /// it can serve (/readyz), an INFO section and metrics of its own (the
+    /// upstream proxy's connections). None: nothing more.
+    pub report: Option<Arc<dyn BackendReport>>,
+}
+
+/// A backend's own readiness, INFO section and metrics
+/// ([`Hints::report`]).
+pub trait BackendReport: Send + Sync {
+    /// Ok while the backend can serve; why not otherwise (/readyz answers
+    /// 503 with it).
+    fn ready(&self) -> Result<(), String>;
+
+    /// An INFO section: its name (lowercase) and its `name:value` lines,
+    /// CRLF-terminated.
+    fn info(&self) -> (&'static str, String);
+
+    /// Called once at start-up with the server's telemetry: describe the
+    /// metrics and keep handles for those recorded as things happen.
+    fn attach(&self, telemetry: &Telemetry);
+
+    /// Set the scrape-time figures (called on every `/metrics` scrape).
+    fn publish(&self, telemetry: &Telemetry);
 }
 
 /// What every leaf store is: a cloneable tower service over [`Request`]s

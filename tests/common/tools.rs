@@ -80,7 +80,7 @@ pub async fn redis_cli_stdin(port: u16, args: &[&str], stdin: Option<&[u8]>) -> 
 /// A `redis-server` on a free port, killed when dropped.
 pub struct RedisServer {
     addr: SocketAddr,
-    _child: Child,
+    child: Option<Child>,
 }
 
 impl RedisServer {
@@ -93,30 +93,67 @@ impl RedisServer {
         // redis-server; retry on the rare race with another process.
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--databases", "16"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("spawn redis-server");
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while tokio::time::Instant::now() < deadline {
-                if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                    return Some(RedisServer {
-                        addr,
-                        _child: child,
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Some(child) = RedisServer::spawn(port).await {
+                return Some(RedisServer {
+                    addr: ([127, 0, 0, 1], port).into(),
+                    child: Some(child),
+                });
             }
         }
         panic!("redis-server did not start listening");
     }
 
+    /// redis-server on `port`, once it accepts connections.
+    async fn spawn(port: u16) -> Option<Child> {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--databases", "16"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn redis-server");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Some(child);
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// Kill the server (its port stays this server's, for
+    /// [`RedisServer::restart`]).
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Start it again on the same port (empty: it saves nothing).
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        for _ in 0..50 {
+            if let Some(child) = RedisServer::spawn(self.addr.port()).await {
+                self.child = Some(child);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("redis-server did not restart on {}", self.addr);
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `redis://127.0.0.1:PORT`, for `--upstream`.
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
     }
 }

@@ -319,6 +319,7 @@ impl Backend for MemoryStore {
             change_feed: None,
             // Lost on exit: SHUTDOWN SAVE cannot be honoured.
             durable: false,
+            report: None,
         }
     }
 }
