@@ -108,13 +108,13 @@ fn setuser(state: &ServerState, a: &[Bytes]) -> Reply {
     }
     let merged = match rules::merge_selectors(&a[3..]) {
         Ok(m) => m,
-        // Redis names the argument at the failing rule's index counted in
-        // the whole command line (`c->argv[invalid_idx]`), so the text
-        // shows `ACL`'s own arguments; kept byte for byte.
+        // The rule that opened the selector, as redis-server 7.0 names
+        // it. (7.2's source indexes the whole line with the rule's index,
+        // which would name `ACL` itself; the sane text is kept.)
         Err(i) => {
             return Reply::error(format!(
                 "ERR Unmatched parenthesis in acl selector starting at '{}'.",
-                String::from_utf8_lossy(&a[i])
+                String::from_utf8_lossy(&a[3 + i])
             ))
         }
     };

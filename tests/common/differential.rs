@@ -24,8 +24,17 @@ pub struct Pair {
 impl Pair {
     /// None (after a loud note) when redis-server is missing outside CI.
     pub async fn start() -> Option<Pair> {
-        let redis = RedisServer::start().await?;
-        let server = TestServer::start().await;
+        Pair::start_with(redynamo::config::Config::for_tests(), &[]).await
+    }
+
+    /// The same with redynamo's `config` and redis-server's `redis_args`
+    /// (an `--aclfile` for each, say).
+    pub async fn start_with(
+        config: redynamo::config::Config,
+        redis_args: &[&str],
+    ) -> Option<Pair> {
+        let redis = RedisServer::start_with(redis_args).await?;
+        let server = TestServer::with_config(config).await;
         Some(Pair {
             ours: server.raw().await,
             theirs: RawClient::connect(redis.addr()).await,
@@ -43,6 +52,15 @@ impl Pair {
         self.ours.send(&frame).await;
         let ours = self.ours.read_bytes().await;
         (ours, theirs)
+    }
+
+    /// Another connection to each, (redynamo, redis-server): a second
+    /// client, to authenticate as another user.
+    pub async fn connect(&self) -> (RawClient, RawClient) {
+        (
+            self._server.raw().await,
+            RawClient::connect(self._redis.addr()).await,
+        )
     }
 
     /// The connection to redynamo alone (for checks a byte comparison

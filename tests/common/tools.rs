@@ -86,6 +86,11 @@ pub struct RedisServer {
 impl RedisServer {
     /// None (after a loud note) when redis-server is missing outside CI.
     pub async fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[]).await
+    }
+
+    /// The same with more arguments (`--aclfile f`, TLS options …).
+    pub async fn start_with(extra: &[&str]) -> Option<RedisServer> {
         if !tool_available("redis-server") {
             return None;
         }
@@ -96,6 +101,7 @@ impl RedisServer {
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no", "--databases", "16"])
+                .args(extra)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .kill_on_drop(true)
