@@ -24,7 +24,17 @@ async fn exec_checks_the_queue_again_when_rules_changed() {
     let mut admin = server.raw().await;
     assert_eq!(
         admin
-            .cmd(&["ACL", "SETUSER", "u", "on", ">p", "~*", "+@transaction", "+set", "+get"])
+            .cmd(&[
+                "ACL",
+                "SETUSER",
+                "u",
+                "on",
+                ">p",
+                "~*",
+                "+@transaction",
+                "+set",
+                "+get"
+            ])
             .await,
         ok()
     );
@@ -50,7 +60,9 @@ async fn hello_auth_client_list_and_reset() {
     let server = TestServer::start().await;
     let mut admin = server.raw().await;
     assert_eq!(
-        admin.cmd(&["ACL", "SETUSER", "svc", "on", ">pw", "allkeys", "+@all"]).await,
+        admin
+            .cmd(&["ACL", "SETUSER", "svc", "on", ">pw", "allkeys", "+@all"])
+            .await,
         ok()
     );
     let mut c = server.raw().await;
@@ -80,7 +92,9 @@ async fn denials_and_failed_auth_are_counted_and_the_log_is_bounded() {
     let server = TestServer::with_config(config).await;
     let mut admin = server.raw().await;
     assert_eq!(
-        admin.cmd(&["ACL", "SETUSER", "r", "on", "nopass", "~r*", "+get"]).await,
+        admin
+            .cmd(&["ACL", "SETUSER", "r", "on", "nopass", "~r*", "+get"])
+            .await,
         ok()
     );
     let mut c = authed(&server, "r", "x").await;
@@ -107,8 +121,14 @@ async fn denials_and_failed_auth_are_counted_and_the_log_is_bounded() {
     // The 50 AUTH attempts are one entry with a count.
     assert_eq!(log.items()[0].items()[1], int(50));
     let scrape = server.scrape().await;
-    assert_eq!(scrape.value("redynamo_acl_denied_total", &[("reason", "key")]), 20.0);
-    assert_eq!(scrape.value("redynamo_acl_denied_total", &[("reason", "command")]), 1.0);
+    assert_eq!(
+        scrape.value("redynamo_acl_denied_total", &[("reason", "key")]),
+        20.0
+    );
+    assert_eq!(
+        scrape.value("redynamo_acl_denied_total", &[("reason", "command")]),
+        1.0
+    );
     assert_eq!(scrape.value("redynamo_auth_failures_total", &[]), 50.0);
     assert_eq!(
         admin.cmd(&["CONFIG", "GET", "acllog-max-len"]).await,
@@ -120,9 +140,14 @@ async fn denials_and_failed_auth_are_counted_and_the_log_is_bounded() {
 async fn setuser_rules_never_reach_the_slowlog() {
     let server = TestServer::start().await;
     let mut c = server.raw().await;
-    assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]).await, ok());
     assert_eq!(
-        c.cmd(&["ACL", "SETUSER", "s", "on", ">topsecret", "+get"]).await,
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"])
+            .await,
+        ok()
+    );
+    assert_eq!(
+        c.cmd(&["ACL", "SETUSER", "s", "on", ">topsecret", "+get"])
+            .await,
         ok()
     );
     let log = format!("{:?}", c.cmd(&["SLOWLOG", "GET", "10"]).await);
@@ -137,7 +162,10 @@ async fn requirepass_is_the_default_users_password() {
     let server = TestServer::with_config(config).await;
     let mut admin = authed(&server, "default", "pw").await;
     let list = admin.cmd(&["ACL", "LIST"]).await;
-    assert!(list.items()[0].text().starts_with("user default on #"), "{list:?}");
+    assert!(
+        list.items()[0].text().starts_with("user default on #"),
+        "{list:?}"
+    );
     assert_eq!(admin.cmd(&["CONFIG", "SET", "requirepass", ""]).await, ok());
     let mut c = server.raw().await;
     assert_eq!(c.cmd(&["GET", "k"]).await, nil(), "no password: nopass");
@@ -175,6 +203,10 @@ async fn aclfile_is_loaded_at_start_and_a_broken_one_stops_it() {
     std::fs::write(&file, "user app on +nosuch\n").unwrap();
     let failed = redynamo::server::Server::builder(config).bind().await;
     let e = failed.err().expect("a broken ACL file stops start-up");
-    assert!(e.to_string().contains("Unknown command or category name in ACL"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("Unknown command or category name in ACL"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

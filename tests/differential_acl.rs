@@ -128,7 +128,11 @@ impl Script {
                 let ours: Vec<String> = ours.items().iter().map(|r| r.text()).collect();
                 assert!(!theirs.items().is_empty(), "{why}");
                 for name in theirs.items() {
-                    assert!(ours.contains(&name.text()), "{why}: {} missing", name.text());
+                    assert!(
+                        ours.contains(&name.text()),
+                        "{why}: {} missing",
+                        name.text()
+                    );
                 }
             }
         }
@@ -146,14 +150,17 @@ async fn acl_scripts_match_redis_server() {
     let bob = Cmp::Same("bob");
 
     // SETUSER rules and how they read back.
-    s.step(0, "ACL SETUSER alice on >alicepw ~cached:* +@string", d).await;
+    s.step(0, "ACL SETUSER alice on >alicepw ~cached:* +@string", d)
+        .await;
     s.step(0, "ACL GETUSER alice", d).await;
     s.step(0, "ACL LIST", d).await;
     s.step(0, "ACL USERS", d).await;
     s.step(0, "ACL WHOAMI", d).await;
-    s.step(0, "ACL SETUSER bob on nopass %R~r:* %W~w:* +@string", d).await;
+    s.step(0, "ACL SETUSER bob on nopass %R~r:* %W~w:* +@string", d)
+        .await;
     s.step(0, "ACL GETUSER bob", d).await;
-    s.step(0, "ACL SETUSER sel on nopass ~a* +get (+set ~b*)", d).await;
+    s.step(0, "ACL SETUSER sel on nopass ~a* +get (+set ~b*)", d)
+        .await;
     s.step(0, "ACL GETUSER sel", d).await;
     s.step(0, "ACL LIST", d).await;
     s.step(0, "ACL SETUSER sel clearselectors", d).await;
@@ -168,7 +175,8 @@ async fn acl_scripts_match_redis_server() {
     s.step(0, "ACL GETUSER fa", d).await;
     s.step(0, "ACL SETUSER fb +select|0", d).await;
     s.step(0, "ACL GETUSER fb", d).await;
-    s.step(0, "ACL SETUSER allbut on +@all -debug allkeys &chan:*", d).await;
+    s.step(0, "ACL SETUSER allbut on +@all -debug allkeys &chan:*", d)
+        .await;
     s.step(0, "ACL LIST", d).await;
     s.step(0, "ACL GETUSER nosuch", d).await;
 
@@ -252,7 +260,10 @@ async fn acl_scripts_match_redis_server() {
 
     // Deleting a user disconnects its clients.
     s.step(0, "ACL DELUSER alice nosuch", d).await;
-    assert!(s.ours[1].is_closed().await, "alice's client is disconnected");
+    assert!(
+        s.ours[1].is_closed().await,
+        "alice's client is disconnected"
+    );
     assert!(s.theirs[1].is_closed().await);
     s.step(0, "ACL USERS", d).await;
     assert!(s.steps > 80);
@@ -275,7 +286,8 @@ async fn acl_save_and_load_round_trip_like_redis_server() {
     };
     let mut s = Script::new(&pair, 2).await;
     let d = Cmp::Same("default");
-    s.step(0, "ACL SETUSER carol on >pw ~c:* +@string (+del ~d:*)", d).await;
+    s.step(0, "ACL SETUSER carol on >pw ~c:* +@string (+del ~d:*)", d)
+        .await;
     s.step(0, "ACL SAVE", d).await;
     assert_eq!(
         std::fs::read_to_string(&ours_file).expect("saved"),

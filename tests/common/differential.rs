@@ -29,10 +29,7 @@ impl Pair {
 
     /// The same with redynamo's `config` and redis-server's `redis_args`
     /// (an `--aclfile` for each, say).
-    pub async fn start_with(
-        config: redynamo::config::Config,
-        redis_args: &[&str],
-    ) -> Option<Pair> {
+    pub async fn start_with(config: redynamo::config::Config, redis_args: &[&str]) -> Option<Pair> {
         let redis = RedisServer::start_with(redis_args).await?;
         let server = TestServer::with_config(config).await;
         Some(Pair {

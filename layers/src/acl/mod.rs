@@ -196,8 +196,9 @@ pub fn check(user: &User, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Deni
             }
             if !selector.allchannels {
                 if let Some((first, count, literal)) = channel_args(spec, args.len()) {
-                    for pos in first..(first + count).min(args.len()) {
-                        if !selector.allows_channel(&args[pos], literal) {
+                    let end = (first + count).min(args.len());
+                    for (pos, channel) in args.iter().enumerate().take(end).skip(first) {
+                        if !selector.allows_channel(channel, literal) {
                             return Err(Denial {
                                 reason: Reason::Channel,
                                 pos,
