@@ -51,6 +51,16 @@ pub struct Config {
     #[arg(long, env = "REDYNAMO_REQUIREPASS", hide_env_values = true)]
     pub requirepass: Option<String>,
 
+    /// ACL users from a file in Redis' users.acl format (`user <name>
+    /// <rules…>` lines); ACL LOAD rereads it and ACL SAVE rewrites it.
+    #[arg(long, value_name = "PATH")]
+    pub aclfile: Option<PathBuf>,
+
+    /// Entries ACL LOG keeps (denied commands, failed AUTH); older ones are
+    /// dropped, so brute force cannot grow it.
+    #[arg(long, default_value_t = 128)]
+    pub acllog_max_len: usize,
+
     /// Number of databases (SELECT 0 … N-1).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub databases: u32,

@@ -642,6 +642,17 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 }
             }
         }
+        // ACL: the stack's auth layer checks what goes through the stack;
+        // what the connection runs itself, and what MULTI queues, is
+        // checked here (EXEC and WATCH go through the stack).
+        let queues = self.session.in_multi() && spec.routing.in_multi != InMulti::Run;
+        let own = spec.is_connection() && !matches!(spec.id, CommandId::Exec | CommandId::Watch);
+        if queues || own {
+            if let Err(reply) = self.session.acl_check(spec, &args) {
+                self.refuse(Some(spec), reply).await;
+                return None;
+            }
+        }
         let cmd = Command { spec, args };
         if self.session.in_multi() && spec.routing.in_multi != InMulti::Run {
             let reply = self.session.queue(cmd);
@@ -817,11 +828,11 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 Err(e) => e,
             },
             Id::Auth => match Auth::parse(a) {
-                Ok(auth) => auth.apply(&mut self.session),
+                Ok(auth) => auth.apply(&mut self.session, &a[0]),
                 Err(e) => e,
             },
             Id::Hello => match Hello::parse(a) {
-                Ok(hello) => hello.apply(&mut self.session),
+                Ok(hello) => hello.apply(&mut self.session, &a[0]),
                 Err(e) => e,
             },
             Id::Reset => {

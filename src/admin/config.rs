@@ -55,6 +55,26 @@ const PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "acllog-max-len",
+        get: |s| s.credentials.log_max_len().to_string(),
+        set: Some(|s, v| {
+            let n: usize = parse_num(v)?;
+            s.credentials.set_log_max_len(n);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "aclfile",
+        get: |s| {
+            s.config
+                .aclfile
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        },
+        set: None,
+    },
+    Param {
         name: "databases",
         get: |s| s.config.databases.to_string(),
         set: None,

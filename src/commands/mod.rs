@@ -160,6 +160,8 @@ pub fn route(spec: &CommandSpec) -> Route {
         Watch => Route::Watch,
         Unwatch => Route::Unwatch,
         // The session's (connection) and the admin layer's.
+        Acl | AclCat | AclDeluser | AclDryrun | AclGenpass | AclGetuser | AclHelp | AclList
+        | AclLoad | AclLog | AclSave | AclSetuser | AclUsers | AclWhoami => Route::NotStored,
         Auth | Client | ClientGetname | ClientHelp | ClientId | ClientInfo | ClientKill
         | ClientList | ClientNoEvict | ClientNoTouch | ClientPause | ClientUnpause
         | ClientSetinfo | ClientSetname | ClientUnblock | Command | CommandCount | CommandDocs

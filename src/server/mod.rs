@@ -171,6 +171,22 @@ impl ServerBuilder {
             state.cache = Some(cache);
         }
         let state = Arc::new(state);
+        // ACL LOG's client-info is the client's CLIENT LIST line. Weak: the
+        // registry lives inside the state.
+        let weak = Arc::downgrade(&state);
+        state.credentials.set_client_formatter(Arc::new(
+            move |info: &redynamo_layers::ClientInfo| {
+                weak.upgrade()
+                    .and_then(|s| s.clients.get(info.id))
+                    .map(|e| e.describe())
+                    .unwrap_or_default()
+            },
+        ));
+        if state.config.aclfile.is_some() {
+            crate::admin::acl::load(&state).map_err(|e| {
+                std::io::Error::other(format!("Aborting startup because of ACL errors: {e}"))
+            })?;
+        }
         let metrics_addr = match (metrics_listener, exporter) {
             (Some(l), Some(exporter)) => {
                 let addr = l.local_addr()?;

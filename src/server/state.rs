@@ -67,6 +67,8 @@ pub struct ServerState {
     /// The settings the server started with.
     pub config: Config,
     pub tunables: Tunables,
+    /// The ACL users (the default one's password is `requirepass`), the
+    /// ACL LOG and the denial counters.
     pub credentials: Credentials,
     pub clients: Clients,
     /// CLIENT PAUSE's pause, which connections wait on.
@@ -130,7 +132,11 @@ impl ServerState {
                 proto_max_bulk_len: AtomicUsize::new(config.proto_max_bulk_len),
                 client_query_buffer_limit: AtomicUsize::new(config.client_query_buffer_limit),
             },
-            credentials: Credentials::new(config.requirepass.clone()),
+            credentials: {
+                let acl = Credentials::with_telemetry(config.requirepass.clone(), &telemetry);
+                acl.set_log_max_len(config.acllog_max_len);
+                acl
+            },
             clients: Clients::default(),
             pause: ClientPause::default(),
             stats: ServerStats::default(),

@@ -27,8 +27,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use redynamo_layers::command;
-use redynamo_layers::{Command, Request};
+use redynamo_layers::acl::{Context, User};
+use redynamo_layers::command::{self, CommandSpec};
+use redynamo_layers::{Command, Reply, Request};
 
 use crate::protocol::ProtocolVersion;
 use crate::server::clients::ClientEntry;
@@ -42,6 +43,8 @@ pub struct Session {
     pub(crate) entry: Arc<ClientEntry>,
     db: u32,
     authenticated: bool,
+    /// The ACL user commands run as (`default` until AUTH names another).
+    user: Arc<User>,
     version: ProtocolVersion,
     multi: Option<Multi>,
     /// This client has WATCHed keys the store must forget on exit.
@@ -51,11 +54,14 @@ pub struct Session {
 impl Session {
     pub fn new(state: Arc<ServerState>, entry: Arc<ClientEntry>) -> Session {
         let authenticated = !state.credentials.required();
+        let user = state.credentials.default_user().clone();
+        *entry.info.user.lock() = Some(user.clone());
         Session {
             state,
             entry,
             db: 0,
             authenticated,
+            user,
             version: ProtocolVersion::Resp2,
             multi: None,
             watching: false,
@@ -98,6 +104,29 @@ impl Session {
         self.authenticated = yes;
     }
 
+    /// Run as `user` from now on (AUTH, HELLO … AUTH, RESET).
+    pub(crate) fn set_user(&mut self, user: Arc<User>) {
+        *self.entry.info.user.lock() = Some(user.clone());
+        self.user = user;
+    }
+
+    /// The ACL check of a command the connection runs itself or MULTI
+    /// queues (the stack's commands are checked by the auth layer):
+    /// the `-NOPERM` reply when the user may not run it.
+    pub fn acl_check(&self, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Reply> {
+        if self.user.is_unrestricted() {
+            return Ok(());
+        }
+        let context = if self.in_multi() {
+            Context::Multi
+        } else {
+            Context::Toplevel
+        };
+        self.state
+            .credentials
+            .enforce(&self.user, spec, args, &self.entry.info, context)
+    }
+
     pub(crate) fn set_version(&mut self, v: ProtocolVersion) {
         self.version = v;
         let n = if v == ProtocolVersion::Resp3 { 3 } else { 2 };
@@ -110,16 +139,20 @@ impl Session {
     pub fn request(&self, command: Command) -> Request {
         let mut req = Request::new(command, self.db, self.entry.info.clone());
         req.authenticated = self.authenticated;
+        req.user = Some(self.user.clone());
         req
     }
 
-    /// A request the session makes on its own behalf (UNWATCH).
+    /// A request the session makes on its own behalf (UNWATCH): no ACL
+    /// user, so no rule can refuse the clean-up.
     fn internal(&self, name: &str) -> Request {
         let spec = command::lookup(name.as_bytes()).expect("internal command in the table");
-        self.request(Command {
+        let mut req = self.request(Command {
             spec,
             args: vec![Bytes::copy_from_slice(name.as_bytes())],
-        })
+        });
+        req.user = None;
+        req
     }
 
     /// Forget this session's watches: the UNWATCH the store must be sent,

@@ -34,8 +34,14 @@ impl Pair {
         if std::env::var("DIFF_UPSTREAM").is_ok_and(|v| v == "1") {
             return Pair::start_upstream().await;
         }
-        let redis = RedisServer::start().await?;
-        let server = TestServer::start().await;
+        Pair::start_with(redynamo::config::Config::for_tests(), &[]).await
+    }
+
+    /// The same with redynamo's `config` and redis-server's `redis_args`
+    /// (an `--aclfile` for each, say).
+    pub async fn start_with(config: redynamo::config::Config, redis_args: &[&str]) -> Option<Pair> {
+        let redis = RedisServer::start_with(redis_args).await?;
+        let server = TestServer::with_config(config).await;
         Some(Pair {
             ours: server.raw().await,
             theirs: RawClient::connect(redis.addr()).await,
@@ -69,6 +75,15 @@ impl Pair {
         self.ours.send(&frame).await;
         let ours = self.ours.read_bytes().await;
         (ours, theirs)
+    }
+
+    /// Another connection to each, (redynamo, redis-server): a second
+    /// client, to authenticate as another user.
+    pub async fn connect(&self) -> (RawClient, RawClient) {
+        (
+            self._server.raw().await,
+            RawClient::connect(self._redis.addr()).await,
+        )
     }
 
     /// The connection to redynamo alone (for checks a byte comparison

@@ -81,11 +81,19 @@ pub async fn redis_cli_stdin(port: u16, args: &[&str], stdin: Option<&[u8]>) -> 
 pub struct RedisServer {
     addr: SocketAddr,
     child: Option<Child>,
+    /// The arguments it was started with beyond the defaults (kept for
+    /// [`RedisServer::restart`]).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// None (after a loud note) when redis-server is missing outside CI.
     pub async fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[]).await
+    }
+
+    /// The same with more arguments (`--aclfile f`, TLS options …).
+    pub async fn start_with(extra: &[&str]) -> Option<RedisServer> {
         if !tool_available("redis-server") {
             return None;
         }
@@ -93,10 +101,12 @@ impl RedisServer {
         // redis-server; retry on the rare race with another process.
         for _ in 0..5 {
             let port = free_port();
-            if let Some(child) = RedisServer::spawn(port).await {
+            let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+            if let Some(child) = RedisServer::spawn(port, &extra).await {
                 return Some(RedisServer {
                     addr: ([127, 0, 0, 1], port).into(),
                     child: Some(child),
+                    extra,
                 });
             }
         }
@@ -104,10 +114,11 @@ impl RedisServer {
     }
 
     /// redis-server on `port`, once it accepts connections.
-    async fn spawn(port: u16) -> Option<Child> {
+    async fn spawn(port: u16, extra: &[String]) -> Option<Child> {
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--databases", "16"])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -139,7 +150,7 @@ impl RedisServer {
     pub async fn restart(&mut self) {
         self.kill().await;
         for _ in 0..50 {
-            if let Some(child) = RedisServer::spawn(self.addr.port()).await {
+            if let Some(child) = RedisServer::spawn(self.addr.port(), &self.extra).await {
                 self.child = Some(child);
                 return;
             }
