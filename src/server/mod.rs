@@ -136,6 +136,9 @@ impl ServerBuilder {
         let hints = backend.hints();
         state.warm = hints.warm;
         state.durable = hints.durable;
+        if let Some(scripts) = hints.scripts.clone() {
+            state.scripts = scripts;
+        }
         let c = &state.config;
         // A cache pays off in front of a backend with a change feed, which
         // keeps it coherent with writes made elsewhere.

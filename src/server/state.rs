@@ -108,6 +108,9 @@ pub struct ServerState {
     /// The streams follower that keeps `cache` coherent and decides when
     /// it may serve (INFO cache section, /readyz).
     pub follower: Option<FollowerHandle>,
+    /// The backend's running script ([`crate::store::Hints::scripts`]):
+    /// connections answer `-BUSY` while it is past the threshold.
+    pub scripts: Arc<crate::scripting::ScriptStatus>,
 }
 
 impl ServerState {
@@ -152,6 +155,7 @@ impl ServerState {
             )),
             cache: None,
             follower: None,
+            scripts: Arc::new(crate::scripting::ScriptStatus::default()),
             telemetry,
             config,
         }

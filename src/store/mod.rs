@@ -62,6 +62,11 @@ pub struct Hints {
     /// a store that loses its data on exit (the memory store), where
     /// SHUTDOWN SAVE fails as Redis' does when its save fails.
     pub durable: bool,
+    /// The state of the script the backend runs, when it runs scripts:
+    /// connections answer `-BUSY` from it while a script is past
+    /// `busy-reply-threshold`, and CONFIG SET changes the threshold
+    /// through it. None: the backend runs no scripts.
+    pub scripts: Option<Arc<crate::scripting::ScriptStatus>>,
 }
 
 /// What every leaf store is: a cloneable tower service over [`Request`]s
