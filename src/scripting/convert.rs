@@ -167,9 +167,13 @@ fn to_reply(value: &Value, resp3: bool, depth: usize) -> Reply {
     }
 }
 
-/// C's `(long long)` of a Lua number: truncation toward zero (Rust's cast
-/// saturates where C's is undefined).
+/// C's `(long long)` of a Lua number as x86-64 computes it: truncation
+/// toward zero, and the "integer indefinite" `i64::MIN` for NaN and
+/// anything out of range (`return math.huge` gives that on Redis).
 fn number_to_i64(n: f64) -> i64 {
+    if n.is_nan() || n >= 9_223_372_036_854_775_808.0 || n < -9_223_372_036_854_775_808.0 {
+        return i64::MIN;
+    }
     n as i64
 }
 

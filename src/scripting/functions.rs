@@ -173,9 +173,11 @@ pub fn load(engine: &mut Engine, code: &Bytes, replace: bool) -> Result<String, 
     if engine.libraries.libraries.contains_key(&name) && !replace {
         return Err(Reply::error(format!("ERR Library '{name}' already exists")));
     }
+    // The code after the `#!` line, its line break kept (line numbers).
+    let body = memchr::memchr(b'\n', code).map_or(&code[..0], |end| &code[end..]);
     let chunk = engine
         .lua
-        .load(&code[..])
+        .load(body)
         .set_name("@user_function")
         .set_mode(mlua::ChunkMode::Text)
         .set_environment(engine.function_globals.clone())
@@ -334,7 +336,13 @@ fn list(engine: &Engine, args: &[Bytes]) -> Reply {
                     ),
                     (
                         Reply::bulk("flags"),
-                        Reply::Set(f.flags.names().into_iter().map(Reply::bulk).collect()),
+                        Reply::Set(
+                            f.flags
+                                .names()
+                                .into_iter()
+                                .map(|n| Reply::Simple(Bytes::from_static(n.as_bytes())))
+                                .collect(),
+                        ),
                     ),
                 ])
             })

@@ -155,7 +155,13 @@ impl Engine {
         let host = lua.create_table()?;
         host.raw_set(
             "sha1hex",
-            lua.create_function(|lua, s: mlua::String| lua.create_string(sha1_hex(&s.as_bytes())))?,
+            lua.create_function(|lua, args: MultiValue| {
+                if args.len() != 1 {
+                    return Err(ScriptError::raise("ERR wrong number of arguments"));
+                }
+                let data = value_arg(&args[0]).unwrap_or_default();
+                lua.create_string(sha1_hex(&data))
+            })?,
         )?;
         host.raw_set(
             "log",
@@ -169,11 +175,68 @@ impl Engine {
                 Ok(())
             })?,
         )?;
+        let in_run = host.clone();
         host.raw_set(
-            "command_exists",
-            lua.create_function(|_, args: MultiValue| {
-                let argv: Vec<Bytes> = args.iter().filter_map(value_arg).collect();
-                Ok(matches!(find_command(&argv), Ok(_) | Err(Refusal::Arity)))
+            "acl_check_cmd",
+            lua.create_function(move |_, args: MultiValue| {
+                if in_run.raw_get::<Option<Function>>("dispatch")?.is_none() {
+                    return Err(ScriptError::raise(
+                        "ERR redis.acl_check_cmd can only be called inside a script invocation",
+                    ));
+                }
+                if args.is_empty() {
+                    return Err(ScriptError::raise(
+                        "ERR Please specify at least one argument for this redis lib call",
+                    ));
+                }
+                let mut argv = Vec::with_capacity(args.len());
+                for v in args.iter() {
+                    match value_arg(v) {
+                        Some(a) => argv.push(a),
+                        None => {
+                            return Err(ScriptError::raise(
+                                "ERR Lua redis lib command arguments must be strings or integers",
+                            ))
+                        }
+                    }
+                }
+                match find_command(&argv) {
+                    // No ACL users but `default`, who may run everything.
+                    Ok(_) | Err(Refusal::Arity) => Ok(true),
+                    Err(Refusal::Unknown) => Err(ScriptError::raise(
+                        "ERR Invalid command passed to redis.acl_check_cmd()",
+                    )),
+                }
+            })?,
+        )?;
+        let resp_host = host.clone();
+        host.raw_set(
+            "setresp",
+            lua.create_function(move |_, args: MultiValue| {
+                if resp_host.raw_get::<Option<Function>>("dispatch")?.is_none() {
+                    return Err(ScriptError::raise(
+                        "ERR redis.setresp can only be called inside a script invocation",
+                    ));
+                }
+                if args.len() != 1 {
+                    return Err(ScriptError::raise(
+                        "ERR redis.setresp() requires one argument.",
+                    ));
+                }
+                let resp = match &args[0] {
+                    Value::Integer(i) => *i as f64,
+                    Value::Number(n) => *n,
+                    Value::String(s) => s
+                        .to_str()
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok())
+                        .unwrap_or(0.0),
+                    _ => 0.0,
+                };
+                if resp != 2.0 && resp != 3.0 {
+                    return Err(ScriptError::raise("ERR RESP version must be 2 or 3."));
+                }
+                resp_host.raw_set("resp", resp as i64)
             })?,
         )?;
         let dispatcher = host.clone();
@@ -292,22 +355,20 @@ impl Engine {
             return Ok(sha);
         }
         let (flags, code) = parse_shebang(body)?;
-        let name = format!("f_{sha}");
-        let mut source = Vec::with_capacity(code.len() + 64);
-        source.extend_from_slice(b"function ");
-        source.extend_from_slice(name.as_bytes());
-        source.extend_from_slice(b"() ");
-        source.extend_from_slice(code);
-        source.extend_from_slice(b"\nend");
+        // Redis 7 loads the body itself as the chunk (the shebang line's
+        // line break stays, so line numbers do not move).
         let func = self
-            .compile(&source, "@user_script", &name)
-            .map_err(|e| match e {
-                Compile::Syntax(msg) => {
-                    Reply::error(format!("ERR Error compiling script (new function): {msg}"))
-                }
-                Compile::Run(msg) => {
-                    Reply::error(format!("ERR Error running script (new function): {msg}"))
-                }
+            .lua
+            .load(code)
+            .set_name("@user_script")
+            .set_mode(mlua::ChunkMode::Text)
+            .set_environment(self.globals.clone())
+            .into_function()
+            .map_err(|e| {
+                Reply::error(format!(
+                    "ERR Error compiling script (new function): {}",
+                    lua_message(&e)
+                ))
             })?;
         self.scripts.insert(
             sha.clone(),
@@ -318,33 +379,6 @@ impl Engine {
             },
         );
         Ok(sha)
-    }
-
-    /// Load `source` (which defines the global `name`) in a scratch
-    /// environment and return that function, bound to the read-only
-    /// globals.
-    fn compile(&self, source: &[u8], chunk: &str, name: &str) -> Result<Function, Compile> {
-        let scratch = self
-            .lua
-            .create_table()
-            .map_err(|e| Compile::Run(e.to_string()))?;
-        let loaded = self
-            .lua
-            .load(source)
-            .set_name(chunk)
-            .set_mode(mlua::ChunkMode::Text)
-            .set_environment(scratch.clone())
-            .into_function()
-            .map_err(|e| Compile::Syntax(lua_message(&e)))?;
-        loaded
-            .call::<()>(())
-            .map_err(|e| Compile::Run(lua_message(&e)))?;
-        let func: Function = scratch
-            .raw_get(name)
-            .map_err(|e| Compile::Run(lua_message(&e)))?;
-        func.set_environment(self.globals.clone())
-            .map_err(|e| Compile::Run(lua_message(&e)))?;
-        Ok(func)
     }
 
     fn eval(&mut self, a: &[Bytes], sha: bool, ro: bool, db: u32, host: &mut dyn Host) -> Reply {
@@ -504,11 +538,6 @@ impl Engine {
     pub fn script_body(&self, sha: &str) -> Option<&Bytes> {
         self.scripts.get(sha).map(|s| &s.body)
     }
-}
-
-enum Compile {
-    Syntax(String),
-    Run(String),
 }
 
 /// A command a script may not call, and why.

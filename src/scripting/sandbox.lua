@@ -5,10 +5,12 @@
 -- a patched Lua (`lua_enablereadonlytable`). Stock Lua 5.1 has no such
 -- thing, so user code sees read-only *views*: empty proxy tables whose
 -- metatables read through to the real tables and refuse every write with
--- Redis' texts. `rawset`, `setmetatable`, `setfenv`, `getfenv`,
--- `loadstring` and `load` are wrapped so they cannot reach around a view.
--- Only the globals Redis allows are visible; `print`, `dofile`,
--- `loadfile`, `os`, `io`, `require`, `package` and `debug` are not.
+-- Redis' texts. `rawset`, `setmetatable`, `loadstring` and `load` are
+-- wrapped so they cannot reach around a view (or load bytecode). Only the
+-- globals Redis allows are visible; `print`, `dofile`, `loadfile`, `os`,
+-- `io`, `require`, `package` and `debug` are not, nor `getfenv`,
+-- `setfenv` and `newproxy`, which Redis' security releases withdrew from
+-- scripts (they reach around any sandbox).
 --
 -- Arguments: the real global table, the host API table (functions written
 -- in Rust, see mod.rs), and the name of this chunk (frames of this chunk are
@@ -17,7 +19,7 @@ local real, host = ...
 
 local error, type, tostring, select, rawget = error, type, tostring, select, rawget
 local raw_rawset, raw_setmetatable = rawset, setmetatable
-local raw_getfenv, raw_setfenv = getfenv, setfenv
+local raw_setfenv = setfenv
 local raw_loadstring, raw_load, raw_pcall = loadstring, load, pcall
 
 
@@ -60,17 +62,9 @@ redis.pcall = function(...)
     in_run('redis.call/pcall')
     return (host.dispatch(false, ...))
 end
-redis.setresp = function(...)
-    in_run('redis.setresp')
-    if select('#', ...) ~= 1 then
-        raise('redis.setresp() requires one argument.')
-    end
-    local resp = tonumber((...))
-    if resp ~= 2 and resp ~= 3 then
-        raise('RESP version must be 2 or 3.')
-    end
-    host.resp = resp
-end
+-- Rust functions, like redis.call: their errors keep the script's line
+-- even from a tail call.
+redis.setresp = host.setresp
 redis.log = function(...)
     local n = select('#', ...)
     if n < 2 then
@@ -96,16 +90,7 @@ redis.log = function(...)
     end
     host.log(level, table.concat(parts))
 end
-redis.sha1hex = function(...)
-    if select('#', ...) ~= 1 then
-        raise('wrong number of arguments')
-    end
-    local s = ...
-    if type(s) ~= 'string' and type(s) ~= 'number' then
-        s = ''
-    end
-    return host.sha1hex(tostring(s))
-end
+redis.sha1hex = host.sha1hex
 redis.error_reply = function(...)
     local e = ...
     if select('#', ...) ~= 1 or type(e) ~= 'string' then
@@ -140,22 +125,7 @@ redis.breakpoint = function()
     return false
 end
 redis.debug = function() end
-redis.acl_check_cmd = function(...)
-    in_run('redis.acl_check_cmd')
-    if select('#', ...) == 0 then
-        raise('Please specify at least one argument for this redis lib call')
-    end
-    for j = 1, select('#', ...) do
-        local v = select(j, ...)
-        if type(v) ~= 'string' and type(v) ~= 'number' then
-            raise('Lua redis lib command arguments must be strings or integers')
-        end
-    end
-    if not host.command_exists(...) then
-        raise('Invalid command passed to redis.acl_check_cmd()')
-    end
-    return true
-end
+redis.acl_check_cmd = host.acl_check_cmd
 redis.REDIS_VERSION = host.version
 redis.REDIS_VERSION_NUM = host.version_num
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
@@ -165,8 +135,10 @@ real.redis = redis
 local READONLY = 'Attempt to modify a readonly table'
 local protected = raw_setmetatable({}, { __mode = 'k' })
 
+-- From rawset and setmetatable: Redis raises these from C, without the
+-- script's position in the message.
 local function refuse()
-    error(READONLY, 3)
+    error(READONLY, 0)
 end
 
 local function readonly_newindex()
@@ -207,9 +179,9 @@ end)
 local allowed = {
     'xpcall', 'tostring', 'setmetatable', 'next', 'assert', 'tonumber', 'rawequal',
     'collectgarbage', 'getmetatable', 'rawset', 'pcall', 'coroutine', 'type', 'select',
-    'unpack', 'gcinfo', 'pairs', 'rawget', 'ipairs', '_VERSION', 'error', 'newproxy',
+    'unpack', 'gcinfo', 'pairs', 'rawget', 'ipairs', '_VERSION', 'error',
     'string', 'math', 'table', 'cjson', 'bit', 'cmsgpack', 'struct', 'redis',
-    'getfenv', 'setfenv', 'loadstring', 'load',
+    'loadstring', 'load',
 }
 
 -- Redis' pcall hands back the message of an error table ({err = ...}).
@@ -247,29 +219,10 @@ local wrappers = {
         end
         return raw_setmetatable(t, mt)
     end,
-    getfenv = function(f)
-        if f == nil then
-            f = 1
-        end
-        if type(f) == 'number' and f > 0 then
-            f = f + 1
-        end
-        local env = raw_getfenv(f)
-        if env == real then
-            return G
-        end
-        return env
-    end,
-    setfenv = function(f, env)
-        if f == 0 then
-            refuse()
-        end
-        if type(f) == 'number' and f > 0 then
-            f = f + 1
-        end
-        return raw_setfenv(f, env)
-    end,
     loadstring = function(s, name)
+        if type(s) == 'string' and s:byte(1) == 27 then
+            return nil, 'binary chunks are not allowed'
+        end
         local f, e = raw_loadstring(s, name)
         if f then
             raw_setfenv(f, G)
@@ -277,7 +230,18 @@ local wrappers = {
         return f, e
     end,
     load = function(fn, name)
-        local f, e = raw_load(fn, name)
+        local first = true
+        local reader = function()
+            local piece = fn()
+            if first and type(piece) == 'string' and #piece > 0 then
+                first = false
+                if piece:byte(1) == 27 then
+                    error('binary chunks are not allowed')
+                end
+            end
+            return piece
+        end
+        local f, e = raw_load(reader, name)
         if f then
             raw_setfenv(f, G)
         end
