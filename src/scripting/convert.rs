@@ -171,7 +171,7 @@ fn to_reply(value: &Value, resp3: bool, depth: usize) -> Reply {
 /// toward zero, and the "integer indefinite" `i64::MIN` for NaN and
 /// anything out of range (`return math.huge` gives that on Redis).
 fn number_to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9_223_372_036_854_775_808.0 || n < -9_223_372_036_854_775_808.0 {
+    if n.is_nan() || !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
         return i64::MIN;
     }
     n as i64

@@ -140,6 +140,8 @@ pub struct Engine {
     status: Arc<ScriptStatus>,
     /// Runs since the last incremental GC step.
     runs: u32,
+    /// The VM's memory limit, bytes.
+    memory_limit: usize,
 }
 
 impl Engine {
@@ -286,9 +288,12 @@ impl Engine {
         let hook_status = status.clone();
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(100_000),
-            move |_, _| match hook_status.interrupt() {
-                Some(why) => Err(ScriptError::raise(format!("ERR {why}"))),
-                None => Ok(VmState::Continue),
+            move |_, _| {
+                hook_status.hand_off();
+                match hook_status.interrupt() {
+                    Some(why) => Err(ScriptError::raise(format!("ERR {why}"))),
+                    None => Ok(VmState::Continue),
+                }
             },
         );
         lua.set_memory_limit(memory_limit)?;
@@ -306,6 +311,7 @@ impl Engine {
             libraries,
             status,
             runs: 0,
+            memory_limit,
         })
     }
 
@@ -454,7 +460,11 @@ impl Engine {
         self.status.finish();
         let _ = self.host.raw_set("dispatch", Value::Nil);
         self.runs += 1;
-        if self.runs >= 50 {
+        // A script that ran out of memory (or nearly) leaves its garbage:
+        // collect it now, or the next script starts out of memory.
+        if self.lua.used_memory() > self.memory_limit / 2 {
+            let _ = self.lua.gc_collect();
+        } else if self.runs >= 50 {
             self.runs = 0;
             let _ = self.lua.gc_step_kbytes(50);
         }
@@ -488,7 +498,12 @@ impl Engine {
             } else {
                 visible.raw_set("KEYS", keys)?;
                 visible.raw_set("ARGV", args)?;
-                self.run_eval.call(run.func.clone())
+                let out = self.run_eval.call(run.func.clone());
+                // KEYS and ARGV are the running script's alone: a function
+                // (or the next script's bug) must not find them.
+                visible.raw_set("KEYS", Value::Nil)?;
+                visible.raw_set("ARGV", Value::Nil)?;
+                out
             };
             host_table.raw_set("dispatch", Value::Nil)?;
             out

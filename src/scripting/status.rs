@@ -36,6 +36,8 @@ pub struct ScriptStatus {
     kill: AtomicBool,
     /// It has called a write command (it can no longer be killed).
     wrote: AtomicBool,
+    /// Its runtime thread has been handed over ([`ScriptStatus::hand_off`]).
+    handed_off: AtomicBool,
     /// Milliseconds since `epoch` when it started.
     started_ms: AtomicU64,
     /// `busy-reply-threshold` (`lua-time-limit`), milliseconds; 0: never busy.
@@ -67,6 +69,7 @@ impl ScriptStatus {
             busy: AtomicBool::new(false),
             kill: AtomicBool::new(false),
             wrote: AtomicBool::new(false),
+            handed_off: AtomicBool::new(false),
             started_ms: AtomicU64::new(0),
             threshold_ms: AtomicU64::new(threshold_ms),
             load_deadline_ms: AtomicU64::new(0),
@@ -92,6 +95,7 @@ impl ScriptStatus {
         self.busy.store(false, Ordering::Relaxed);
         self.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
+        self.handed_off.store(false, Ordering::Relaxed);
         self.started_ms.store(self.now_ms(), Ordering::Relaxed);
         self.running.store(true, Ordering::Release);
     }
@@ -133,6 +137,32 @@ impl ScriptStatus {
         }
         self.tick()
             .then_some("Script killed by user with SCRIPT KILL...")
+    }
+
+    /// From the Lua hook: once a script has run for a millisecond, give its
+    /// runtime worker's other tasks (and the I/O driver, which tokio may
+    /// have left with this worker) to a new thread, and go on running the
+    /// script here as a blocking section (`tokio::task::block_in_place`).
+    /// Without it, a script holding a worker can leave every other
+    /// connection unread until it ends, so nobody would ever see `-BUSY`.
+    /// Short scripts never pay for it. A current-thread runtime (the
+    /// in-process tests) has no other thread to hand over to.
+    pub(crate) fn hand_off(&self) {
+        if !self.is_running() || self.handed_off.load(Ordering::Relaxed) {
+            return;
+        }
+        let ran = self
+            .now_ms()
+            .saturating_sub(self.started_ms.load(Ordering::Relaxed));
+        if ran < 1 {
+            return;
+        }
+        self.handed_off.store(true, Ordering::Relaxed);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+                tokio::task::block_in_place(|| {});
+            }
+        }
     }
 
     /// From the running script's hook: marks it busy once past the
