@@ -37,6 +37,7 @@ the proxy without cache; target: at most 0.2 ms above the direct p99). All
 servers share the server core. Writes target/vs-redis-upstream.md.
 """
 import csv
+import hashlib
 import io
 import os
 import shutil
@@ -71,16 +72,30 @@ WORKLOADS = [
     ("HSET -P 16", "hset", 16, "HSET"),
     ("PING_INLINE -P 1", "ping_inline", 1, "PING_INLINE"),
 ]
+# The script of the EVALSHA workload (issue 21): INCR and EXPIRE of one
+# key, as a rate limiter's counter does. Loaded once per server with
+# SCRIPT LOAD (load_script) before the rounds.
+EVALSHA_SCRIPT = "local n = redis.call('incr', KEYS[1]) redis.call('expire', KEYS[1], 60) return n"
+EVALSHA_SHA = hashlib.sha1(EVALSHA_SCRIPT.encode()).hexdigest()
 # Custom commands: (label, args, pipeline)
 CUSTOM = [
+    ("EVALSHA INCR+EXPIRE -P 16", ["evalsha", EVALSHA_SHA, "1", "key:__rand_int__"], 16),
     ("MGET (10 keys) -P 16", ["mget"] + ["key:__rand_int__"] * 10, 16),
     ("GET/SET 50/50 -P 16", None, 16),
 ]
 TARGETS = {
     "GET -P 1": 1.0, "SET -P 1": 1.0, "GET -P 16": 1.2, "SET -P 16": 1.2,
     "MSET (10 keys) -P 16": 1.0, "MGET (10 keys) -P 16": 1.0, "INCR -P 16": 1.0, "HSET -P 16": 1.2,
-    "GET/SET 50/50 -P 16": 1.0,
+    "GET/SET 50/50 -P 16": 1.0, "EVALSHA INCR+EXPIRE -P 16": 1.0,
 }
+
+
+def load_script(port):
+    """SCRIPT LOAD the EVALSHA workload's script."""
+    out = subprocess.run(["redis-cli", "-p", str(port), "script", "load", EVALSHA_SCRIPT],
+                         capture_output=True, text=True, timeout=30)
+    if out.stdout.strip() != EVALSHA_SHA:
+        raise RuntimeError(f"SCRIPT LOAD on port {port}: {out.stdout} {out.stderr}")
 
 
 def free_port():
@@ -361,6 +376,8 @@ def main():
         redis = start_redis(rport, workdir)
         redynamo = start_redynamo(yport)
         try:
+            for port in (rport, yport):
+                load_script(port)
             for round_no in range(ROUNDS):
                 order = [("redis", rport), ("redynamo", yport)]
                 if round_no % 2:

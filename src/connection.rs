@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use redynamo_layers::command::{self, CommandId, CommandSpec, InMulti};
+use redynamo_layers::command::{self, CommandId, CommandSpec, Flags, InMulti};
 use redynamo_layers::error::error_reply;
 use redynamo_layers::metrics::Outcome;
 use redynamo_layers::reply::errors;
@@ -628,6 +628,15 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         ) {
             self.refuse(Some(spec), errors::NOAUTH).await;
             return None;
+        }
+        // A script past busy-reply-threshold holds the store: everything
+        // but the few `allow_busy` commands (SCRIPT KILL, SHUTDOWN …)
+        // answers -BUSY, as in Redis' processCommand.
+        if let Some(busy) = self.state.scripts.busy_reply() {
+            if !spec.flags.contains(Flags::ALLOW_BUSY) {
+                self.refuse(Some(spec), busy).await;
+                return None;
+            }
         }
         // CLIENT PAUSE holds the command here, before MULTI queues it, as
         // in Redis' processCommand.

@@ -162,6 +162,24 @@ const PARAMS: &[Param] = &[
         get: |s| s.config.enable_debug_command.as_str().to_string(),
         set: None,
     },
+    // How long a script runs before other clients get -BUSY
+    // (docs/scripting.md); lua-time-limit is its old name.
+    Param {
+        name: "busy-reply-threshold",
+        get: |s| s.scripts.threshold_ms().to_string(),
+        set: Some(|s, v| {
+            s.scripts.set_threshold_ms(parse_num(v)?);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "lua-time-limit",
+        get: |s| s.scripts.threshold_ms().to_string(),
+        set: Some(|s, v| {
+            s.scripts.set_threshold_ms(parse_num(v)?);
+            Ok(())
+        }),
+    },
     // The latency monitor (LATENCY) is off, Redis' default: nothing is
     // sampled, so LATENCY LATEST and HISTORY are empty.
     Param {

@@ -122,6 +122,9 @@ pub enum Route {
     Watch,
     /// UNWATCH.
     Unwatch,
+    /// EVAL, EVALSHA, FCALL, SCRIPT …, FUNCTION … (and their `_RO`
+    /// forms): run by the store's Lua engine ([`crate::scripting`]).
+    Script,
     /// Nothing a store answers (session and admin commands).
     NotStored,
 }
@@ -157,6 +160,10 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Bzpopmin | Bzpopmax | Bzmpop | Blmpop => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
+        Eval | EvalRo | Evalsha | EvalshaRo | Fcall | FcallRo | Script | ScriptExists
+        | ScriptFlush | ScriptHelp | ScriptKill | ScriptLoad | Function | FunctionDelete
+        | FunctionDump | FunctionFlush | FunctionHelp | FunctionKill | FunctionList
+        | FunctionLoad | FunctionRestore | FunctionStats => Route::Script,
         Watch => Route::Watch,
         Unwatch => Route::Unwatch,
         // The session's (connection) and the admin layer's.

@@ -146,6 +146,9 @@ impl ServerBuilder {
             report.attach(&state.telemetry);
         }
         state.backend_report = hints.report;
+        if let Some(scripts) = hints.scripts.clone() {
+            state.scripts = scripts;
+        }
         let c = &state.config;
         // A cache pays off in front of a backend with a change feed, which
         // keeps it coherent with writes made elsewhere.

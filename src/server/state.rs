@@ -113,6 +113,9 @@ pub struct ServerState {
     /// The backend's own readiness, INFO section and metrics, if it has
     /// any ([`crate::store::Hints::report`]).
     pub backend_report: Option<Arc<dyn crate::store::BackendReport>>,
+    /// The backend's running script ([`crate::store::Hints::scripts`]):
+    /// connections answer `-BUSY` while it is past the threshold.
+    pub scripts: Arc<crate::scripting::ScriptStatus>,
 }
 
 impl ServerState {
@@ -162,6 +165,7 @@ impl ServerState {
             cache: None,
             follower: None,
             backend_report: None,
+            scripts: Arc::new(crate::scripting::ScriptStatus::default()),
             telemetry,
             config,
         }

@@ -68,6 +68,11 @@ pub struct Hints {
     /// it can serve (/readyz), an INFO section and metrics of its own (the
     /// upstream proxy's connections). None: nothing more.
     pub report: Option<Arc<dyn BackendReport>>,
+    /// The state of the script the backend runs, when it runs scripts:
+    /// connections answer `-BUSY` from it while a script is past
+    /// `busy-reply-threshold`, and CONFIG SET changes the threshold
+    /// through it. None: the backend runs no scripts.
+    pub scripts: Option<Arc<crate::scripting::ScriptStatus>>,
 }
 
 /// A backend's own readiness, INFO section and metrics

@@ -16,6 +16,7 @@ use super::{MemoryConfig, State};
 use crate::commands::keyspace::{Head, Kind};
 use crate::commands::server::{scan_reply, DbCommand};
 use crate::commands::{self, transactions, Clock, Keyspace, Ks, Route};
+use crate::scripting::{Engine, Host};
 use crate::util::clock;
 
 /// One command's view of the store.
@@ -113,8 +114,28 @@ impl<'a> MemKeyspace<'a> {
                 self.state.watches.unwatch(self.client.id);
                 Reply::ok()
             }
+            Route::Script => self.script(cmd),
             Route::NotStored => commands::unsupported(cmd.spec.name, "memory"),
         }
+    }
+
+    /// A scripting command: run by the store's Lua engine, whose
+    /// `redis.call` comes back here ([`ScriptHost`]), all inside this
+    /// critical section.
+    fn script(&mut self, cmd: &Command) -> Reply {
+        let engine = match self.state.scripting.take() {
+            Some(engine) => engine,
+            None => match Engine::new(self.state.scripts.clone(), self.config.lua_memory_limit) {
+                Ok(engine) => engine,
+                Err(e) => return Reply::error(format!("ERR cannot start the Lua engine: {e}")),
+            },
+        };
+        let mut engine = engine;
+        let db = self.db;
+        let reply = engine.command(cmd, db, &mut ScriptHost { ks: self });
+        self.db = db;
+        self.state.scripting = Some(engine);
+        reply
     }
 
     fn watch(&mut self, keys: &[Bytes]) -> Reply {
@@ -145,7 +166,12 @@ impl<'a> MemKeyspace<'a> {
         if aborted {
             return Reply::NullArray;
         }
-        let reply = transactions::exec(self, queued, |ks, cmd| Ok(ks.db_command(cmd)));
+        let reply = transactions::exec(self, queued, |ks, cmd| {
+            Ok(match commands::route(cmd.spec) {
+                Route::Script => ks.script(cmd),
+                _ => ks.db_command(cmd),
+            })
+        });
         never_interrupted(Some(reply))
     }
 
@@ -243,6 +269,29 @@ impl<'a> MemKeyspace<'a> {
         // A client blocked on a key the swap brought in may be served.
         self.state.blocked.signal_db(x);
         self.state.blocked.signal_db(y);
+    }
+}
+
+/// How a script's `redis.call` runs a command on the memory store.
+struct ScriptHost<'k, 'a> {
+    ks: &'k mut MemKeyspace<'a>,
+}
+
+impl Host for ScriptHost<'_, '_> {
+    fn call(&mut self, cmd: &Command, db: u32) -> Reply {
+        let home = self.ks.db;
+        self.ks.db = db;
+        let reply = match commands::route(cmd.spec) {
+            Route::Keyed => never_interrupted(commands::apply(cmd, self.ks)),
+            Route::Db => self.ks.db_command(cmd),
+            _ => commands::unsupported(cmd.spec.name, "memory"),
+        };
+        self.ks.db = home;
+        reply
+    }
+
+    fn databases(&self) -> u32 {
+        self.ks.databases()
     }
 }
 
