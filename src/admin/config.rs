@@ -122,6 +122,17 @@ const PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "notify-keyspace-events",
+        get: |s| s.notifier.flags_string(),
+        set: Some(|s, v| s.notifier.set_flags(v)),
+    },
+    // Only the pubsub class bounds anything (src/server/pubsub.rs).
+    Param {
+        name: "client-output-buffer-limit",
+        get: |s| s.pubsub.limits.describe(),
+        set: Some(|s, v| s.pubsub.limits.set(v)),
+    },
+    Param {
         name: "slowlog-log-slower-than",
         get: |s| s.slowlog.threshold_us().to_string(),
         set: Some(|s, v| {

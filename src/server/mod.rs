@@ -15,7 +15,9 @@
 //! still running is dropped.
 
 pub mod clients;
+pub mod notify;
 pub mod pause;
+pub mod pubsub;
 pub mod state;
 
 use std::future::Future;
@@ -134,6 +136,7 @@ impl ServerBuilder {
             state.allocator = name;
         }
         let hints = backend.hints();
+        backend.set_notifier(state.notifier.clone());
         state.warm = hints.warm;
         state.durable = hints.durable;
         let c = &state.config;

@@ -13,7 +13,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::clients::Clients;
+use super::notify::Notifier;
 use super::pause::ClientPause;
+use super::pubsub::PubSub;
 use crate::config::Config;
 use crate::follower::FollowerHandle;
 use crate::store::BackendStats;
@@ -71,6 +73,11 @@ pub struct ServerState {
     pub clients: Clients,
     /// CLIENT PAUSE's pause, which connections wait on.
     pub pause: ClientPause,
+    /// Who listens to which channel; PUBLISH, keyspace notifications and
+    /// tracking invalidations are delivered through it.
+    pub pubsub: Arc<PubSub>,
+    /// `notify-keyspace-events` and where the stores' events go.
+    pub notifier: Arc<Notifier>,
     pub stats: ServerStats,
     pub started: Instant,
     pub started_unix_secs: u64,
@@ -117,6 +124,7 @@ impl ServerState {
         backend_stats: StatsSource,
         telemetry: Telemetry,
     ) -> ServerState {
+        let pubsub = Arc::new(PubSub::default());
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();
@@ -130,6 +138,8 @@ impl ServerState {
             credentials: Credentials::new(config.requirepass.clone()),
             clients: Clients::default(),
             pause: ClientPause::default(),
+            pubsub: pubsub.clone(),
+            notifier: Arc::new(Notifier::new(pubsub)),
             stats: ServerStats::default(),
             started: Instant::now(),
             started_unix_secs: crate::util::now_ms() / 1000,

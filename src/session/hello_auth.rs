@@ -154,6 +154,7 @@ impl Session {
     /// the UNWATCH first, [`Session::unwatch`]): back to db 0, RESP2, no
     /// name, and not authenticated if a password is required.
     pub fn reset(&mut self) -> Reply {
+        self.leave_pubsub();
         self.set_db(0);
         self.set_version(ProtocolVersion::Resp2);
         self.entry.info.set_name(None);

@@ -10,6 +10,8 @@
 //! - [`hello_auth`]: AUTH, HELLO, SELECT, RESET;
 //! - [`multi`]: MULTI, DISCARD, EXEC, WATCH and the queue;
 //! - [`client`]: every CLIENT subcommand;
+//! - [`pubsub`]: the subscribe family, the client's subscriptions and
+//!   push mailbox, and the RESP2 subscribed-mode rules;
 //! - [`shutdown`]: SHUTDOWN, which starts the server's graceful drain and
 //!   closes the connection.
 //!
@@ -21,6 +23,7 @@
 pub mod client;
 pub mod hello_auth;
 pub mod multi;
+pub mod pubsub;
 pub mod shutdown;
 
 use std::sync::atomic::Ordering;
@@ -46,6 +49,8 @@ pub struct Session {
     multi: Option<Multi>,
     /// This client has WATCHed keys the store must forget on exit.
     watching: bool,
+    /// Subscriptions and the push mailbox, from the first SUBSCRIBE on.
+    pubsub: Option<pubsub::Subscriptions>,
 }
 
 impl Session {
@@ -59,6 +64,7 @@ impl Session {
             version: ProtocolVersion::Resp2,
             multi: None,
             watching: false,
+            pubsub: None,
         }
     }
 
@@ -102,6 +108,7 @@ impl Session {
         self.version = v;
         let n = if v == ProtocolVersion::Resp3 { 3 } else { 2 };
         self.entry.resp.store(n, Ordering::Relaxed);
+        self.pubsub_version_changed();
     }
 
     /// A request for the stack, in this session's db and on behalf of its

@@ -14,6 +14,7 @@ use super::db::Db;
 use super::entry::{Entry, Value};
 use super::{MemoryConfig, State};
 use crate::commands::keyspace::{Head, Kind};
+use crate::commands::notify::class;
 use crate::commands::server::{scan_reply, DbCommand};
 use crate::commands::{self, transactions, Clock, Keyspace, Ks, Route};
 use crate::util::clock;
@@ -84,6 +85,7 @@ impl<'a> MemKeyspace<'a> {
                 self.state.stats.expired_keys += 1;
                 let db = self.db;
                 self.state.watches.touch(db, e.key());
+                self.state.notify(class::EXPIRED, "expired", db, key);
             }
         }
         expired
@@ -293,6 +295,11 @@ impl Clock for MemKeyspace<'_> {
 impl Keyspace for MemKeyspace<'_> {
     fn db(&self) -> u32 {
         self.db
+    }
+
+    fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.db;
+        self.state.notify(class, event, db, key);
     }
 
     fn select(&mut self, db: u32) {

@@ -38,6 +38,8 @@ pub use entry::{Collection, Entry, Value};
 
 use super::{Backend, BackendStats, DbStats, Hints};
 use crate::commands;
+use crate::commands::notify::class;
+use crate::server::notify::{Event, Notifier};
 use crate::util::clock::Clock;
 
 /// Settings of the memory store.
@@ -84,6 +86,39 @@ pub(crate) struct State {
     pub(crate) stats: Counters,
     /// Clients parked in blocking commands, by key.
     pub(crate) blocked: blocking::Blocked,
+    /// Where keyspace events go (set once by the server).
+    pub(crate) notifier: Option<Arc<Notifier>>,
+    /// Events the running command raised, published after it
+    /// ([`State::publish_events`]) while the lock is still held, so they
+    /// go out in the order commands ran.
+    pub(crate) events: Vec<Event>,
+}
+
+impl State {
+    /// Raise an event in db `db` if anyone asked for its class.
+    pub(crate) fn notify(&mut self, class: u32, event: &'static str, db: u32, key: &[u8]) {
+        if self.notifier.as_ref().is_some_and(|n| n.wants(class)) {
+            self.events.push(Event {
+                class,
+                event,
+                db,
+                key: Bytes::copy_from_slice(key),
+            });
+        }
+    }
+
+    /// Publish what the last command raised.
+    pub(crate) fn publish_events(&mut self) {
+        if self.events.is_empty() {
+            return;
+        }
+        if let Some(n) = &self.notifier {
+            for e in self.events.drain(..) {
+                n.publish(&e);
+            }
+        }
+        self.events.clear();
+    }
 }
 
 #[derive(Default)]
@@ -177,6 +212,8 @@ impl MemoryStore {
             watches: Watches::default(),
             stats: Counters::default(),
             blocked: blocking::Blocked::default(),
+            notifier: None,
+            events: Vec::new(),
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -193,6 +230,7 @@ impl MemoryStore {
         let mut state = self.shared.state.lock();
         let config = &self.shared.config;
         let reply = keyspace::MemKeyspace::new(&mut state, config, &config.clock, req).execute(req);
+        state.publish_events();
         if state.blocked.has_ready() {
             blocking::serve_ready(&self.shared, &mut state);
         }
@@ -205,6 +243,7 @@ impl MemoryStore {
         let config = &self.shared.config;
         let outcome =
             keyspace::MemKeyspace::new(&mut state, config, &config.clock, &req).blocking(&req);
+        state.publish_events();
         match outcome {
             commands::Blocking::Done(reply) => {
                 if state.blocked.has_ready() {
@@ -232,9 +271,11 @@ fn expire_batch(shared: &Shared, batch: usize) -> usize {
             state.dbs[db].remove(&key);
             state.stats.expired_keys += 1;
             state.watches.touch(db as u32, &key);
+            state.notify(class::EXPIRED, "expired", db as u32, &key);
             removed += 1;
         }
     }
+    state.publish_events();
     removed
 }
 
@@ -308,6 +349,10 @@ impl Backend for MemoryStore {
 
     fn name(&self) -> &'static str {
         "memory"
+    }
+
+    fn set_notifier(&self, notifier: Arc<Notifier>) {
+        self.shared.state.lock().notifier = Some(notifier);
     }
 
     fn hints(&self) -> Hints {
