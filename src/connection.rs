@@ -232,6 +232,8 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         // other only while `drain_buffered` runs what was read, and every
         // flush and read ends the run (see `flush` and `read_more`).
         let info = self.entry.info.clone();
+        // Whose mailbox may be made by another client meanwhile.
+        let entry = self.entry.clone();
         loop {
             // Run everything already buffered, then flush once.
             let drained = {
@@ -269,7 +271,8 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             let pushed = async {
                 match &mailbox {
                     Some(m) => m.notified().await,
-                    None => std::future::pending().await,
+                    // Made while we wait: go round and wait on it.
+                    None => entry.mailbox_made.notified().await,
                 }
             };
 
@@ -613,6 +616,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         );
         for (spec, args) in batch {
             self.entry.touch(spec);
+            self.session.track_read(spec, &args);
             let req = self.session.request(Command { spec, args });
             match self.start(req).await {
                 Call::Done(result) if queued.is_empty() => {
@@ -723,6 +727,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             }
             return close;
         }
+        self.session.track_read(spec, &cmd.args);
         if spec.routing.blocking {
             return self.call_blocking(self.session.request(cmd)).await;
         }
@@ -953,6 +958,10 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             | Id::ClientSetinfo
             | Id::ClientSetname
             | Id::ClientUnblock => session::client::client(&self.session, &cmd),
+            Id::ClientTracking
+            | Id::ClientCaching
+            | Id::ClientGetredir
+            | Id::ClientTrackinginfo => self.session.tracking_command(cmd.spec, a),
             // No reply when the shutdown starts: the connection closes, as
             // Redis' does when the server exits.
             Id::Shutdown => match Shutdown::parse(a).map(|s| s.apply(&self.state)) {

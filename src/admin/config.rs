@@ -122,6 +122,14 @@ const PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "tracking-table-max-keys",
+        get: |s| s.tracking.max_keys.load(Ordering::Relaxed).to_string(),
+        set: Some(|s, v| {
+            s.tracking.max_keys.store(parse_num(v)?, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
         name: "notify-keyspace-events",
         get: |s| s.notifier.flags_string(),
         set: Some(|s, v| s.notifier.set_flags(v)),

@@ -131,7 +131,7 @@ fn clients(state: &ServerState) -> String {
          client_recent_max_input_buffer:0\r\n\
          client_recent_max_output_buffer:0\r\n\
          blocked_clients:{}\r\n\
-         tracking_clients:0\r\n\
+         tracking_clients:{}\r\n\
          clients_in_timeout_table:0\r\n",
         state.clients.len(),
         state.tunables.maxclients.load(Ordering::Relaxed),
@@ -141,6 +141,7 @@ fn clients(state: &ServerState) -> String {
             .iter()
             .filter(|c| c.info.block.is_blocked())
             .count(),
+        state.tracking.clients(),
     )
 }
 

@@ -217,6 +217,12 @@ pub trait Keyspace: Clock + Hashes + Lists + Sets + SortedSets {
     /// (docs/pubsub.md, "Keyspace notifications").
     fn notify(&mut self, _class: u32, _event: &'static str, _key: &[u8]) {}
 
+    /// Whether events of `class` go anywhere: a command may skip work
+    /// that only an event needs ([`super::notify::del_if_emptied`]).
+    fn notifies(&self, _class: u32) -> bool {
+        false
+    }
+
     /// OBJECT ENCODING's name for the live key's representation. The
     /// default knows strings; a store that holds collections names their
     /// encodings.

@@ -175,6 +175,7 @@ pub fn route(spec: &CommandSpec) -> Route {
         Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Ssubscribe | Sunsubscribe
         | Publish | Spublish | Pubsub | PubsubChannels | PubsubHelp | PubsubNumpat
         | PubsubNumsub | PubsubShardchannels | PubsubShardnumsub => Route::NotStored,
+        ClientTracking | ClientCaching | ClientGetredir | ClientTrackinginfo => Route::NotStored,
     }
 }
 

@@ -26,3 +26,16 @@ pub mod class {
     pub const ALL: u32 =
         GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 }
+
+use super::keyspace::{Keyspace, Ks};
+
+/// After a write that may have emptied the collection at `key` (a store
+/// deletes an empty collection): Redis' `del` event, raised after the
+/// command's own, as Redis' commands do. Looks the key up only when the
+/// store publishes generic events.
+pub fn del_if_emptied<K: Keyspace>(ks: &mut K, key: &[u8]) -> Ks<()> {
+    if ks.notifies(class::GENERIC) && !ks.exists(key)? {
+        ks.notify(class::GENERIC, "del", key);
+    }
+    Ok(())
+}

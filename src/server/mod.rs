@@ -19,6 +19,7 @@ pub mod notify;
 pub mod pause;
 pub mod pubsub;
 pub mod state;
+pub mod tracking;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::pubsub::PubSub;
+use super::tracking::Tracking;
 use crate::commands::notify::class;
 
 /// Where keyspace events go: the registry, if the flags ask for them.
@@ -28,6 +29,9 @@ use crate::commands::notify::class;
 pub struct Notifier {
     flags: AtomicU32,
     pubsub: Arc<PubSub>,
+    /// Where the keys commands change go (CLIENT TRACKING): the store's
+    /// one sink for what its commands tell the clients.
+    pub tracking: Arc<Tracking>,
 }
 
 /// One raised event, collected while a command runs.
@@ -40,10 +44,11 @@ pub struct Event {
 }
 
 impl Notifier {
-    pub fn new(pubsub: Arc<PubSub>) -> Notifier {
+    pub fn new(pubsub: Arc<PubSub>, tracking: Arc<Tracking>) -> Notifier {
         Notifier {
             flags: AtomicU32::new(0),
             pubsub,
+            tracking,
         }
     }
 

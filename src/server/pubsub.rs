@@ -232,8 +232,36 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
+    pub fn new(
+        id: u64,
+        resp3: bool,
+        kill: CancellationToken,
+        limits: Arc<OutputLimits>,
+        disconnections: Arc<AtomicU64>,
+    ) -> Mailbox {
+        Mailbox {
+            id,
+            resp3: AtomicBool::new(resp3),
+            queue: Mutex::new(Queue::default()),
+            notify: Notify::new(),
+            kill,
+            limits,
+            disconnections,
+        }
+    }
+
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Queue bytes already encoded for this client's protocol (tracking
+    /// invalidations); false when the client was closed for its limits.
+    pub fn push_bytes(&self, bytes: Bytes) -> bool {
+        let frame = Frame {
+            resp2: bytes.clone(),
+            resp3: bytes,
+        };
+        self.push(&frame)
     }
 
     pub fn set_resp3(&self, yes: bool) {
@@ -347,15 +375,24 @@ impl PubSub {
     /// A mailbox for client `id`, closed through `kill` when it passes
     /// the limits.
     pub fn mailbox(&self, id: u64, resp3: bool, kill: CancellationToken) -> Arc<Mailbox> {
-        Arc::new(Mailbox {
+        Arc::new(Mailbox::new(
             id,
-            resp3: AtomicBool::new(resp3),
-            queue: Mutex::new(Queue::default()),
-            notify: Notify::new(),
+            resp3,
             kill,
-            limits: self.limits.clone(),
-            disconnections: self.disconnections.clone(),
-        })
+            self.limits.clone(),
+            self.disconnections.clone(),
+        ))
+    }
+
+    /// A registry whose mailboxes share `limits` and `disconnections`
+    /// (the clients registry's, so that mailboxes made for any client
+    /// obey one CONFIG SET).
+    pub fn with_limits(limits: Arc<OutputLimits>, disconnections: Arc<AtomicU64>) -> PubSub {
+        PubSub {
+            limits,
+            disconnections,
+            ..PubSub::default()
+        }
     }
 
     fn table(&self, kind: Kind) -> &RwLock<HashMap<Bytes, Subscribers>> {

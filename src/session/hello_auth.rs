@@ -155,6 +155,7 @@ impl Session {
     /// name, and not authenticated if a password is required.
     pub fn reset(&mut self) -> Reply {
         self.leave_pubsub();
+        self.tracking_off();
         self.set_db(0);
         self.set_version(ProtocolVersion::Resp2);
         self.entry.info.set_name(None);

@@ -12,6 +12,8 @@
 //! - [`client`]: every CLIENT subcommand;
 //! - [`pubsub`]: the subscribe family, the client's subscriptions and
 //!   push mailbox, and the RESP2 subscribed-mode rules;
+//! - [`tracking`]: CLIENT TRACKING, CACHING, GETREDIR, TRACKINGINFO, and
+//!   which reads a tracking client remembers;
 //! - [`shutdown`]: SHUTDOWN, which starts the server's graceful drain and
 //!   closes the connection.
 //!
@@ -25,6 +27,7 @@ pub mod hello_auth;
 pub mod multi;
 pub mod pubsub;
 pub mod shutdown;
+pub mod tracking;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,6 +54,16 @@ pub struct Session {
     watching: bool,
     /// Subscriptions and the push mailbox, from the first SUBSCRIBE on.
     pubsub: Option<pubsub::Subscriptions>,
+    /// CLIENT TRACKING is on (its options live in the server's table).
+    tracking: bool,
+    /// CLIENT CACHING yes/no, for the next command.
+    caching: tracking::Caching,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.tracking_off();
+    }
 }
 
 impl Session {
@@ -65,6 +78,8 @@ impl Session {
             multi: None,
             watching: false,
             pubsub: None,
+            tracking: false,
+            caching: tracking::Caching::Unset,
         }
     }
 

@@ -21,6 +21,7 @@
 //! break the EXEC array (redis/redis#12207), so no client relies on it.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -107,10 +108,22 @@ pub enum Gate {
 }
 
 impl Session {
-    /// The client's push mailbox, made on first use (subscriptions,
-    /// tracking); the connection writes what it holds.
+    /// The client's push mailbox, if anything made it (subscriptions,
+    /// tracking, a client redirecting invalidations here); the connection
+    /// writes what it holds.
     pub fn mailbox(&self) -> Option<&Arc<Mailbox>> {
-        self.pubsub.as_ref().map(|s| &s.mailbox)
+        self.entry.mailbox_if_any()
+    }
+
+    /// Keep CLIENT LIST's counts and the Pub/Sub-mode flag in step.
+    fn publish_counts(&self) {
+        let (c, p, s) = self.pubsub.as_ref().map_or((0, 0, 0), |s| s.counts());
+        self.entry.subs[0].store(c as u64, Ordering::Relaxed);
+        self.entry.subs[1].store(p as u64, Ordering::Relaxed);
+        self.entry.subs[2].store(s as u64, Ordering::Relaxed);
+        self.entry
+            .pubsub_mode
+            .store(c + p + s > 0, Ordering::Relaxed);
     }
 
     /// Subscribed mode: at least one subscription of any kind.
@@ -124,11 +137,10 @@ impl Session {
     }
 
     fn subscriptions_mut(&mut self) -> &mut Subscriptions {
-        let resp3 = self.version() == ProtocolVersion::Resp3;
         let registry = self.state.pubsub.clone();
         let entry = self.entry.clone();
         self.pubsub.get_or_insert_with(|| Subscriptions {
-            mailbox: registry.mailbox(entry.id(), resp3, entry.kill.clone()),
+            mailbox: entry.mailbox().clone(),
             registry,
             channels: HashSet::new(),
             patterns: HashSet::new(),
@@ -169,7 +181,7 @@ impl Session {
     pub fn subscribe(&mut self, kind: Kind, names: &[Bytes]) -> Vec<Reply> {
         let subs = self.subscriptions_mut();
         let (word, _) = words(kind);
-        names
+        let frames = names
             .iter()
             .map(|name| {
                 if subs.set(kind).insert(name.clone()) {
@@ -177,7 +189,9 @@ impl Session {
                 }
                 frame(word, Some(name.clone()), subs.count(kind))
             })
-            .collect()
+            .collect();
+        self.publish_counts();
+        frames
     }
 
     /// UNSUBSCRIBE / PUNSUBSCRIBE / SUNSUBSCRIBE `names` (every name of the
@@ -204,7 +218,7 @@ impl Session {
         if names.is_empty() {
             return vec![frame(word, None, subs.count(kind))];
         }
-        names
+        let frames = names
             .into_iter()
             .map(|name| {
                 if subs.set(kind).remove(&name) {
@@ -213,7 +227,9 @@ impl Session {
                 let count = subs.count(kind);
                 frame(word, Some(name), count)
             })
-            .collect()
+            .collect();
+        self.publish_counts();
+        frames
     }
 
     /// RESET and the end of the connection: leave everything, without
@@ -222,6 +238,7 @@ impl Session {
         if let Some(subs) = self.pubsub.as_mut() {
             subs.leave_all();
         }
+        self.publish_counts();
     }
 
     /// HELLO changed the protocol: pushes from now on use its encoding.

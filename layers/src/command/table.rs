@@ -56,8 +56,12 @@ pub enum CommandId {
     Bzpopmin,
     /// `CLIENT`
     Client,
+    /// `CLIENT CACHING`
+    ClientCaching,
     /// `CLIENT GETNAME`
     ClientGetname,
+    /// `CLIENT GETREDIR`
+    ClientGetredir,
     /// `CLIENT HELP`
     ClientHelp,
     /// `CLIENT ID`
@@ -78,6 +82,10 @@ pub enum CommandId {
     ClientSetinfo,
     /// `CLIENT SETNAME`
     ClientSetname,
+    /// `CLIENT TRACKING`
+    ClientTracking,
+    /// `CLIENT TRACKINGINFO`
+    ClientTrackinginfo,
     /// `CLIENT UNBLOCK`
     ClientUnblock,
     /// `CLIENT UNPAUSE`
@@ -887,6 +895,29 @@ pub static COMMANDS: &[CommandSpec] = &[
         arguments: &[],
         subcommands: &[
             CommandSpec {
+                id: CommandId::ClientCaching,
+                name: "client|caching",
+                arity: 3,
+                flags: Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE),
+                first_key: 0,
+                last_key: 0,
+                step: 0,
+                acl_categories: &["slow", "connection"],
+                tips: &[],
+                group: "connection",
+                summary: "Instructs the server whether to track the keys in the next request.",
+                since: "6.0.0",
+                complexity: "O(1)",
+                arguments: &[
+                    Arg::new("mode", ArgKind::Oneof).args(&[
+                        Arg::new("yes", ArgKind::PureToken).token("YES"),
+                        Arg::new("no", ArgKind::PureToken).token("NO"),
+                    ]),
+                ],
+                subcommands: &[],
+                routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
+            },
+            CommandSpec {
                 id: CommandId::ClientGetname,
                 name: "client|getname",
                 arity: 2,
@@ -899,6 +930,24 @@ pub static COMMANDS: &[CommandSpec] = &[
                 group: "connection",
                 summary: "Returns the name of the connection.",
                 since: "2.6.9",
+                complexity: "O(1)",
+                arguments: &[],
+                subcommands: &[],
+                routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
+            },
+            CommandSpec {
+                id: CommandId::ClientGetredir,
+                name: "client|getredir",
+                arity: 2,
+                flags: Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE),
+                first_key: 0,
+                last_key: 0,
+                step: 0,
+                acl_categories: &["slow", "connection"],
+                tips: &[],
+                group: "connection",
+                summary: "Returns the client ID to which the connection's tracking notifications are redirected.",
+                since: "6.0.0",
                 complexity: "O(1)",
                 arguments: &[],
                 subcommands: &[],
@@ -1133,6 +1182,53 @@ pub static COMMANDS: &[CommandSpec] = &[
                 arguments: &[
                     Arg::new("connection-name", ArgKind::String),
                 ],
+                subcommands: &[],
+                routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
+            },
+            CommandSpec {
+                id: CommandId::ClientTracking,
+                name: "client|tracking",
+                arity: -3,
+                flags: Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE),
+                first_key: 0,
+                last_key: 0,
+                step: 0,
+                acl_categories: &["slow", "connection"],
+                tips: &[],
+                group: "connection",
+                summary: "Controls server-assisted client-side caching for the connection.",
+                since: "6.0.0",
+                complexity: "O(1). Some options may introduce additional complexity.",
+                arguments: &[
+                    Arg::new("status", ArgKind::Oneof).args(&[
+                        Arg::new("on", ArgKind::PureToken).token("ON"),
+                        Arg::new("off", ArgKind::PureToken).token("OFF"),
+                    ]),
+                    Arg::new("client-id", ArgKind::Integer).token("REDIRECT").optional(),
+                    Arg::new("prefix", ArgKind::String).token("PREFIX").optional().multiple().multiple_token(),
+                    Arg::new("bcast", ArgKind::PureToken).token("BCAST").optional(),
+                    Arg::new("optin", ArgKind::PureToken).token("OPTIN").optional(),
+                    Arg::new("optout", ArgKind::PureToken).token("OPTOUT").optional(),
+                    Arg::new("noloop", ArgKind::PureToken).token("NOLOOP").optional(),
+                ],
+                subcommands: &[],
+                routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
+            },
+            CommandSpec {
+                id: CommandId::ClientTrackinginfo,
+                name: "client|trackinginfo",
+                arity: 2,
+                flags: Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE),
+                first_key: 0,
+                last_key: 0,
+                step: 0,
+                acl_categories: &["slow", "connection"],
+                tips: &[],
+                group: "connection",
+                summary: "Returns information about server-assisted client-side caching for the connection.",
+                since: "6.2.0",
+                complexity: "O(1)",
+                arguments: &[],
                 subcommands: &[],
                 routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
             },

@@ -57,6 +57,8 @@ impl<'a> MemKeyspace<'a> {
         let db = self.db;
         self.state.watches.touch(db, key);
         self.state.blocked.signal(db, key);
+        let writer = self.client.id;
+        self.state.modified(key, writer);
     }
 
     /// Run a blocking command (`routing.blocking`): its reply, or what it
@@ -86,6 +88,7 @@ impl<'a> MemKeyspace<'a> {
                 let db = self.db;
                 self.state.watches.touch(db, e.key());
                 self.state.notify(class::EXPIRED, "expired", db, key);
+                self.state.modified(key, 0);
             }
         }
         expired
@@ -185,12 +188,14 @@ impl<'a> MemKeyspace<'a> {
             DbCommand::FlushDb => {
                 let db = self.db;
                 self.flush(db);
+                self.state.flushed = true;
                 Reply::ok()
             }
             DbCommand::FlushAll => {
                 for db in 0..databases {
                     self.flush(db);
                 }
+                self.state.flushed = true;
                 Reply::ok()
             }
             DbCommand::SwapDb(x, y) => {
@@ -295,6 +300,10 @@ impl Clock for MemKeyspace<'_> {
 impl Keyspace for MemKeyspace<'_> {
     fn db(&self) -> u32 {
         self.db
+    }
+
+    fn notifies(&self, class: u32) -> bool {
+        self.state.notifier.as_ref().is_some_and(|n| n.wants(class))
     }
 
     fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {

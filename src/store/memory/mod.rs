@@ -40,6 +40,7 @@ use super::{Backend, BackendStats, DbStats, Hints};
 use crate::commands;
 use crate::commands::notify::class;
 use crate::server::notify::{Event, Notifier};
+use crate::server::tracking::Modified;
 use crate::util::clock::Clock;
 
 /// Settings of the memory store.
@@ -92,6 +93,11 @@ pub(crate) struct State {
     /// ([`State::publish_events`]) while the lock is still held, so they
     /// go out in the order commands ran.
     pub(crate) events: Vec<Event>,
+    /// Keys the running command changed, with its client's id, for CLIENT
+    /// TRACKING (collected only while some client tracks).
+    pub(crate) changed: Modified,
+    /// The running command flushed a db (tracking's null invalidation).
+    pub(crate) flushed: bool,
 }
 
 impl State {
@@ -107,17 +113,35 @@ impl State {
         }
     }
 
-    /// Publish what the last command raised.
+    /// `key` changed, by client `writer` (0: expiry), for CLIENT TRACKING.
+    pub(crate) fn modified(&mut self, key: &[u8], writer: u64) {
+        if self
+            .notifier
+            .as_ref()
+            .is_some_and(|n| n.tracking.is_active())
+        {
+            self.changed.push((Bytes::copy_from_slice(key), writer));
+        }
+    }
+
+    /// Publish what the last command raised: its keyspace events, then
+    /// its tracking invalidations.
     pub(crate) fn publish_events(&mut self) {
-        if self.events.is_empty() {
+        if self.events.is_empty() && self.changed.is_empty() && !self.flushed {
             return;
         }
         if let Some(n) = &self.notifier {
             for e in self.events.drain(..) {
                 n.publish(&e);
             }
+            n.tracking.invalidate(&self.changed);
+            if std::mem::take(&mut self.flushed) {
+                n.tracking.flush();
+            }
         }
         self.events.clear();
+        self.changed.clear();
+        self.flushed = false;
     }
 }
 
@@ -214,6 +238,8 @@ impl MemoryStore {
             blocked: blocking::Blocked::default(),
             notifier: None,
             events: Vec::new(),
+            changed: Vec::new(),
+            flushed: false,
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -272,6 +298,7 @@ fn expire_batch(shared: &Shared, batch: usize) -> usize {
             state.stats.expired_keys += 1;
             state.watches.touch(db as u32, &key);
             state.notify(class::EXPIRED, "expired", db as u32, &key);
+            state.modified(&key, 0);
             removed += 1;
         }
     }
