@@ -32,6 +32,15 @@
 //! end the run, as do decoding ahead and session commands (the
 //! connection's own work).
 //!
+//! Pushes: a client that subscribed (or tracks keys) has a mailbox
+//! ([`crate::server::pubsub::Mailbox`]) that publishers on any thread fill.
+//! Its frames are written after each reply (so a message a command
+//! publishes to its own client follows that command's reply, as in Redis
+//! 7.2) and, while the client is idle, as soon as the mailbox wakes the
+//! read loop. A write to a client that stopped reading is raced against
+//! CLIENT KILL, so a subscriber closed for its output buffer limit goes
+//! even while its socket is full.
+//!
 //! A connection closes only on QUIT, a protocol error, a dead socket,
 //! CLIENT KILL, the idle timeout or server shutdown — never because a
 //! command failed. On shutdown it starts no further command: the one
@@ -76,6 +85,7 @@ use crate::server::clients::ClientEntry;
 use crate::server::pause;
 use crate::server::state::{ServerState, ServerStats};
 use crate::session::hello_auth::{Auth, Hello, Select};
+use crate::session::pubsub::{self as pubsub_session, Gate};
 use crate::session::shutdown::{Shutdown, ShutdownOutcome};
 use crate::session::{self, ExecStart, Session};
 use crate::stack::{Stack, StackService};
@@ -222,6 +232,8 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         // other only while `drain_buffered` runs what was read, and every
         // flush and read ends the run (see `flush` and `read_more`).
         let info = self.entry.info.clone();
+        // Whose mailbox may be made by another client meanwhile.
+        let entry = self.entry.clone();
         loop {
             // Run everything already buffered, then flush once.
             let drained = {
@@ -239,8 +251,30 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 }
                 None => {}
             }
-            self.flush().await?;
+            // A subscriber that stopped reading may be closed for its
+            // output buffer meanwhile (its mailbox cancels `killed`).
+            // Biased: a client that killed itself still gets its reply
+            // when the socket takes it.
+            tokio::select! {
+                biased;
+                flushed = self.flush() => flushed?,
+                _ = &mut killed => return Ok(()),
+            }
             self.refresh_limits();
+            // Pushes that came while the client was served go out before
+            // any wait; a mailbox with more is emptied a flush at a time.
+            let mailbox = self.session.mailbox().cloned();
+            if mailbox.as_ref().is_some_and(|m| m.has_pending()) {
+                self.deliver_pushes();
+                continue;
+            }
+            let pushed = async {
+                match &mailbox {
+                    Some(m) => m.notified().await,
+                    // Made while we wait: go round and wait on it.
+                    None => entry.mailbox_made.notified().await,
+                }
+            };
 
             let idle = self
                 .state
@@ -263,10 +297,19 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                     ServerStats::add(&self.state.stats.net_input_bytes, n as u64);
                     self.entry.mark_active();
                 }
+                _ = pushed => self.deliver_pushes(),
                 _ = &mut killed => return Ok(()),
                 _ = &mut stopping => return Ok(()),
                 _ = idle => return Ok(()),
             }
+        }
+    }
+
+    /// Move what the client's mailbox holds into the output, at most
+    /// [`FLUSH_AT`] bytes at a time.
+    fn deliver_pushes(&mut self) {
+        if let Some(m) = self.session.mailbox() {
+            m.take_into(&mut self.write_buf, FLUSH_AT);
         }
     }
 
@@ -366,8 +409,11 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         }
     }
 
+    /// Write a reply, then any pushes waiting in the client's mailbox (a
+    /// message a command published to its own client follows its reply).
     fn reply(&mut self, reply: &Reply) {
         self.codec.encode_reply(reply, &mut self.write_buf);
+        self.deliver_pushes();
     }
 
     /// Decode and run every complete command in the read buffer.
@@ -570,6 +616,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         );
         for (spec, args) in batch {
             self.entry.touch(spec);
+            self.session.track_read(spec, &args);
             let req = self.session.request(Command { spec, args });
             match self.start(req).await {
                 Call::Done(result) if queued.is_empty() => {
@@ -638,6 +685,21 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 return None;
             }
         }
+        // RESP2 subscribed mode, checked where Redis' processCommand does.
+        match self.session.pubsub_gate(spec, &args) {
+            None => {}
+            Some(Gate::Refuse(reply)) => {
+                self.refuse(Some(spec), reply).await;
+                return None;
+            }
+            Some(Gate::Answer(reply)) => {
+                self.state
+                    .command_stats
+                    .record(Some(spec), Outcome::Ok, Duration::ZERO, None);
+                self.reply(&reply);
+                return None;
+            }
+        }
         // CLIENT PAUSE holds the command here, before MULTI queues it, as
         // in Redis' processCommand.
         if self.state.pause.is_active() {
@@ -685,6 +747,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             }
             return close;
         }
+        self.session.track_read(spec, &cmd.args);
         if spec.routing.blocking {
             return self.call_blocking(self.session.request(cmd)).await;
         }
@@ -881,6 +944,26 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 self.unwatch().await;
                 Reply::ok()
             }
+            Id::Subscribe
+            | Id::Unsubscribe
+            | Id::Psubscribe
+            | Id::Punsubscribe
+            | Id::Ssubscribe
+            | Id::Sunsubscribe => {
+                let (kind, on) = pubsub_session::family(cmd.spec.id)?;
+                let frames = if on {
+                    self.session.subscribe(kind, &a[1..])
+                } else {
+                    self.session.unsubscribe(kind, &a[1..])
+                };
+                // Every frame before any message, as Redis answers the
+                // whole command before a publisher can run.
+                for frame in &frames {
+                    self.codec.encode_reply(frame, &mut self.write_buf);
+                }
+                self.deliver_pushes();
+                return None;
+            }
             Id::Client
             | Id::ClientGetname
             | Id::ClientHelp
@@ -895,6 +978,10 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             | Id::ClientSetinfo
             | Id::ClientSetname
             | Id::ClientUnblock => session::client::client(&self.session, &cmd),
+            Id::ClientTracking
+            | Id::ClientCaching
+            | Id::ClientGetredir
+            | Id::ClientTrackinginfo => self.session.tracking_command(cmd.spec, a),
             // No reply when the shutdown starts: the connection closes, as
             // Redis' does when the server exits.
             Id::Shutdown => match Shutdown::parse(a).map(|s| s.apply(&self.state)) {

@@ -142,6 +142,25 @@ const PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "tracking-table-max-keys",
+        get: |s| s.tracking.max_keys.load(Ordering::Relaxed).to_string(),
+        set: Some(|s, v| {
+            s.tracking.max_keys.store(parse_num(v)?, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "notify-keyspace-events",
+        get: |s| s.notifier.flags_string(),
+        set: Some(|s, v| s.notifier.set_flags(v)),
+    },
+    // Only the pubsub class bounds anything (src/server/pubsub.rs).
+    Param {
+        name: "client-output-buffer-limit",
+        get: |s| s.pubsub.limits.describe(),
+        set: Some(|s, v| s.pubsub.limits.set(v)),
+    },
+    Param {
         name: "slowlog-log-slower-than",
         get: |s| s.slowlog.threshold_us().to_string(),
         set: Some(|s, v| {

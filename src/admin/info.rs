@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use crate::server::pubsub::Kind;
 use crate::server::state::{ServerState, ServerStats};
 
 /// Redis version redynamo reports. Clients gate features on it; redynamo
@@ -137,7 +138,7 @@ fn clients(state: &ServerState) -> String {
          client_recent_max_input_buffer:0\r\n\
          client_recent_max_output_buffer:0\r\n\
          blocked_clients:{}\r\n\
-         tracking_clients:0\r\n\
+         tracking_clients:{}\r\n\
          clients_in_timeout_table:0\r\n",
         state.clients.len(),
         state.tunables.maxclients.load(Ordering::Relaxed),
@@ -147,6 +148,7 @@ fn clients(state: &ServerState) -> String {
             .iter()
             .filter(|c| c.info.block.is_blocked())
             .count(),
+        state.tracking.clients(),
     )
 }
 
@@ -223,8 +225,10 @@ fn stats(state: &ServerState) -> String {
          evicted_keys:{}\r\n\
          keyspace_hits:{}\r\n\
          keyspace_misses:{}\r\n\
-         pubsub_channels:0\r\n\
-         pubsub_patterns:0\r\n",
+         pubsub_channels:{}\r\n\
+         pubsub_patterns:{}\r\n\
+         pubsubshard_channels:{}\r\n\
+         client_output_buffer_limit_disconnections:{}\r\n",
         ServerStats::get(&s.total_connections_received),
         ServerStats::get(&s.total_commands_processed),
         ServerStats::get(&s.net_input_bytes),
@@ -234,6 +238,10 @@ fn stats(state: &ServerState) -> String {
         backend.evicted_keys,
         backend.keyspace_hits,
         backend.keyspace_misses,
+        state.pubsub.len(Kind::Channel),
+        state.pubsub.numpat(),
+        state.pubsub.len(Kind::Shard),
+        state.pubsub.disconnections.load(Ordering::Relaxed),
     )
 }
 

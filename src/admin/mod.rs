@@ -1,5 +1,5 @@
 //! Commands about the server itself: PING, ECHO, TIME, LASTSAVE, INFO,
-//! CONFIG, COMMAND, SLOWLOG, ACL ([`acl`]), and the operators' WAIT, WAITAOF, LATENCY,
+//! CONFIG, COMMAND, SLOWLOG, ACL ([`acl`]), PUBLISH and PUBSUB ([`pubsub`]), and the operators' WAIT, WAITAOF, LATENCY,
 //! MEMORY STATS/DOCTOR and DEBUG ([`ops`]).
 //!
 //! [`Admin`] sits innermost, right above the leaf store, and answers these
@@ -14,6 +14,7 @@ mod command;
 mod config;
 mod info;
 pub(crate) mod ops;
+mod pubsub;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -124,6 +125,7 @@ fn is_admin(cmd: &Command) -> bool {
     match cmd.spec.group {
         "generic" => matches!(name, "wait" | "waitaof"),
         "connection" => matches!(name, "ping" | "echo"),
+        "pubsub" => pubsub::handles(name),
         "server" => {
             matches!(name, "time" | "lastsave" | "info" | "command")
                 || name.starts_with("config|")
@@ -174,6 +176,7 @@ fn answer(
         "info" => Reply::Verbatim("txt", Bytes::from(render_info(state, &a[1..]))),
         name if name.starts_with("config|") => config::execute(state, cmd),
         name if name.starts_with("acl|") => acl::execute(state, user, cmd),
+        name if pubsub::handles(name) => pubsub::execute(state, cmd),
         name if name.starts_with("slowlog|") => slowlog(state, cmd),
         name if name.starts_with("command") => command::execute(cmd),
         _ => return None,

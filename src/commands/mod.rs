@@ -31,6 +31,7 @@ pub mod hashes;
 pub mod keys;
 pub mod keyspace;
 pub mod lists;
+pub mod notify;
 pub mod object;
 pub mod server;
 pub mod sets;
@@ -178,6 +179,12 @@ pub fn route(spec: &CommandSpec) -> Route {
         | SlowlogLen | SlowlogReset | Time | Object | Memory | MemoryStats | MemoryDoctor
         | Shutdown | Wait | Waitaof | Latency | LatencyDoctor | LatencyHelp | LatencyHistory
         | LatencyLatest | LatencyReset | Debug => Route::NotStored,
+        // Pub/Sub: the session's (the subscribe family) and the admin
+        // layer's (PUBLISH, SPUBLISH, PUBSUB …), over the server's registry.
+        Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Ssubscribe | Sunsubscribe
+        | Publish | Spublish | Pubsub | PubsubChannels | PubsubHelp | PubsubNumpat
+        | PubsubNumsub | PubsubShardchannels | PubsubShardnumsub => Route::NotStored,
+        ClientTracking | ClientCaching | ClientGetredir | ClientTrackinginfo => Route::NotStored,
     }
 }
 

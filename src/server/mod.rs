@@ -15,8 +15,11 @@
 //! still running is dropped.
 
 pub mod clients;
+pub mod notify;
 pub mod pause;
+pub mod pubsub;
 pub mod state;
+pub mod tracking;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -140,6 +143,7 @@ impl ServerBuilder {
             state.allocator = name;
         }
         let hints = backend.hints();
+        backend.set_notifier(state.notifier.clone());
         state.warm = hints.warm;
         state.durable = hints.durable;
         if let Some(report) = &hints.report {

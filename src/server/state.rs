@@ -13,7 +13,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::clients::Clients;
+use super::notify::Notifier;
 use super::pause::ClientPause;
+use super::pubsub::PubSub;
+use super::tracking::Tracking;
 use crate::config::Config;
 use crate::follower::FollowerHandle;
 use crate::store::BackendStats;
@@ -70,9 +73,16 @@ pub struct ServerState {
     /// The ACL users (the default one's password is `requirepass`), the
     /// ACL LOG and the denial counters.
     pub credentials: Credentials,
-    pub clients: Clients,
+    pub clients: Arc<Clients>,
     /// CLIENT PAUSE's pause, which connections wait on.
     pub pause: ClientPause,
+    /// Who listens to which channel; PUBLISH, keyspace notifications and
+    /// tracking invalidations are delivered through it.
+    pub pubsub: Arc<PubSub>,
+    /// `notify-keyspace-events` and where the stores' events go.
+    pub notifier: Arc<Notifier>,
+    /// CLIENT TRACKING's table and options.
+    pub tracking: Arc<Tracking>,
     pub stats: ServerStats,
     pub started: Instant,
     pub started_unix_secs: u64,
@@ -125,6 +135,12 @@ impl ServerState {
         backend_stats: StatsSource,
         telemetry: Telemetry,
     ) -> ServerState {
+        let clients = Arc::new(Clients::default());
+        let pubsub = Arc::new(PubSub::with_limits(
+            clients.push_limits.clone(),
+            clients.push_disconnections.clone(),
+        ));
+        let tracking = Arc::new(Tracking::new(clients.clone()));
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();
@@ -140,8 +156,11 @@ impl ServerState {
                 acl.set_log_max_len(config.acllog_max_len);
                 acl
             },
-            clients: Clients::default(),
+            clients: clients.clone(),
             pause: ClientPause::default(),
+            pubsub: pubsub.clone(),
+            notifier: Arc::new(Notifier::new(pubsub, tracking.clone())),
+            tracking,
             stats: ServerStats::default(),
             started: Instant::now(),
             started_unix_secs: crate::util::now_ms() / 1000,

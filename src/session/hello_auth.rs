@@ -172,6 +172,8 @@ impl Session {
     /// the UNWATCH first, [`Session::unwatch`]): back to db 0, RESP2, no
     /// name, the default user, and not authenticated if it needs a password.
     pub fn reset(&mut self) -> Reply {
+        self.leave_pubsub();
+        self.tracking_off();
         self.set_db(0);
         self.set_version(ProtocolVersion::Resp2);
         self.entry.info.set_name(None);

@@ -10,6 +10,10 @@
 //! - [`hello_auth`]: AUTH, HELLO, SELECT, RESET;
 //! - [`multi`]: MULTI, DISCARD, EXEC, WATCH and the queue;
 //! - [`client`]: every CLIENT subcommand;
+//! - [`pubsub`]: the subscribe family, the client's subscriptions and
+//!   push mailbox, and the RESP2 subscribed-mode rules;
+//! - [`tracking`]: CLIENT TRACKING, CACHING, GETREDIR, TRACKINGINFO, and
+//!   which reads a tracking client remembers;
 //! - [`shutdown`]: SHUTDOWN, which starts the server's graceful drain and
 //!   closes the connection.
 //!
@@ -21,7 +25,9 @@
 pub mod client;
 pub mod hello_auth;
 pub mod multi;
+pub mod pubsub;
 pub mod shutdown;
+pub mod tracking;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -49,6 +55,18 @@ pub struct Session {
     multi: Option<Multi>,
     /// This client has WATCHed keys the store must forget on exit.
     watching: bool,
+    /// Subscriptions and the push mailbox, from the first SUBSCRIBE on.
+    pubsub: Option<pubsub::Subscriptions>,
+    /// CLIENT TRACKING is on (its options live in the server's table).
+    tracking: bool,
+    /// CLIENT CACHING yes/no, for the next command.
+    caching: tracking::Caching,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.tracking_off();
+    }
 }
 
 impl Session {
@@ -65,6 +83,9 @@ impl Session {
             version: ProtocolVersion::Resp2,
             multi: None,
             watching: false,
+            pubsub: None,
+            tracking: false,
+            caching: tracking::Caching::Unset,
         }
     }
 
@@ -132,6 +153,7 @@ impl Session {
         let n = if v == ProtocolVersion::Resp3 { 3 } else { 2 };
         self.entry.resp.store(n, Ordering::Relaxed);
         self.entry.info.set_resp3(n == 3);
+        self.pubsub_version_changed();
     }
 
     /// A request for the stack, in this session's db and on behalf of its

@@ -12,6 +12,7 @@ use redynamo_layers::{BoxError, Reply, Request};
 use tower::Service;
 
 use crate::follower::ChangeFeed;
+use crate::server::notify::Notifier;
 
 /// Per-database key counts for INFO keyspace.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -116,4 +117,9 @@ pub trait Backend:
     fn hints(&self) -> Hints {
         Hints::default()
     }
+
+    /// Where the keyspace events the backend's commands raise go
+    /// (`notify-keyspace-events`); called once, before serving. A backend
+    /// that keeps the default raises none.
+    fn set_notifier(&self, _notifier: Arc<Notifier>) {}
 }

@@ -14,6 +14,7 @@ use super::db::Db;
 use super::entry::{Entry, Value};
 use super::{MemoryConfig, State};
 use crate::commands::keyspace::{Head, Kind};
+use crate::commands::notify::class;
 use crate::commands::server::{scan_reply, DbCommand};
 use crate::commands::{self, transactions, Clock, Keyspace, Ks, Route};
 use crate::scripting::{Engine, Host};
@@ -57,6 +58,8 @@ impl<'a> MemKeyspace<'a> {
         let db = self.db;
         self.state.watches.touch(db, key);
         self.state.blocked.signal(db, key);
+        let writer = self.client.id;
+        self.state.modified(key, writer);
     }
 
     /// Run a blocking command (`routing.blocking`): its reply, or what it
@@ -85,6 +88,8 @@ impl<'a> MemKeyspace<'a> {
                 self.state.stats.expired_keys += 1;
                 let db = self.db;
                 self.state.watches.touch(db, e.key());
+                self.state.notify(class::EXPIRED, "expired", db, key);
+                self.state.modified(key, 0);
             }
         }
         expired
@@ -209,12 +214,14 @@ impl<'a> MemKeyspace<'a> {
             DbCommand::FlushDb => {
                 let db = self.db;
                 self.flush(db);
+                self.state.flushed = true;
                 Reply::ok()
             }
             DbCommand::FlushAll => {
                 for db in 0..databases {
                     self.flush(db);
                 }
+                self.state.flushed = true;
                 Reply::ok()
             }
             DbCommand::SwapDb(x, y) => {
@@ -342,6 +349,15 @@ impl Clock for MemKeyspace<'_> {
 impl Keyspace for MemKeyspace<'_> {
     fn db(&self) -> u32 {
         self.db
+    }
+
+    fn notifies(&self, class: u32) -> bool {
+        self.state.notifier.as_ref().is_some_and(|n| n.wants(class))
+    }
+
+    fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.db;
+        self.state.notify(class, event, db, key);
     }
 
     fn select(&mut self, db: u32) {

@@ -51,6 +51,9 @@ pub use entry::{Collection, Entry, Value};
 use super::{Backend, BackendStats, DbStats, Hints};
 use crate::commands;
 use crate::scripting::{KillKind, ScriptStatus};
+use crate::commands::notify::class;
+use crate::server::notify::{Event, Notifier};
+use crate::server::tracking::Modified;
 use crate::util::clock::Clock;
 
 /// Settings of the memory store.
@@ -128,6 +131,62 @@ pub(crate) struct State {
     /// while a script runs (its `redis.call` needs the rest of the state).
     pub(crate) scripting: Option<crate::scripting::Engine>,
     pub(crate) scripts: Arc<ScriptStatus>,
+    /// Where keyspace events go (set once by the server).
+    pub(crate) notifier: Option<Arc<Notifier>>,
+    /// Events the running command raised, published after it
+    /// ([`State::publish_events`]) while the lock is still held, so they
+    /// go out in the order commands ran.
+    pub(crate) events: Vec<Event>,
+    /// Keys the running command changed, with its client's id, for CLIENT
+    /// TRACKING (collected only while some client tracks).
+    pub(crate) changed: Modified,
+    /// The running command flushed a db (tracking's null invalidation).
+    pub(crate) flushed: bool,
+}
+
+impl State {
+    /// Raise an event in db `db` if anyone asked for its class.
+    pub(crate) fn notify(&mut self, class: u32, event: &'static str, db: u32, key: &[u8]) {
+        if self.notifier.as_ref().is_some_and(|n| n.wants(class)) {
+            self.events.push(Event {
+                class,
+                event,
+                db,
+                key: Bytes::copy_from_slice(key),
+            });
+        }
+    }
+
+    /// `key` changed, by client `writer` (0: expiry), for CLIENT TRACKING.
+    pub(crate) fn modified(&mut self, key: &[u8], writer: u64) {
+        if self
+            .notifier
+            .as_ref()
+            .is_some_and(|n| n.tracking.is_active())
+        {
+            self.changed.push((Bytes::copy_from_slice(key), writer));
+        }
+    }
+
+    /// Publish what the last command raised: its keyspace events, then
+    /// its tracking invalidations.
+    pub(crate) fn publish_events(&mut self) {
+        if self.events.is_empty() && self.changed.is_empty() && !self.flushed {
+            return;
+        }
+        if let Some(n) = &self.notifier {
+            for e in self.events.drain(..) {
+                n.publish(&e);
+            }
+            n.tracking.invalidate(&self.changed);
+            if std::mem::take(&mut self.flushed) {
+                n.tracking.flush();
+            }
+        }
+        self.events.clear();
+        self.changed.clear();
+        self.flushed = false;
+    }
 }
 
 #[derive(Default)]
@@ -224,6 +283,10 @@ impl MemoryStore {
             blocked: blocking::Blocked::default(),
             scripting: None,
             scripts: scripts.clone(),
+            notifier: None,
+            events: Vec::new(),
+            changed: Vec::new(),
+            flushed: false,
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -245,6 +308,7 @@ impl MemoryStore {
     fn execute_locked(shared: &Arc<Shared>, state: &mut State, req: &Request) -> Reply {
         let config = &shared.config;
         let reply = keyspace::MemKeyspace::new(state, config, &config.clock, req).execute(req);
+        state.publish_events();
         if state.blocked.has_ready() {
             blocking::serve_ready(shared, state);
         }
@@ -282,6 +346,7 @@ impl MemoryStore {
         let config = &self.shared.config;
         let outcome =
             keyspace::MemKeyspace::new(&mut state, config, &config.clock, &req).blocking(&req);
+        state.publish_events();
         match outcome {
             commands::Blocking::Done(reply) => {
                 if state.blocked.has_ready() {
@@ -315,9 +380,12 @@ fn expire_batch(shared: &Shared, batch: usize) -> usize {
             state.dbs[db].remove(&key);
             state.stats.expired_keys += 1;
             state.watches.touch(db as u32, &key);
+            state.notify(class::EXPIRED, "expired", db as u32, &key);
+            state.modified(&key, 0);
             removed += 1;
         }
     }
+    state.publish_events();
     removed
 }
 
@@ -412,6 +480,10 @@ impl Backend for MemoryStore {
 
     fn name(&self) -> &'static str {
         "memory"
+    }
+
+    fn set_notifier(&self, notifier: Arc<Notifier>) {
+        self.shared.state.lock().notifier = Some(notifier);
     }
 
     fn hints(&self) -> Hints {
