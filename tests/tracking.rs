@@ -230,6 +230,9 @@ async fn tracking_table_max_keys_evicts_with_an_invalidation() {
     );
     let info = c.info("clients").await;
     assert_eq!(info["tracking_clients"], "1");
+    let stats = c.info("stats").await;
+    assert_eq!(stats["tracking_total_keys"], "1");
+    assert_eq!(stats["tracking_total_items"], "1");
 }
 
 #[tokio::test]
