@@ -907,6 +907,10 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                     reply
                 }
                 ExecStart::Run(req, queued) => {
+                    // The transaction's reads are tracked like any other.
+                    for queued_cmd in &req.transaction {
+                        self.session.track_read(queued_cmd.spec, &queued_cmd.args);
+                    }
                     let reply = self.call_stack(req).await;
                     self.session.exec_done(&queued, &reply);
                     reply
