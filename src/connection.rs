@@ -56,10 +56,13 @@
 //! and socket, not 32 KiB of buffers (Redis frees idle clients' query
 //! buffers the same way; BENCHMARKS.md, "Connections").
 //!
-//! This file is longer than most (~910 lines) on purpose: the read loop,
+//! This file is longer than most (~1,000 lines) on purpose: the read loop,
 //! the decoding ahead, the batches of concurrent reads and the calls into
-//! the stack are one state machine over the same buffers; the session
-//! commands, which need none of that, live in [`crate::session`].
+//! the stack are one state machine over the same buffers (pushes from the
+//! mailbox are written through the same buffer and flushes); the session
+//! commands, which need none of that, live in [`crate::session`], and the
+//! Pub/Sub and tracking state in `session::pubsub`, `session::tracking`
+//! and `server::{pubsub, tracking}`.
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -927,6 +930,10 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                     reply
                 }
                 ExecStart::Run(req, queued) => {
+                    // The transaction's reads are tracked like any other.
+                    for queued_cmd in &req.transaction {
+                        self.session.track_read(queued_cmd.spec, &queued_cmd.args);
+                    }
                     let reply = self.call_stack(req).await;
                     self.session.exec_done(&queued, &reply);
                     reply

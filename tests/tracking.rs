@@ -60,6 +60,13 @@ async fn default_mode_invalidates_keys_the_client_read() {
     assert_eq!(c.read().await, invalidate(&["e"]));
     c.cmd(&["GET", "e"]).await;
     assert_eq!(c.read().await, invalidate(&["e"]));
+    // Reads inside MULTI are tracked; the invalidation follows EXEC's
+    // reply.
+    c.cmd(&["MULTI"]).await;
+    c.cmd(&["GET", "m"]).await;
+    c.cmd(&["SET", "m", "1"]).await;
+    assert_eq!(c.cmd(&["EXEC"]).await, arr([Reply::Null, ok()]));
+    assert_eq!(c.read().await, invalidate(&["m"]));
     // OFF: nothing more.
     assert_eq!(c.cmd(&["CLIENT", "TRACKING", "OFF"]).await, ok());
     c.cmd(&["GET", "k"]).await;
@@ -230,6 +237,9 @@ async fn tracking_table_max_keys_evicts_with_an_invalidation() {
     );
     let info = c.info("clients").await;
     assert_eq!(info["tracking_clients"], "1");
+    let stats = c.info("stats").await;
+    assert_eq!(stats["tracking_total_keys"], "1");
+    assert_eq!(stats["tracking_total_items"], "1");
 }
 
 #[tokio::test]

@@ -214,6 +214,7 @@ fn persistence(state: &ServerState) -> String {
 fn stats(state: &ServerState) -> String {
     let s = &state.stats;
     let backend = (state.backend_stats)();
+    let tracking = state.tracking.totals();
     format!(
         "total_connections_received:{}\r\n\
          total_commands_processed:{}\r\n\
@@ -228,7 +229,10 @@ fn stats(state: &ServerState) -> String {
          pubsub_channels:{}\r\n\
          pubsub_patterns:{}\r\n\
          pubsubshard_channels:{}\r\n\
-         client_output_buffer_limit_disconnections:{}\r\n",
+         client_output_buffer_limit_disconnections:{}\r\n\
+         tracking_total_keys:{}\r\n\
+         tracking_total_items:{}\r\n\
+         tracking_total_prefixes:{}\r\n",
         ServerStats::get(&s.total_connections_received),
         ServerStats::get(&s.total_commands_processed),
         ServerStats::get(&s.net_input_bytes),
@@ -242,6 +246,9 @@ fn stats(state: &ServerState) -> String {
         state.pubsub.numpat(),
         state.pubsub.len(Kind::Shard),
         state.pubsub.disconnections.load(Ordering::Relaxed),
+        tracking.0,
+        tracking.1,
+        tracking.2,
     )
 }
 
