@@ -55,6 +55,10 @@ pub fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value
             }
         }
         Reply::Array(items) | Reply::Push(items) => array(lua, items, resp3)?,
+        // Another server's bytes (the upstream proxy): seen as their tree.
+        Reply::Encoded { .. } => {
+            return reply_to_lua(lua, &crate::protocol::tree(reply.clone()), resp3)
+        }
         Reply::Set(items) => {
             if resp3 {
                 let set = lua.create_table()?;

@@ -222,10 +222,6 @@ impl Clients {
         self.len() == 0
     }
 
-    pub fn get(&self, id: u64) -> Option<Arc<ClientEntry>> {
-        self.map.lock().get(&id).cloned()
-    }
-
     /// A snapshot, in id order.
     pub fn all(&self) -> Vec<Arc<ClientEntry>> {
         self.map.lock().values().cloned().collect()

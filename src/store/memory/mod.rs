@@ -50,8 +50,8 @@ pub use entry::{Collection, Entry, Value};
 
 use super::{Backend, BackendStats, DbStats, Hints};
 use crate::commands;
-use crate::scripting::{KillKind, ScriptStatus};
 use crate::commands::notify::class;
+use crate::scripting::{KillKind, ScriptStatus};
 use crate::server::notify::{Event, Notifier};
 use crate::server::tracking::Modified;
 use crate::util::clock::Clock;
