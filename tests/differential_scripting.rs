@@ -420,7 +420,7 @@ async fn scripts_inside_transactions() {
         line(&["multi"]),
         line(&["eval", "return redis.call('incr', KEYS[1])", "1", "c"]),
         line(&["script", "load", "return 7"]),
-        line(&["evalsha", "6d1a0dc2a5a9e8b4e8bdcb11b7e2b0f0d2c2e5c6", "0"]),
+        line(&["evalsha", "59b6ab2fbe0ee4b25733de0f62e6cda4899ef8e9", "0"]),
         line(&["exec"]),
         line(&["get", "c"]),
     ];

@@ -190,7 +190,11 @@ async fn evalsha_after_script_flush_is_noscript() {
     assert_eq!(c.cmd(&["SCRIPT", "LOAD", body]).await, bulk(&sha));
     assert_eq!(c.cmd(&["EVALSHA", &sha, "0", "hi"]).await, bulk("hi!"));
     assert_eq!(c.cmd(&["SCRIPT", "EXISTS", &sha]).await, arr([int(1)]));
+    let info = c.cmd(&["INFO", "memory"]).await.text();
+    assert!(info.contains("number_of_cached_scripts:1\r\n"), "{info}");
     assert_eq!(c.cmd(&["SCRIPT", "FLUSH"]).await, ok());
+    let info = c.cmd(&["INFO", "memory"]).await.text();
+    assert!(info.contains("number_of_cached_scripts:0\r\n"), "{info}");
     assert_eq!(c.cmd(&["SCRIPT", "EXISTS", &sha]).await, arr([int(0)]));
     assert_eq!(
         c.cmd(&["EVALSHA", &sha, "0", "hi"]).await,

@@ -179,18 +179,30 @@ fn memory(state: &ServerState) -> String {
     // redynamo does not instrument its allocator: used_memory is the RSS,
     // the figure an operator's capacity planning needs anyway.
     let used = rss;
+    let backend = (state.backend_stats)();
+    // An empty Lua VM is ~30 KB in Redis; 0 here until the first script.
+    let lua = backend.lua_bytes;
     format!(
         "used_memory:{used}\r\n\
          used_memory_human:{}\r\n\
          used_memory_rss:{rss}\r\n\
          used_memory_rss_human:{}\r\n\
          used_memory_peak:{used}\r\n\
+         used_memory_lua:{lua}\r\n\
+         used_memory_vm_eval:{lua}\r\n\
+         used_memory_lua_human:{}\r\n\
+         used_memory_scripts_eval:0\r\n\
+         number_of_cached_scripts:{}\r\n\
+         number_of_functions:{}\r\n\
          maxmemory:0\r\n\
          maxmemory_human:0B\r\n\
          maxmemory_policy:noeviction\r\n\
          mem_allocator:{}\r\n",
         human(used),
         human(rss),
+        human(lua),
+        backend.cached_scripts,
+        backend.functions,
         state.allocator,
     )
 }

@@ -549,6 +549,11 @@ impl Engine {
         self.scripts.len()
     }
 
+    /// How many functions the loaded libraries registered.
+    pub fn function_count(&self) -> usize {
+        self.libraries.function_count()
+    }
+
     /// The body of a cached script (replication, AOF: EVALSHA as EVAL).
     pub fn script_body(&self, sha: &str) -> Option<&Bytes> {
         self.scripts.get(sha).map(|s| &s.body)

@@ -158,11 +158,29 @@ impl ScriptStatus {
             return;
         }
         self.handed_off.store(true, Ordering::Relaxed);
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-                tokio::task::block_in_place(|| {});
-            }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
         }
+        // A probe task, and a blocking section that waits (100 ms at most)
+        // for some other thread to run it. An empty section would let this
+        // thread take its worker core straight back before the new thread
+        // claims it, leaving every other task, and the I/O driver, behind
+        // the script. The probe also wakes a parked worker, which then
+        // polls the I/O driver.
+        let ran = std::sync::Arc::new(AtomicBool::new(false));
+        let probe = ran.clone();
+        handle.spawn(async move { probe.store(true, Ordering::Release) });
+        tokio::task::block_in_place(|| {
+            let start = Instant::now();
+            while !ran.load(Ordering::Acquire)
+                && start.elapsed() < std::time::Duration::from_millis(100)
+            {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        });
     }
 
     /// From the running script's hook: marks it busy once past the

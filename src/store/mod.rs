@@ -32,6 +32,13 @@ pub struct BackendStats {
     pub keyspace_misses: u64,
     /// Approximate bytes of keys and values held, when the backend holds any.
     pub data_bytes: u64,
+    /// Bytes the Lua VM of scripts uses (INFO `used_memory_lua`).
+    pub lua_bytes: u64,
+    /// EVAL scripts in the script cache (INFO `number_of_cached_scripts`).
+    pub cached_scripts: u64,
+    /// Functions registered by the loaded libraries (INFO
+    /// `number_of_functions`).
+    pub functions: u64,
 }
 
 /// A backend's `warm` hint: what a connection calls with the keys of the

@@ -640,9 +640,21 @@ mod tests {
         for spec in all_specs().filter(|s| s.is_no_multi()) {
             assert_ne!(spec.routing.in_multi, InMulti::Queue, "{}", spec.name);
         }
+        // Scripts may SELECT inside (redis.call('select', n)).
         assert_eq!(
             names(&|r| r.dbs != Dbs::One),
-            ["copy", "flushall", "select", "swapdb"]
+            [
+                "copy",
+                "eval",
+                "eval_ro",
+                "evalsha",
+                "evalsha_ro",
+                "fcall",
+                "fcall_ro",
+                "flushall",
+                "select",
+                "swapdb"
+            ]
         );
         // Redis' blocking flag makes a command blocking.
         for name in ["blpop", "brpop", "blmove", "brpoplpush", "blmpop"] {

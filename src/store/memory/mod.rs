@@ -475,6 +475,18 @@ impl Backend for MemoryStore {
             keyspace_hits: state.stats.keyspace_hits,
             keyspace_misses: state.stats.keyspace_misses,
             data_bytes: 0,
+            lua_bytes: state
+                .scripting
+                .as_ref()
+                .map_or(0, |e| e.used_memory() as u64),
+            cached_scripts: state
+                .scripting
+                .as_ref()
+                .map_or(0, |e| e.cached_scripts() as u64),
+            functions: state
+                .scripting
+                .as_ref()
+                .map_or(0, |e| e.function_count() as u64),
         }
     }
 
