@@ -70,6 +70,8 @@ pub struct ServerState {
     /// The ACL users (the default one's password is `requirepass`), the
     /// ACL LOG and the denial counters.
     pub credentials: Credentials,
+    /// The TLS configuration, with `--tls-port` (reloaded in place).
+    pub tls: Option<Arc<super::tls::Tls>>,
     pub clients: Clients,
     /// CLIENT PAUSE's pause, which connections wait on.
     pub pause: ClientPause,
@@ -134,6 +136,7 @@ impl ServerState {
                 acl.set_log_max_len(config.acllog_max_len);
                 acl
             },
+            tls: None,
             clients: Clients::default(),
             pause: ClientPause::default(),
             stats: ServerStats::default(),
