@@ -6,6 +6,8 @@
 #   ROUNDS=1 REQUESTS=50000 benches/vs-redis.sh   # quick look
 #   ROUNDS=0 benches/vs-redis.sh   # memory test only
 #   benches/vs-redis.sh --metrics-layer   # GET throughput with and without the metrics layer
+#   benches/vs-redis.sh --tls-acl         # GET over TLS against redis-server's TLS, and
+#                                         # the cost of ACL checks on GET (target/tls-acl.md)
 #   benches/vs-redis.sh --connections     # idle-connection RSS, connect bursts, FLUSHALL,
 #                                         # big bulk strings, exit time (benches/connections.py)
 #   benches/vs-redis.sh --collections     # list/set/hash/zset throughput, RSS of big and

@@ -35,6 +35,15 @@ without (`--cache-max-bytes 0`), a cache-hit GET -P 16 after a warm-up pass
 (target: 1.2x the direct figure) and the miss path's p99 (GET -P 1 through
 the proxy without cache; target: at most 0.2 ms above the direct p99). All
 servers share the server core. Writes target/vs-redis-upstream.md.
+
+With --tls-acl it measures the issue-17 figures instead (not run by the
+test command; the lead runs benchmarks): GET at -P 1 and -P 16 over TLS
+against redis-server over TLS (certificates made with the openssl tool,
+no client certificates; target: redynamo at least 1.0x), and what ACL
+checks cost on plain GET: redynamo as the default user (allowed
+everything: one atomic load) against a user with key patterns
+(`~key:* +@read +@write +ping`: the command bit and a key walk; target:
+at most 3 %). Writes target/tls-acl.md.
 """
 import csv
 import hashlib
@@ -135,6 +144,8 @@ def start_redynamo(port, extra=()):
 
 
 def bench(port, args):
+    if port in BENCH_EXTRA:
+        args = BENCH_EXTRA[port] + args
     cmd = CLIENT_CPU + ["redis-benchmark", "-p", str(port), "-c", str(CLIENTS),
                         "-n", str(REQUESTS), "-r", str(KEYSPACE), "-d", "64", "--csv"] + args
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -232,6 +243,82 @@ def with_requests(n, run):
         return run()
     finally:
         REQUESTS = saved
+
+
+# Extra redis-benchmark arguments by port (TLS, a user), for --tls-acl.
+BENCH_EXTRA = {}
+
+
+def make_certs(workdir):
+    """A self-signed certificate for 127.0.0.1 (openssl tool)."""
+    cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+def tls_acl():
+    """TLS GET against redis-server's TLS, and the ACL check's cost."""
+    labels = ["GET -P 1", "GET -P 16"]
+    servers = ["redis tls", "redynamo tls", "redynamo default user", "redynamo acl user"]
+    results = {(s, l): [] for s in servers for l in labels}
+    with tempfile.TemporaryDirectory() as workdir:
+        cert, key = make_certs(workdir)
+        tls_args = ["--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", cert,
+                    "--tls-auth-clients", "no"]
+        ports = [free_port() for _ in servers]
+        redis = subprocess.Popen(
+            SERVER_CPU + ["redis-server", "--port", "0", "--tls-port", str(ports[0]),
+                          "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                          "--dir", workdir, *tls_args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(ports[0])
+        procs = [redis,
+                 start_redynamo(ports[1], ["--port", "0", "--tls-port", str(ports[1]), *tls_args]),
+                 start_redynamo(ports[2]),
+                 start_redynamo(ports[3])]
+        subprocess.run(["redis-cli", "-p", str(ports[3]), "ACL", "SETUSER", "bench", "on",
+                        ">benchpw", "~key:*", "+@read", "+@write", "+ping"], check=True,
+                       capture_output=True)
+        tls_client = ["--tls", "--cacert", cert]
+        BENCH_EXTRA.update({ports[0]: tls_client, ports[1]: tls_client,
+                            ports[3]: ["--user", "bench", "-a", "benchpw"]})
+        try:
+            for round_no in range(ROUNDS):
+                order = list(zip(servers, ports))
+                order = order[round_no % 4:] + order[:round_no % 4]
+                for label in labels:
+                    for name, port in order:
+                        results[(name, label)].append(with_requests(
+                            PIPELINED_REQUESTS if "-P 16" in label else REQUESTS,
+                            lambda: run_workload(port, label)))
+                print(f"round {round_no + 1}/{ROUNDS} done", file=sys.stderr)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait()
+    med = lambda xs: statistics.median(x[0] for x in xs)
+    lines = [
+        f"ROUNDS={ROUNDS} REQUESTS={REQUESTS} (pipelined: {PIPELINED_REQUESTS}) CLIENTS={CLIENTS}; "
+        f"medians of {ROUNDS} runs",
+        "",
+        "| workload | redis TLS rps | redynamo TLS rps | ratio (target ≥1.0×) | default user rps "
+        "| ACL user rps | ACL check cost (median of paired rounds; target ≤3 %) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label in labels:
+        rt, yt, d, a = (results[(s, label)] for s in servers)
+        cost = statistics.median(1 - y[0] / x[0] for x, y in zip(d, a)) * 100
+        lines.append(f"| {label} | {med(rt):,.0f} | {med(yt):,.0f} | {med(yt) / med(rt):.2f}× | "
+                     f"{med(d):,.0f} | {med(a):,.0f} | {cost:+.1f} % |")
+    table = "\n".join(lines)
+    print(table)
+    os.makedirs("target", exist_ok=True)
+    with open("target/tls-acl.md", "w") as f:
+        f.write(table + "\n")
 
 
 def metrics_layer():
@@ -369,6 +456,8 @@ def main():
         return metrics_layer()
     if "--upstream" in sys.argv[1:]:
         return upstream()
+    if "--tls-acl" in sys.argv[1:]:
+        return tls_acl()
     labels = [w[0] for w in WORKLOADS] + [c[0] for c in CUSTOM]
     results = {(s, l): [] for s in ("redis", "redynamo") for l in labels}
     with tempfile.TemporaryDirectory() as workdir:

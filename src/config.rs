@@ -61,6 +61,49 @@ pub struct Config {
     #[arg(long, default_value_t = 128)]
     pub acllog_max_len: usize,
 
+    /// Serve TLS on this port too (0: no TLS). With it, `--port 0` turns
+    /// the plain TCP port off.
+    #[arg(long, default_value_t = 0)]
+    pub tls_port: u16,
+
+    /// The server's certificate chain (PEM); reloaded on SIGHUP and on
+    /// CONFIG SET.
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The server certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PATH")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates must chain to.
+    #[arg(long, value_name = "PATH")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+
+    /// A directory of CA certificates (PEM files), as `--tls-ca-cert-file`.
+    #[arg(long, value_name = "DIR")]
+    pub tls_ca_cert_dir: Option<PathBuf>,
+
+    /// Client certificates: `yes` (required; a client without one from
+    /// the CA is refused in the handshake), `optional` (checked when
+    /// sent), `no` (not asked for).
+    #[arg(long, default_value = "yes", value_parser = parse_tls_auth_clients)]
+    pub tls_auth_clients: TlsAuthClients,
+
+    /// TLS versions to accept, e.g. "TLSv1.2 TLSv1.3" (the default: both).
+    #[arg(long, value_name = "LIST")]
+    pub tls_protocols: Option<String>,
+
+    /// TLS 1.3 cipher suites, OpenSSL names separated by `:`
+    /// (TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256).
+    #[arg(long, value_name = "LIST")]
+    pub tls_ciphersuites: Option<String>,
+
+    /// `CN`: a client certificate's subject CN names the ACL user the
+    /// connection runs as, authenticated by the certificate alone (when
+    /// that user exists and is on); `off`: certificates do not name users.
+    #[arg(long, value_enum, default_value = "off")]
+    pub tls_auth_clients_user: TlsAuthUser,
+
     /// Number of databases (SELECT 0 … N-1).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub databases: u32,
@@ -277,6 +320,32 @@ impl EnableDebug {
             EnableDebug::Local => "local",
         }
     }
+}
+
+/// `--tls-auth-clients`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsAuthClients {
+    Yes,
+    No,
+    Optional,
+}
+
+/// redis.conf's `yes`/`no`/`optional`, case-insensitively.
+fn parse_tls_auth_clients(v: &str) -> Result<TlsAuthClients, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok(TlsAuthClients::Yes),
+        "no" => Ok(TlsAuthClients::No),
+        "optional" => Ok(TlsAuthClients::Optional),
+        other => Err(format!("expected yes, no or optional, got {other:?}")),
+    }
+}
+
+/// `--tls-auth-clients-user`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsAuthUser {
+    Off,
+    #[value(name = "CN", alias = "cn")]
+    Cn,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

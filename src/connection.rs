@@ -149,6 +149,11 @@ impl Transport for TcpStream {
 
 impl Transport for tokio::io::DuplexStream {}
 
+/// TLS: readiness of the socket says nothing about decrypted bytes rustls
+/// may already hold, so an idle TLS connection waits inside a read, with
+/// its read buffer (the default).
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {}
+
 /// Why the loop ended.
 enum Close {
     /// The client asked (QUIT) or went away.

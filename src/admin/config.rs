@@ -8,6 +8,7 @@ use bytes::Bytes;
 use redynamo_layers::{Command, Reply};
 
 use crate::server::state::ServerState;
+use crate::server::tls::TlsFile;
 use crate::util::glob;
 
 type Getter = fn(&ServerState) -> String;
@@ -33,6 +34,35 @@ fn parse_byte_limit(v: &str) -> Result<usize, &'static str> {
         return Err("argument must be between 1048576 and 9223372036854775807 inclusive");
     }
     Ok(n)
+}
+
+/// A TLS file's path, for CONFIG GET (empty without TLS).
+fn tls_file(s: &ServerState, which: TlsFile) -> String {
+    s.tls.as_ref().map(|t| t.file(which)).unwrap_or_default()
+}
+
+/// CONFIG SET of one TLS file: reload with it, or keep everything as it
+/// was (the reason goes to the log, as Redis says "Check server logs").
+/// `set` sends every TLS file of one CONFIG SET here together instead.
+fn set_tls_file(s: &ServerState, which: TlsFile, v: &str) -> Result<(), &'static str> {
+    let Some(tls) = &s.tls else {
+        return Err("TLS is not enabled (--tls-port)");
+    };
+    tls.set_files(&[(which, v)]).map_err(|e| {
+        tracing::warn!(error = %e, "CONFIG SET of a TLS file failed");
+        "Unable to update TLS configuration. Check server logs."
+    })
+}
+
+/// The TLS file a CONFIG parameter names.
+fn tls_which(name: &str) -> Option<TlsFile> {
+    Some(match name {
+        "tls-cert-file" => TlsFile::Cert,
+        "tls-key-file" => TlsFile::Key,
+        "tls-ca-cert-file" => TlsFile::CaFile,
+        "tls-ca-cert-dir" => TlsFile::CaDir,
+        _ => return None,
+    })
 }
 
 const PARAMS: &[Param] = &[
@@ -72,6 +102,31 @@ const PARAMS: &[Param] = &[
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         },
+        set: None,
+    },
+    Param {
+        name: "tls-cert-file",
+        get: |s| tls_file(s, TlsFile::Cert),
+        set: Some(|s, v| set_tls_file(s, TlsFile::Cert, v)),
+    },
+    Param {
+        name: "tls-key-file",
+        get: |s| tls_file(s, TlsFile::Key),
+        set: Some(|s, v| set_tls_file(s, TlsFile::Key, v)),
+    },
+    Param {
+        name: "tls-ca-cert-file",
+        get: |s| tls_file(s, TlsFile::CaFile),
+        set: Some(|s, v| set_tls_file(s, TlsFile::CaFile, v)),
+    },
+    Param {
+        name: "tls-ca-cert-dir",
+        get: |s| tls_file(s, TlsFile::CaDir),
+        set: Some(|s, v| set_tls_file(s, TlsFile::CaDir, v)),
+    },
+    Param {
+        name: "tls-port",
+        get: |s| s.config.tls_port.to_string(),
         set: None,
     },
     Param {
@@ -282,6 +337,29 @@ fn set(state: &ServerState, args: &[Bytes]) -> Reply {
             ));
         };
         changes.push((name, setter, String::from_utf8_lossy(&pair[1]).into_owned()));
+    }
+    // The TLS files change together, in one reload: a new certificate
+    // and its key set in one CONFIG SET must not be tried one at a time.
+    let (tls, changes): (Vec<_>, Vec<_>) = changes
+        .into_iter()
+        .partition(|(name, _, _)| tls_which(name).is_some());
+    if let Some((name, _, _)) = tls.first() {
+        let files: Vec<_> = tls
+            .iter()
+            .filter_map(|(n, _, v)| Some((tls_which(n)?, v.as_str())))
+            .collect();
+        let result = match &state.tls {
+            None => Err("TLS is not enabled (--tls-port)"),
+            Some(t) => t.set_files(&files).map_err(|e| {
+                tracing::warn!(error = %e, "CONFIG SET of TLS files failed");
+                "Unable to update TLS configuration. Check server logs."
+            }),
+        };
+        if let Err(why) = result {
+            return Reply::error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ));
+        }
     }
     for (name, setter, value) in changes {
         if let Err(why) = setter(state, &value) {

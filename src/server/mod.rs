@@ -20,6 +20,7 @@ pub mod pause;
 pub mod pubsub;
 pub mod state;
 pub mod tracking;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -115,10 +116,37 @@ impl ServerBuilder {
 
     /// Bind over a given backend.
     pub async fn bind_with<B: Backend>(self, backend: B) -> std::io::Result<Server> {
-        let addr = SocketAddr::new(self.config.bind, self.config.port);
-        let listener = listen(addr, self.config.tcp_backlog)
-            .map_err(|e| failed(format_args!("cannot listen on {addr}"), e))?;
-        let local_addr = listener.local_addr()?;
+        let tls = tls::Tls::from_config(&self.config).map_err(std::io::Error::other)?;
+        // With a TLS port, port 0 means no plain TCP, as in redis-server;
+        // without one it picks a free port (tests, embedding).
+        let plain = match (&tls, self.config.port) {
+            (Some(_), 0) => None,
+            _ => {
+                let addr = SocketAddr::new(self.config.bind, self.config.port);
+                Some(
+                    listen(addr, self.config.tcp_backlog)
+                        .map_err(|e| failed(format_args!("cannot listen on {addr}"), e))?,
+                )
+            }
+        };
+        let tls_listener = match &tls {
+            Some(tls) => {
+                let addr = SocketAddr::new(self.config.bind, self.config.tls_port);
+                let l = listen(addr, self.config.tcp_backlog)
+                    .map_err(|e| failed(format_args!("cannot listen for TLS on {addr}"), e))?;
+                Some((l, tls.clone()))
+            }
+            None => None,
+        };
+        let tls_addr = match &tls_listener {
+            Some((l, _)) => Some(l.local_addr()?),
+            None => None,
+        };
+        let local_addr = match (&plain, tls_addr) {
+            (Some(l), _) => l.local_addr()?,
+            (None, Some(a)) => a,
+            (None, None) => unreachable!("a TLS port is set when plain TCP is off"),
+        };
         let (exporter, metrics_listener) = match self.config.metrics_addr {
             Some(addr) => {
                 let listener = telemetry::bind(addr)
@@ -142,6 +170,7 @@ impl ServerBuilder {
         if let Some(name) = self.allocator {
             state.allocator = name;
         }
+        state.tls = tls;
         let hints = backend.hints();
         backend.set_notifier(state.notifier.clone());
         state.warm = hints.warm;
@@ -217,13 +246,22 @@ impl ServerBuilder {
             connector(stack::service(&state, backend, &self.layers))
         };
         Ok(Server {
-            listener,
+            listener: plain,
+            tls_listener,
             local_addr,
+            tls_addr,
             metrics_addr,
             state,
             connect,
         })
     }
+}
+
+/// What a client connected over: the connection code is the same for
+/// both (`Connection` is generic over its transport).
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 /// How the server starts a connection over `stack`.
@@ -236,25 +274,68 @@ fn connector<S: StackService>(stack: S) -> Connect {
             Ok(stack) => stack.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
-        Box::pin(Connection::new(socket, stack, state, entry).run())
+        match socket {
+            Stream::Plain(socket) => Box::pin(Connection::new(socket, stack, state, entry).run()),
+            Stream::Tls(socket) => Box::pin(Connection::new(*socket, stack, state, entry).run()),
+        }
     })
 }
 
 /// Serves one accepted client over the server's stack until it leaves.
 type Connect = Arc<
-    dyn Fn(
-            TcpStream,
-            Arc<ServerState>,
-            Arc<ClientEntry>,
-        ) -> Pin<Box<dyn Future<Output = ()> + Send>>
+    dyn Fn(Stream, Arc<ServerState>, Arc<ClientEntry>) -> Pin<Box<dyn Future<Output = ()> + Send>>
         + Send
         + Sync,
 >;
 
+/// Bound on a TLS handshake, so a client that connects and says nothing
+/// holds a slot only this long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Finish a TLS client's handshake; with `--tls-auth-clients-user CN`, a
+/// certificate whose CN names an enabled ACL user starts the connection
+/// authenticated as that user. None: the handshake failed (no or a wrong
+/// client certificate, not TLS, too slow) and the client is gone.
+async fn handshake(
+    socket: TcpStream,
+    tls: &tls::Tls,
+    state: &ServerState,
+    entry: &ClientEntry,
+) -> Option<Stream> {
+    let accept = tls.acceptor().accept(socket);
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            debug!(error = %e, "TLS handshake failed");
+            return None;
+        }
+        Err(_) => {
+            debug!("TLS handshake timed out");
+            return None;
+        }
+    };
+    if tls.cn_user {
+        let (_, conn) = stream.get_ref();
+        let cn = conn
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|cert| tls::subject_cn(cert));
+        if let Some(user) = cn.and_then(|cn| state.credentials.user(&cn)) {
+            if user.rules().flags.enabled {
+                *entry.info.user.lock() = Some(user);
+            }
+        }
+    }
+    Some(Stream::Tls(Box::new(stream)))
+}
+
 /// A bound server, ready to serve.
 pub struct Server {
-    listener: TcpListener,
+    /// Plain TCP (None: `--port 0` with a TLS port).
+    listener: Option<TcpListener>,
+    tls_listener: Option<(TcpListener, Arc<tls::Tls>)>,
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     state: Arc<ServerState>,
     connect: Connect,
@@ -274,6 +355,11 @@ impl Server {
         self.local_addr
     }
 
+    /// Where TLS is served, with `--tls-port`.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
     /// Where `/metrics` is served, when `--metrics-addr` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
@@ -284,8 +370,25 @@ impl Server {
         self.state.clone()
     }
 
-    /// Serve until SIGINT or SIGTERM, then shut down gracefully.
+    /// Serve until SIGINT or SIGTERM, then shut down gracefully. SIGHUP
+    /// reloads the TLS certificates and keys.
     pub async fn serve_until_signal(self) {
+        #[cfg(unix)]
+        if let Some(tls) = self.state.tls.clone() {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let Ok(mut hup) = signal(SignalKind::hangup()) {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        match tls.reload() {
+                            Ok(()) => info!("TLS certificates reloaded"),
+                            Err(e) => {
+                                warn!(error = %e, "TLS reload failed; the old certificates stay")
+                            }
+                        }
+                    }
+                });
+            }
+        }
         let state = self.state.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -299,12 +402,26 @@ impl Server {
     pub async fn serve(self) {
         let Server {
             listener,
+            tls_listener,
             local_addr,
+            tls_addr,
             state,
             connect,
             ..
         } = self;
-        info!(%local_addr, backend = state.backend_name, "redynamo ready to accept connections");
+        match tls_addr {
+            Some(tls_addr) => info!(
+                plain = listener.is_some(),
+                %local_addr,
+                %tls_addr,
+                backend = state.backend_name,
+                "redynamo ready to accept connections"
+            ),
+            None => {
+                info!(%local_addr, backend = state.backend_name, "redynamo ready to accept connections")
+            }
+        }
+        let tls = tls_listener.as_ref().map(|(_, tls)| tls.clone());
         let tracker = TaskTracker::new();
         // Made once: a fresh cancellation future per accept registers with
         // the token (a lock) every time, which slows a connect burst.
@@ -320,9 +437,14 @@ impl Server {
                 // until the kernel's queue is empty (redis-server accepts
                 // up to 1,000 per event), not 128 at a time between turns
                 // of the connections just started.
-                accepted = tokio::task::unconstrained(listener.accept()) => accepted,
+                accepted = tokio::task::unconstrained(accept(listener.as_ref())) => {
+                    accepted.map(|(s, a)| (s, a, false))
+                }
+                accepted = tokio::task::unconstrained(accept(tls_listener.as_ref().map(|(l, _)| l))) => {
+                    accepted.map(|(s, a)| (s, a, true))
+                }
             };
-            let (socket, addr) = match accepted {
+            let (socket, addr, over_tls) = match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: back off a
@@ -350,15 +472,22 @@ impl Server {
             let fd = raw_fd(&socket);
             let laddr = socket.local_addr().ok();
             let entry = state.clients.register(Some(addr), laddr, fd);
-            let conn = connect(socket, state.clone(), entry.clone());
             let clients_state = state.clone();
             let span = info_span!("client", id = entry.id(), %addr);
+            let connect = connect.clone();
+            let tls = if over_tls { tls.clone() } else { None };
             tracker.spawn(
                 async move {
                     // Inside the span, so both lines carry the client's id
                     // and address.
                     debug!("client connected");
-                    conn.await;
+                    let stream = match tls {
+                        None => Some(Stream::Plain(socket)),
+                        Some(tls) => handshake(socket, &tls, &clients_state, &entry).await,
+                    };
+                    if let Some(stream) = stream {
+                        connect(stream, clients_state.clone(), entry.clone()).await;
+                    }
                     clients_state.clients.unregister(entry.id());
                     debug!("client disconnected");
                 }
@@ -366,6 +495,7 @@ impl Server {
             );
         }
         drop(listener);
+        drop(tls_listener);
         tracker.close();
         let grace = Duration::from_secs(state.config.shutdown_timeout);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
@@ -376,6 +506,14 @@ impl Server {
         }
         state.stopped.cancel();
         info!("redynamo is now ready to exit, bye bye");
+    }
+}
+
+/// Accept on `listener`, or wait for ever when there is none.
+async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }
 

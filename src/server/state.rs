@@ -73,6 +73,8 @@ pub struct ServerState {
     /// The ACL users (the default one's password is `requirepass`), the
     /// ACL LOG and the denial counters.
     pub credentials: Credentials,
+    /// The TLS configuration, with `--tls-port` (reloaded in place).
+    pub tls: Option<Arc<super::tls::Tls>>,
     pub clients: Arc<Clients>,
     /// CLIENT PAUSE's pause, which connections wait on.
     pub pause: ClientPause,
@@ -156,6 +158,7 @@ impl ServerState {
                 acl.set_log_max_len(config.acllog_max_len);
                 acl
             },
+            tls: None,
             clients: clients.clone(),
             pause: ClientPause::default(),
             pubsub: pubsub.clone(),

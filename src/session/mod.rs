@@ -71,8 +71,11 @@ impl Drop for Session {
 
 impl Session {
     pub fn new(state: Arc<ServerState>, entry: Arc<ClientEntry>) -> Session {
-        let authenticated = !state.credentials.required();
-        let user = state.credentials.default_user().clone();
+        // A user already set is one the client's TLS certificate named
+        // (`--tls-auth-clients-user CN`): authenticated by the handshake.
+        let preset = entry.info.user.lock().clone();
+        let authenticated = preset.is_some() || !state.credentials.required();
+        let user = preset.unwrap_or_else(|| state.credentials.default_user().clone());
         *entry.info.user.lock() = Some(user.clone());
         Session {
             state,

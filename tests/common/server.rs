@@ -25,6 +25,8 @@ use super::PATIENCE;
 /// (and its task aborted) when dropped.
 pub struct TestServer {
     addr: SocketAddr,
+    /// The TLS listener, with `--tls-port`.
+    tls: Option<SocketAddr>,
     /// The `/metrics` listener, when the config asked for one.
     metrics: Option<SocketAddr>,
     state: Arc<ServerState>,
@@ -155,13 +157,26 @@ impl TestServer {
         Ok(TestServer::serve(server))
     }
 
+    /// A server over memory on exactly the ports `config` names (for TLS,
+    /// whose `--port 0` turns plain TCP off), on 127.0.0.1.
+    pub async fn with_ports(mut config: Config) -> TestServer {
+        config.bind = [127, 0, 0, 1].into();
+        let server = Server::builder(config)
+            .bind()
+            .await
+            .expect("bind a test server");
+        TestServer::serve(server)
+    }
+
     fn serve(server: Server) -> TestServer {
         let addr = server.local_addr();
+        let tls = server.tls_addr();
         let metrics = server.metrics_addr();
         let state = server.state();
         let task = tokio::spawn(server.serve());
         TestServer {
             addr,
+            tls,
             metrics,
             state,
             task: Some(task),
@@ -174,6 +189,11 @@ impl TestServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The TLS listener's address; panics unless `--tls-port` was set.
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls.expect("the server has a TLS port")
     }
 
     /// The `/metrics` listener's address; panics unless the config set

@@ -344,7 +344,12 @@ impl Selector {
                     if index().is_sub[parent] {
                         return Err(RuleError::FirstArgOfSubcommand);
                     }
-                    if sub.is_empty() {
+                    // Whitespace in a first argument: refused here, unlike
+                    // Redis, where `+select|a\nuser evil on nopass +@all`
+                    // is accepted and ACL SAVE writes it out as a second
+                    // line, a user of its own on the next ACL LOAD (found
+                    // by the fuzz target).
+                    if sub.is_empty() || has_spaces(sub) {
                         return Err(RuleError::Syntax);
                     }
                     if !index().subs[parent].is_empty() {
@@ -781,6 +786,7 @@ mod tests {
         );
         assert_eq!(u.apply(b"+config|nosuch"), Err(RuleError::UnknownCommand));
         assert_eq!(u.apply(b"+select|"), Err(RuleError::Syntax));
+        assert_eq!(u.apply(b"+select|a\nuser evil on"), Err(RuleError::Syntax));
         assert_eq!(u.apply(b"%"), Err(RuleError::Syntax));
         assert_eq!(u.apply(b"%X~k"), Err(RuleError::Syntax));
         u.apply(b"allkeys").expect("valid");
