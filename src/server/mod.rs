@@ -19,8 +19,8 @@ pub mod notify;
 pub mod pause;
 pub mod pubsub;
 pub mod state;
-pub mod tracking;
 pub mod tls;
+pub mod tracking;
 
 use std::future::Future;
 use std::net::SocketAddr;
