@@ -1,4 +1,6 @@
-//! Command-line and config-file settings.
+//! Command-line and config-file settings. How each Redis directive is
+//! treated (applied, ignored, refused) is the table in [`directives`]; how a
+//! redis.conf is read, [`load`] and [`redis_conf`].
 //!
 //! Options read like redis-server's: `redynamo [CONFIG_FILE] [--port 6380]
 //! …`. The config file is redis.conf style — one `name value` per line, `#`
@@ -9,9 +11,16 @@
 //! (`docs/limits.md`).
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Parser;
+
+pub mod directives;
+mod load;
+pub mod redis_conf;
+pub mod rewrite;
+
+pub use load::RedisConf;
 
 /// A Redis-compatible server built as a tower stack.
 #[derive(Clone, Debug, Parser)]
@@ -175,7 +184,7 @@ pub struct Config {
     /// `disable-thp yes`: with THP on, memory is made resident 2 MiB at a
     /// time, which costs a small dataset megabytes of RSS (BENCHMARKS.md,
     /// "Collections"). Its effect on speed has not been measured.
-    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = parse_yes_no)]
+    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
     pub disable_thp: bool,
 
     /// Reads from DynamoDB: `eventual` (half the cost; a node still reads
@@ -207,6 +216,12 @@ pub struct Config {
     /// behind, or failing, the cache serves no reads (they go to DynamoDB).
     #[arg(long, default_value_t = 2000)]
     pub max_staleness_ms: u64,
+
+    /// What the config file said beyond the options above: its path,
+    /// the Redis directives it set that redynamo ignores (for CONFIG GET,
+    /// CONFIG REWRITE and the start-up warning).
+    #[arg(skip)]
+    pub redis_conf: RedisConf,
 }
 
 /// Which leaf store serves the data.
@@ -217,11 +232,31 @@ pub enum BackendKind {
     DynamoDb,
 }
 
+impl BackendKind {
+    /// Its name in a config file and in CONFIG GET.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Memory => "memory",
+            BackendKind::DynamoDb => "dynamodb",
+        }
+    }
+}
+
 /// Read consistency of the DynamoDB backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReadConsistency {
     Eventual,
     Strong,
+}
+
+impl ReadConsistency {
+    /// Its name in a config file and in CONFIG GET.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadConsistency::Eventual => "eventual",
+            ReadConsistency::Strong => "strong",
+        }
+    }
 }
 
 /// Who may run DEBUG (`--enable-debug-command`, Redis'
@@ -251,6 +286,16 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    /// Its name in a config file and in CONFIG GET.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 /// A config file could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -276,17 +321,11 @@ impl Config {
     }
 
     /// Parse `args` (with the program name first), merging the config file
-    /// named by the first positional argument under them.
+    /// named by the first positional argument under them. Redis directives
+    /// are accepted in the file and on the command line (`--save ""`), as
+    /// redis-server accepts them ([`directives`]).
     pub fn load_from(args: impl IntoIterator<Item = String>) -> Result<Config, ConfigError> {
-        let args: Vec<String> = args.into_iter().collect();
-        let cli = Config::try_parse_from(&args)?;
-        let Some(path) = cli.config_file.clone().filter(|_| !cli.version) else {
-            return Ok(cli);
-        };
-        let mut merged = vec![args.first().cloned().unwrap_or_default()];
-        merged.extend(file_args(&path)?);
-        merged.extend(args.into_iter().skip(1));
-        Ok(Config::try_parse_from(merged)?)
+        load::load(args.into_iter().collect())
     }
 
     /// Defaults, for tests and embedding: listen on 127.0.0.1, a free port.
@@ -297,51 +336,6 @@ impl Config {
     }
 }
 
-/// `name value` lines as `--name value` arguments.
-fn file_args(path: &Path) -> Result<Vec<String>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        let value = value.trim().trim_matches('"');
-        if name.starts_with('-') {
-            return Err(ConfigError::Line {
-                path: path.to_owned(),
-                line: i + 1,
-                message: format!("expected `name value`, got {line:?}"),
-            });
-        }
-        let long = name.to_ascii_lowercase().replace('_', "-");
-        if is_flag(&long) {
-            // A switch (`create-table`): redis.conf's `yes`/`no`, or the
-            // name alone. Passing the value on would make it a second
-            // CONFIG_FILE.
-            match value {
-                "" | "yes" => out.push(format!("--{long}")),
-                "no" => {}
-                other => {
-                    return Err(ConfigError::Line {
-                        path: path.to_owned(),
-                        line: i + 1,
-                        message: format!("{long} takes yes or no, got {other:?}"),
-                    })
-                }
-            }
-            continue;
-        }
-        out.push(format!("--{long}"));
-        out.push(value.to_string());
-    }
-    Ok(out)
-}
-
 /// redis.conf's booleans: `yes` or `no`.
 fn parse_yes_no(value: &str) -> Result<bool, String> {
     match value.to_ascii_lowercase().as_str() {
@@ -349,15 +343,6 @@ fn parse_yes_no(value: &str) -> Result<bool, String> {
         "no" => Ok(false),
         other => Err(format!("expected yes or no, got {other:?}")),
     }
-}
-
-/// Whether `--long` is a switch that takes no value.
-fn is_flag(long: &str) -> bool {
-    use clap::CommandFactory;
-    Config::command()
-        .get_arguments()
-        .find(|a| a.get_long() == Some(long))
-        .is_some_and(|a| !a.get_action().takes_values())
 }
 
 #[cfg(test)]

@@ -129,6 +129,9 @@ fn run() -> Result<(), Fatal> {
         LogFormat::Json => logs.json().init(),
         LogFormat::Text => logs.init(),
     }
+    if let Some(warning) = config.redis_conf.warning() {
+        tracing::warn!("{warning}");
+    }
     let runtime = runtime(config.threads)
         .map_err(|e| Fatal::new(format!("cannot start the async runtime: {e}")))?;
     let state = runtime.block_on(async {

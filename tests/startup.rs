@@ -100,6 +100,23 @@ fn an_unreadable_config_file_is_one_line() {
     );
 }
 
+/// A bad config file is one line too, naming the file, the line and what
+/// is wrong (Redis' `*** FATAL CONFIG FILE ERROR ***` block, folded).
+#[test]
+fn a_bad_config_file_is_one_line_naming_file_and_line() {
+    let path = std::env::temp_dir().join(format!("redynamo-bad-{}.conf", std::process::id()));
+    for (text, error) in [
+        ("# ok\nport 7000\nfrobnicate yes\n", "line 3: >>> 'frobnicate yes': Bad directive or wrong number of arguments"),
+        ("maxclients lots\n", "line 1: >>> 'maxclients lots': invalid value 'lots' for '--maxclients <MAXCLIENTS>': invalid digit found in string"),
+        ("user bob on >pw\n", "line 1: >>> 'user bob on >pw': ACL users are not supported yet (use requirepass)"),
+    ] {
+        std::fs::write(&path, text).expect("write the file");
+        let p = path.to_string_lossy().into_owned();
+        assert_fails(&[&p], &format!("redynamo: config file {p}, {error}"), 1);
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 /// `redis-server -v` prints `Redis server v=7.2.4 sha=00000000:0
 /// malloc=jemalloc-5.3.0 bits=64 build=…` and exits 0; so does this, with
 /// the fields it has.

@@ -86,6 +86,12 @@ pub struct RedisServer {
 impl RedisServer {
     /// None (after a loud note) when redis-server is missing outside CI.
     pub async fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[]).await
+    }
+
+    /// [`RedisServer::start`] with `first` before the port and the other
+    /// options (a config file, which must come first).
+    pub async fn start_with(first: &[&str]) -> Option<RedisServer> {
         if !tool_available("redis-server") {
             return None;
         }
@@ -94,6 +100,7 @@ impl RedisServer {
         for _ in 0..5 {
             let port = free_port();
             let child = Command::new("redis-server")
+                .args(first)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no", "--databases", "16"])
                 .stdout(std::process::Stdio::null())
