@@ -15,6 +15,7 @@
 //! still running is dropped.
 
 pub mod clients;
+pub mod monitor;
 pub mod pause;
 pub mod state;
 

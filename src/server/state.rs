@@ -71,6 +71,8 @@ pub struct ServerState {
     pub clients: Clients,
     /// CLIENT PAUSE's pause, which connections wait on.
     pub pause: ClientPause,
+    /// MONITOR's clients, fed every command while there are any.
+    pub monitors: super::monitor::Monitors,
     pub stats: ServerStats,
     pub started: Instant,
     pub started_unix_secs: u64,
@@ -130,6 +132,7 @@ impl ServerState {
             credentials: Credentials::new(config.requirepass.clone()),
             clients: Clients::default(),
             pause: ClientPause::default(),
+            monitors: Default::default(),
             stats: ServerStats::default(),
             started: Instant::now(),
             started_unix_secs: crate::util::now_ms() / 1000,
