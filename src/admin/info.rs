@@ -167,21 +167,27 @@ fn human(bytes: u64) -> String {
 
 fn memory(state: &ServerState) -> String {
     let rss = rss_bytes();
-    // redynamo does not instrument its allocator: used_memory is the RSS,
-    // the figure an operator's capacity planning needs anyway.
-    let used = rss;
+    // The allocator's own figures when the program gave a way to read
+    // them (the binary: mimalloc's committed bytes, see main.rs); else the
+    // RSS, the figure an operator's capacity planning needs anyway.
+    let (used, peak) = match state.allocator_stats {
+        Some(stats) => stats(),
+        None => (rss, rss),
+    };
     format!(
         "used_memory:{used}\r\n\
          used_memory_human:{}\r\n\
          used_memory_rss:{rss}\r\n\
          used_memory_rss_human:{}\r\n\
-         used_memory_peak:{used}\r\n\
+         used_memory_peak:{peak}\r\n\
+         used_memory_peak_human:{}\r\n\
          maxmemory:0\r\n\
          maxmemory_human:0B\r\n\
          maxmemory_policy:noeviction\r\n\
          mem_allocator:{}\r\n",
         human(used),
         human(rss),
+        human(peak),
         state.allocator,
     )
 }

@@ -53,6 +53,7 @@ pub struct ServerBuilder {
     layers: Vec<BoxLayer>,
     clock: Clock,
     allocator: Option<String>,
+    allocator_stats: Option<state::AllocatorStats>,
 }
 
 impl ServerBuilder {
@@ -84,6 +85,14 @@ impl ServerBuilder {
     /// `libc`).
     pub fn allocator(mut self, name: impl Into<String>) -> Self {
         self.allocator = Some(name.into());
+        self
+    }
+
+    /// Where INFO's `used_memory` and `used_memory_peak` come from: the
+    /// global allocator's own figures (the binary reads mimalloc's). Without
+    /// it they are the process's RSS.
+    pub fn allocator_stats(mut self, stats: state::AllocatorStats) -> Self {
+        self.allocator_stats = Some(stats);
         self
     }
 
@@ -131,6 +140,7 @@ impl ServerBuilder {
             Arc::new(move || stats_source.stats()),
             telemetry,
         );
+        state.allocator_stats = self.allocator_stats;
         if let Some(name) = self.allocator {
             state.allocator = name;
         }
@@ -235,6 +245,7 @@ impl Server {
             layers: Vec::new(),
             clock: Clock::system(),
             allocator: None,
+            allocator_stats: None,
         }
     }
 

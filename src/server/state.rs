@@ -58,6 +58,10 @@ impl ServerStats {
     }
 }
 
+/// The global allocator's memory in bytes, (current, peak), for INFO's
+/// `used_memory` and `used_memory_peak`.
+pub type AllocatorStats = fn() -> (u64, u64);
+
 /// Reads a backend's statistics; boxed so the server state is not generic.
 pub type StatsSource = Arc<dyn Fn() -> BackendStats + Send + Sync>;
 
@@ -82,6 +86,9 @@ pub struct ServerState {
     pub backend_stats: StatsSource,
     /// INFO `mem_allocator`: the process's global allocator.
     pub allocator: String,
+    /// The allocator's own figures, when the program supplied them
+    /// ([`crate::server::ServerBuilder::allocator_stats`]).
+    pub allocator_stats: Option<AllocatorStats>,
     /// Set when the backend warms keys ahead of commands (the memory
     /// store); None otherwise.
     pub warm: Option<Warm>,
@@ -140,6 +147,7 @@ impl ServerState {
             backend_name,
             backend_stats,
             allocator: "libc".to_string(),
+            allocator_stats: None,
             warm: None,
             durable: false,
             port: AtomicU64::new(config.port as u64),
