@@ -10,6 +10,8 @@
 #                                         # big bulk strings, exit time (benches/connections.py)
 #   benches/vs-redis.sh --collections     # list/set/hash/zset throughput, RSS of big and
 #                                         # small collections, BLPOP wake-up (benches/collections.py)
+#   benches/vs-redis.sh --pubsub          # PUBLISH to 50 subscribers, messages delivered
+#                                         # per second (benches/pubsub.py)
 #
 # Needs redis-server and redis-benchmark (apt: redis-server redis-tools)
 # and builds redynamo in release mode.
@@ -25,5 +27,9 @@ fi
 if [ "${1:-}" = "--collections" ]; then
     shift
     exec python3 benches/collections.py "$@"
+fi
+if [ "${1:-}" = "--pubsub" ]; then
+    shift
+    exec python3 benches/pubsub.py "$@"
 fi
 exec python3 benches/vs_redis.py "$@"

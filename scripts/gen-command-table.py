@@ -338,6 +338,7 @@ def spec(name, desc, facts, subs, indent):
     out.append(f"{i}last_key: {last},\n")
     out.append(f"{i}step: {step},\n")
     out.append(f"{i}acl_categories: {str_slice(cats)},\n")
+    out.append(f"{i}key_specs: {key_specs_expr(desc)},\n")
     out.append(f"{i}tips: {str_slice(tips)},\n")
     out.append(f"{i}group: {rust_str(desc['group'])},\n")
     out.append(f"{i}summary: {rust_str(desc['summary'])},\n")
@@ -351,6 +352,49 @@ def spec(name, desc, facts, subs, indent):
     out.append(f"{i}routing: {routing},\n")
     out.append(f"{indent}}},\n")
     return "".join(out)
+
+
+KEY_FLAGS = ["RO", "RW", "OW", "RM", "ACCESS", "UPDATE", "INSERT", "DELETE",
+             "NOT_KEY", "INCOMPLETE", "VARIABLE_FLAGS"]
+
+
+def key_specs_expr(desc):
+    """The command's key specs (begin_search + find_keys + flags), which the
+    ACL layer walks as Redis' getKeysUsingKeySpecs does."""
+    specs = desc.get("key_specs", [])
+    if not specs:
+        return "&[]"
+    items = []
+    for spec in specs:
+        flags = spec.get("flags", [])
+        for f in flags:
+            if f not in KEY_FLAGS:
+                raise GenError(f"unknown key spec flag {f}")
+        flags_expr = " | ".join(f"KeyFlags::{f}" for f in flags) or "KeyFlags::NONE"
+        bs = spec["begin_search"]
+        if "index" in bs:
+            begin = f"Begin::Index({bs['index']['pos']})"
+        elif "keyword" in bs:
+            kw = bs["keyword"]
+            begin = f"Begin::Keyword({rust_str(kw['keyword'])}, {kw['startfrom']})"
+        else:
+            begin = "Begin::Unknown"
+        fk = spec["find_keys"]
+        if "range" in fk:
+            r = fk["range"]
+            find = f"Find::Range {{ lastkey: {r['lastkey']}, step: {r['step']}, limit: {r['limit']} }}"
+        elif "keynum" in fk:
+            k = fk["keynum"]
+            find = (f"Find::Keynum {{ keynumidx: {k['keynumidx']}, firstkey: {k['firstkey']}, "
+                    f"step: {k['step']} }}")
+        else:
+            find = "Find::Unknown"
+        items.append(f"KeySpec {{ flags: KeyFlags({flags_expr}), begin: {begin}, find: {find} }}")
+    return "&[" + ", ".join(items) + "]"
+
+
+def category_bits(cats):
+    return " | ".join(f"1 << {ACL_ORDER.index(c)}" for c in cats) or "0"
 
 
 def routing_expr(name, desc, facts):
@@ -402,6 +446,7 @@ HEADER = """\
 //! would only drift from its source. Readers want `commands.txt`.
 
 use super::{Arg, ArgKind, CachedRead, CommandSpec, Dbs, Flags, InMulti, Routing};
+use super::keyspec::{Begin, Find, KeyFlags, KeySpec};
 """
 
 
@@ -446,6 +491,17 @@ def generate(json_dir, list_path):
     out.append("}\n\n")
     out.append("pub static COMMANDS: &[CommandSpec] = &[\n")
     out.extend(body)
+    out.append("];\n")
+    out.append("\n/// Every command and subcommand Redis 7.2 defines, implemented here or\n")
+    out.append("/// not, with its ACL categories as bits in `ACL_CATEGORIES` order: the\n")
+    out.append("/// namespace of ACL rules (`+debug` is a valid rule even where DEBUG is\n")
+    out.append("/// not implemented) and what ACL CAT lists. A container comes right\n")
+    out.append("/// before its subcommands.\n")
+    out.append("pub static REDIS_COMMANDS: &[(&str, u32)] = &[\n")
+    for name in sorted(redis, key=lambda n: (n.split("|")[0], "|" in n, n)):
+        desc = redis[name]
+        cats = acl_categories(desc, set(desc.get("command_flags", [])))
+        out.append(f"    ({rust_str(name)}, {category_bits(cats)}),\n")
     out.append("];\n")
     return "".join(out)
 

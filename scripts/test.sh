@@ -122,10 +122,21 @@ install_moto() {
     fi
 }
 
+# redis-py (>= 5.1) in the git-ignored .venv-redis-py, for the client-side
+# cache test (tests/client_cache.rs).
+install_redis_py() {
+    log "redis-py for the client-side cache test"
+    if ! scripts/install-redis-py.sh; then
+        is_ci && fail "could not install redis-py into .venv-redis-py (python3 with venv and PyPI access are needed)"
+        warn "could not install redis-py: tests/client_cache.rs will SKIP. Try: scripts/install-redis-py.sh"
+    fi
+}
+
 install_services() {
     install_rust_tools
     install_redis
     install_moto
+    install_redis_py
 }
 
 # ---------------------------------------------------------------------------
@@ -140,9 +151,10 @@ install_services() {
 # filter (`cargo test`). A new test binary that needs a service goes here.
 skip_filter() {
     local skip=()
-    command -v redis-server >/dev/null 2>&1 || skip+=("binary(/^differential/)" "binary(connection_fidelity)")
+    command -v redis-server >/dev/null 2>&1 || skip+=("binary(/^differential/)" "binary(connection_fidelity)" "binary(upstream)")
     { command -v redis-cli && command -v redis-benchmark; } >/dev/null 2>&1 || skip+=("binary(redis_cli)")
     { command -v redis-cli && command -v curl; } >/dev/null 2>&1 || skip+=("binary(quick_start)")
+    [[ -x .venv-redis-py/bin/python ]] || skip+=("binary(client_cache)")
     if [[ ! -x .venv/bin/moto_server ]] && ! command -v moto_server >/dev/null 2>&1; then
         skip+=("binary(backend_suite)" "binary(cache_nodes)" "binary(connection_dynamo)" "binary(/^dynamo_/)")
     fi

@@ -60,6 +60,16 @@ pub struct Config {
     #[arg(long, env = "REDYNAMO_REQUIREPASS", hide_env_values = true)]
     pub requirepass: Option<String>,
 
+    /// ACL users from a file in Redis' users.acl format (`user <name>
+    /// <rules…>` lines); ACL LOAD rereads it and ACL SAVE rewrites it.
+    #[arg(long, value_name = "PATH")]
+    pub aclfile: Option<PathBuf>,
+
+    /// Entries ACL LOG keeps (denied commands, failed AUTH); older ones are
+    /// dropped, so brute force cannot grow it.
+    #[arg(long, default_value_t = 128)]
+    pub acllog_max_len: usize,
+
     /// Number of databases (SELECT 0 … N-1).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub databases: u32,
@@ -163,8 +173,9 @@ pub struct Config {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// The leaf store: `memory` (nothing to set up, lost on exit) or
-    /// `dynamodb` (durable, shared by every node on the same table).
+    /// The leaf store: `memory` (nothing to set up, lost on exit),
+    /// `dynamodb` (durable, shared by every node on the same table) or
+    /// `redis` (a caching proxy in front of `--upstream`).
     #[arg(long, value_enum, default_value_t = BackendKind::Memory)]
     pub backend: BackendKind,
 
@@ -217,6 +228,49 @@ pub struct Config {
     #[arg(long, default_value_t = 2000)]
     pub max_staleness_ms: u64,
 
+    /// The Redis server behind `--backend redis`:
+    /// `redis://[user:password@]host:port[/db]` (docs/upstream.md). The
+    /// db is where the proxy's db 0 lands; db n lands on db + n.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+
+    /// Shared, pipelined connections to the upstream per protocol (RESP2,
+    /// RESP3); many clients' commands share each one.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub upstream_pool_size: u32,
+
+    /// While the upstream cannot be reached, keep answering cached reads
+    /// (values as they were when it was lost) for up to
+    /// `--serve-stale-max-ms`, instead of flushing the cache at once.
+    #[arg(long)]
+    pub serve_stale_on_error: bool,
+
+    /// How long `--serve-stale-on-error` may serve stale reads, in ms.
+    #[arg(long, default_value_t = 30_000)]
+    pub serve_stale_max_ms: u64,
+
+    /// Which keyspace events are published (Redis'
+    /// notify-keyspace-events: `K`, `E`, `A`, `g`, `$` …; empty: none).
+    #[arg(long, default_value = "", value_parser = parse_keyspace_events)]
+    pub notify_keyspace_events: String,
+
+    /// Output buffer limits per client class, as Redis'
+    /// client-output-buffer-limit (`pubsub 32mb 8mb 60`; `normal 0 0 0`
+    /// …). Only the pubsub class bounds anything: other clients have no
+    /// buffer beyond one pipeline's replies.
+    #[arg(long, value_name = "CLASS HARD SOFT SECONDS", value_parser = parse_output_limits)]
+    pub client_output_buffer_limit: Option<String>,
+
+    /// Milliseconds a script may run before other clients get -BUSY
+    /// (Redis' busy-reply-threshold, lua-time-limit; 0: never busy).
+    #[arg(long, default_value_t = 5000, alias = "lua-time-limit")]
+    pub busy_reply_threshold: u64,
+
+    /// Most keys CLIENT TRACKING remembers; past it, keys are evicted
+    /// and their clients told (0: no bound).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub tracking_table_max_keys: u64,
+
     /// What the config file said beyond the options above: its path,
     /// the Redis directives it set that redynamo ignores (for CONFIG GET,
     /// CONFIG REWRITE and the start-up warning).
@@ -230,6 +284,8 @@ pub enum BackendKind {
     Memory,
     #[value(name = "dynamodb")]
     DynamoDb,
+    /// A caching proxy in front of another Redis (`--upstream`).
+    Redis,
 }
 
 impl BackendKind {
@@ -238,6 +294,7 @@ impl BackendKind {
         match self {
             BackendKind::Memory => "memory",
             BackendKind::DynamoDb => "dynamodb",
+            BackendKind::Redis => "redis",
         }
     }
 }
@@ -336,6 +393,21 @@ impl Config {
     }
 }
 
+/// `notify-keyspace-events`: Redis' event class characters.
+fn parse_keyspace_events(value: &str) -> Result<String, String> {
+    crate::server::notify::string_to_flags(value)
+        .map(|_| value.to_string())
+        .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string())
+}
+
+/// `client-output-buffer-limit`: checked as CONFIG SET checks it.
+fn parse_output_limits(value: &str) -> Result<String, String> {
+    crate::server::pubsub::OutputLimits::default()
+        .set(value)
+        .map(|()| value.to_string())
+        .map_err(str::to_string)
+}
+
 /// redis.conf's booleans: `yes` or `no`.
 fn parse_yes_no(value: &str) -> Result<bool, String> {
     match value.to_ascii_lowercase().as_str() {
@@ -367,6 +439,31 @@ mod tests {
         assert_eq!(c.requirepass.as_deref(), Some("pw"));
         std::fs::write(&path, "bogus-option 1\n").expect("test setup");
         assert!(Config::load_from(["redynamo".into(), p.clone()]).is_err());
+    }
+
+    #[test]
+    fn output_buffer_limits_add_up_on_the_command_line_and_in_files() {
+        let c = Config::load_from(
+            [
+                "redynamo",
+                "--client-output-buffer-limit",
+                "normal",
+                "0",
+                "0",
+                "0",
+                "--client-output-buffer-limit",
+                "pubsub 1mb 1mb 0",
+                "--lua-time-limit",
+                "10",
+            ]
+            .map(String::from),
+        )
+        .expect("parses");
+        assert_eq!(
+            c.client_output_buffer_limit.as_deref(),
+            Some("normal 0 0 0 pubsub 1mb 1mb 0")
+        );
+        assert_eq!(c.busy_reply_threshold, 10);
     }
 
     #[test]

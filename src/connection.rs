@@ -32,6 +32,15 @@
 //! end the run, as do decoding ahead and session commands (the
 //! connection's own work).
 //!
+//! Pushes: a client that subscribed (or tracks keys) has a mailbox
+//! ([`crate::server::pubsub::Mailbox`]) that publishers on any thread fill.
+//! Its frames are written after each reply (so a message a command
+//! publishes to its own client follows that command's reply, as in Redis
+//! 7.2) and, while the client is idle, as soon as the mailbox wakes the
+//! read loop. A write to a client that stopped reading is raced against
+//! CLIENT KILL, so a subscriber closed for its output buffer limit goes
+//! even while its socket is full.
+//!
 //! A connection closes only on QUIT, a protocol error, a dead socket,
 //! CLIENT KILL, the idle timeout or server shutdown — never because a
 //! command failed. On shutdown it starts no further command: the one
@@ -47,10 +56,13 @@
 //! and socket, not 32 KiB of buffers (Redis frees idle clients' query
 //! buffers the same way; BENCHMARKS.md, "Connections").
 //!
-//! This file is longer than most (~910 lines) on purpose: the read loop,
+//! This file is longer than most (~1,000 lines) on purpose: the read loop,
 //! the decoding ahead, the batches of concurrent reads and the calls into
-//! the stack are one state machine over the same buffers; the session
-//! commands, which need none of that, live in [`crate::session`].
+//! the stack are one state machine over the same buffers (pushes from the
+//! mailbox are written through the same buffer and flushes); the session
+//! commands, which need none of that, live in [`crate::session`], and the
+//! Pub/Sub and tracking state in `session::pubsub`, `session::tracking`
+//! and `server::{pubsub, tracking}`.
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -60,7 +72,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use redynamo_layers::command::{self, CommandId, CommandSpec, InMulti};
+use redynamo_layers::command::{self, CommandId, CommandSpec, Flags, InMulti};
 use redynamo_layers::error::error_reply;
 use redynamo_layers::metrics::Outcome;
 use redynamo_layers::reply::errors;
@@ -78,6 +90,7 @@ use crate::server::monitor::Origin;
 use crate::server::pause;
 use crate::server::state::{ServerState, ServerStats};
 use crate::session::hello_auth::{Auth, Hello, Select};
+use crate::session::pubsub::{self as pubsub_session, Gate};
 use crate::session::shutdown::{Shutdown, ShutdownOutcome};
 use crate::session::{self, ExecStart, Session};
 use crate::stack::{Stack, StackService};
@@ -227,6 +240,8 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         // other only while `drain_buffered` runs what was read, and every
         // flush and read ends the run (see `flush` and `read_more`).
         let info = self.entry.info.clone();
+        // Whose mailbox may be made by another client meanwhile.
+        let entry = self.entry.clone();
         loop {
             // Run everything already buffered, then flush once.
             let drained = {
@@ -248,8 +263,30 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 }
                 None => {}
             }
-            self.flush().await?;
+            // A subscriber that stopped reading may be closed for its
+            // output buffer meanwhile (its mailbox cancels `killed`).
+            // Biased: a client that killed itself still gets its reply
+            // when the socket takes it.
+            tokio::select! {
+                biased;
+                flushed = self.flush() => flushed?,
+                _ = &mut killed => return Ok(()),
+            }
             self.refresh_limits();
+            // Pushes that came while the client was served go out before
+            // any wait; a mailbox with more is emptied a flush at a time.
+            let mailbox = self.session.mailbox().cloned();
+            if mailbox.as_ref().is_some_and(|m| m.has_pending()) {
+                self.deliver_pushes();
+                continue;
+            }
+            let pushed = async {
+                match &mailbox {
+                    Some(m) => m.notified().await,
+                    // Made while we wait: go round and wait on it.
+                    None => entry.mailbox_made.notified().await,
+                }
+            };
 
             let idle = self
                 .state
@@ -272,10 +309,19 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                     ServerStats::add(&self.state.stats.net_input_bytes, n as u64);
                     self.entry.mark_active();
                 }
+                _ = pushed => self.deliver_pushes(),
                 _ = &mut killed => return Ok(()),
                 _ = &mut stopping => return Ok(()),
                 _ = idle => return Ok(()),
             }
+        }
+    }
+
+    /// Move what the client's mailbox holds into the output, at most
+    /// [`FLUSH_AT`] bytes at a time.
+    fn deliver_pushes(&mut self) {
+        if let Some(m) = self.session.mailbox() {
+            m.take_into(&mut self.write_buf, FLUSH_AT);
         }
     }
 
@@ -375,8 +421,11 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         }
     }
 
+    /// Write a reply, then any pushes waiting in the client's mailbox (a
+    /// message a command published to its own client follows its reply).
     fn reply(&mut self, reply: &Reply) {
         self.codec.encode_reply(reply, &mut self.write_buf);
+        self.deliver_pushes();
     }
 
     /// Decode and run every complete command in the read buffer.
@@ -580,6 +629,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         for (spec, args) in batch {
             self.entry.touch(spec);
             self.feed_monitors(spec, &args);
+            self.session.track_read(spec, &args);
             let req = self.session.request(Command { spec, args });
             match self.start(req).await {
                 Call::Done(result) if queued.is_empty() => {
@@ -639,6 +689,31 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             self.refuse(Some(spec), errors::NOAUTH).await;
             return None;
         }
+        // A script past busy-reply-threshold holds the store: everything
+        // but the few `allow_busy` commands (SCRIPT KILL, SHUTDOWN …)
+        // answers -BUSY, as in Redis' processCommand.
+        if let Some(busy) = self.state.scripts.busy_reply() {
+            if !spec.flags.contains(Flags::ALLOW_BUSY) {
+                self.refuse(Some(spec), busy).await;
+                return None;
+            }
+        }
+        // RESP2 subscribed mode, checked where Redis' processCommand does.
+        match self.session.pubsub_gate(spec, &args) {
+            None => {}
+            Some(Gate::Refuse(reply)) => {
+                self.refuse(Some(spec), reply).await;
+                return None;
+            }
+            Some(Gate::Answer(reply)) => {
+                self.feed_monitors(spec, &args);
+                self.state
+                    .command_stats
+                    .record(Some(spec), Outcome::Ok, Duration::ZERO, None);
+                self.reply(&reply);
+                return None;
+            }
+        }
         self.feed_monitors(spec, &args);
         // CLIENT PAUSE holds the command here, before MULTI queues it, as
         // in Redis' processCommand.
@@ -651,6 +726,17 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 if let Some(close) = self.wait_for_pause(write).await {
                     return Some(close);
                 }
+            }
+        }
+        // ACL: the stack's auth layer checks what goes through the stack;
+        // what the connection runs itself, and what MULTI queues, is
+        // checked here (EXEC and WATCH go through the stack).
+        let queues = self.session.in_multi() && spec.routing.in_multi != InMulti::Run;
+        let own = spec.is_connection() && !matches!(spec.id, CommandId::Exec | CommandId::Watch);
+        if queues || own {
+            if let Err(reply) = self.session.acl_check(spec, &args) {
+                self.refuse(Some(spec), reply).await;
+                return None;
             }
         }
         let cmd = Command { spec, args };
@@ -676,6 +762,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             }
             return close;
         }
+        self.session.track_read(spec, &cmd.args);
         if spec.routing.blocking {
             return self.call_blocking(self.session.request(cmd)).await;
         }
@@ -832,11 +919,11 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 Err(e) => e,
             },
             Id::Auth => match Auth::parse(a) {
-                Ok(auth) => auth.apply(&mut self.session),
+                Ok(auth) => auth.apply(&mut self.session, &a[0]),
                 Err(e) => e,
             },
             Id::Hello => match Hello::parse(a) {
-                Ok(hello) => hello.apply(&mut self.session),
+                Ok(hello) => hello.apply(&mut self.session, &a[0]),
                 Err(e) => e,
             },
             Id::Reset => {
@@ -859,6 +946,10 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                     reply
                 }
                 ExecStart::Run(req, queued) => {
+                    // The transaction's reads are tracked like any other.
+                    for queued_cmd in &req.transaction {
+                        self.session.track_read(queued_cmd.spec, &queued_cmd.args);
+                    }
                     let reply = self.call_stack(req).await;
                     self.session.exec_done(&queued, &reply);
                     reply
@@ -876,6 +967,26 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 self.unwatch().await;
                 Reply::ok()
             }
+            Id::Subscribe
+            | Id::Unsubscribe
+            | Id::Psubscribe
+            | Id::Punsubscribe
+            | Id::Ssubscribe
+            | Id::Sunsubscribe => {
+                let (kind, on) = pubsub_session::family(cmd.spec.id)?;
+                let frames = if on {
+                    self.session.subscribe(kind, &a[1..])
+                } else {
+                    self.session.unsubscribe(kind, &a[1..])
+                };
+                // Every frame before any message, as Redis answers the
+                // whole command before a publisher can run.
+                for frame in &frames {
+                    self.codec.encode_reply(frame, &mut self.write_buf);
+                }
+                self.deliver_pushes();
+                return None;
+            }
             Id::Client
             | Id::ClientGetname
             | Id::ClientHelp
@@ -890,6 +1001,10 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             | Id::ClientSetinfo
             | Id::ClientSetname
             | Id::ClientUnblock => session::client::client(&self.session, &cmd),
+            Id::ClientTracking
+            | Id::ClientCaching
+            | Id::ClientGetredir
+            | Id::ClientTrackinginfo => self.session.tracking_command(cmd.spec, a),
             // No reply when the shutdown starts: the connection closes, as
             // Redis' does when the server exits.
             Id::Shutdown => match Shutdown::parse(a).map(|s| s.apply(&self.state)) {

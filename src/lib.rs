@@ -10,6 +10,7 @@
 //! - [`stack`]: the tower stack, built in one function.
 //! - [`admin`]: INFO, CONFIG, COMMAND and friends.
 //! - [`store`]: the leaf stores (in-memory by default).
+//! - [`scripting`]: Lua scripts and functions (EVAL, FCALL), run by a store.
 //! - [`healthcheck`]: `redynamo --check ADDR`, the container image's health
 //!   check.
 //! - [`server`]: listening, `maxclients`, graceful shutdown, the builder API
@@ -42,6 +43,7 @@ pub mod connection;
 pub mod follower;
 pub mod healthcheck;
 pub mod protocol;
+pub mod scripting;
 pub mod server;
 pub mod session;
 pub mod stack;

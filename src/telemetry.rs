@@ -8,7 +8,8 @@
 //! - `GET /healthz`: 200 while the process is alive.
 //! - `GET /readyz`: 200 while the server accepts traffic and its backend is
 //!   reachable; 503 once shutdown has begun (so a load balancer drains this
-//!   node before its connections close) or while the backend is not ready.
+//!   node before its connections close) or while the backend is not ready
+//!   (the upstream proxy with no connection up: the body says why).
 //!
 //! The recorder is per server, not global: two servers in one process keep
 //! separate figures.
@@ -175,6 +176,9 @@ pub fn render(state: &ServerState, exporter: &Exporter) -> String {
         t.gauge("redynamo_cache_serving", &[])
             .set(if cache.is_serving() { 1.0 } else { 0.0 });
     }
+    if let Some(report) = &state.backend_report {
+        report.publish(t);
+    }
     state.command_stats.publish();
     let mut out = exporter.handle.render();
     render_command_latency(state, &mut out);
@@ -286,7 +290,10 @@ fn respond(
         "/readyz" => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
-            "not ready\n".to_string(),
+            match state.backend_report.as_ref().map(|r| r.ready()) {
+                Some(Err(why)) if !state.shutdown.is_cancelled() => format!("not ready\n{why}\n"),
+                _ => "not ready\n".to_string(),
+            },
         ),
         _ => (
             StatusCode::NOT_FOUND,

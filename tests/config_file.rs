@@ -117,7 +117,6 @@ async fn debian_stock_redis_conf_serves_with_one_warning() {
         "rdbcompression",
         "daemonize",
         "jemalloc-bg-thread",
-        "client-output-buffer-limit",
         "no RDB or AOF files",
         "bind: listening on 127.0.0.1 only, not on ::1",
     ] {
@@ -130,9 +129,14 @@ async fn debian_stock_redis_conf_serves_with_one_warning() {
         "databases",
         "slowlog-max-len",
         "loglevel",
+        "client-output-buffer-limit",
+        "notify-keyspace-events",
+        "acllog-max-len",
+        "lua-time-limit",
+        "busy-reply-threshold",
     ] {
         assert!(
-            !warning.contains(&format!(" {applied},")),
+            !warning.contains(&format!(" {applied}")),
             "{applied}: {warning}"
         );
     }
@@ -147,10 +151,13 @@ async fn debian_stock_redis_conf_serves_with_one_warning() {
         ("loglevel", "notice".to_string()),
         ("rdbcompression", "yes".to_string()),
         ("dir", dir.display().to_string()),
+        // Debian's three lines (normal, replica, pubsub) add up, as in Redis.
         (
             "client-output-buffer-limit",
-            "pubsub 32mb 8mb 60".to_string(),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60".to_string(),
         ),
+        ("notify-keyspace-events", String::new()),
+        ("acllog-max-len", "128".to_string()),
         ("hash-max-listpack-entries", "512".to_string()),
     ] {
         let reply = c.cmd(&["CONFIG", "GET", name]).await;
@@ -280,7 +287,10 @@ fn refused_and_unknown_directives_name_file_and_line() {
     for (text, message) in [
         ("port 7000\nfrobnicate yes\n", ">>> 'frobnicate yes': Bad directive or wrong number of arguments"),
         ("\n\nport abc\n", ">>> 'port abc': invalid value 'abc' for '--port <PORT>': invalid digit found in string"),
-        ("user alice on >pw ~* +@all\n", ">>> 'user alice on >pw ~* +@all': ACL users are not supported yet (use requirepass)"),
+        ("user alice on >pw ~* +@nosuch\n", ">>> 'user alice on >pw ~* +@nosuch': Error in user declaration '+@nosuch': Unknown command or category name in ACL"),
+        ("user alice on\nuser alice off\n", ">>> 'user alice off': Error in user declaration 'alice': Duplicate user found. A user can only be defined once in config files"),
+        ("user alice on\naclfile users.acl\n", ">>> 'user alice on': Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both."),
+        ("notify-keyspace-events KEQ\n", ">>> 'notify-keyspace-events KEQ': invalid value 'KEQ' for '--notify-keyspace-events <NOTIFY_KEYSPACE_EVENTS>': Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
         ("rename-command FLUSHALL \"\"\n", ">>> 'rename-command FLUSHALL \"\"': rename-command is not supported (the command would stay available)"),
         ("replicaof 10.0.0.1 6379\n", ">>> 'replicaof 10.0.0.1 6379': redynamo cannot be a replica (its backend is shared instead)"),
         ("save \"900 1\nport 1\n", ">>> 'save \"900 1': Unbalanced quotes in configuration line"),
@@ -491,5 +501,85 @@ async fn config_rewrite_as_redis_server() {
         c.cmd(&["CONFIG", "REWRITE"]).await,
         err("ERR The server is running without a config file")
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The settings the ACL, scripting, Pub/Sub and tracking code honour are
+/// applied from a redis.conf (not ignored): `user` lines create users,
+/// and the rest show in CONFIG GET and change behaviour.
+#[tokio::test]
+async fn acl_scripting_pubsub_settings_from_a_file_are_applied() {
+    let dir = temp_dir("applied");
+    let path = dir.join("r.conf");
+    std::fs::write(
+        &path,
+        "user alice on >secret ~* +@all\n\
+         user default on nopass ~* &* +@all\n\
+         acllog-max-len 7\n\
+         notify-keyspace-events KEA\n\
+         client-output-buffer-limit normal 0 0 0\n\
+         client-output-buffer-limit pubsub 1mb 512kb 10\n\
+         lua-time-limit 1234\n\
+         tracking-table-max-keys 99\n",
+    )
+    .expect("write");
+    let p = path.to_string_lossy().into_owned();
+    let mut config = load(&[&p]).expect("loads");
+    assert!(config.redis_conf.warning().is_none(), "nothing ignored");
+    config.port = 0;
+    let server = TestServer::with_config(config).await;
+    let mut c = server.raw().await;
+    for (name, value) in [
+        ("acllog-max-len", "7"),
+        ("notify-keyspace-events", "AKE"),
+        (
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 524288 10",
+        ),
+        ("busy-reply-threshold", "1234"),
+        ("lua-time-limit", "1234"),
+        ("tracking-table-max-keys", "99"),
+    ] {
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", name]).await,
+            arr([bulk(name), bulk(value)]),
+            "{name}"
+        );
+    }
+    assert_eq!(c.cmd(&["AUTH", "alice", "secret"]).await, ok());
+    assert_eq!(c.cmd(&["ACL", "WHOAMI"]).await, bulk("alice"));
+    assert_eq!(
+        c.cmd(&["ACL", "USERS"]).await,
+        arr([bulk("alice"), bulk("default")])
+    );
+    // notify-keyspace-events KEA: a SET is published.
+    let mut sub = server.raw().await;
+    assert_eq!(
+        sub.cmd(&["SUBSCRIBE", "__keyevent@0__:set"]).await,
+        arr([bulk("subscribe"), bulk("__keyevent@0__:set"), int(1)])
+    );
+    assert_eq!(c.cmd(&["SET", "k", "v"]).await, ok());
+    assert_eq!(
+        sub.read().await,
+        arr([bulk("message"), bulk("__keyevent@0__:set"), bulk("k")])
+    );
+    // CONFIG SET changes them at run time.
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "busy-reply-threshold",
+            "500",
+            "acllog-max-len",
+            "3"
+        ])
+        .await,
+        ok()
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "lua-time-limit"]).await,
+        arr([bulk("lua-time-limit"), bulk("500")])
+    );
+    server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -108,7 +108,7 @@ fn a_bad_config_file_is_one_line_naming_file_and_line() {
     for (text, error) in [
         ("# ok\nport 7000\nfrobnicate yes\n", "line 3: >>> 'frobnicate yes': Bad directive or wrong number of arguments"),
         ("maxclients lots\n", "line 1: >>> 'maxclients lots': invalid value 'lots' for '--maxclients <MAXCLIENTS>': invalid digit found in string"),
-        ("user bob on >pw\n", "line 1: >>> 'user bob on >pw': ACL users are not supported yet (use requirepass)"),
+        ("user bob on >pw +@nosuch\n", "line 1: >>> 'user bob on >pw +@nosuch': Error in user declaration '+@nosuch': Unknown command or category name in ACL"),
     ] {
         std::fs::write(&path, text).expect("write the file");
         let p = path.to_string_lossy().into_owned();

@@ -47,10 +47,12 @@
 //! let _read_only = layer.layer(leaf);
 //! ```
 
+pub mod acl;
 pub mod auth;
 pub mod cache;
 pub mod command;
 pub mod error;
+pub mod glob;
 pub mod metrics;
 pub mod reply;
 pub mod request;

@@ -43,6 +43,17 @@ pub enum Reply {
     Verbatim(&'static str, Bytes),
     /// A RESP3 push (`>`); RESP2 sees an array.
     Push(Vec<Reply>),
+    /// One reply already encoded, exactly as another Redis server sent it
+    /// (the upstream proxy, `docs/upstream.md`): `frame` is one complete
+    /// RESP value in RESP3 when `resp3`, else RESP2. The encoder writes it
+    /// as it is for a client of that protocol, so the client sees the
+    /// upstream's bytes; for a client of the other protocol it is parsed
+    /// and encoded again (a fallback the proxy avoids by asking the
+    /// upstream in the client's protocol).
+    Encoded {
+        resp3: bool,
+        frame: Bytes,
+    },
 }
 
 impl Reply {
@@ -77,9 +88,23 @@ impl Reply {
         Reply::Bulk(Bytes::copy_from_slice(data.as_ref()))
     }
 
+    /// True for `+OK`, whether made here or passed through from another
+    /// server ([`Reply::Encoded`]).
+    pub fn is_ok(&self) -> bool {
+        match self {
+            Reply::Simple(s) => &s[..] == b"OK",
+            Reply::Encoded { frame, .. } => &frame[..] == b"+OK\r\n",
+            _ => false,
+        }
+    }
+
     /// True for `Reply::Error`.
     pub fn is_error(&self) -> bool {
-        matches!(self, Reply::Error(_))
+        match self {
+            Reply::Error(_) => true,
+            Reply::Encoded { frame, .. } => matches!(frame.first(), Some(b'-' | b'!')),
+            _ => false,
+        }
     }
 
     /// The error code of an error reply (`ERR`, `WRONGTYPE`, …).
@@ -87,6 +112,16 @@ impl Reply {
         match self {
             Reply::Error(msg) => {
                 let end = msg.iter().position(|&b| b == b' ').unwrap_or(msg.len());
+                std::str::from_utf8(&msg[..end]).ok()
+            }
+            // A simple error (`-CODE text`); a blob error's code is past
+            // its length line.
+            Reply::Encoded { frame, .. } if frame.first() == Some(&b'-') => {
+                let msg = &frame[1..];
+                let end = msg
+                    .iter()
+                    .position(|&b| b == b' ' || b == b'\r')
+                    .unwrap_or(msg.len());
                 std::str::from_utf8(&msg[..end]).ok()
             }
             _ => None,

@@ -63,6 +63,10 @@ pub struct Request {
     /// Stamped by the connection on every request so the auth layer needs no
     /// lock to check it.
     pub authenticated: bool,
+    /// The ACL user the connection runs as, checked by the auth layer.
+    /// None for the server's own requests, which may do anything (as
+    /// Redis' clients with no user).
+    pub user: Option<Arc<crate::acl::User>>,
     /// For `EXEC` only: the commands queued since `MULTI`, to run as one
     /// atomic unit. Empty for every other command.
     pub transaction: Vec<Command>,
@@ -140,6 +144,7 @@ impl Request {
             db,
             client,
             authenticated: true,
+            user: None,
             transaction: Vec::new(),
             observations: None,
         }
@@ -173,6 +178,13 @@ pub struct ClientInfo {
     /// Untouched (and never chaining) for a client whose connection does
     /// neither, and for the server's own requests (client id 0).
     pub timing: crate::metrics::RunTimer,
+    /// The client speaks RESP3 (HELLO 3): a backend that passes another
+    /// server's replies through ([`Reply::Encoded`](crate::Reply::Encoded))
+    /// asks that server in the same protocol. Set by the session.
+    resp3: AtomicBool,
+    /// The ACL user the client is authenticated as (CLIENT LIST's
+    /// `user=`; ACL DELUSER disconnects its clients). None: `default`.
+    pub user: parking_lot::Mutex<Option<Arc<crate::acl::User>>>,
 }
 
 /// How CLIENT UNBLOCK ends a wait.
@@ -269,6 +281,8 @@ impl ClientInfo {
             named: AtomicBool::new(false),
             block: BlockState::default(),
             timing: crate::metrics::RunTimer::new(),
+            resp3: AtomicBool::new(false),
+            user: parking_lot::Mutex::new(None),
         }
     }
 
@@ -294,6 +308,33 @@ impl ClientInfo {
             self.named.store(name.is_some(), Ordering::Relaxed);
             *n = name;
         }
+    }
+
+    /// Whether the client speaks RESP3 (see the field).
+    pub fn is_resp3(&self) -> bool {
+        self.resp3.load(Ordering::Relaxed)
+    }
+
+    pub fn set_resp3(&self, yes: bool) {
+        self.resp3.store(yes, Ordering::Relaxed);
+    }
+
+    /// The name of the client's ACL user (`default` until it
+    /// authenticates as another).
+    pub fn user_name(&self) -> Bytes {
+        self.user
+            .lock()
+            .as_ref()
+            .map(|u| u.name().clone())
+            .unwrap_or_else(|| Bytes::from_static(b"default"))
+    }
+
+    /// Whether the client runs as `user`.
+    pub fn is_user(&self, user: &Arc<crate::acl::User>) -> bool {
+        self.user
+            .lock()
+            .as_ref()
+            .is_some_and(|u| Arc::ptr_eq(u, user))
     }
 
     /// Whether CLIENT SETNAME gave this client a name.

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use crate::server::pubsub::Kind;
 use crate::server::state::{ServerState, ServerStats};
 
 /// Redis version redynamo reports. Clients gate features on it; redynamo
@@ -25,6 +26,7 @@ const DEFAULT: &[&str] = &[
     "cluster",
     "keyspace",
     "cache",
+    "upstream",
 ];
 
 /// Render the sections named in `args` (none: the default set; `all`,
@@ -60,6 +62,12 @@ pub fn render_info(state: &ServerState, args: &[Bytes]) -> String {
             "cluster" => "cluster_enabled:0\r\n".to_string(),
             "keyspace" => keyspace(state),
             "cache" => cache(state),
+            // The backend's own section (the upstream proxy's), when it
+            // has one.
+            "upstream" => match state.backend_report.as_ref().map(|r| r.info()) {
+                Some((name, body)) if name == section => body,
+                _ => continue,
+            },
             "commandstats" => commandstats(state),
             _ => continue,
         };
@@ -130,7 +138,7 @@ fn clients(state: &ServerState) -> String {
          client_recent_max_input_buffer:0\r\n\
          client_recent_max_output_buffer:0\r\n\
          blocked_clients:{}\r\n\
-         tracking_clients:0\r\n\
+         tracking_clients:{}\r\n\
          clients_in_timeout_table:0\r\n",
         state.clients.len(),
         state.tunables.maxclients.load(Ordering::Relaxed),
@@ -140,6 +148,7 @@ fn clients(state: &ServerState) -> String {
             .iter()
             .filter(|c| c.info.block.is_blocked())
             .count(),
+        state.tracking.clients(),
     )
 }
 
@@ -211,6 +220,7 @@ fn persistence(state: &ServerState) -> String {
 fn stats(state: &ServerState) -> String {
     let s = &state.stats;
     let backend = (state.backend_stats)();
+    let tracking = state.tracking.totals();
     format!(
         "total_connections_received:{}\r\n\
          total_commands_processed:{}\r\n\
@@ -222,8 +232,13 @@ fn stats(state: &ServerState) -> String {
          evicted_keys:{}\r\n\
          keyspace_hits:{}\r\n\
          keyspace_misses:{}\r\n\
-         pubsub_channels:0\r\n\
-         pubsub_patterns:0\r\n",
+         pubsub_channels:{}\r\n\
+         pubsub_patterns:{}\r\n\
+         pubsubshard_channels:{}\r\n\
+         client_output_buffer_limit_disconnections:{}\r\n\
+         tracking_total_keys:{}\r\n\
+         tracking_total_items:{}\r\n\
+         tracking_total_prefixes:{}\r\n",
         ServerStats::get(&s.total_connections_received),
         ServerStats::get(&s.total_commands_processed),
         ServerStats::get(&s.net_input_bytes),
@@ -233,6 +248,13 @@ fn stats(state: &ServerState) -> String {
         backend.evicted_keys,
         backend.keyspace_hits,
         backend.keyspace_misses,
+        state.pubsub.len(Kind::Channel),
+        state.pubsub.numpat(),
+        state.pubsub.len(Kind::Shard),
+        state.pubsub.disconnections.load(Ordering::Relaxed),
+        tracking.0,
+        tracking.1,
+        tracking.2,
     )
 }
 

@@ -1,5 +1,5 @@
 //! Commands about the server itself: PING, ECHO, TIME, LASTSAVE, INFO,
-//! CONFIG, COMMAND, SLOWLOG, and the operators' WAIT, WAITAOF, LATENCY,
+//! CONFIG, COMMAND, SLOWLOG, ACL ([`acl`]), PUBLISH and PUBSUB ([`pubsub`]), and the operators' WAIT, WAITAOF, LATENCY,
 //! MEMORY STATS/DOCTOR and DEBUG ([`ops`]).
 //!
 //! [`Admin`] sits innermost, right above the leaf store, and answers these
@@ -9,10 +9,12 @@
 //! to know about server state, and MULTI … PING … EXEC works on every
 //! backend.
 
+pub(crate) mod acl;
 mod command;
 mod config;
 mod info;
 pub(crate) mod ops;
+mod pubsub;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -93,7 +95,7 @@ where
                 }
             };
         }
-        if let Some(reply) = answer(&self.state, &req.command, is_local(&req)) {
+        if let Some(reply) = answer(&self.state, &req.command, is_local(&req), req.user.as_ref()) {
             return Either::Left(ready(Ok(reply)));
         }
         if req.command.spec.name == "exec" && req.transaction.iter().any(is_admin) {
@@ -123,9 +125,11 @@ fn is_admin(cmd: &Command) -> bool {
     match cmd.spec.group {
         "generic" => matches!(name, "wait" | "waitaof"),
         "connection" => matches!(name, "ping" | "echo"),
+        "pubsub" => pubsub::handles(name),
         "server" => {
             matches!(name, "time" | "lastsave" | "info" | "command")
                 || name.starts_with("config|")
+                || name.starts_with("acl|")
                 || name.starts_with("command|")
                 || name.starts_with("slowlog|")
                 || name.starts_with("latency|")
@@ -138,7 +142,12 @@ fn is_admin(cmd: &Command) -> bool {
 /// The reply to an admin command, or None when `cmd` is for the store.
 /// Inside EXEC, an operator's command that would wait (WAIT …) answers
 /// at once, as Redis' do for a client that may not block.
-fn answer(state: &ServerState, cmd: &Command, local: bool) -> Option<Reply> {
+fn answer(
+    state: &ServerState,
+    cmd: &Command,
+    local: bool,
+    user: Option<&Arc<redynamo_layers::acl::User>>,
+) -> Option<Reply> {
     if !is_admin(cmd) {
         return None;
     }
@@ -166,6 +175,8 @@ fn answer(state: &ServerState, cmd: &Command, local: bool) -> Option<Reply> {
         "lastsave" => Reply::Integer(state.started_unix_secs as i64),
         "info" => Reply::Verbatim("txt", Bytes::from(render_info(state, &a[1..]))),
         name if name.starts_with("config|") => config::execute(state, cmd),
+        name if name.starts_with("acl|") => acl::execute(state, user, cmd),
+        name if pubsub::handles(name) => pubsub::execute(state, cmd),
         name if name.starts_with("slowlog|") => slowlog(state, cmd),
         name if name.starts_with("command") => command::execute(cmd),
         _ => return None,
@@ -184,10 +195,11 @@ where
 {
     let queued = std::mem::take(&mut req.transaction);
     let local = is_local(&req);
+    let user = req.user.clone();
     let (admin, store): (Vec<_>, Vec<_>) =
         queued.iter().enumerate().partition(|(_, c)| is_admin(c));
     req.transaction = store.iter().map(|(_, c)| (*c).clone()).collect();
-    let store_reply = inner.oneshot(req).await?;
+    let store_reply = crate::protocol::tree(inner.oneshot(req).await?);
     let mut store_replies = match store_reply {
         Reply::Array(items) => items.into_iter(),
         // Aborted by WATCH (or an error): that is the whole answer.
@@ -195,7 +207,7 @@ where
     };
     let mut admin_replies = admin
         .iter()
-        .map(|(_, c)| answer(&state, c, local).unwrap_or(Reply::Null));
+        .map(|(_, c)| answer(&state, c, local, user.as_ref()).unwrap_or(Reply::Null));
     let replies = queued
         .iter()
         .map(|c| {

@@ -42,6 +42,7 @@ use redynamo_layers::Reply;
 
 use super::args::int_arg;
 use super::keyspace::{Clock, Keyspace, Kind, Ks};
+use super::notify::class::{GENERIC, STRING};
 use super::KeyCommand;
 use crate::util::num::parse_i64;
 
@@ -119,6 +120,7 @@ impl<'a> KeyCommand<'a> for SetBit<'a> {
             }
             was != on
         })?;
+        ks.notify(STRING, "setbit", key);
         Ok(Reply::Integer(i64::from(was)))
     }
 }
@@ -447,9 +449,12 @@ impl<'a> KeyCommand<'a> for BitOpCommand<'a> {
         }
         let dest = &a[2];
         if result.is_empty() {
-            ks.delete(dest)?;
+            if ks.delete(dest)? {
+                ks.notify(GENERIC, "del", dest);
+            }
         } else {
             ks.put_string(dest, &result, 0)?;
+            ks.notify(STRING, "set", dest);
         }
         Ok(Reply::Integer(result.len() as i64))
     }
@@ -743,6 +748,7 @@ impl<'a> BitField<'a> {
             }
         }
         let mut replies = Vec::with_capacity(fields.len());
+        let mut wrote = false;
         ks.modify_string(key, (reach >> 3) as usize + 1, |v| {
             let mut changed = false;
             for f in &fields {
@@ -750,8 +756,12 @@ impl<'a> BitField<'a> {
                 replies.push(reply);
                 changed |= c;
             }
+            wrote = changed;
             changed
         })?;
+        if wrote {
+            ks.notify(STRING, "setbit", key);
+        }
         Ok(Reply::Array(replies))
     }
 }

@@ -24,6 +24,8 @@ use redynamo_layers::Reply;
 
 use super::args::int_arg;
 use super::keyspace::{Clock, Interrupt, Keyspace, Kind, Ks, WRONGTYPE};
+use super::notify::class::HASH;
+use super::notify::del_if_emptied;
 use super::server::scan_reply;
 use super::KeyCommand;
 use crate::util::glob;
@@ -158,6 +160,7 @@ impl<'a> HSet<'a> {
         for pair in self.pairs.chunks(2) {
             created += i64::from(ks.hash_set(self.key, &pair[0], &pair[1])?);
         }
+        ks.notify(HASH, "hset", self.key);
         Ok(if self.ok_reply {
             Reply::ok()
         } else {
@@ -210,6 +213,7 @@ impl<'a> KeyCommand<'a> for HSetNx<'a> {
             return Ok(Reply::Integer(0));
         }
         ks.hash_set(self.key, self.field, self.value)?;
+        ks.notify(HASH, "hset", self.key);
         Ok(Reply::Integer(1))
     }
 }
@@ -285,6 +289,10 @@ impl<'a> KeyCommand<'a> for HDel<'a> {
         let mut deleted = 0;
         for field in self.fields {
             deleted += i64::from(ks.hash_delete(self.key, field)?);
+        }
+        if deleted > 0 {
+            ks.notify(HASH, "hdel", self.key);
+            del_if_emptied(ks, self.key)?;
         }
         Ok(Reply::Integer(deleted))
     }
@@ -407,6 +415,7 @@ impl<'a> KeyCommand<'a> for HIncrBy<'a> {
         };
         let mut buf = itoa::Buffer::new();
         ks.hash_set(self.key, self.field, buf.format(next).as_bytes())?;
+        ks.notify(HASH, "hincrby", self.key);
         Ok(Reply::Integer(next))
     }
 }
@@ -456,6 +465,7 @@ impl<'a> KeyCommand<'a> for HIncrByFloat<'a> {
         };
         let text = sum.to_human_string();
         ks.hash_set(self.key, self.field, text.as_bytes())?;
+        ks.notify(HASH, "hincrbyfloat", self.key);
         Ok(Reply::Bulk(Bytes::from(text)))
     }
 }

@@ -10,6 +10,7 @@ use redynamo_layers::Reply;
 
 use super::args::{int_arg, ms_to_reply_seconds, parse_expire, CopyArgs, ExpireFlags};
 use super::keyspace::{Clock, Keyspace, Ks};
+use super::notify::class::GENERIC;
 use super::KeyCommand;
 
 /// `DEL key [key ...]` and `UNLINK key [key ...]`.
@@ -24,7 +25,10 @@ impl<'a> KeyCommand<'a> for Del<'a> {
     fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
         let mut n = 0;
         for key in self.keys {
-            n += ks.delete(key)? as i64;
+            if ks.delete(key)? {
+                ks.notify(GENERIC, "del", key);
+                n += 1;
+            }
         }
         Ok(Reply::Integer(n))
     }
@@ -93,8 +97,10 @@ impl<'a> KeyCommand<'a> for Expire<'a> {
         }
         if self.at <= ks.now() as i64 {
             ks.delete(self.key)?;
+            ks.notify(GENERIC, "del", self.key);
         } else {
             ks.set_expire(self.key, new)?;
+            ks.notify(GENERIC, "expire", self.key);
         }
         Ok(Reply::Integer(1))
     }
@@ -156,6 +162,7 @@ impl<'a> KeyCommand<'a> for Persist<'a> {
         match ks.lookup(self.key)?.map(|h| h.expire_at) {
             Some(at) if at != 0 => {
                 ks.set_expire(self.key, 0)?;
+                ks.notify(GENERIC, "persist", self.key);
                 Ok(Reply::Integer(1))
             }
             _ => Ok(Reply::Integer(0)),
@@ -197,6 +204,8 @@ impl<'a> Rename<'a> {
         let db = ks.db();
         ks.copy(self.src, db, self.dst)?;
         ks.delete(self.src)?;
+        ks.notify(GENERIC, "rename_from", self.src);
+        ks.notify(GENERIC, "rename_to", self.dst);
         Ok(if self.nx {
             Reply::Integer(1)
         } else {
@@ -244,6 +253,9 @@ impl<'a> KeyCommand<'a> for Copy<'a> {
             return Ok(Reply::Integer(0));
         }
         ks.copy(self.src, target, self.dst)?;
+        ks.select(target);
+        ks.notify(GENERIC, "copy_to", self.dst);
+        ks.select(home);
         Ok(Reply::Integer(1))
     }
 }

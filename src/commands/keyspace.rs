@@ -209,6 +209,20 @@ pub trait Keyspace: Clock + Hashes + Lists + Sets + SortedSets {
     /// when `src` is not live.
     fn copy(&mut self, src: &[u8], dst_db: u32, dst: &[u8]) -> Ks<()>;
 
+    /// Raise a keyspace event (`notify-keyspace-events`): `class` is one
+    /// of [`super::notify::class`], `event` Redis' name for it, `key` in
+    /// the current db. Called where Redis' command calls
+    /// `notifyKeyspaceEvent`, after the write. The default drops it: a
+    /// store publishes events only once it says how
+    /// (docs/pubsub.md, "Keyspace notifications").
+    fn notify(&mut self, _class: u32, _event: &'static str, _key: &[u8]) {}
+
+    /// Whether events of `class` go anywhere: a command may skip work
+    /// that only an event needs ([`super::notify::del_if_emptied`]).
+    fn notifies(&self, _class: u32) -> bool {
+        false
+    }
+
     /// OBJECT ENCODING's name for the live key's representation. The
     /// default knows strings; a store that holds collections names their
     /// encodings.

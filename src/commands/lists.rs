@@ -26,6 +26,8 @@ use redynamo_layers::reply::errors;
 use redynamo_layers::Reply;
 
 use super::keyspace::{Clock, Interrupt, Keyspace, Kind, Ks};
+use super::notify::class::LIST;
+use super::notify::del_if_emptied;
 use super::{int_arg, KeyCommand};
 use crate::util::longdouble::LongDouble;
 use crate::util::num::parse_f64;
@@ -281,7 +283,24 @@ impl<'a> Push<'a> {
             Ok(_) => {}
         }
         let len = ks.list_push(self.key, self.end, self.elements)?;
+        ks.notify(LIST, push_event(self.end), self.key);
         Ok(Reply::Integer(len as i64))
+    }
+}
+
+/// Redis' event name for a push at `end`.
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Front => "lpush",
+        End::Back => "rpush",
+    }
+}
+
+/// Redis' event name for a pop at `end`.
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Front => "lpop",
+        End::Back => "rpop",
     }
 }
 
@@ -316,13 +335,18 @@ impl<'a> Pop<'a> {
             Reply::Null
         };
         list_or_reply!(ks, self.key, false, absent);
+        let popped = match self.count {
+            Some(0) => return Ok(Reply::Array(Vec::new())),
+            Some(n) => ks.list_pop(self.key, self.end, n)?,
+            None => ks.list_pop(self.key, self.end, 1)?,
+        };
+        if !popped.is_empty() {
+            ks.notify(LIST, pop_event(self.end), self.key);
+            del_if_emptied(ks, self.key)?;
+        }
         Ok(match self.count {
-            Some(0) => Reply::Array(Vec::new()),
-            Some(n) => bulk_array(ks.list_pop(self.key, self.end, n)?),
-            None => ks
-                .list_pop(self.key, self.end, 1)?
-                .pop()
-                .map_or(Reply::Null, Reply::Bulk),
+            Some(_) => bulk_array(popped),
+            None => popped.into_iter().next().map_or(Reply::Null, Reply::Bulk),
         })
     }
 }
@@ -417,7 +441,10 @@ impl<'a> KeyCommand<'a> for LSet<'a> {
         };
         let len = ks.list_len(self.key)?;
         match resolve_index(index, len) {
-            Some(i) if ks.list_set(self.key, i, self.element)? => Ok(Reply::ok()),
+            Some(i) if ks.list_set(self.key, i, self.element)? => {
+                ks.notify(LIST, "lset", self.key);
+                Ok(Reply::ok())
+            }
             _ => Ok(Reply::static_error("ERR index out of range")),
         }
     }
@@ -454,9 +481,9 @@ impl<'a> KeyCommand<'a> for LInsert<'a> {
             return Ok(Reply::Integer(-1));
         };
         let at = if self.after { at + 1 } else { at };
-        Ok(Reply::Integer(
-            ks.list_insert(self.key, at, self.element)? as i64
-        ))
+        let len = ks.list_insert(self.key, at, self.element)? as i64;
+        ks.notify(LIST, "linsert", self.key);
+        Ok(Reply::Integer(len))
     }
 }
 
@@ -479,6 +506,10 @@ impl<'a> KeyCommand<'a> for LRem<'a> {
         list_or_reply!(ks, self.key, false, Reply::Integer(0));
         let limit = self.count.unsigned_abs().min(usize::MAX as u64) as usize;
         let removed = ks.list_remove_eq(self.key, self.element, limit, self.count < 0)?;
+        if removed > 0 {
+            ks.notify(LIST, "lrem", self.key);
+            del_if_emptied(ks, self.key)?;
+        }
         Ok(Reply::Integer(removed as i64))
     }
 }
@@ -506,6 +537,8 @@ impl<'a> KeyCommand<'a> for LTrim<'a> {
             Some((s, e)) if s == 0 && e + 1 == len => {}
             Some((s, e)) => ks.list_trim(self.key, s, e + 1)?,
         }
+        ks.notify(LIST, "ltrim", self.key);
+        del_if_emptied(ks, self.key)?;
         Ok(Reply::ok())
     }
 }
@@ -602,6 +635,8 @@ fn move_one<K: Keyspace>(
         let only = ks.list_get(src, 0)?;
         if let Some(e) = &only {
             ks.list_set(src, 0, e)?;
+            ks.notify(LIST, push_event(to), dst);
+            ks.notify(LIST, pop_event(from), src);
         }
         return Ok(Ok(only));
     }
@@ -609,6 +644,10 @@ fn move_one<K: Keyspace>(
         return Ok(Ok(None));
     };
     ks.list_push(dst, to, std::slice::from_ref(&element))?;
+    // Redis' lmoveGenericCommand: the push, then the pop, then `del`.
+    ks.notify(LIST, push_event(to), dst);
+    ks.notify(LIST, pop_event(from), src);
+    del_if_emptied(ks, src)?;
     Ok(Ok(Some(element)))
 }
 
@@ -713,6 +752,8 @@ fn pop_first<K: Keyspace>(
         if popped.is_empty() {
             continue;
         }
+        ks.notify(LIST, pop_event(end), key);
+        del_if_emptied(ks, key)?;
         let key = Reply::Bulk(key.clone());
         return Ok(Some(match count {
             Some(_) => Reply::Array(vec![key, bulk_array(popped)]),

@@ -31,6 +31,7 @@ pub mod hashes;
 pub mod keys;
 pub mod keyspace;
 pub mod lists;
+pub mod notify;
 pub mod object;
 pub mod server;
 pub mod sets;
@@ -122,6 +123,9 @@ pub enum Route {
     Watch,
     /// UNWATCH.
     Unwatch,
+    /// EVAL, EVALSHA, FCALL, SCRIPT …, FUNCTION … (and their `_RO`
+    /// forms): run by the store's Lua engine ([`crate::scripting`]).
+    Script,
     /// Nothing a store answers (session and admin commands).
     NotStored,
 }
@@ -157,9 +161,15 @@ pub fn route(spec: &CommandSpec) -> Route {
         | Bzpopmin | Bzpopmax | Bzmpop | Blmpop => Route::Keyed,
         Keys | Scan | Randomkey | Dbsize | Flushdb | Flushall | Swapdb => Route::Db,
         Exec => Route::Exec,
+        Eval | EvalRo | Evalsha | EvalshaRo | Fcall | FcallRo | Script | ScriptExists
+        | ScriptFlush | ScriptHelp | ScriptKill | ScriptLoad | Function | FunctionDelete
+        | FunctionDump | FunctionFlush | FunctionHelp | FunctionKill | FunctionList
+        | FunctionLoad | FunctionRestore | FunctionStats => Route::Script,
         Watch => Route::Watch,
         Unwatch => Route::Unwatch,
         // The session's (connection) and the admin layer's.
+        Acl | AclCat | AclDeluser | AclDryrun | AclGenpass | AclGetuser | AclHelp | AclList
+        | AclLoad | AclLog | AclSave | AclSetuser | AclUsers | AclWhoami => Route::NotStored,
         Auth | Client | ClientGetname | ClientHelp | ClientId | ClientInfo | ClientKill
         | ClientList | ClientNoEvict | ClientNoTouch | ClientPause | ClientUnpause
         | ClientSetinfo | ClientSetname | ClientUnblock | Command | CommandCount | CommandDocs
@@ -169,6 +179,12 @@ pub fn route(spec: &CommandSpec) -> Route {
         | SlowlogHelp | SlowlogLen | SlowlogReset | Time | Object | Memory | MemoryStats
         | MemoryDoctor | Shutdown | Wait | Waitaof | Latency | LatencyDoctor | LatencyHelp
         | LatencyHistory | LatencyLatest | LatencyReset | Debug => Route::NotStored,
+        // Pub/Sub: the session's (the subscribe family) and the admin
+        // layer's (PUBLISH, SPUBLISH, PUBSUB …), over the server's registry.
+        Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Ssubscribe | Sunsubscribe
+        | Publish | Spublish | Pubsub | PubsubChannels | PubsubHelp | PubsubNumpat
+        | PubsubNumsub | PubsubShardchannels | PubsubShardnumsub => Route::NotStored,
+        ClientTracking | ClientCaching | ClientGetredir | ClientTrackinginfo => Route::NotStored,
     }
 }
 

@@ -29,6 +29,8 @@ use redynamo_layers::Reply;
 
 use super::args::int_arg;
 use super::keyspace::{Clock, Interrupt, Keyspace, Kind, Ks, WRONGTYPE};
+use super::notify::class::{GENERIC, SET};
+use super::notify::del_if_emptied;
 use super::KeyCommand;
 use crate::util::glob;
 use crate::util::num::parse_i64;
@@ -340,17 +342,26 @@ fn union_or_diff<K: Keyspace>(ks: &mut K, keys: &[Bytes], op: Op) -> Ks<Result<V
 
 /// Store a set operation's result at `dst`: its size, and the key deleted
 /// when it is empty.
+/// `event` is the command's keyspace event (`sinterstore` …); an empty
+/// result that deleted `dst` raises `del` instead, as in Redis.
 fn store<K: Keyspace>(
     ks: &mut K,
     dst: &[u8],
     result: Result<Vec<Bytes>, Reply>,
     order: StoreOrder,
+    event: &'static str,
 ) -> Ks<Reply> {
     let members = match result {
         Ok(members) => members,
         Err(e) => return Ok(e),
     };
+    let existed = members.is_empty() && ks.notifies(GENERIC) && ks.exists(dst)?;
     ks.set_store(dst, &members, order)?;
+    if !members.is_empty() {
+        ks.notify(SET, event, dst);
+    } else if existed {
+        ks.notify(GENERIC, "del", dst);
+    }
     Ok(Reply::Integer(members.len() as i64))
 }
 
@@ -372,6 +383,9 @@ impl<'a> KeyCommand<'a> for SAdd<'a> {
             return Ok(WRONGTYPE);
         }
         let added = ks.set_add(self.key, self.members)?;
+        if added > 0 {
+            ks.notify(SET, "sadd", self.key);
+        }
         Ok(Reply::Integer(added as i64))
     }
 }
@@ -393,7 +407,14 @@ impl<'a> KeyCommand<'a> for SRem<'a> {
         Ok(match is_set(ks, self.key, false)? {
             None => WRONGTYPE,
             Some(false) => Reply::Integer(0),
-            Some(true) => Reply::Integer(ks.set_remove(self.key, self.members)? as i64),
+            Some(true) => {
+                let removed = ks.set_remove(self.key, self.members)?;
+                if removed > 0 {
+                    ks.notify(SET, "srem", self.key);
+                    del_if_emptied(ks, self.key)?;
+                }
+                Reply::Integer(removed as i64)
+            }
         })
     }
 }
@@ -560,6 +581,8 @@ impl<'a> KeyCommand<'a> for SPop<'a> {
                 return Ok(Reply::Null);
             }
             let mut one = ks.set_pop(self.key, 1)?;
+            ks.notify(SET, "spop", self.key);
+            del_if_emptied(ks, self.key)?;
             return Ok(one.pop().map_or(Reply::Null, Reply::Bulk));
         };
         if !exists || count == 0 {
@@ -567,6 +590,8 @@ impl<'a> KeyCommand<'a> for SPop<'a> {
         }
         let size = ks.set_len(self.key)?;
         let popped = ks.set_pop(self.key, count.min(size))?;
+        ks.notify(SET, "spop", self.key);
+        del_if_emptied(ks, self.key)?;
         if count >= size {
             // Redis answers with the union of the one set.
             let mut whole = Building::new();
@@ -611,7 +636,11 @@ impl<'a> KeyCommand<'a> for SMove<'a> {
         if ks.set_remove(self.src, member)? == 0 {
             return Ok(Reply::Integer(0));
         }
-        ks.set_add(self.dst, member)?;
+        ks.notify(SET, "srem", self.src);
+        del_if_emptied(ks, self.src)?;
+        if ks.set_add(self.dst, member)? > 0 {
+            ks.notify(SET, "sadd", self.dst);
+        }
         Ok(Reply::Integer(1))
     }
 }
@@ -691,7 +720,7 @@ impl<'a> KeyCommand<'a> for SInterStore<'a> {
     }
     fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
         let result = intersection(ks, self.keys, 0)?;
-        store(ks, self.dst, result, StoreOrder::FromPack)
+        store(ks, self.dst, result, StoreOrder::FromPack, "sinterstore")
     }
 }
 
@@ -746,7 +775,11 @@ impl<'a> SUnionDiffStore<'a> {
     }
     pub fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
         let result = union_or_diff(ks, self.keys, self.op)?;
-        store(ks, self.dst, result, StoreOrder::FromIntset)
+        let event = match self.op {
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        store(ks, self.dst, result, StoreOrder::FromIntset, event)
     }
 }
 

@@ -21,6 +21,7 @@ use redynamo_layers::Reply;
 use super::args::int_arg;
 use super::keyspace::{Keyspace, Kind, Ks, WRONGTYPE};
 use super::lists::End;
+use super::notify::class::{GENERIC, LIST};
 
 /// `SORT key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC |
 /// DESC] [ALPHA] [STORE destination]`, and SORT_RO without STORE.
@@ -235,9 +236,12 @@ impl<'a> Sort<'a> {
                 let values: Vec<Bytes> = out.into_iter().map(Option::unwrap_or_default).collect();
                 // The destination becomes the list, whatever it held; no
                 // result deletes it.
-                ks.delete(dst)?;
+                let existed = ks.delete(dst)?;
                 if !values.is_empty() {
                     ks.list_push(dst, End::Back, &values)?;
+                    ks.notify(LIST, "sortstore", dst);
+                } else if existed {
+                    ks.notify(GENERIC, "del", dst);
                 }
                 Ok(Reply::Integer(n as i64))
             }

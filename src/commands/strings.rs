@@ -12,6 +12,7 @@ use redynamo_layers::Reply;
 
 use super::args::{byte_range, int_arg, parse_getex, parse_setex, Expiry, SetArgs, SetCondition};
 use super::keyspace::{Clock, Keyspace, Ks};
+use super::notify::class::{GENERIC, STRING};
 use super::KeyCommand;
 use crate::util::longdouble::{incr_by_float, FloatError};
 use crate::util::num::parse_i64;
@@ -69,6 +70,7 @@ impl<'a> KeyCommand<'a> for Set<'a> {
         let args = match self {
             Set::Plain { key, value } => {
                 ks.put_string(key, value, 0)?;
+                ks.notify(STRING, "set", key);
                 return Ok(Reply::ok());
             }
             Set::WithOptions(args) => args,
@@ -79,10 +81,13 @@ impl<'a> KeyCommand<'a> for Set<'a> {
             match args.expiry {
                 None | Some(Expiry::Persist) => {
                     ks.put_string(&args.key, &args.value, 0)?;
+                    ks.notify(STRING, "set", &args.key);
                     return Ok(Reply::ok());
                 }
                 Some(Expiry::At(at)) => {
                     ks.put_string(&args.key, &args.value, at)?;
+                    ks.notify(STRING, "set", &args.key);
+                    ks.notify(GENERIC, "expire", &args.key);
                     return Ok(Reply::ok());
                 }
                 Some(Expiry::Keep) => {}
@@ -120,6 +125,10 @@ impl<'a> KeyCommand<'a> for Set<'a> {
             Some(Expiry::Keep) => old.as_ref().map_or(0, |(_, at)| *at),
         };
         ks.put_string(&args.key, &args.value, expire_at)?;
+        ks.notify(STRING, "set", &args.key);
+        if matches!(args.expiry, Some(Expiry::At(_))) {
+            ks.notify(GENERIC, "expire", &args.key);
+        }
         Ok(if args.get {
             old_reply(&old)
         } else {
@@ -146,6 +155,7 @@ impl<'a> KeyCommand<'a> for SetNx<'a> {
             return Ok(Reply::Integer(0));
         }
         ks.put_string(self.key, self.value, 0)?;
+        ks.notify(STRING, "set", self.key);
         Ok(Reply::Integer(1))
     }
 }
@@ -194,6 +204,8 @@ impl<'a> KeyCommand<'a> for SetExMillis<'a> {
 impl SetEx<'_> {
     fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
         ks.put_string(self.key, self.value, self.expire_at)?;
+        ks.notify(STRING, "set", self.key);
+        ks.notify(GENERIC, "expire", self.key);
         Ok(Reply::ok())
     }
 }
@@ -220,6 +232,7 @@ impl<'a> KeyCommand<'a> for GetSet<'a> {
             },
         };
         ks.put_string(self.key, self.value, 0)?;
+        ks.notify(STRING, "set", self.key);
         Ok(old.map_or(Reply::Null, Reply::Bulk))
     }
 }
@@ -237,6 +250,7 @@ impl<'a> KeyCommand<'a> for GetDel<'a> {
         Ok(match read_string(ks, self.key)? {
             Ok(Some(v)) => {
                 ks.delete(self.key)?;
+                ks.notify(GENERIC, "del", self.key);
                 Reply::Bulk(v)
             }
             Ok(None) => Reply::Null,
@@ -277,8 +291,20 @@ impl<'a> KeyCommand<'a> for GetEx<'a> {
             Err(e) => return Ok(e),
         };
         match expiry {
-            Some(Expiry::At(at)) => ks.set_expire(self.key, at)?,
-            Some(Expiry::Persist | Expiry::Keep) if current != 0 => ks.set_expire(self.key, 0)?,
+            Some(Expiry::At(at)) => {
+                ks.set_expire(self.key, at)?;
+                // A deadline already past deleted the key, as in Redis.
+                let event = if ks.exists(self.key)? {
+                    "expire"
+                } else {
+                    "del"
+                };
+                ks.notify(GENERIC, event, self.key);
+            }
+            Some(Expiry::Persist | Expiry::Keep) if current != 0 => {
+                ks.set_expire(self.key, 0)?;
+                ks.notify(GENERIC, "persist", self.key);
+            }
             None | Some(Expiry::Persist | Expiry::Keep) => {}
         }
         Ok(Reply::Bulk(value))
@@ -327,6 +353,7 @@ impl<'a> KeyCommand<'a> for MSet<'a> {
     fn apply<K: Keyspace>(self, ks: &mut K) -> Ks<Reply> {
         for pair in self.pairs.chunks(2) {
             ks.put_string(&pair[0], &pair[1], 0)?;
+            ks.notify(STRING, "set", &pair[0]);
         }
         Ok(Reply::ok())
     }
@@ -349,6 +376,7 @@ impl<'a> KeyCommand<'a> for MSetNx<'a> {
         }
         for pair in self.pairs.chunks(2) {
             ks.put_string(&pair[0], &pair[1], 0)?;
+            ks.notify(STRING, "set", &pair[0]);
         }
         Ok(Reply::Integer(1))
     }
@@ -392,7 +420,10 @@ impl<'a> IncrBy<'a> {
             current.checked_add(by).ok_or(errors::OVERFLOW)
         })?;
         Ok(match next {
-            Ok(n) => Reply::Integer(n),
+            Ok(n) => {
+                ks.notify(STRING, "incrby", self.key);
+                Reply::Integer(n)
+            }
             Err(e) => e,
         })
     }
@@ -432,6 +463,7 @@ impl<'a> KeyCommand<'a> for IncrByFloat<'a> {
             }
         };
         ks.put_string(self.key, text.as_bytes(), expire_at)?;
+        ks.notify(STRING, "incrbyfloat", self.key);
         Ok(Reply::Bulk(Bytes::from(text)))
     }
 }
@@ -462,6 +494,7 @@ impl<'a> KeyCommand<'a> for Append<'a> {
             return Ok(errors::STRING_TOO_LONG);
         }
         let len = ks.append_string(self.key, self.value)?;
+        ks.notify(STRING, "append", self.key);
         Ok(Reply::Integer(len as i64))
     }
 }
@@ -560,6 +593,7 @@ impl<'a> KeyCommand<'a> for SetRange<'a> {
         let mut buf = buf;
         buf[self.offset..self.offset + self.value.len()].copy_from_slice(self.value);
         ks.put_string(self.key, &buf, expire_at)?;
+        ks.notify(STRING, "setrange", self.key);
         Ok(Reply::Integer(buf.len() as i64))
     }
 }

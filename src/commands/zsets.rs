@@ -38,6 +38,8 @@ use std::time::Duration;
 use super::args::ScanArgs;
 use super::keyspace::{Clock, Interrupt, Keyspace, Kind, Ks};
 use super::lists::{parse_timeout, Blocking, Wait};
+use super::notify::class::{GENERIC, ZSET};
+use super::notify::del_if_emptied;
 use super::KeyCommand;
 use crate::protocol::format_double;
 use crate::util::glob;
@@ -669,6 +671,9 @@ impl<'a> KeyCommand<'a> for ZAdd<'a> {
         if !exists && added > 0 {
             ks.zset_size_hint(self.key, self.pairs.len(), longest)?;
         }
+        if added + updated > 0 {
+            ks.notify(ZSET, if self.incr { "zincr" } else { "zadd" }, self.key);
+        }
         Ok(if self.incr {
             if processed > 0 {
                 Reply::Double(last)
@@ -718,6 +723,10 @@ impl<'a> KeyCommand<'a> for ZRem<'a> {
             if ks.zset_remove(self.key, m)? {
                 removed += 1;
             }
+        }
+        if removed > 0 {
+            ks.notify(ZSET, "zrem", self.key);
+            del_if_emptied(ks, self.key)?;
         }
         Ok(Reply::Integer(removed))
     }
@@ -1030,7 +1039,7 @@ impl<'a> ZRange<'a> {
         match self.dst {
             Some(dst) => {
                 let n = items.len();
-                ks.zset_store(dst, items)?;
+                store_events(ks, dst, items, "zrangestore")?;
                 Ok(Reply::Integer(n as i64))
             }
             None => Ok(members_reply(items, self.withscores)),
@@ -1080,9 +1089,17 @@ impl<'a> ZRemRange<'a> {
         if start >= end {
             return Ok(Reply::Integer(0));
         }
-        Ok(Reply::Integer(
-            ks.zset_remove_range(self.key, start, end)? as i64
-        ))
+        let removed = ks.zset_remove_range(self.key, start, end)? as i64;
+        if removed > 0 {
+            let event = match self.by {
+                By::Rank(..) => "zremrangebyrank",
+                By::Score(_) => "zremrangebyscore",
+                By::Lex(_) => "zremrangebylex",
+            };
+            ks.notify(ZSET, event, self.key);
+            del_if_emptied(ks, self.key)?;
+        }
+        Ok(Reply::Integer(removed))
     }
 }
 
@@ -1097,7 +1114,31 @@ fn pop<K: Keyspace>(ks: &mut K, key: &[u8], count: usize, max: bool) -> Ks<Vec<(
     let (start, end) = if max { (len - n, len) } else { (0, n) };
     let items = ks.zset_range(key, start, end, max)?;
     ks.zset_remove_range(key, start, end)?;
+    if !items.is_empty() {
+        ks.notify(ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+        del_if_emptied(ks, key)?;
+    }
     Ok(items)
+}
+
+/// Store a sorted set computed by `event`'s command at `dst`, raising
+/// `event`, or `del` when an empty result removed `dst` (Redis'
+/// `zrangeResultFinalizeStore`, `zunionInterDiffGenericCommand`).
+fn store_events<K: Keyspace>(
+    ks: &mut K,
+    dst: &[u8],
+    items: Vec<(Bytes, f64)>,
+    event: &'static str,
+) -> Ks<()> {
+    let empty = items.is_empty();
+    let existed = empty && ks.notifies(GENERIC) && ks.exists(dst)?;
+    ks.zset_store(dst, items)?;
+    if !empty {
+        ks.notify(ZSET, event, dst);
+    } else if existed {
+        ks.notify(GENERIC, "del", dst);
+    }
+    Ok(())
 }
 
 /// `ZPOPMIN key [count]` and ZPOPMAX.
@@ -1621,7 +1662,12 @@ impl<'a> ZSetOp<'a> {
         match self.dst {
             Some(dst) => {
                 let n = result.len();
-                ks.zset_store(dst, result)?;
+                let event = match self.op {
+                    SetOpKind::Union => "zunionstore",
+                    SetOpKind::Inter => "zinterstore",
+                    SetOpKind::Diff => "zdiffstore",
+                };
+                store_events(ks, dst, result, event)?;
                 Ok(Reply::Integer(n as i64))
             }
             None => Ok(members_reply(result, withscores)),

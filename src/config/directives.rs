@@ -78,6 +78,10 @@ pub enum Arg {
     /// Redis' list of addresses (`127.0.0.1 -::1`): redynamo listens on
     /// the first; the start-up warning names the others.
     Bind,
+    /// Several arguments, one value (`client-output-buffer-limit pubsub
+    /// 32mb 8mb 60`); its lines add up, as in Redis (`normal …` on one
+    /// line, `pubsub …` on the next).
+    Words,
 }
 
 /// Whether Redis lets CONFIG SET change a setting (what CONFIG SET of an
@@ -157,7 +161,7 @@ impl Directive {
     /// Takes several arguments (`save 900 1 300 10`).
     pub fn multi_arg(&self) -> bool {
         match self.effect {
-            Effect::Applied { arg, .. } => arg == Bind,
+            Effect::Applied { arg, .. } => matches!(arg, Bind | Words),
             Effect::Ignored(..) => MULTI_ARG.contains(&self.name),
         }
     }
@@ -166,7 +170,6 @@ impl Directive {
 /// Redis' MULTI_ARG_CONFIGs among the ignored directives.
 const MULTI_ARG: &[&str] = &[
     "save",
-    "client-output-buffer-limit",
     "oom-score-adj-values",
     "latency-tracking-info-percentiles",
     "replicaof",
@@ -175,16 +178,10 @@ const MULTI_ARG: &[&str] = &[
 /// Ignored directives that are refused at start-up unless at their
 /// default: ignoring them would serve without what they ask for
 /// (access control, being a replica).
-pub const REFUSED_UNLESS_DEFAULT: &[(&str, &str)] = &[
-    (
-        "aclfile",
-        "ACL users are not supported yet (use requirepass)",
-    ),
-    (
-        "replicaof",
-        "redynamo cannot be a replica (its backend is shared instead)",
-    ),
-];
+pub const REFUSED_UNLESS_DEFAULT: &[(&str, &str)] = &[(
+    "replicaof",
+    "redynamo cannot be a replica (its backend is shared instead)",
+)];
 
 const fn applied(
     name: &'static str,
@@ -226,8 +223,28 @@ pub fn find(name: &str) -> Option<&'static Directive> {
 /// Every setting. Redis' directives in name order, then redynamo's own.
 pub static DIRECTIVES: &[Directive] = &[
     ignored("acl-pubsub-default", NotYet, Mutable, "resetchannels"),
-    ignored("aclfile", NotYet, Immutable, ""),
-    ignored("acllog-max-len", NotYet, Mutable, "128"),
+    applied(
+        "aclfile",
+        "aclfile",
+        Text,
+        "",
+        |s| {
+            s.config
+                .aclfile
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        },
+        None,
+    ),
+    applied(
+        "acllog-max-len",
+        "acllog-max-len",
+        Plain,
+        "128",
+        |s| s.credentials.log_max_len().to_string(),
+        Some(set_acllog_max_len),
+    ),
     ignored("active-defrag-cycle-max", Memory, Mutable, "25"),
     ignored("active-defrag-cycle-min", Memory, Mutable, "1"),
     ignored("active-defrag-ignore-bytes", Memory, Mutable, "104857600"),
@@ -266,12 +283,25 @@ pub static DIRECTIVES: &[Directive] = &[
     ),
     ignored("bind-source-addr", NotYet, Mutable, ""),
     ignored("bio_cpulist", Process, Immutable, ""),
-    ignored("busy-reply-threshold", NotYet, Mutable, "5000").alias("lua-time-limit"),
-    ignored(
+    // How long a script runs before other clients get -BUSY
+    // (docs/scripting.md).
+    applied(
+        "busy-reply-threshold",
+        "busy-reply-threshold",
+        Plain,
+        "5000",
+        |s| s.scripts.threshold_ms().to_string(),
+        Some(set_busy_reply_threshold),
+    )
+    .alias("lua-time-limit"),
+    // Only the pubsub class bounds anything (src/server/pubsub.rs).
+    applied(
         "client-output-buffer-limit",
-        NotYet,
-        Mutable,
+        "client-output-buffer-limit",
+        Words,
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        |s| s.pubsub.limits.describe(),
+        Some(|s, v| s.pubsub.limits.set(v).map_err(str::to_string)),
     ),
     applied(
         "client-query-buffer-limit",
@@ -401,7 +431,14 @@ pub static DIRECTIVES: &[Directive] = &[
     ignored("min-replicas-max-lag", Replication, Mutable, "10").alias("min-slaves-max-lag"),
     ignored("min-replicas-to-write", Replication, Mutable, "0").alias("min-slaves-to-write"),
     ignored("no-appendfsync-on-rewrite", Persistence, Mutable, "no"),
-    ignored("notify-keyspace-events", NotYet, Mutable, ""),
+    applied(
+        "notify-keyspace-events",
+        "notify-keyspace-events",
+        Text,
+        "",
+        |s| s.notifier.flags_string(),
+        Some(|s, v| s.notifier.set_flags(v).map_err(str::to_string)),
+    ),
     ignored("oom-score-adj", Process, Mutable, "no"),
     ignored("oom-score-adj-values", Process, Mutable, "0 200 800"),
     ignored("pidfile", Process, Immutable, ""),
@@ -544,7 +581,14 @@ pub static DIRECTIVES: &[Directive] = &[
     ignored("tls-session-cache-size", Tls, Mutable, "20480"),
     ignored("tls-session-cache-timeout", Tls, Mutable, "300"),
     ignored("tls-session-caching", Tls, Mutable, "yes"),
-    ignored("tracking-table-max-keys", NotYet, Mutable, "1000000"),
+    applied(
+        "tracking-table-max-keys",
+        "tracking-table-max-keys",
+        Plain,
+        "1000000",
+        |s| load(&s.tracking.max_keys),
+        Some(set_tracking_table_max_keys),
+    ),
     ignored("unixsocket", NotYet, Immutable, ""),
     ignored("unixsocketperm", NotYet, Immutable, "0"),
     ignored("use-exit-on-panic", Process, Mutable, "no").hidden(),
@@ -680,6 +724,22 @@ pub static DIRECTIVES: &[Directive] = &[
         None,
     ),
     applied(
+        "serve-stale-max-ms",
+        "serve-stale-max-ms",
+        Plain,
+        "30000",
+        |s| s.config.serve_stale_max_ms.to_string(),
+        None,
+    ),
+    applied(
+        "serve-stale-on-error",
+        "serve-stale-on-error",
+        Switch,
+        "no",
+        |s| yes_no(s.config.serve_stale_on_error),
+        None,
+    ),
+    applied(
         "shutdown-delay-ms",
         "shutdown-delay-ms",
         Plain,
@@ -711,7 +771,47 @@ pub static DIRECTIVES: &[Directive] = &[
         |s| s.config.timeout_ms.to_string(),
         None,
     ),
+    // The Redis server behind `--backend redis` (docs/upstream.md). Its
+    // URL may hold a password, so CONFIG GET shows it as Redis shows
+    // masterauth: as it was given, to those allowed to run CONFIG.
+    applied(
+        "upstream",
+        "upstream",
+        Text,
+        "",
+        |s| s.config.upstream.clone().unwrap_or_default(),
+        None,
+    ),
+    applied(
+        "upstream-pool-size",
+        "upstream-pool-size",
+        Plain,
+        "4",
+        |s| s.config.upstream_pool_size.to_string(),
+        None,
+    ),
 ];
+
+/// A value given in a file as CONFIG GET prints it, for the settings
+/// that print it otherwise (`client-output-buffer-limit pubsub 32mb 8mb
+/// 60` is `normal 0 0 0 slave … pubsub 33554432 8388608 60`, `KEA` is
+/// `AKE`).
+pub fn canonical(name: &str, given: &str) -> String {
+    match name {
+        "client-output-buffer-limit" => {
+            let limits = crate::server::pubsub::OutputLimits::default();
+            match limits.set(given) {
+                Ok(()) => limits.describe(),
+                Err(_) => given.to_string(),
+            }
+        }
+        "notify-keyspace-events" => match crate::server::notify::string_to_flags(given) {
+            Some(flags) => crate::server::notify::flags_to_string(flags),
+            None => given.to_string(),
+        },
+        _ => given.to_string(),
+    }
+}
 
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
@@ -819,6 +919,24 @@ fn set_client_query_buffer_limit(s: &ServerState, v: &str) -> Result<(), String>
 
 fn set_slowlog_log_slower_than(s: &ServerState, v: &str) -> Result<(), String> {
     s.slowlog.set_threshold_us(int_in(v, -1, i64::MAX)?);
+    Ok(())
+}
+
+fn set_acllog_max_len(s: &ServerState, v: &str) -> Result<(), String> {
+    s.credentials
+        .set_log_max_len(int_in(v, 0, i64::MAX)? as usize);
+    Ok(())
+}
+
+fn set_busy_reply_threshold(s: &ServerState, v: &str) -> Result<(), String> {
+    s.scripts.set_threshold_ms(int_in(v, 0, i64::MAX)? as u64);
+    Ok(())
+}
+
+fn set_tracking_table_max_keys(s: &ServerState, v: &str) -> Result<(), String> {
+    s.tracking
+        .max_keys
+        .store(int_in(v, 0, i64::MAX)? as u64, Relaxed);
     Ok(())
 }
 

@@ -38,6 +38,13 @@ pub struct RedisConf {
     pub ignored: Vec<(String, Why)>,
     /// What else the warning must say (`bind`'s other addresses).
     pub notes: Vec<String>,
+    /// The `user` lines: each user's name and rules (selectors merged),
+    /// checked when read, applied at start-up as Redis'
+    /// `ACLLoadConfiguredUsers` does.
+    pub users: Vec<(String, Vec<bytes::Bytes>)>,
+    /// The values so far of the directives whose lines add up
+    /// ([`Arg::Words`]).
+    words: BTreeMap<String, Vec<String>>,
 }
 
 impl RedisConf {
@@ -67,6 +74,10 @@ impl RedisConf {
         ))
     }
 }
+
+/// Options for which an empty value means unset (their type has no empty
+/// value).
+const EMPTY_IS_UNSET: &[&str] = &["aclfile", "upstream", "metrics-addr"];
 
 /// Where command-line directives are said to come from in errors.
 const COMMAND_LINE: &str = "(command line)";
@@ -99,6 +110,14 @@ pub(super) fn load(args: Vec<String>) -> Result<Config, ConfigError> {
     }
     merged.extend(clap_args.into_iter().skip(1));
     let mut config = Config::try_parse_from(merged)?;
+    if config.aclfile.is_some() && !conf.users.is_empty() {
+        // Redis' ACLLoadUsersAtStartup refuses the mix.
+        let line = lines.iter().find(|l| l.args[0] == "user");
+        let why = "Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.";
+        if let Some(line) = line {
+            return Err(line.error(why));
+        }
+    }
     config.redis_conf = conf;
     Ok(config)
 }
@@ -120,7 +139,19 @@ fn split_command_line(args: &[String]) -> (Vec<String>, Vec<Line>) {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (option, None),
             };
-            if !name.is_empty() && !is_option(name) && is_redis_directive(name) {
+            // A directive of several words (`--client-output-buffer-limit
+            // pubsub 32mb 8mb 60`) is read as a line even though it is an
+            // option too.
+            let words = directives::find(name).is_some_and(|d| {
+                matches!(
+                    d.effect,
+                    Effect::Applied {
+                        arg: Arg::Words,
+                        ..
+                    }
+                )
+            });
+            if !name.is_empty() && (words || !is_option(name)) && is_redis_directive(name) {
                 let mut words = vec![name.to_ascii_lowercase()];
                 match inline {
                     Some(v) => words.push(v),
@@ -159,7 +190,6 @@ fn special(name: &str) -> Option<Result<Why, &'static str>> {
         "list-max-ziplist-entries" | "list-max-ziplist-value" | "lua-replicate-commands" => {
             Ok(Why::Deprecated)
         }
-        "user" => Err("ACL users are not supported yet (use requirepass)"),
         "rename-command" => {
             Err("rename-command is not supported (the command would stay available)")
         }
@@ -175,6 +205,17 @@ fn special(name: &str) -> Option<Result<Why, &'static str>> {
 fn apply(prog: &str, line: &Line, conf: &mut RedisConf) -> Result<Vec<String>, ConfigError> {
     let name = line.args[0].as_str();
     let values = &line.args[1..];
+    if name == "user" && !values.is_empty() {
+        let user = user_rules(values).map_err(|e| line.error(e))?;
+        if conf.users.iter().any(|(n, _)| *n == user.0) {
+            return Err(line.error(format!(
+                "Error in user declaration '{}': Duplicate user found. A user can only be defined once in config files",
+                user.0
+            )));
+        }
+        conf.users.push(user);
+        return Ok(Vec::new());
+    }
     let Some(d) = directives::find(name) else {
         return match special(name) {
             Some(Ok(why)) if values.len() == 1 => {
@@ -225,6 +266,39 @@ fn apply(prog: &str, line: &Line, conf: &mut RedisConf) -> Result<Vec<String>, C
     }
 }
 
+/// A `user <name> <rules…>` line as Redis' `ACLAppendUserForLoading`
+/// checks it: a name without spaces, balanced selectors, rules that
+/// apply.
+fn user_rules(values: &[String]) -> Result<(String, Vec<bytes::Bytes>), String> {
+    use redynamo_layers::acl::{rules, UserRules};
+    let name = &values[0];
+    if rules::has_spaces(name.as_bytes()) {
+        return Err(format!(
+            "Error in user declaration '{name}': Usernames can't contain spaces or null characters"
+        ));
+    }
+    let ops: Vec<bytes::Bytes> = values[1..]
+        .iter()
+        .map(|v| bytes::Bytes::copy_from_slice(v.as_bytes()))
+        .collect();
+    let merged = rules::merge_selectors(&ops).map_err(|i| {
+        format!(
+            "Error in user declaration '{}': Unmatched parenthesis in acl selector starting at '{}'.",
+            values[1 + i], values[1 + i]
+        )
+    })?;
+    let mut check = UserRules::new();
+    for op in &merged {
+        check.apply(op).map_err(|e| {
+            format!(
+                "Error in user declaration '{}': {e}",
+                String::from_utf8_lossy(op)
+            )
+        })?;
+    }
+    Ok((name.clone(), merged))
+}
+
 /// The option's arguments for a directive's values, and the value as
 /// CONFIG GET will print it.
 pub(super) fn to_option(
@@ -236,6 +310,8 @@ pub(super) fn to_option(
     let long = format!("--{option}");
     let first = values.first().cloned().unwrap_or_default();
     Ok(match arg {
+        // An empty path or address is no value, as in Redis (`aclfile ""`).
+        Arg::Text if first.is_empty() && EMPTY_IS_UNSET.contains(&option) => (Vec::new(), first),
         Arg::Plain | Arg::Text => (vec![long, first.clone()], first),
         Arg::Bytes => {
             let n = redis_conf::parse_memory(&first)
@@ -256,6 +332,12 @@ pub(super) fn to_option(
                 vec![long, filter.into()],
                 directives::redis_loglevel(filter).into(),
             )
+        }
+        Arg::Words => {
+            let so_far = conf.words.entry(option.to_string()).or_default();
+            so_far.push(values.join(" "));
+            let all = so_far.join(" ");
+            (vec![long, all.clone()], all)
         }
         Arg::Bind => {
             let addrs: Vec<String> = values

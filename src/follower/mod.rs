@@ -168,6 +168,20 @@ pub struct FollowerHandle {
 }
 
 impl FollowerHandle {
+    /// A handle over any follower: `status` gives its state, its lag in
+    /// ms and how many sources (shards, connections) it reads; `serving`
+    /// whether the cache serves now. The upstream proxy's invalidation
+    /// connection reports through one (`crate::store::upstream`).
+    pub fn new(
+        status: impl Fn() -> (FollowerStatus, u64, usize) + Send + Sync + 'static,
+        serving: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> FollowerHandle {
+        FollowerHandle {
+            status: Arc::new(status),
+            serving: Arc::new(serving),
+        }
+    }
+
     pub fn status(&self) -> FollowerStatus {
         (self.status)().0
     }
@@ -224,6 +238,20 @@ impl ChangeFeed {
             start: Arc::new(move |cache, config, telemetry, shutdown| {
                 StreamFollower::spawn(open(), cache, config, telemetry, shutdown)
             }),
+        }
+    }
+
+    /// A feed that starts its own kind of follower (the upstream proxy's
+    /// invalidation connection): `start` must stop the cache serving until
+    /// it can vouch for it, as [`StreamFollower::spawn`] does.
+    pub fn custom(
+        start: impl Fn(SharedCache, FollowerConfig, &Telemetry, CancellationToken) -> FollowerHandle
+            + Send
+            + Sync
+            + 'static,
+    ) -> ChangeFeed {
+        ChangeFeed {
+            start: Arc::new(start),
         }
     }
 

@@ -16,6 +16,7 @@
 //! | `Double` | bulk string of [`format_double`] | `,`[`format_double`] |
 //! | `Bool` | `:1` / `:0` | `#t` / `#f` |
 //! | `Verbatim` | bulk string of the data | `=len` `fmt:data` |
+//! | `Encoded` | its bytes when they are RESP2, else parsed and written as RESP2 | the same, for RESP3 |
 //!
 //! The encoder first sizes the whole reply and reserves once, then writes;
 //! integers and lengths go through `itoa` on the stack, never through a
@@ -48,6 +49,18 @@ fn write(reply: &Reply, resp3: bool, dst: &mut BytesMut) {
         Reply::Array(items) => aggregate(dst, b'*', items, resp3),
         Reply::Set(items) => aggregate(dst, if resp3 { b'~' } else { b'*' }, items, resp3),
         Reply::Push(items) => aggregate(dst, if resp3 { b'>' } else { b'*' }, items, resp3),
+        Reply::Encoded {
+            resp3: theirs,
+            frame,
+        } if *theirs == resp3 => dst.put_slice(frame),
+        Reply::Encoded { frame, .. } => match super::reply_parser::build(frame) {
+            Ok(parsed) => write(&parsed, resp3, dst),
+            Err(_) => line(
+                dst,
+                b'-',
+                b"ERR upstream reply cannot be converted to this protocol",
+            ),
+        },
         Reply::Map(pairs) => {
             if resp3 {
                 header(dst, b'%', pairs.len() as i64);
@@ -177,6 +190,8 @@ fn encoded_len(reply: &Reply, version: ProtocolVersion) -> usize {
         Reply::Bool(_) => 4,
         Reply::Verbatim(format, data) if resp3 => bulk_len(format.len() + 1 + data.len()),
         Reply::Verbatim(_, data) => bulk_len(data.len()),
+        // The fallback (another protocol) is sized as it is written.
+        Reply::Encoded { frame, .. } => frame.len(),
     }
 }
 

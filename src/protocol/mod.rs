@@ -82,6 +82,19 @@ pub use error::ProtocolError;
 pub use limits::Limits;
 pub use reply_parser::{decode_reply, reply_len};
 
+/// `reply` as a tree: a [`Reply::Encoded`] (another server's bytes, from
+/// the upstream proxy) is parsed, for code that must look inside a reply
+/// (an EXEC's replies spliced with the admin layer's, SELECT inside
+/// MULTI); anything else is returned as it is. A frame that does not
+/// parse becomes an error reply.
+pub fn tree(reply: Reply) -> Reply {
+    match reply {
+        Reply::Encoded { frame, .. } => reply_parser::build(&frame)
+            .unwrap_or_else(|_| Reply::static_error("ERR unreadable reply from the upstream")),
+        other => other,
+    }
+}
+
 /// The protocol a client speaks; `HELLO 3` switches to RESP3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolVersion {

@@ -174,7 +174,7 @@ impl Open {
 }
 
 /// Build the reply in `frame`, which [`reply_len`] validated as complete.
-fn build(frame: &Bytes) -> Result<Reply, ProtocolError> {
+pub(crate) fn build(frame: &Bytes) -> Result<Reply, ProtocolError> {
     let incomplete = || error("reply ended early");
     let mut stack: Vec<Open> = Vec::new();
     let mut pos = 0;

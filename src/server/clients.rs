@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -13,6 +13,8 @@ use parking_lot::Mutex;
 use redynamo_layers::command::{all_specs, CommandSpec};
 use redynamo_layers::ClientInfo;
 use tokio_util::sync::CancellationToken;
+
+use super::pubsub::{Mailbox, OutputLimits};
 
 /// What the registry knows about one connection. Fields the connection
 /// updates as it runs are atomics or short mutexes, so CLIENT LIST from
@@ -38,11 +40,54 @@ pub struct ClientEntry {
     last_cmd: AtomicUsize,
     /// Cancelled by CLIENT KILL or server shutdown.
     pub kill: CancellationToken,
+    /// Where pushes for this client queue (messages, invalidations); made
+    /// on first use, by the client itself or by a publisher that
+    /// redirects to it.
+    mailbox: OnceLock<Arc<Mailbox>>,
+    /// Wakes the client's idle connection when its mailbox is made (by a
+    /// tracking client redirecting to it, for instance), so that it starts
+    /// waiting on it.
+    pub mailbox_made: tokio::sync::Notify,
+    /// Output limits and the disconnection counter every mailbox shares.
+    push_limits: Arc<OutputLimits>,
+    push_disconnections: Arc<AtomicU64>,
+    /// In Pub/Sub mode (subscribed to anything): a RESP2 redirect target
+    /// of tracking must be.
+    pub pubsub_mode: AtomicBool,
+    /// CLIENT LIST's `sub`, `psub`, `ssub`.
+    pub subs: [AtomicU64; 3],
 }
 
 impl ClientEntry {
     pub fn id(&self) -> u64 {
         self.info.id
+    }
+
+    /// This client's push mailbox, made on first use.
+    pub fn mailbox(&self) -> &Arc<Mailbox> {
+        if let Some(m) = self.mailbox.get() {
+            return m;
+        }
+        let m = self.mailbox.get_or_init(|| {
+            Arc::new(Mailbox::new(
+                self.id(),
+                self.resp.load(Ordering::Relaxed) > 2,
+                self.kill.clone(),
+                self.push_limits.clone(),
+                self.push_disconnections.clone(),
+            ))
+        });
+        self.mailbox_made.notify_one();
+        m
+    }
+
+    /// The mailbox, if anything made it.
+    pub fn mailbox_if_any(&self) -> Option<&Arc<Mailbox>> {
+        self.mailbox.get()
+    }
+
+    pub fn in_pubsub(&self) -> bool {
+        self.pubsub_mode.load(Ordering::Relaxed)
     }
 
     /// Remember the command being run (cheap: once per command).
@@ -80,7 +125,7 @@ impl ClientEntry {
         let mut s = String::with_capacity(256);
         let _ = write!(
             s,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id(),
             self.info.addr.map(|a| a.to_string()).unwrap_or_default(),
             self.laddr.map(|a| a.to_string()).unwrap_or_default(),
@@ -95,12 +140,18 @@ impl ClientEntry {
                 "x"
             } else if self.info.block.is_blocked() {
                 "b"
+            } else if self.in_pubsub() {
+                "P"
             } else {
                 "N"
             },
             self.db.load(Ordering::Relaxed),
+            self.subs[0].load(Ordering::Relaxed),
+            self.subs[1].load(Ordering::Relaxed),
+            self.subs[2].load(Ordering::Relaxed),
             if in_multi { self.multi.load(Ordering::Relaxed) as i64 } else { -1 },
             self.last_cmd_name(),
+            String::from_utf8_lossy(&self.info.user_name()),
             self.resp.load(Ordering::Relaxed),
             text(&self.lib_name),
             text(&self.lib_ver),
@@ -114,6 +165,10 @@ impl ClientEntry {
 pub struct Clients {
     next_id: AtomicU64,
     map: Mutex<BTreeMap<u64, Arc<ClientEntry>>>,
+    /// `client-output-buffer-limit pubsub`, for every client's mailbox.
+    pub push_limits: Arc<OutputLimits>,
+    /// Clients closed for their output buffer (INFO).
+    pub push_disconnections: Arc<AtomicU64>,
 }
 
 impl Clients {
@@ -139,9 +194,20 @@ impl Clients {
             lib_ver: Mutex::new(None),
             last_cmd: AtomicUsize::new(0),
             kill: CancellationToken::new(),
+            mailbox: OnceLock::new(),
+            mailbox_made: tokio::sync::Notify::new(),
+            push_limits: self.push_limits.clone(),
+            push_disconnections: self.push_disconnections.clone(),
+            pubsub_mode: AtomicBool::new(false),
+            subs: Default::default(),
         });
         self.map.lock().insert(id, entry.clone());
         entry
+    }
+
+    /// The connected client `id`.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientEntry>> {
+        self.map.lock().get(&id).cloned()
     }
 
     pub fn unregister(&self, id: u64) {

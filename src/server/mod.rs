@@ -16,8 +16,11 @@
 
 pub mod clients;
 pub mod monitor;
+pub mod notify;
 pub mod pause;
+pub mod pubsub;
 pub mod state;
+pub mod tracking;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,6 +42,7 @@ use crate::follower::FollowerConfig;
 use crate::stack::{self, BoxLayer, Stack, StackService};
 use crate::store::dynamo::DynamoStore;
 use crate::store::memory::{MemoryConfig, MemoryStore};
+use crate::store::upstream::UpstreamStore;
 use crate::store::Backend;
 use crate::telemetry::{self, Exporter};
 use crate::util::clock::Clock;
@@ -99,6 +103,11 @@ impl ServerBuilder {
     /// Bind the listener and build the stack over the configured backend.
     /// Must run inside a tokio runtime.
     pub async fn bind(self) -> std::io::Result<Server> {
+        if self.config.backend == BackendKind::Redis {
+            let store = UpstreamStore::new(&self.config).map_err(std::io::Error::other)?;
+            store.start();
+            return self.bind_with(store).await;
+        }
         if self.config.backend == BackendKind::DynamoDb {
             let store = DynamoStore::connect_with_clock(&self.config, self.clock.clone())
                 .await
@@ -145,8 +154,17 @@ impl ServerBuilder {
             state.allocator = name;
         }
         let hints = backend.hints();
+        backend.set_notifier(state.notifier.clone());
         state.warm = hints.warm;
         state.durable = hints.durable;
+        if let Some(report) = &hints.report {
+            report.attach(&state.telemetry);
+        }
+        state.backend_report = hints.report;
+        if let Some(scripts) = hints.scripts.clone() {
+            scripts.set_threshold_ms(state.config.busy_reply_threshold);
+            state.scripts = scripts;
+        }
         let c = &state.config;
         // A cache pays off in front of a backend with a change feed, which
         // keeps it coherent with writes made elsewhere.
@@ -172,6 +190,23 @@ impl ServerBuilder {
             state.cache = Some(cache);
         }
         let state = Arc::new(state);
+        // ACL LOG's client-info is the client's CLIENT LIST line. Weak: the
+        // registry lives inside the state.
+        let weak = Arc::downgrade(&state);
+        state.credentials.set_client_formatter(Arc::new(
+            move |info: &redynamo_layers::ClientInfo| {
+                weak.upgrade()
+                    .and_then(|s| s.clients.get(info.id))
+                    .map(|e| e.describe())
+                    .unwrap_or_default()
+            },
+        ));
+        if state.config.aclfile.is_some() {
+            crate::admin::acl::load(&state).map_err(|e| {
+                std::io::Error::other(format!("Aborting startup because of ACL errors: {e}"))
+            })?;
+        }
+        load_configured_users(&state)?;
         let metrics_addr = match (metrics_listener, exporter) {
             (Some(l), Some(exporter)) => {
                 let addr = l.local_addr()?;
@@ -418,4 +453,26 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The `user` lines of the config file, as Redis' `ACLLoadConfiguredUsers`
+/// applies them: the `default` user is reset first, the others created.
+/// Their rules were checked when the file was read.
+fn load_configured_users(state: &ServerState) -> std::io::Result<()> {
+    for (name, rules) in &state.config.redis_conf.users {
+        let mut ops = rules.clone();
+        if name == "default" {
+            ops.insert(0, bytes::Bytes::from_static(b"reset"));
+        }
+        state
+            .credentials
+            .set_user(name.as_bytes(), &ops)
+            .map_err(|(op, e)| {
+                std::io::Error::other(format!(
+                    "Error loading ACL rule '{}' for the user named '{name}': {e}",
+                    String::from_utf8_lossy(&op)
+                ))
+            })?;
+    }
+    Ok(())
 }

@@ -13,7 +13,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::clients::Clients;
+use super::notify::Notifier;
 use super::pause::ClientPause;
+use super::pubsub::PubSub;
+use super::tracking::Tracking;
 use crate::config::Config;
 use crate::follower::FollowerHandle;
 use crate::store::BackendStats;
@@ -71,12 +74,21 @@ pub struct ServerState {
     /// The settings the server started with.
     pub config: Config,
     pub tunables: Tunables,
+    /// The ACL users (the default one's password is `requirepass`), the
+    /// ACL LOG and the denial counters.
     pub credentials: Credentials,
-    pub clients: Clients,
+    pub clients: Arc<Clients>,
     /// CLIENT PAUSE's pause, which connections wait on.
     pub pause: ClientPause,
     /// MONITOR's clients, fed every command while there are any.
     pub monitors: super::monitor::Monitors,
+    /// Who listens to which channel; PUBLISH, keyspace notifications and
+    /// tracking invalidations are delivered through it.
+    pub pubsub: Arc<PubSub>,
+    /// `notify-keyspace-events` and where the stores' events go.
+    pub notifier: Arc<Notifier>,
+    /// CLIENT TRACKING's table and options.
+    pub tracking: Arc<Tracking>,
     pub stats: ServerStats,
     pub started: Instant,
     pub started_unix_secs: u64,
@@ -117,6 +129,12 @@ pub struct ServerState {
     /// The streams follower that keeps `cache` coherent and decides when
     /// it may serve (INFO cache section, /readyz).
     pub follower: Option<FollowerHandle>,
+    /// The backend's own readiness, INFO section and metrics, if it has
+    /// any ([`crate::store::Hints::report`]).
+    pub backend_report: Option<Arc<dyn crate::store::BackendReport>>,
+    /// The backend's running script ([`crate::store::Hints::scripts`]):
+    /// connections answer `-BUSY` while it is past the threshold.
+    pub scripts: Arc<crate::scripting::ScriptStatus>,
 }
 
 impl ServerState {
@@ -126,20 +144,33 @@ impl ServerState {
         backend_stats: StatsSource,
         telemetry: Telemetry,
     ) -> ServerState {
+        let clients = Arc::new(Clients::default());
+        let pubsub = Arc::new(PubSub::with_limits(
+            clients.push_limits.clone(),
+            clients.push_disconnections.clone(),
+        ));
+        let tracking = Arc::new(Tracking::new(clients.clone()));
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();
-        ServerState {
+        let state = ServerState {
             tunables: Tunables {
                 maxclients: AtomicUsize::new(config.maxclients),
                 idle_timeout_secs: AtomicU64::new(config.timeout),
                 proto_max_bulk_len: AtomicUsize::new(config.proto_max_bulk_len),
                 client_query_buffer_limit: AtomicUsize::new(config.client_query_buffer_limit),
             },
-            credentials: Credentials::new(config.requirepass.clone()),
-            clients: Clients::default(),
+            credentials: {
+                let acl = Credentials::with_telemetry(config.requirepass.clone(), &telemetry);
+                acl.set_log_max_len(config.acllog_max_len);
+                acl
+            },
+            clients: clients.clone(),
             pause: ClientPause::default(),
             monitors: Default::default(),
+            pubsub: pubsub.clone(),
+            notifier: Arc::new(Notifier::new(pubsub, tracking.clone())),
+            tracking,
             stats: ServerStats::default(),
             started: Instant::now(),
             started_unix_secs: crate::util::now_ms() / 1000,
@@ -163,15 +194,40 @@ impl ServerState {
             )),
             cache: None,
             follower: None,
+            backend_report: None,
+            scripts: Arc::new(crate::scripting::ScriptStatus::new(
+                config.busy_reply_threshold,
+            )),
             telemetry,
             config,
+        };
+        state.apply_runtime_settings();
+        state
+    }
+
+    /// The settings that live outside [`Tunables`] (the Pub/Sub, tracking
+    /// and keyspace-event registries) from the options: the options were
+    /// checked when parsed, so these cannot fail.
+    fn apply_runtime_settings(&self) {
+        let c = &self.config;
+        let _ = self.notifier.set_flags(&c.notify_keyspace_events);
+        if let Some(limits) = &c.client_output_buffer_limit {
+            let _ = self.pubsub.limits.set(limits);
         }
+        self.tracking
+            .max_keys
+            .store(c.tracking_table_max_keys, Ordering::Relaxed);
     }
 }
 
 impl ServerState {
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed) && !self.shutdown.is_cancelled()
+        self.ready.load(Ordering::Relaxed)
+            && !self.shutdown.is_cancelled()
+            && self
+                .backend_report
+                .as_ref()
+                .is_none_or(|r| r.ready().is_ok())
     }
 
     /// Graceful shutdown: report unready on /readyz first, give load

@@ -33,12 +33,10 @@ impl<'a> Auth<'a> {
         }
     }
 
-    pub fn apply(self, session: &mut Session) -> Reply {
-        match session.state.credentials.verify(self.user, self.pass) {
-            Ok(()) => {
-                session.set_authenticated(true);
-                Reply::ok()
-            }
+    /// `command` is the name as typed (ACL LOG's object for a failure).
+    pub fn apply(self, session: &mut Session, command: &[u8]) -> Reply {
+        match session.authenticate(self.user, self.pass, command) {
+            Ok(()) => Reply::ok(),
             Err(e) => e,
         }
     }
@@ -91,12 +89,11 @@ impl Hello {
         })
     }
 
-    pub fn apply(self, session: &mut Session) -> Reply {
+    pub fn apply(self, session: &mut Session, command: &[u8]) -> Reply {
         if let Some((user, pass)) = &self.credentials {
-            if let Err(e) = session.state.credentials.verify(Some(user), pass) {
+            if let Err(e) = session.authenticate(Some(user), pass, command) {
                 return e;
             }
-            session.set_authenticated(true);
         }
         if !session.authenticated() && session.state.credentials.required() {
             return Reply::static_error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
@@ -150,15 +147,40 @@ impl Select {
 }
 
 impl Session {
+    /// Check the credentials and, when right, run as that user.
+    fn authenticate(
+        &mut self,
+        user: Option<&[u8]>,
+        pass: &[u8],
+        command: &[u8],
+    ) -> Result<(), Reply> {
+        let context = if self.in_multi() {
+            redynamo_layers::acl::Context::Multi
+        } else {
+            redynamo_layers::acl::Context::Toplevel
+        };
+        let user =
+            self.state
+                .credentials
+                .authenticate(user, pass, command, &self.entry.info, context)?;
+        self.set_user(user);
+        self.set_authenticated(true);
+        Ok(())
+    }
+
     /// RESET's part after MULTI and WATCH are gone (the connection sends
     /// the UNWATCH first, [`Session::unwatch`]): back to db 0, RESP2, no
-    /// name, and not authenticated if a password is required.
+    /// name, the default user, and not authenticated if it needs a password.
     pub fn reset(&mut self) -> Reply {
+        self.leave_pubsub();
+        self.tracking_off();
         self.set_db(0);
         self.set_version(ProtocolVersion::Resp2);
         self.entry.info.set_name(None);
         let required = self.state.credentials.required();
         self.set_authenticated(!required);
+        let default = self.state.credentials.default_user().clone();
+        self.set_user(default);
         Reply::status("RESET")
     }
 }

@@ -123,7 +123,21 @@ impl Session {
         // The store forgot this client's watches when it ran EXEC.
         self.watching = false;
         self.entry.info.watch_dirty.store(false, Ordering::Release);
-        // A SELECT inside the transaction changes the session's db.
+        // A SELECT inside the transaction changes the session's db. A
+        // proxied EXEC's reply comes as the upstream's bytes: read them.
+        let parsed;
+        let reply = match reply {
+            Reply::Encoded { frame, .. }
+                if queued.iter().any(|c| c.spec.id == CommandId::Select) =>
+            {
+                parsed = crate::protocol::decode_reply(&mut bytes::BytesMut::from(&frame[..]))
+                    .ok()
+                    .flatten()
+                    .unwrap_or(Reply::Null);
+                &parsed
+            }
+            other => other,
+        };
         if let Reply::Array(replies) = reply {
             for (cmd, r) in queued.iter().zip(replies) {
                 if cmd.spec.id == CommandId::Select && *r == Reply::ok() {
@@ -146,7 +160,7 @@ impl Session {
 
     /// `WATCH`, second half: the store's reply.
     pub fn watched(&mut self, reply: &Reply) {
-        self.watching |= *reply == Reply::ok();
+        self.watching |= reply.is_ok();
     }
 }
 

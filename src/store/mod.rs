@@ -3,13 +3,16 @@
 
 pub mod dynamo;
 pub mod memory;
+pub mod upstream;
 
 use std::sync::Arc;
 
+use redynamo_layers::metrics::Telemetry;
 use redynamo_layers::{BoxError, Reply, Request};
 use tower::Service;
 
 use crate::follower::ChangeFeed;
+use crate::server::notify::Notifier;
 
 /// Per-database key counts for INFO keyspace.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +65,34 @@ pub struct Hints {
     /// a store that loses its data on exit (the memory store), where
     /// SHUTDOWN SAVE fails as Redis' does when its save fails.
     pub durable: bool,
+    /// What the backend tells operators beyond [`BackendStats`]: whether
+    /// it can serve (/readyz), an INFO section and metrics of its own (the
+    /// upstream proxy's connections). None: nothing more.
+    pub report: Option<Arc<dyn BackendReport>>,
+    /// The state of the script the backend runs, when it runs scripts:
+    /// connections answer `-BUSY` from it while a script is past
+    /// `busy-reply-threshold`, and CONFIG SET changes the threshold
+    /// through it. None: the backend runs no scripts.
+    pub scripts: Option<Arc<crate::scripting::ScriptStatus>>,
+}
+
+/// A backend's own readiness, INFO section and metrics
+/// ([`Hints::report`]).
+pub trait BackendReport: Send + Sync {
+    /// Ok while the backend can serve; why not otherwise (/readyz answers
+    /// 503 with it).
+    fn ready(&self) -> Result<(), String>;
+
+    /// An INFO section: its name (lowercase) and its `name:value` lines,
+    /// CRLF-terminated.
+    fn info(&self) -> (&'static str, String);
+
+    /// Called once at start-up with the server's telemetry: describe the
+    /// metrics and keep handles for those recorded as things happen.
+    fn attach(&self, telemetry: &Telemetry);
+
+    /// Set the scrape-time figures (called on every `/metrics` scrape).
+    fn publish(&self, telemetry: &Telemetry);
 }
 
 /// What every leaf store is: a cloneable tower service over [`Request`]s
@@ -86,4 +117,9 @@ pub trait Backend:
     fn hints(&self) -> Hints {
         Hints::default()
     }
+
+    /// Where the keyspace events the backend's commands raise go
+    /// (`notify-keyspace-events`); called once, before serving. A backend
+    /// that keeps the default raises none.
+    fn set_notifier(&self, _notifier: Arc<Notifier>) {}
 }

@@ -18,18 +18,50 @@ pub struct Pair {
     ours: RawClient,
     theirs: RawClient,
     _redis: RedisServer,
+    /// The redis-server behind a proxy under test (`DIFF_UPSTREAM=1`).
+    _upstream: Option<RedisServer>,
     _server: TestServer,
 }
 
 impl Pair {
     /// None (after a loud note) when redis-server is missing outside CI.
+    ///
+    /// With `DIFF_UPSTREAM=1`, "ours" is redynamo as a caching proxy in
+    /// front of a second redis-server (`--backend redis`), so every
+    /// differential suite also checks the proxy:
+    /// `DIFF_UPSTREAM=1 cargo nextest run --test 'differential*'`.
     pub async fn start() -> Option<Pair> {
-        let redis = RedisServer::start().await?;
-        let server = TestServer::start().await;
+        if std::env::var("DIFF_UPSTREAM").is_ok_and(|v| v == "1") {
+            return Pair::start_upstream().await;
+        }
+        Pair::start_with(redynamo::config::Config::for_tests(), &[]).await
+    }
+
+    /// The same with redynamo's `config` and redis-server's `redis_args`
+    /// (an `--aclfile` for each, say).
+    pub async fn start_with(config: redynamo::config::Config, redis_args: &[&str]) -> Option<Pair> {
+        let redis = RedisServer::start_with(redis_args).await?;
+        let server = TestServer::with_config(config).await;
         Some(Pair {
             ours: server.raw().await,
             theirs: RawClient::connect(redis.addr()).await,
             _redis: redis,
+            _upstream: None,
+            _server: server,
+        })
+    }
+
+    /// redynamo as a proxy in front of one redis-server, compared with
+    /// another.
+    pub async fn start_upstream() -> Option<Pair> {
+        let redis = RedisServer::start().await?;
+        let upstream = RedisServer::start().await?;
+        let server = TestServer::upstream(&upstream, |_| {}).await;
+        Some(Pair {
+            ours: server.raw().await,
+            theirs: RawClient::connect(redis.addr()).await,
+            _redis: redis,
+            _upstream: Some(upstream),
             _server: server,
         })
     }
@@ -43,6 +75,15 @@ impl Pair {
         self.ours.send(&frame).await;
         let ours = self.ours.read_bytes().await;
         (ours, theirs)
+    }
+
+    /// Another connection to each, (redynamo, redis-server): a second
+    /// client, to authenticate as another user.
+    pub async fn connect(&self) -> (RawClient, RawClient) {
+        (
+            self._server.raw().await,
+            RawClient::connect(self._redis.addr()).await,
+        )
     }
 
     /// The connection to redynamo alone (for checks a byte comparison

@@ -50,6 +50,19 @@ impl TestServer {
         TestServer::with_builder(Config::for_tests(), |b| b.clock(clock)).await
     }
 
+    /// redynamo as a caching proxy in front of `upstream` (`--backend
+    /// redis`), with `customize` applied to the test config first.
+    pub async fn upstream(
+        upstream: &super::tools::RedisServer,
+        customize: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let mut config = Config::for_tests();
+        config.backend = redynamo::config::BackendKind::Redis;
+        config.upstream = Some(upstream.url());
+        customize(&mut config);
+        TestServer::with_config(config).await
+    }
+
     /// A server over memory with `config` (its address is forced to
     /// 127.0.0.1 port 0).
     pub async fn with_config(config: Config) -> TestServer {

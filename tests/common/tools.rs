@@ -80,7 +80,10 @@ pub async fn redis_cli_stdin(port: u16, args: &[&str], stdin: Option<&[u8]>) -> 
 /// A `redis-server` on a free port, killed when dropped.
 pub struct RedisServer {
     addr: SocketAddr,
-    _child: Child,
+    child: Option<Child>,
+    /// The arguments it was started with beyond the defaults (kept for
+    /// [`RedisServer::restart`]).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -89,9 +92,10 @@ impl RedisServer {
         RedisServer::start_with(&[]).await
     }
 
-    /// [`RedisServer::start`] with `first` before the port and the other
-    /// options (a config file, which must come first).
-    pub async fn start_with(first: &[&str]) -> Option<RedisServer> {
+    /// The same with more arguments (`--aclfile f`, TLS options …); those
+    /// before the first `--option` (a config file, which must come first)
+    /// go before the port.
+    pub async fn start_with(extra: &[&str]) -> Option<RedisServer> {
         if !tool_available("redis-server") {
             return None;
         }
@@ -99,31 +103,76 @@ impl RedisServer {
         // redis-server; retry on the rare race with another process.
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new("redis-server")
-                .args(first)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--databases", "16"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("spawn redis-server");
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while tokio::time::Instant::now() < deadline {
-                if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                    return Some(RedisServer {
-                        addr,
-                        _child: child,
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+            if let Some(child) = RedisServer::spawn(port, &extra).await {
+                return Some(RedisServer {
+                    addr: ([127, 0, 0, 1], port).into(),
+                    child: Some(child),
+                    extra,
+                });
             }
         }
         panic!("redis-server did not start listening");
     }
 
+    /// redis-server on `port`, once it accepts connections.
+    async fn spawn(port: u16, extra: &[String]) -> Option<Child> {
+        let options = extra
+            .iter()
+            .position(|a| a.starts_with("--"))
+            .unwrap_or(extra.len());
+        let (first, rest) = extra.split_at(options);
+        let mut child = Command::new("redis-server")
+            .args(first)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--databases", "16"])
+            .args(rest)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn redis-server");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Some(child);
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// Kill the server (its port stays this server's, for
+    /// [`RedisServer::restart`]).
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Start it again on the same port (empty: it saves nothing).
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        for _ in 0..50 {
+            if let Some(child) = RedisServer::spawn(self.addr.port(), &self.extra).await {
+                self.child = Some(child);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("redis-server did not restart on {}", self.addr);
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `redis://127.0.0.1:PORT`, for `--upstream`.
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
     }
 }

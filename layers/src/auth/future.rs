@@ -12,14 +12,16 @@ pin_project! {
     /// Either the inner service's future or an immediate refusal.
     #[project = Proj]
     pub enum ResponseFuture<F> {
-        Inner { #[pin] future: F },
+        Inner { #[pin] future: F, refused: Vec<(usize, Reply)> },
         Reply { reply: Option<Reply> },
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn inner(future: F) -> Self {
-        ResponseFuture::Inner { future }
+    /// The inner call; `refused` are EXEC slots the ACL refused, spliced
+    /// into the EXEC reply at their places.
+    pub(crate) fn inner(future: F, refused: Vec<(usize, Reply)>) -> Self {
+        ResponseFuture::Inner { future, refused }
     }
     pub(crate) fn reply(reply: Reply) -> Self {
         ResponseFuture::Reply { reply: Some(reply) }
@@ -34,7 +36,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            Proj::Inner { future } => future.poll(cx),
+            Proj::Inner { future, refused } => match future.poll(cx) {
+                Poll::Ready(Ok(Reply::Array(mut items))) if !refused.is_empty() => {
+                    for (at, reply) in refused.drain(..) {
+                        let at = at.min(items.len());
+                        items.insert(at, reply);
+                    }
+                    Poll::Ready(Ok(Reply::Array(items)))
+                }
+                other => other,
+            },
             Proj::Reply { reply } => Poll::Ready(Ok(reply.take().unwrap_or(Reply::Null))),
         }
     }

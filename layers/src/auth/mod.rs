@@ -1,12 +1,19 @@
-//! Authentication: refuse commands from a connection that has not
-//! authenticated, and check passwords.
+//! Authentication and ACL permissions: refuse commands from a connection
+//! that has not authenticated, and commands its ACL user may not run.
 //!
-//! The connection owns the session and stamps `Request::authenticated` on
-//! every request; [`Auth`] only enforces it, so the check costs one branch.
-//! Commands flagged `no_auth` in the command table (AUTH, HELLO, QUIT,
-//! RESET) always pass. [`Credentials`] is what AUTH and HELLO … AUTH check
-//! against; it is shared so that `CONFIG SET requirepass` applies to every
-//! connection at once.
+//! The connection owns the session and stamps `Request::authenticated`
+//! and `Request::user` on every request; [`Auth`] only enforces them: one
+//! branch for authentication, one atomic load for a user allowed
+//! everything, and [`acl::check`] (the command's ACL categories and key
+//! specs from the command table) for the others. Commands flagged
+//! `no_auth` in the command table (AUTH, HELLO, QUIT, RESET) always pass.
+//! An EXEC's queued commands are checked again here, as Redis' execCommand
+//! does, since the rules may have changed since they were queued: a
+//! refused one answers `-NOPERM ACLs rules changed …` in its place in the
+//! EXEC reply and the others run. [`Credentials`] (the [`Acl`] registry)
+//! is what AUTH and HELLO … AUTH check against; it is shared so that
+//! `CONFIG SET requirepass` and ACL SETUSER apply to every connection at
+//! once.
 //!
 //! ```
 //! use redynamo_layers::auth::{AuthLayer, Credentials};
@@ -22,83 +29,17 @@
 
 mod future;
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use std::sync::RwLock;
 use tower_layer::Layer;
 use tower_service::Service;
 
 pub use self::future::ResponseFuture;
-use crate::command::CommandSpec;
+use crate::acl::{self, Context as LogContext};
+pub use crate::acl::{Acl, Credentials};
+use crate::command::{CommandId, CommandSpec};
 use crate::reply::errors;
 use crate::{Reply, Request};
-
-/// The password of the `default` user, if any. Cheap to clone; shared.
-#[derive(Clone, Debug, Default)]
-pub struct Credentials {
-    password: Arc<RwLock<Option<String>>>,
-}
-
-impl Credentials {
-    pub fn new(password: Option<String>) -> Credentials {
-        Credentials {
-            password: Arc::new(RwLock::new(password.filter(|p| !p.is_empty()))),
-        }
-    }
-
-    /// Whether connections must authenticate before running commands.
-    pub fn required(&self) -> bool {
-        self.password.read().map(|p| p.is_some()).unwrap_or(true)
-    }
-
-    /// Replace the password (`CONFIG SET requirepass`); empty disables it.
-    pub fn set_password(&self, password: Option<String>) {
-        if let Ok(mut p) = self.password.write() {
-            *p = password.filter(|p| !p.is_empty());
-        }
-    }
-
-    /// The current password, for `CONFIG GET requirepass`.
-    pub fn password(&self) -> Option<String> {
-        self.password.read().ok().and_then(|p| p.clone())
-    }
-
-    /// Check `AUTH [user] password`. `user` defaults to `default`, the only
-    /// user that exists. The reply on failure is Redis' own.
-    pub fn verify(&self, user: Option<&[u8]>, password: &[u8]) -> Result<(), Reply> {
-        let guard = self.password.read().map_err(|_| errors::WRONGPASS)?;
-        let Some(expected) = guard.as_deref() else {
-            if user.is_none() {
-                return Err(Reply::static_error(
-                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-                ));
-            }
-            // With no password, `default` accepts any password (nopass).
-            return if user.is_some_and(|u| u == b"default") {
-                Ok(())
-            } else {
-                Err(errors::WRONGPASS)
-            };
-        };
-        let user_ok = user.is_none_or(|u| u == b"default");
-        // Compare every byte so the time taken does not reveal how much of
-        // the password was right.
-        let pass_ok = constant_time_eq(expected.as_bytes(), password);
-        if user_ok && pass_ok {
-            Ok(())
-        } else {
-            Err(errors::WRONGPASS)
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 /// Whether a connection that is `authenticated` (or not) may run `spec`.
 pub fn permits(credentials_required: bool, authenticated: bool, spec: &CommandSpec) -> bool {
@@ -148,12 +89,52 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        if req.authenticated || permits(self.credentials.required(), false, req.command.spec) {
-            ResponseFuture::inner(self.inner.call(req))
-        } else {
-            ResponseFuture::reply(errors::NOAUTH)
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        if !req.authenticated && !permits(self.credentials.required(), false, req.command.spec) {
+            return ResponseFuture::reply(errors::NOAUTH);
         }
+        let Some(user) = req.user.as_ref().filter(|u| !u.is_unrestricted()) else {
+            return ResponseFuture::inner(self.inner.call(req), Vec::new());
+        };
+        let spec = req.command.spec;
+        if let Err(reply) = self.credentials.enforce(
+            user,
+            spec,
+            &req.command.args,
+            &req.client,
+            LogContext::Toplevel,
+        ) {
+            return ResponseFuture::reply(reply);
+        }
+        // EXEC: the queue again, as the rules may have changed since.
+        let mut refused = Vec::new();
+        if spec.id == CommandId::Exec && !req.transaction.is_empty() {
+            let user = user.clone();
+            let mut i = 0;
+            req.transaction.retain(|cmd| {
+                let at = i;
+                i += 1;
+                match acl::check(&user, cmd.spec, &cmd.args) {
+                    Ok(()) => true,
+                    Err(d) => {
+                        self.credentials.record_denial(
+                            &user,
+                            cmd.spec,
+                            &cmd.args,
+                            d,
+                            &req.client,
+                            LogContext::Multi,
+                        );
+                        refused.push((at, Reply::error(format!(
+                            "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}",
+                            d.message(&user, cmd.spec, &cmd.args, false)
+                        ))));
+                        false
+                    }
+                }
+            });
+        }
+        ResponseFuture::inner(self.inner.call(req), refused)
     }
 }
 
@@ -210,14 +191,45 @@ mod tests {
         assert_eq!(fut.await.expect("test step"), Reply::Null);
     }
 
-    #[test]
-    fn verify_texts() {
-        let creds = Credentials::new(Some("pw".into()));
-        assert!(creds.verify(None, b"pw").is_ok());
-        assert!(creds.verify(Some(b"default"), b"pw").is_ok());
-        assert_eq!(creds.verify(None, b"nope"), Err(errors::WRONGPASS));
-        assert_eq!(creds.verify(Some(b"bob"), b"pw"), Err(errors::WRONGPASS));
-        let open = Credentials::new(None);
-        assert!(open.verify(None, b"x").expect_err("fails").error_code() == Some("ERR"));
+    #[tokio::test]
+    async fn refuses_what_the_acl_user_may_not_run() {
+        let (mock, mut handle) = tower_test::mock::pair::<Request, Reply>();
+        let acl = Credentials::new(None);
+        let rules: Vec<bytes::Bytes> = ["on", "nopass", "+get", "~a*"]
+            .iter()
+            .map(|s| bytes::Bytes::from_static(s.as_bytes()))
+            .collect();
+        acl.set_user(b"bob", &rules).expect("valid rules");
+        let bob = acl.user(b"bob").expect("created");
+        let mut svc = AuthLayer::new(acl).layer(mock);
+        let mut req = Request::from_line(&["set", "k", "v"]).expect("valid");
+        req.user = Some(bob.clone());
+        let reply = svc
+            .ready()
+            .await
+            .expect("ready")
+            .call(req)
+            .await
+            .expect("reply");
+        assert_eq!(
+            reply,
+            Reply::error("NOPERM User bob has no permissions to run the 'set' command")
+        );
+        let mut req = request("get", true);
+        req.user = Some(bob.clone());
+        let reply = svc
+            .ready()
+            .await
+            .expect("ready")
+            .call(req)
+            .await
+            .expect("reply");
+        assert_eq!(reply, Reply::error("NOPERM No permissions to access a key"));
+        let mut req = Request::from_line(&["get", "a1"]).expect("valid");
+        req.user = Some(bob);
+        let fut = svc.ready().await.expect("ready").call(req);
+        let (_req, send) = handle.next_request().await.expect("passed");
+        send.send_response(Reply::Null);
+        assert_eq!(fut.await.expect("reply"), Reply::Null);
     }
 }

@@ -35,6 +35,7 @@
 // compares, so rustfmt must not reflow it.
 #[rustfmt::skip]
 mod table;
+pub mod keyspec;
 
 use std::sync::OnceLock;
 
@@ -43,7 +44,7 @@ use foldhash::HashMap;
 use bytes::Bytes;
 
 use crate::reply::Reply;
-pub use table::{CommandId, COMMANDS};
+pub use table::{CommandId, COMMANDS, REDIS_COMMANDS};
 
 /// Command flags, as Redis 7.2 defines them. `COMMAND INFO` shows all but
 /// the ones Redis hides (`may_replicate`, `protected`,
@@ -318,6 +319,9 @@ pub struct CommandSpec {
     pub step: i32,
     /// ACL categories without the `@`: `write`, `string`, `slow` …
     pub acl_categories: &'static [&'static str],
+    /// Redis' key specs: which arguments are keys and what the command
+    /// does to them (the ACL layer's `%R~`/`%W~` checks).
+    pub key_specs: &'static [keyspec::KeySpec],
     /// Command tips (`nondeterministic_output`, `request_policy:all_shards` …).
     pub tips: &'static [&'static str],
     pub group: &'static str,

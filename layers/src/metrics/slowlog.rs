@@ -125,7 +125,8 @@ impl KeptArgs {
     /// The arguments as a SLOWLOG entry shows them: cut ones end with
     /// `... (N more bytes)`, a line of more than 32 with
     /// `... (N more arguments)`, and the values of sensitive settings in
-    /// `CONFIG SET` read `(redacted)`, as Redis shows them.
+    /// `CONFIG SET`, ACL SETUSER's rules and AUTH's password read
+    /// `(redacted)`, as Redis shows them.
     pub fn entry_args(&self, spec: &CommandSpec) -> Vec<Bytes> {
         let mut out = Vec::with_capacity(self.kept + 1);
         for (prefix, full) in self.kept() {
@@ -150,6 +151,16 @@ impl KeptArgs {
                     out[i + 1] = REDACTED;
                 }
             }
+        }
+        // ACL SETUSER's rules and AUTH's password (Redis'
+        // redactClientCommandArgument): never in the log.
+        let from = match spec.name {
+            "acl|setuser" => 2,
+            "auth" => 1,
+            _ => usize::MAX,
+        };
+        for arg in out.iter_mut().skip(from) {
+            *arg = REDACTED;
         }
         if self.count > MAX_ARGS {
             out.push(Bytes::from(format!(

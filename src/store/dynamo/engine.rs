@@ -94,6 +94,11 @@ impl Shared {
                 None => self.general(&req).await,
             },
             Route::NotStored => Ok(commands::unsupported(req.command.spec.name, "DynamoDB")),
+            // Scripts need a keyspace that one Lua run reads and writes
+            // atomically; the recording keyspace re-runs a command per key
+            // it loads, which a script with side effects cannot be
+            // (docs/scripting.md, "DynamoDB").
+            Route::Script => Ok(crate::scripting::not_on_dynamodb(req.command.spec.name)),
         }
     }
 

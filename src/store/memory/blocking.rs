@@ -198,6 +198,8 @@ pub(crate) fn serve_ready(shared: &Shared, state: &mut State) {
                 let req = w.req.clone();
                 let outcome = MemKeyspace::new(state, &shared.config, &shared.config.clock, &req)
                     .blocking(&req);
+                // A served waiter's pops are events in their own right.
+                state.publish_events();
                 match outcome {
                     Blocking::Done(reply) => state.blocked.serve(id, reply),
                     // Still nothing (cannot happen for a key of the right

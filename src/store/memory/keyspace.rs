@@ -14,8 +14,10 @@ use super::db::Db;
 use super::entry::{Entry, Value};
 use super::{MemoryConfig, State};
 use crate::commands::keyspace::{Head, Kind};
+use crate::commands::notify::class;
 use crate::commands::server::{scan_reply, DbCommand};
 use crate::commands::{self, transactions, Clock, Keyspace, Ks, Route};
+use crate::scripting::{Engine, Host};
 use crate::util::clock;
 
 /// One command's view of the store.
@@ -56,6 +58,8 @@ impl<'a> MemKeyspace<'a> {
         let db = self.db;
         self.state.watches.touch(db, key);
         self.state.blocked.signal(db, key);
+        let writer = self.client.id;
+        self.state.modified(key, writer);
     }
 
     /// Run a blocking command (`routing.blocking`): its reply, or what it
@@ -84,6 +88,8 @@ impl<'a> MemKeyspace<'a> {
                 self.state.stats.expired_keys += 1;
                 let db = self.db;
                 self.state.watches.touch(db, e.key());
+                self.state.notify(class::EXPIRED, "expired", db, key);
+                self.state.modified(key, 0);
             }
         }
         expired
@@ -113,8 +119,28 @@ impl<'a> MemKeyspace<'a> {
                 self.state.watches.unwatch(self.client.id);
                 Reply::ok()
             }
+            Route::Script => self.script(cmd),
             Route::NotStored => commands::unsupported(cmd.spec.name, "memory"),
         }
+    }
+
+    /// A scripting command: run by the store's Lua engine, whose
+    /// `redis.call` comes back here ([`ScriptHost`]), all inside this
+    /// critical section.
+    fn script(&mut self, cmd: &Command) -> Reply {
+        let engine = match self.state.scripting.take() {
+            Some(engine) => engine,
+            None => match Engine::new(self.state.scripts.clone(), self.config.lua_memory_limit) {
+                Ok(engine) => engine,
+                Err(e) => return Reply::error(format!("ERR cannot start the Lua engine: {e}")),
+            },
+        };
+        let mut engine = engine;
+        let db = self.db;
+        let reply = engine.command(cmd, db, &mut ScriptHost { ks: self });
+        self.db = db;
+        self.state.scripting = Some(engine);
+        reply
     }
 
     fn watch(&mut self, keys: &[Bytes]) -> Reply {
@@ -145,7 +171,12 @@ impl<'a> MemKeyspace<'a> {
         if aborted {
             return Reply::NullArray;
         }
-        let reply = transactions::exec(self, queued, |ks, cmd| Ok(ks.db_command(cmd)));
+        let reply = transactions::exec(self, queued, |ks, cmd| {
+            Ok(match commands::route(cmd.spec) {
+                Route::Script => ks.script(cmd),
+                _ => ks.db_command(cmd),
+            })
+        });
         never_interrupted(Some(reply))
     }
 
@@ -183,12 +214,14 @@ impl<'a> MemKeyspace<'a> {
             DbCommand::FlushDb => {
                 let db = self.db;
                 self.flush(db);
+                self.state.flushed = true;
                 Reply::ok()
             }
             DbCommand::FlushAll => {
                 for db in 0..databases {
                     self.flush(db);
                 }
+                self.state.flushed = true;
                 Reply::ok()
             }
             DbCommand::SwapDb(x, y) => {
@@ -246,6 +279,29 @@ impl<'a> MemKeyspace<'a> {
     }
 }
 
+/// How a script's `redis.call` runs a command on the memory store.
+struct ScriptHost<'k, 'a> {
+    ks: &'k mut MemKeyspace<'a>,
+}
+
+impl Host for ScriptHost<'_, '_> {
+    fn call(&mut self, cmd: &Command, db: u32) -> Reply {
+        let home = self.ks.db;
+        self.ks.db = db;
+        let reply = match commands::route(cmd.spec) {
+            Route::Keyed => never_interrupted(commands::apply(cmd, self.ks)),
+            Route::Db => self.ks.db_command(cmd),
+            _ => commands::unsupported(cmd.spec.name, "memory"),
+        };
+        self.ks.db = home;
+        reply
+    }
+
+    fn databases(&self) -> u32 {
+        self.ks.databases()
+    }
+}
+
 /// The memory store never interrupts a command.
 fn never_interrupted(reply: Option<Ks<Reply>>) -> Reply {
     match reply {
@@ -293,6 +349,15 @@ impl Clock for MemKeyspace<'_> {
 impl Keyspace for MemKeyspace<'_> {
     fn db(&self) -> u32 {
         self.db
+    }
+
+    fn notifies(&self, class: u32) -> bool {
+        self.state.notifier.as_ref().is_some_and(|n| n.wants(class))
+    }
+
+    fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.db;
+        self.state.notify(class, event, db, key);
     }
 
     fn select(&mut self, db: u32) {

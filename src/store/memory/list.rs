@@ -20,8 +20,11 @@
 //! (a big list fills it), and a chunk that is left behind gives back its
 //! slack.
 //!
-//! Push and pop at either end touch one chunk (a pop at the front moves
-//! the chunk's bytes down, as listpack's delete does). Positional reads
+//! Push and pop at either end touch one chunk. A pop at the front only
+//! moves the chunk's start past the element; the dead bytes are reclaimed
+//! (the elements moved down) once they are half the chunk, so LPOP of a
+//! full chunk does not move the whole chunk each time, as listpack's
+//! delete does. Positional reads
 //! (LINDEX, LRANGE) find their chunk by the chunks' counts, from whichever
 //! end is nearer, then walk inside it. Edits in the middle (LSET, LINSERT,
 //! LREM, LTRIM) rebuild the chunks they change; a chunk that grows past
@@ -58,11 +61,22 @@ enum Edit<'e> {
     DropFront(usize),
 }
 
-/// One buffer of packed elements (see the module docs).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// One buffer of packed elements (see the module docs). The elements are
+/// `buf[head..]`: a pop at the front only moves `head` past the element,
+/// and the dead bytes before it are reclaimed once they are half the
+/// buffer (or the chunk must grow), so popping a full 8 KB chunk from the
+/// front moves ~4 KB per half-chunk popped, not the whole chunk per pop.
+#[derive(Clone, Debug, Default)]
 struct Chunk {
     buf: Vec<u8>,
+    head: usize,
     count: u32,
+}
+
+impl PartialEq for Chunk {
+    fn eq(&self, other: &Chunk) -> bool {
+        self.count == other.count && self.live() == other.live()
+    }
 }
 
 fn varint_len(mut n: usize) -> usize {
@@ -139,11 +153,30 @@ impl Chunk {
         chunk
     }
 
+    /// The bytes of the chunk's elements.
+    fn live(&self) -> &[u8] {
+        &self.buf[self.head..]
+    }
+
+    /// Bytes the chunk's elements take.
+    fn live_len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    /// Move the elements down over the dead bytes before them.
+    fn reclaim(&mut self) {
+        if self.head > 0 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
     fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + '_ {
+        let live = self.live();
         ChunkIter {
-            buf: &self.buf,
+            buf: live,
             front: 0,
-            back: self.buf.len(),
+            back: live.len(),
         }
     }
 
@@ -152,6 +185,9 @@ impl Chunk {
     /// holds no more than its bytes (a plain `Vec` would double 6 KB to
     /// 12 KB for its last elements).
     fn reserve(&mut self, need: usize) {
+        if self.buf.capacity() - self.buf.len() < need {
+            self.reclaim();
+        }
         let len = self.buf.len();
         if self.buf.capacity() - len < need {
             let target = (self.buf.capacity() * 2).min(CHUNK_BYTES).max(len + need);
@@ -164,12 +200,13 @@ impl Chunk {
         match end {
             End::Back => encode(&mut self.buf, element),
             End::Front => {
-                // Encode at the back, then rotate it to the front: no
-                // buffer of its own.
+                // Encode at the back, then rotate it to the front of the
+                // elements: no buffer of its own.
                 let len = self.buf.len();
                 encode(&mut self.buf, element);
                 let added = self.buf.len() - len;
-                self.buf.rotate_right(added);
+                let head = self.head;
+                self.buf[head..].rotate_right(added);
             }
         }
         self.count += 1;
@@ -181,9 +218,12 @@ impl Chunk {
         }
         let out = match end {
             End::Front => {
-                let (s, e, next) = forward(&self.buf, 0);
+                let (s, e, next) = forward(&self.buf, self.head);
                 let out = Bytes::copy_from_slice(&self.buf[s..e]);
-                self.buf.drain(..next);
+                self.head = next;
+                if self.head * 2 >= self.buf.len() {
+                    self.reclaim();
+                }
                 out
             }
             End::Back => {
@@ -194,7 +234,12 @@ impl Chunk {
             }
         };
         self.count -= 1;
-        if self.buf.capacity() > 256 && self.buf.len() < self.buf.capacity() / 4 {
+        if self.count == 0 {
+            self.buf.clear();
+            self.head = 0;
+        }
+        if self.buf.capacity() > 256 && self.live_len() < self.buf.capacity() / 4 {
+            self.reclaim();
             self.buf.shrink_to(self.buf.len() * 2);
         }
         Some(out)
@@ -249,7 +294,7 @@ impl ListValue {
     /// OBJECT ENCODING's name for its representation.
     pub fn encoding(&self) -> &'static str {
         match self.chunks.len() {
-            0 | 1 if self.chunks.iter().all(|c| c.buf.len() <= CHUNK_BYTES) => "listpack",
+            0 | 1 if self.chunks.iter().all(|c| c.live_len() <= CHUNK_BYTES) => "listpack",
             _ => "quicklist",
         }
     }
@@ -275,9 +320,10 @@ impl ListValue {
             End::Front => self.chunks.front_mut(),
         };
         match chunk {
-            Some(c) if c.buf.len() + need <= CHUNK_BYTES || c.count == 0 => c.push(end, element),
+            Some(c) if c.live_len() + need <= CHUNK_BYTES || c.count == 0 => c.push(end, element),
             Some(full) => {
                 // The end chunk is done growing: give back its slack.
+                full.reclaim();
                 full.buf.shrink_to_fit();
                 self.new_chunk(end, need, element);
             }
@@ -301,6 +347,7 @@ impl ListValue {
         };
         let mut c = Chunk {
             buf: Vec::with_capacity(room),
+            head: 0,
             count: 0,
         };
         c.push(end, element);
@@ -825,10 +872,10 @@ mod tests {
     fn small_elements_cost_two_bytes_each() {
         let elements: Vec<Vec<u8>> = (0..1000).map(|i| format!("{i:08}").into_bytes()).collect();
         let list = ListValue::from_elements(elements.iter().map(|e| &e[..]));
-        let data: usize = list.chunks.iter().map(|c| c.buf.len()).sum();
+        let data: usize = list.chunks.iter().map(|c| c.live_len()).sum();
         assert_eq!(data, 1000 * (8 + 2));
         assert!(list.chunks.len() >= 2, "chunks of at most 8 KB");
-        assert!(list.chunks.iter().all(|c| c.buf.len() <= CHUNK_BYTES));
+        assert!(list.chunks.iter().all(|c| c.live_len() <= CHUNK_BYTES));
     }
 
     #[test]

@@ -12,6 +12,15 @@
 //! without a thread or the lock ([`blocking`]): the call's future is then
 //! a [`blocking::BlockedCall`] instead of a ready reply, and every other
 //! command stays answered in place, with no allocation.
+//!
+//! Scripts (EVAL, FCALL) run inside the same critical section as any
+//! command, on the calling task's thread, so nothing interleaves with them
+//! ([`crate::scripting`]). A long script must not stall the runtime's
+//! other threads, so no thread ever waits for the lock while a script
+//! holds it ([`Shared::lock_unless_script`]): a command that finds a
+//! script running waits asynchronously ([`ScriptWait`]) and, once the
+//! script is past `busy-reply-threshold`, answers `-BUSY`; SCRIPT KILL and
+//! FUNCTION KILL never take the lock.
 
 mod blocking;
 mod db;
@@ -23,13 +32,16 @@ mod set;
 mod zset;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{ready, Either, Ready};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
+use redynamo_layers::command::CommandId;
 use redynamo_layers::{BoxError, ClientInfo, Reply, Request};
 use tower::Service;
 
@@ -38,6 +50,10 @@ pub use entry::{Collection, Entry, Value};
 
 use super::{Backend, BackendStats, DbStats, Hints};
 use crate::commands;
+use crate::commands::notify::class;
+use crate::scripting::{KillKind, ScriptStatus};
+use crate::server::notify::{Event, Notifier};
+use crate::server::tracking::Modified;
 use crate::util::clock::Clock;
 
 /// Settings of the memory store.
@@ -51,6 +67,8 @@ pub struct MemoryConfig {
     pub expire_interval: Duration,
     /// The wall clock expiry is measured against (a manual one in tests).
     pub clock: Clock,
+    /// Memory the Lua VM of scripts and functions may use, bytes.
+    pub lua_memory_limit: usize,
 }
 
 impl Default for MemoryConfig {
@@ -60,6 +78,7 @@ impl Default for MemoryConfig {
             max_string_len: 512 * 1024 * 1024,
             expire_interval: Duration::from_millis(100),
             clock: Clock::system(),
+            lua_memory_limit: crate::scripting::DEFAULT_MEMORY_LIMIT,
         }
     }
 }
@@ -72,10 +91,34 @@ pub struct MemoryStore {
 struct Shared {
     state: Mutex<State>,
     config: MemoryConfig,
+    /// The running script, read without the lock.
+    scripts: Arc<ScriptStatus>,
 }
 
-/// The future of a memory store call: ready, or a parked blocking command.
-pub type MemoryFuture = Either<Ready<Result<Reply, BoxError>>, blocking::BlockedCall>;
+impl Shared {
+    /// The lock, or None at once when a script holds it (a script may
+    /// hold it for seconds: no runtime thread may wait that long).
+    fn lock_unless_script(&self) -> Option<MutexGuard<'_, State>> {
+        loop {
+            if let Some(guard) = self.state.try_lock_for(Duration::from_micros(200)) {
+                return Some(guard);
+            }
+            if self.scripts.is_running() {
+                return None;
+            }
+        }
+    }
+}
+
+/// The future of a memory store call: ready, a parked blocking command,
+/// or a command waiting for a running script to end.
+pub type MemoryFuture =
+    Either<Ready<Result<Reply, BoxError>>, Either<blocking::BlockedCall, ScriptWait>>;
+
+/// A command that found a script holding the store: it polls every
+/// millisecond and runs when the script is over, or answers `-BUSY` once
+/// the script is past `busy-reply-threshold`.
+pub type ScriptWait = Pin<Box<dyn Future<Output = Result<Reply, BoxError>> + Send>>;
 
 /// Everything behind the lock.
 pub(crate) struct State {
@@ -84,6 +127,66 @@ pub(crate) struct State {
     pub(crate) stats: Counters,
     /// Clients parked in blocking commands, by key.
     pub(crate) blocked: blocking::Blocked,
+    /// The Lua engine, made on the first scripting command. Taken out
+    /// while a script runs (its `redis.call` needs the rest of the state).
+    pub(crate) scripting: Option<crate::scripting::Engine>,
+    pub(crate) scripts: Arc<ScriptStatus>,
+    /// Where keyspace events go (set once by the server).
+    pub(crate) notifier: Option<Arc<Notifier>>,
+    /// Events the running command raised, published after it
+    /// ([`State::publish_events`]) while the lock is still held, so they
+    /// go out in the order commands ran.
+    pub(crate) events: Vec<Event>,
+    /// Keys the running command changed, with its client's id, for CLIENT
+    /// TRACKING (collected only while some client tracks).
+    pub(crate) changed: Modified,
+    /// The running command flushed a db (tracking's null invalidation).
+    pub(crate) flushed: bool,
+}
+
+impl State {
+    /// Raise an event in db `db` if anyone asked for its class.
+    pub(crate) fn notify(&mut self, class: u32, event: &'static str, db: u32, key: &[u8]) {
+        if self.notifier.as_ref().is_some_and(|n| n.wants(class)) {
+            self.events.push(Event {
+                class,
+                event,
+                db,
+                key: Bytes::copy_from_slice(key),
+            });
+        }
+    }
+
+    /// `key` changed, by client `writer` (0: expiry), for CLIENT TRACKING.
+    pub(crate) fn modified(&mut self, key: &[u8], writer: u64) {
+        if self
+            .notifier
+            .as_ref()
+            .is_some_and(|n| n.tracking.is_active())
+        {
+            self.changed.push((Bytes::copy_from_slice(key), writer));
+        }
+    }
+
+    /// Publish what the last command raised: its keyspace events, then
+    /// its tracking invalidations.
+    pub(crate) fn publish_events(&mut self) {
+        if self.events.is_empty() && self.changed.is_empty() && !self.flushed {
+            return;
+        }
+        if let Some(n) = &self.notifier {
+            for e in self.events.drain(..) {
+                n.publish(&e);
+            }
+            n.tracking.invalidate(&self.changed);
+            if std::mem::take(&mut self.flushed) {
+                n.tracking.flush();
+            }
+        }
+        self.events.clear();
+        self.changed.clear();
+        self.flushed = false;
+    }
 }
 
 #[derive(Default)]
@@ -172,15 +275,23 @@ impl MemoryStore {
     /// A new store. Spawns the active-expiry task, so it must be called
     /// inside a tokio runtime.
     pub fn new(config: MemoryConfig) -> MemoryStore {
+        let scripts = Arc::new(ScriptStatus::default());
         let state = State {
             dbs: (0..config.databases).map(|_| Db::default()).collect(),
             watches: Watches::default(),
             stats: Counters::default(),
             blocked: blocking::Blocked::default(),
+            scripting: None,
+            scripts: scripts.clone(),
+            notifier: None,
+            events: Vec::new(),
+            changed: Vec::new(),
+            flushed: false,
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             config,
+            scripts,
         });
         tokio::spawn(active_expiry(Arc::downgrade(&shared)));
         MemoryStore { shared }
@@ -191,20 +302,51 @@ impl MemoryStore {
     /// that waits).
     pub fn execute(&self, req: &Request) -> Reply {
         let mut state = self.shared.state.lock();
-        let config = &self.shared.config;
-        let reply = keyspace::MemKeyspace::new(&mut state, config, &config.clock, req).execute(req);
+        Self::execute_locked(&self.shared, &mut state, req)
+    }
+
+    fn execute_locked(shared: &Arc<Shared>, state: &mut State, req: &Request) -> Reply {
+        let config = &shared.config;
+        let reply = keyspace::MemKeyspace::new(state, config, &config.clock, req).execute(req);
+        state.publish_events();
         if state.blocked.has_ready() {
-            blocking::serve_ready(&self.shared, &mut state);
+            blocking::serve_ready(shared, state);
         }
         reply
     }
 
+    /// The script status this store's scripts report to (the server's
+    /// `-BUSY` check, CONFIG SET busy-reply-threshold).
+    pub fn script_status(&self) -> Arc<ScriptStatus> {
+        self.shared.scripts.clone()
+    }
+
+    /// Wait for the running script to end, then run `req`; `-BUSY` once
+    /// the script is past the threshold.
+    fn after_script(&self, req: Request) -> MemoryFuture {
+        let mut store = self.clone();
+        Either::Right(Either::Right(Box::pin(async move {
+            loop {
+                if let Some(busy) = store.shared.scripts.busy_reply() {
+                    return Ok(busy);
+                }
+                if !store.shared.scripts.is_running() {
+                    return store.call(req).await;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })))
+    }
+
     /// Run a blocking command: its reply, or its parked future.
     fn call_blocking(&self, req: Request) -> MemoryFuture {
-        let mut state = self.shared.state.lock();
+        let Some(mut state) = self.shared.lock_unless_script() else {
+            return self.after_script(req);
+        };
         let config = &self.shared.config;
         let outcome =
             keyspace::MemKeyspace::new(&mut state, config, &config.clock, &req).blocking(&req);
+        state.publish_events();
         match outcome {
             commands::Blocking::Done(reply) => {
                 if state.blocked.has_ready() {
@@ -212,9 +354,12 @@ impl MemoryStore {
                 }
                 Either::Left(ready(Ok(reply)))
             }
-            commands::Blocking::Wait(wait) => {
-                Either::Right(blocking::park(&self.shared, &mut state, req, wait))
-            }
+            commands::Blocking::Wait(wait) => Either::Right(Either::Left(blocking::park(
+                &self.shared,
+                &mut state,
+                req,
+                wait,
+            ))),
         }
     }
 }
@@ -222,7 +367,10 @@ impl MemoryStore {
 /// Delete up to `batch` expired keys; returns how many it deleted.
 fn expire_batch(shared: &Shared, batch: usize) -> usize {
     let now = shared.config.clock.now_ms();
-    let mut state = shared.state.lock();
+    // A script holds the store: expiry waits for the next tick.
+    let Some(mut state) = shared.lock_unless_script() else {
+        return 0;
+    };
     let mut removed = 0;
     for db in 0..state.dbs.len() {
         while removed < batch {
@@ -232,9 +380,12 @@ fn expire_batch(shared: &Shared, batch: usize) -> usize {
             state.dbs[db].remove(&key);
             state.stats.expired_keys += 1;
             state.watches.touch(db as u32, &key);
+            state.notify(class::EXPIRED, "expired", db as u32, &key);
+            state.modified(&key, 0);
             removed += 1;
         }
     }
+    state.publish_events();
     removed
 }
 
@@ -278,13 +429,34 @@ impl Service<Request> for MemoryStore {
         if req.command.spec.routing.blocking {
             return self.call_blocking(req);
         }
-        Either::Left(ready(Ok(self.execute(&req))))
+        // These stop the script that holds the lock: they never take it.
+        match req.command.spec.id {
+            CommandId::ScriptKill => {
+                return Either::Left(ready(Ok(self.shared.scripts.kill(KillKind::Script))))
+            }
+            CommandId::FunctionKill => {
+                return Either::Left(ready(Ok(self.shared.scripts.kill(KillKind::Function))))
+            }
+            _ => {}
+        }
+        let Some(mut state) = self.shared.lock_unless_script() else {
+            return self.after_script(req);
+        };
+        Either::Left(ready(Ok(Self::execute_locked(
+            &self.shared,
+            &mut state,
+            &req,
+        ))))
     }
 }
 
 impl Backend for MemoryStore {
     fn stats(&self) -> BackendStats {
-        let state = self.shared.state.lock();
+        // While a script holds the store, INFO shows no keyspace rather
+        // than wait for it.
+        let Some(state) = self.shared.lock_unless_script() else {
+            return BackendStats::default();
+        };
         let keyspace = state
             .dbs
             .iter()
@@ -310,6 +482,10 @@ impl Backend for MemoryStore {
         "memory"
     }
 
+    fn set_notifier(&self, notifier: Arc<Notifier>) {
+        self.shared.state.lock().notifier = Some(notifier);
+    }
+
     fn hints(&self) -> Hints {
         let store = self.clone();
         Hints {
@@ -319,6 +495,8 @@ impl Backend for MemoryStore {
             change_feed: None,
             // Lost on exit: SHUTDOWN SAVE cannot be honoured.
             durable: false,
+            report: None,
+            scripts: Some(self.shared.scripts.clone()),
         }
     }
 }
@@ -327,7 +505,10 @@ impl MemoryStore {
     /// Pull the entries of `keys` of `db` into the CPU's caches
     /// ([`Hints::warm`]).
     fn warm(&self, db: u32, keys: &[&[u8]]) {
-        let state = self.shared.state.lock();
+        // Only a hint: not worth any wait.
+        let Some(state) = self.shared.state.try_lock() else {
+            return;
+        };
         if let Some(db) = state.dbs.get(db as usize) {
             for key in keys {
                 db.warm(key);

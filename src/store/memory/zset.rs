@@ -35,6 +35,7 @@
 //! memory store's `SortedSets` over them; a sixth of it is tests.
 
 use std::cmp::Ordering;
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
 use bytes::Bytes;
@@ -498,7 +499,9 @@ struct Large {
     free: Vec<u32>,
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
-    blocks: Vec<Block>,
+    /// A deque, so that popping from either end (ZPOPMIN, ZPOPMAX) drops
+    /// an emptied end block in O(1).
+    blocks: VecDeque<Block>,
     counts: Fenwick,
     len: usize,
     /// Bytes of the live elements' allocations, kept as they come and go
@@ -550,11 +553,11 @@ impl Large {
             block.ids.push(id);
             if block.len() == chunk {
                 l.blocks
-                    .push(std::mem::replace(&mut block, Block::with_capacity(chunk)));
+                    .push_back(std::mem::replace(&mut block, Block::with_capacity(chunk)));
             }
         }
         if block.len() > 0 {
-            l.blocks.push(block);
+            l.blocks.push_back(block);
         }
         l.len = l.elems.len();
         l.rebuild();
@@ -641,7 +644,7 @@ impl Large {
             let mut blk = Block::with_capacity(BLOCK_MAX);
             blk.scores.push(score);
             blk.ids.push(id);
-            self.blocks.push(blk);
+            self.blocks.push_back(blk);
             self.rebuild();
             return;
         }
@@ -689,9 +692,10 @@ impl Large {
             return;
         };
         let (first, second) = (b.min(into), b.max(into));
-        let moved = self.blocks.remove(second);
-        self.blocks[first].scores.extend(moved.scores);
-        self.blocks[first].ids.extend(moved.ids);
+        if let Some(moved) = self.blocks.remove(second) {
+            self.blocks[first].scores.extend(moved.scores);
+            self.blocks[first].ids.extend(moved.ids);
+        }
         self.rebuild();
     }
 
@@ -804,20 +808,29 @@ impl Large {
         }
     }
 
+    /// Remove the elements of ranks `start..end`. Touches only the blocks
+    /// that hold them (found through the counts), so popping from either
+    /// end costs the popped elements, not the set's size; the counts are
+    /// rebuilt only when a block is dropped or merged.
     fn remove_range(&mut self, start: usize, end: usize) {
-        let mut ids = Vec::with_capacity(end - start);
-        let mut offset = 0;
-        for blk in &mut self.blocks {
-            let n = blk.len();
-            let from = start.max(offset).min(offset + n) - offset;
-            let to = end.max(offset).min(offset + n) - offset;
-            if from < to {
-                blk.scores.drain(from..to);
-                ids.extend(blk.ids.drain(from..to));
-            }
-            offset += n;
+        let end = end.min(self.len);
+        if start >= end {
+            return;
         }
-        self.blocks.retain(|b| b.len() > 0);
+        let (first, base) = self.counts.find(start);
+        let mut ids = Vec::with_capacity(end - start);
+        let (mut b, mut from, mut left) = (first, start - base, end - start);
+        while left > 0 {
+            let blk = &mut self.blocks[b];
+            let to = (from + left).min(blk.len());
+            blk.scores.drain(from..to);
+            ids.extend(blk.ids.drain(from..to));
+            self.counts.add(b, -((to - from) as isize));
+            left -= to - from;
+            b += 1;
+            from = 0;
+        }
+        let last = b - 1;
         for id in ids {
             let member = member_of(&self.elems, id);
             let h = self.hasher.hash_one(member);
@@ -829,20 +842,35 @@ impl Large {
             self.free.push(id);
         }
         self.len -= end - start;
-        // Merge neighbours left small by the removal.
-        let mut i = 0;
-        while i + 1 < self.blocks.len() {
-            if self.blocks[i].len() + self.blocks[i + 1].len() <= BLOCK_MAX
-                && (self.blocks[i].len() < BLOCK_MIN || self.blocks[i + 1].len() < BLOCK_MIN)
-            {
-                let moved = self.blocks.remove(i + 1);
-                self.blocks[i].scores.extend(moved.scores);
-                self.blocks[i].ids.extend(moved.ids);
-            } else {
-                i += 1;
+        // Blocks strictly inside the range are empty; the two at its ends
+        // may be empty or small. Drop the empty ones, then merge what is
+        // left small at the seam with a neighbour.
+        let mut changed = false;
+        let mut i = last + 1;
+        while i > first {
+            i -= 1;
+            if self.blocks[i].len() == 0 {
+                self.blocks.remove(i);
+                changed = true;
             }
         }
-        self.rebuild();
+        let seam = first.min(self.blocks.len().saturating_sub(1));
+        for i in [seam + 1, seam] {
+            if i == 0 || i >= self.blocks.len() {
+                continue;
+            }
+            let (a, b) = (self.blocks[i - 1].len(), self.blocks[i].len());
+            if a + b <= BLOCK_MAX && (a < BLOCK_MIN || b < BLOCK_MIN) {
+                if let Some(moved) = self.blocks.remove(i) {
+                    self.blocks[i - 1].scores.extend(moved.scores);
+                    self.blocks[i - 1].ids.extend(moved.ids);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.rebuild();
+        }
     }
 }
 
@@ -1142,6 +1170,43 @@ mod tests {
             );
             prop_assert_eq!(all(&rebuilt), order);
         }
+    }
+
+    /// Popping from both ends of a large set, in uneven counts, keeps the
+    /// order and the ranks (the counts) right.
+    #[test]
+    fn pops_from_both_ends_of_a_large_set() {
+        let n = 5_000usize;
+        let members: Vec<(Bytes, f64)> = (0..n)
+            .map(|i| (Bytes::from(format!("m{i:05}")), i as f64))
+            .collect();
+        let mut z = ZSetValue::from_members(members);
+        let (mut lo, mut hi) = (0usize, n);
+        let mut step = 1;
+        while lo < hi {
+            let k = step.min(hi - lo);
+            z.remove_range(0, k);
+            lo += k;
+            let k = (step * 7 % 130).min(hi - lo);
+            let len = z.len();
+            z.remove_range(len - k, len);
+            hi -= k;
+            step = step * 3 % 97 + 1;
+            assert_eq!(z.len(), hi - lo);
+            if lo < hi {
+                let first = format!("m{lo:05}");
+                let last = format!("m{:05}", hi - 1);
+                assert_eq!(z.rank(first.as_bytes()), Some((0, lo as f64)));
+                assert_eq!(
+                    z.rank(last.as_bytes()),
+                    Some((hi - lo - 1, (hi - 1) as f64))
+                );
+                let mid = (lo + hi) / 2;
+                let m = format!("m{mid:05}");
+                assert_eq!(z.rank(m.as_bytes()), Some((mid - lo, mid as f64)));
+            }
+        }
+        assert!(z.is_empty());
     }
 
     #[test]
