@@ -1,4 +1,6 @@
-//! Command-line and config-file settings.
+//! Command-line and config-file settings. How each Redis directive is
+//! treated (applied, ignored, refused) is the table in [`directives`]; how a
+//! redis.conf is read, [`load`] and [`redis_conf`].
 //!
 //! Options read like redis-server's: `redynamo [CONFIG_FILE] [--port 6380]
 //! …`. The config file is redis.conf style — one `name value` per line, `#`
@@ -9,9 +11,16 @@
 //! (`docs/limits.md`).
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Parser;
+
+pub mod directives;
+mod load;
+pub mod redis_conf;
+pub mod rewrite;
+
+pub use load::RedisConf;
 
 /// A Redis-compatible server built as a tower stack.
 #[derive(Clone, Debug, Parser)]
@@ -229,7 +238,7 @@ pub struct Config {
     /// `disable-thp yes`: with THP on, memory is made resident 2 MiB at a
     /// time, which costs a small dataset megabytes of RSS (BENCHMARKS.md,
     /// "Collections"). Its effect on speed has not been measured.
-    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = parse_yes_no)]
+    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
     pub disable_thp: bool,
 
     /// Reads from DynamoDB: `eventual` (half the cost; a node still reads
@@ -282,6 +291,34 @@ pub struct Config {
     /// How long `--serve-stale-on-error` may serve stale reads, in ms.
     #[arg(long, default_value_t = 30_000)]
     pub serve_stale_max_ms: u64,
+
+    /// Which keyspace events are published (Redis'
+    /// notify-keyspace-events: `K`, `E`, `A`, `g`, `$` …; empty: none).
+    #[arg(long, default_value = "", value_parser = parse_keyspace_events)]
+    pub notify_keyspace_events: String,
+
+    /// Output buffer limits per client class, as Redis'
+    /// client-output-buffer-limit (`pubsub 32mb 8mb 60`; `normal 0 0 0`
+    /// …). Only the pubsub class bounds anything: other clients have no
+    /// buffer beyond one pipeline's replies.
+    #[arg(long, value_name = "CLASS HARD SOFT SECONDS", value_parser = parse_output_limits)]
+    pub client_output_buffer_limit: Option<String>,
+
+    /// Milliseconds a script may run before other clients get -BUSY
+    /// (Redis' busy-reply-threshold, lua-time-limit; 0: never busy).
+    #[arg(long, default_value_t = 5000, alias = "lua-time-limit")]
+    pub busy_reply_threshold: u64,
+
+    /// Most keys CLIENT TRACKING remembers; past it, keys are evicted
+    /// and their clients told (0: no bound).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub tracking_table_max_keys: u64,
+
+    /// What the config file said beyond the options above: its path,
+    /// the Redis directives it set that redynamo ignores (for CONFIG GET,
+    /// CONFIG REWRITE and the start-up warning).
+    #[arg(skip)]
+    pub redis_conf: RedisConf,
 }
 
 /// Which leaf store serves the data.
@@ -294,11 +331,32 @@ pub enum BackendKind {
     Redis,
 }
 
+impl BackendKind {
+    /// Its name in a config file and in CONFIG GET.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Memory => "memory",
+            BackendKind::DynamoDb => "dynamodb",
+            BackendKind::Redis => "redis",
+        }
+    }
+}
+
 /// Read consistency of the DynamoDB backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReadConsistency {
     Eventual,
     Strong,
+}
+
+impl ReadConsistency {
+    /// Its name in a config file and in CONFIG GET.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadConsistency::Eventual => "eventual",
+            ReadConsistency::Strong => "strong",
+        }
+    }
 }
 
 /// Who may run DEBUG (`--enable-debug-command`, Redis'
@@ -354,6 +412,16 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    /// Its name in a config file and in CONFIG GET.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 /// A config file could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -379,17 +447,11 @@ impl Config {
     }
 
     /// Parse `args` (with the program name first), merging the config file
-    /// named by the first positional argument under them.
+    /// named by the first positional argument under them. Redis directives
+    /// are accepted in the file and on the command line (`--save ""`), as
+    /// redis-server accepts them ([`directives`]).
     pub fn load_from(args: impl IntoIterator<Item = String>) -> Result<Config, ConfigError> {
-        let args: Vec<String> = args.into_iter().collect();
-        let cli = Config::try_parse_from(&args)?;
-        let Some(path) = cli.config_file.clone().filter(|_| !cli.version) else {
-            return Ok(cli);
-        };
-        let mut merged = vec![args.first().cloned().unwrap_or_default()];
-        merged.extend(file_args(&path)?);
-        merged.extend(args.into_iter().skip(1));
-        Ok(Config::try_parse_from(merged)?)
+        load::load(args.into_iter().collect())
     }
 
     /// Defaults, for tests and embedding: listen on 127.0.0.1, a free port.
@@ -400,49 +462,19 @@ impl Config {
     }
 }
 
-/// `name value` lines as `--name value` arguments.
-fn file_args(path: &Path) -> Result<Vec<String>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        let value = value.trim().trim_matches('"');
-        if name.starts_with('-') {
-            return Err(ConfigError::Line {
-                path: path.to_owned(),
-                line: i + 1,
-                message: format!("expected `name value`, got {line:?}"),
-            });
-        }
-        let long = name.to_ascii_lowercase().replace('_', "-");
-        if is_flag(&long) {
-            // A switch (`create-table`): redis.conf's `yes`/`no`, or the
-            // name alone. Passing the value on would make it a second
-            // CONFIG_FILE.
-            match value {
-                "" | "yes" => out.push(format!("--{long}")),
-                "no" => {}
-                other => {
-                    return Err(ConfigError::Line {
-                        path: path.to_owned(),
-                        line: i + 1,
-                        message: format!("{long} takes yes or no, got {other:?}"),
-                    })
-                }
-            }
-            continue;
-        }
-        out.push(format!("--{long}"));
-        out.push(value.to_string());
-    }
-    Ok(out)
+/// `notify-keyspace-events`: Redis' event class characters.
+fn parse_keyspace_events(value: &str) -> Result<String, String> {
+    crate::server::notify::string_to_flags(value)
+        .map(|_| value.to_string())
+        .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string())
+}
+
+/// `client-output-buffer-limit`: checked as CONFIG SET checks it.
+fn parse_output_limits(value: &str) -> Result<String, String> {
+    crate::server::pubsub::OutputLimits::default()
+        .set(value)
+        .map(|()| value.to_string())
+        .map_err(str::to_string)
 }
 
 /// redis.conf's booleans: `yes` or `no`.
@@ -452,15 +484,6 @@ fn parse_yes_no(value: &str) -> Result<bool, String> {
         "no" => Ok(false),
         other => Err(format!("expected yes or no, got {other:?}")),
     }
-}
-
-/// Whether `--long` is a switch that takes no value.
-fn is_flag(long: &str) -> bool {
-    use clap::CommandFactory;
-    Config::command()
-        .get_arguments()
-        .find(|a| a.get_long() == Some(long))
-        .is_some_and(|a| !a.get_action().takes_values())
 }
 
 #[cfg(test)]
@@ -485,6 +508,31 @@ mod tests {
         assert_eq!(c.requirepass.as_deref(), Some("pw"));
         std::fs::write(&path, "bogus-option 1\n").expect("test setup");
         assert!(Config::load_from(["redynamo".into(), p.clone()]).is_err());
+    }
+
+    #[test]
+    fn output_buffer_limits_add_up_on_the_command_line_and_in_files() {
+        let c = Config::load_from(
+            [
+                "redynamo",
+                "--client-output-buffer-limit",
+                "normal",
+                "0",
+                "0",
+                "0",
+                "--client-output-buffer-limit",
+                "pubsub 1mb 1mb 0",
+                "--lua-time-limit",
+                "10",
+            ]
+            .map(String::from),
+        )
+        .expect("parses");
+        assert_eq!(
+            c.client_output_buffer_limit.as_deref(),
+            Some("normal 0 0 0 pubsub 1mb 1mb 0")
+        );
+        assert_eq!(c.busy_reply_threshold, 10);
     }
 
     #[test]

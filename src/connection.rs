@@ -81,10 +81,12 @@ use std::future::Future;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::debug;
 
 use crate::protocol::{Limits, ProtocolError, RespCodec};
 use crate::server::clients::ClientEntry;
+use crate::server::monitor::Origin;
 use crate::server::pause;
 use crate::server::state::{ServerState, ServerStats};
 use crate::session::hello_auth::{Auth, Hello, Select};
@@ -160,6 +162,9 @@ enum Close {
     Client,
     /// A protocol error was answered; close after flushing.
     Protocol,
+    /// MONITOR was answered: the connection only receives monitor lines
+    /// from now on ([`crate::server::monitor`]).
+    Monitor,
 }
 
 /// One client connection, over any stack: the server runs it over the
@@ -256,6 +261,10 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 Some(Close::Protocol) => {
                     self.flush().await?;
                     return Ok(());
+                }
+                Some(Close::Monitor) => {
+                    self.flush().await?;
+                    return self.monitor(killed.as_mut(), stopping.as_mut()).await;
                 }
                 None => {}
             }
@@ -624,6 +633,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
         );
         for (spec, args) in batch {
             self.entry.touch(spec);
+            self.feed_monitors(spec, &args);
             self.session.track_read(spec, &args);
             let req = self.session.request(Command { spec, args });
             match self.start(req).await {
@@ -701,6 +711,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 return None;
             }
             Some(Gate::Answer(reply)) => {
+                self.feed_monitors(spec, &args);
                 self.state
                     .command_stats
                     .record(Some(spec), Outcome::Ok, Duration::ZERO, None);
@@ -708,6 +719,7 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 return None;
             }
         }
+        self.feed_monitors(spec, &args);
         // CLIENT PAUSE holds the command here, before MULTI queues it, as
         // in Redis' processCommand.
         if self.state.pause.is_active() {
@@ -903,6 +915,10 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
                 self.reply(&Reply::ok());
                 return Some(Close::Client);
             }
+            Id::Monitor => {
+                self.reply(&Reply::ok());
+                return Some(Close::Monitor);
+            }
             Id::Select => match Select::parse(a) {
                 Ok(select) => select.apply(&mut self.session),
                 Err(e) => e,
@@ -1012,6 +1028,63 @@ impl<IO: Transport, S: StackService> Connection<IO, S> {
             .set_authenticated(self.session.decode_authenticated());
         self.reply(&reply);
         None
+    }
+
+    /// Show the command to MONITOR clients, if any (one atomic load
+    /// otherwise).
+    #[inline]
+    fn feed_monitors(&self, spec: &CommandSpec, args: &[Bytes]) {
+        if self.state.monitors.active() {
+            let origin = Origin {
+                db: self.session.db(),
+                addr: self.entry.info.addr,
+            };
+            self.state.monitors.feed(&origin, spec, args);
+        }
+    }
+
+    /// After MONITOR: write the monitor lines as they come, until the
+    /// client goes away, is killed, falls too far behind, or the server
+    /// stops. What the client sends meanwhile is read and dropped.
+    async fn monitor(
+        &mut self,
+        mut killed: Pin<&mut WaitForCancellationFutureOwned>,
+        mut stopping: Pin<&mut WaitForCancellationFutureOwned>,
+    ) -> std::io::Result<()> {
+        let mut sub = self.state.monitors.subscribe();
+        let dropped = sub.dropped.clone();
+        loop {
+            tokio::select! {
+                line = sub.lines.recv() => {
+                    let Some(line) = line else { return Ok(()) };
+                    let mut n = line.len();
+                    self.write_buf.extend_from_slice(&line);
+                    while self.write_buf.len() < READ_CHUNK {
+                        let Ok(more) = sub.lines.try_recv() else { break };
+                        n += more.len();
+                        self.write_buf.extend_from_slice(&more);
+                    }
+                    // A client that does not read must not hold the task:
+                    // the write races the same ends as the wait.
+                    tokio::select! {
+                        written = self.flush() => written?,
+                        _ = dropped.cancelled() => return Ok(()),
+                        _ = killed.as_mut() => return Ok(()),
+                        _ = stopping.as_mut() => return Ok(()),
+                    }
+                    sub.written(n);
+                }
+                read = self.read_more() => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                    self.read_buf.clear();
+                }
+                _ = dropped.cancelled() => return Ok(()),
+                _ = killed.as_mut() => return Ok(()),
+                _ = stopping.as_mut() => return Ok(()),
+            }
+        }
     }
 
     /// Send the UNWATCH that forgets this session's watches, if it holds

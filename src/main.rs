@@ -129,6 +129,9 @@ fn run() -> Result<(), Fatal> {
         LogFormat::Json => logs.json().init(),
         LogFormat::Text => logs.init(),
     }
+    if let Some(warning) = config.redis_conf.warning() {
+        tracing::warn!("{warning}");
+    }
     let runtime = runtime(config.threads)
         .map_err(|e| Fatal::new(format!("cannot start the async runtime: {e}")))?;
     let state = runtime.block_on(async {
@@ -136,6 +139,7 @@ fn run() -> Result<(), Fatal> {
         // region configured …", "DynamoDB table 'x' does not exist …").
         let server = Server::builder(config)
             .allocator(allocator_name())
+            .allocator_stats(allocator_stats)
             .bind()
             .await
             .map_err(Fatal::new)?;
@@ -226,6 +230,34 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
         b
     };
     builder.enable_all().build()
+}
+
+/// INFO's `used_memory` and `used_memory_peak`: the bytes mimalloc has
+/// committed, now and at most (`mi_process_info`'s `current_commit` and
+/// `peak_commit`). On Linux mimalloc counts them itself as the read/write
+/// memory it holds from the system: live allocations plus the free space
+/// inside its committed pages (purged at once, see
+/// `configure_allocator`), so it is at least what Redis' jemalloc-based
+/// `used_memory` (bytes allocated) would show, and at most the RSS.
+fn allocator_stats() -> (u64, u64) {
+    let (mut current, mut peak) = (0usize, 0usize);
+    // SAFETY: mi_process_info writes through the pointers it is given,
+    // each to a live local usize here, and ignores the null ones (its
+    // documented contract: every out-parameter is optional).
+    #[allow(unsafe_code)]
+    unsafe {
+        libmimalloc_sys::mi_process_info(
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut current,
+            &mut peak,
+            std::ptr::null_mut(),
+        );
+    }
+    (current as u64, peak as u64)
 }
 
 /// INFO's `mem_allocator`, as Redis names its own (`jemalloc-5.3.0`).

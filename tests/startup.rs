@@ -100,6 +100,23 @@ fn an_unreadable_config_file_is_one_line() {
     );
 }
 
+/// A bad config file is one line too, naming the file, the line and what
+/// is wrong (Redis' `*** FATAL CONFIG FILE ERROR ***` block, folded).
+#[test]
+fn a_bad_config_file_is_one_line_naming_file_and_line() {
+    let path = std::env::temp_dir().join(format!("redynamo-bad-{}.conf", std::process::id()));
+    for (text, error) in [
+        ("# ok\nport 7000\nfrobnicate yes\n", "line 3: >>> 'frobnicate yes': Bad directive or wrong number of arguments"),
+        ("maxclients lots\n", "line 1: >>> 'maxclients lots': invalid value 'lots' for '--maxclients <MAXCLIENTS>': invalid digit found in string"),
+        ("user bob on >pw +@nosuch\n", "line 1: >>> 'user bob on >pw +@nosuch': Error in user declaration '+@nosuch': Unknown command or category name in ACL"),
+    ] {
+        std::fs::write(&path, text).expect("write the file");
+        let p = path.to_string_lossy().into_owned();
+        assert_fails(&[&p], &format!("redynamo: config file {p}, {error}"), 1);
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 /// `redis-server -v` prints `Redis server v=7.2.4 sha=00000000:0
 /// malloc=jemalloc-5.3.0 bits=64 build=…` and exits 0; so does this, with
 /// the fields it has.
@@ -162,4 +179,51 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
             assert!(!line.contains("\x1b["), "{format}: colour code in {line:?}");
         }
     }
+}
+
+/// The binary's INFO memory comes from mimalloc's own figures: `used_memory`
+/// is what the allocator has committed, not the RSS copied (which an
+/// in-process test server, on the system allocator, reports instead).
+#[test]
+fn info_memory_reads_the_allocator() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let mut child = redynamo(&["--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redynamo");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if std::time::Instant::now() > deadline => panic!("not serving: {e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    stream
+        .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nmemory\r\n")
+        .expect("send INFO");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains("mem_allocator") {
+        let n = stream.read(&mut buf).expect("read INFO");
+        assert!(n > 0, "closed: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let field = |name: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_string()
+    };
+    let used: u64 = field("used_memory").parse().expect("a number");
+    let peak: u64 = field("used_memory_peak").parse().expect("a number");
+    let rss: u64 = field("used_memory_rss").parse().expect("a number");
+    assert!(used > 0 && peak >= used, "{text}");
+    assert_ne!(used, rss, "{text}");
+    assert!(field("mem_allocator").starts_with("mimalloc-"), "{text}");
 }

@@ -1,289 +1,25 @@
-//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP for the settings that
-//! exist. Each parameter is one row: its name, how to read it, and — for
-//! those that can change at run time — how to set it.
-
-use std::sync::atomic::Ordering;
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP over the table of every
+//! setting ([`crate::config::directives`]): what redynamo applies, and the
+//! Redis directives it accepts and ignores.
+//!
+//! - GET takes several patterns (7.0+) and lists each setting once, under
+//!   the name (or alias) that matched; hidden settings need their exact
+//!   name, as in Redis.
+//! - SET of several settings is atomic: all are checked first, then set;
+//!   if one fails, those already set get their old values back (Redis'
+//!   `restoreBackupConfig`). A setting Redis cannot change at run time
+//!   answers `can't set immutable config`; one redynamo ignores answers
+//!   that it is not supported — unless the new value is the one it already
+//!   has, which changes nothing and is `+OK` (`CONFIG SET save ""`).
+//! - REWRITE writes the config file back ([`crate::config::rewrite`]).
 
 use bytes::Bytes;
 use redynamo_layers::{Command, Reply};
 
+use crate::config::directives::{Directive, Effect, Mutability, DIRECTIVES};
 use crate::server::state::ServerState;
 use crate::server::tls::TlsFile;
 use crate::util::glob;
-
-type Getter = fn(&ServerState) -> String;
-type Setter = fn(&ServerState, &str) -> Result<(), &'static str>;
-
-struct Param {
-    name: &'static str,
-    get: Getter,
-    /// None: immutable at run time.
-    set: Option<Setter>,
-}
-
-fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, &'static str> {
-    v.parse()
-        .map_err(|_| "argument couldn't be parsed into an integer")
-}
-
-/// A byte limit CONFIG SET accepts: at least 1 MiB, as Redis requires for
-/// proto-max-bulk-len and client-query-buffer-limit.
-fn parse_byte_limit(v: &str) -> Result<usize, &'static str> {
-    let n: usize = parse_num(v)?;
-    if n < 1024 * 1024 {
-        return Err("argument must be between 1048576 and 9223372036854775807 inclusive");
-    }
-    Ok(n)
-}
-
-/// A TLS file's path, for CONFIG GET (empty without TLS).
-fn tls_file(s: &ServerState, which: TlsFile) -> String {
-    s.tls.as_ref().map(|t| t.file(which)).unwrap_or_default()
-}
-
-/// CONFIG SET of one TLS file: reload with it, or keep everything as it
-/// was (the reason goes to the log, as Redis says "Check server logs").
-/// `set` sends every TLS file of one CONFIG SET here together instead.
-fn set_tls_file(s: &ServerState, which: TlsFile, v: &str) -> Result<(), &'static str> {
-    let Some(tls) = &s.tls else {
-        return Err("TLS is not enabled (--tls-port)");
-    };
-    tls.set_files(&[(which, v)]).map_err(|e| {
-        tracing::warn!(error = %e, "CONFIG SET of a TLS file failed");
-        "Unable to update TLS configuration. Check server logs."
-    })
-}
-
-/// The TLS file a CONFIG parameter names.
-fn tls_which(name: &str) -> Option<TlsFile> {
-    Some(match name {
-        "tls-cert-file" => TlsFile::Cert,
-        "tls-key-file" => TlsFile::Key,
-        "tls-ca-cert-file" => TlsFile::CaFile,
-        "tls-ca-cert-dir" => TlsFile::CaDir,
-        _ => return None,
-    })
-}
-
-const PARAMS: &[Param] = &[
-    Param {
-        name: "bind",
-        get: |s| s.config.bind.to_string(),
-        set: None,
-    },
-    Param {
-        name: "port",
-        get: |s| s.port.load(Ordering::Relaxed).to_string(),
-        set: None,
-    },
-    Param {
-        name: "requirepass",
-        get: |s| s.credentials.password().unwrap_or_default(),
-        set: Some(|s, v| {
-            s.credentials.set_password(Some(v.to_string()));
-            Ok(())
-        }),
-    },
-    Param {
-        name: "acllog-max-len",
-        get: |s| s.credentials.log_max_len().to_string(),
-        set: Some(|s, v| {
-            let n: usize = parse_num(v)?;
-            s.credentials.set_log_max_len(n);
-            Ok(())
-        }),
-    },
-    Param {
-        name: "aclfile",
-        get: |s| {
-            s.config
-                .aclfile
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        },
-        set: None,
-    },
-    Param {
-        name: "tls-cert-file",
-        get: |s| tls_file(s, TlsFile::Cert),
-        set: Some(|s, v| set_tls_file(s, TlsFile::Cert, v)),
-    },
-    Param {
-        name: "tls-key-file",
-        get: |s| tls_file(s, TlsFile::Key),
-        set: Some(|s, v| set_tls_file(s, TlsFile::Key, v)),
-    },
-    Param {
-        name: "tls-ca-cert-file",
-        get: |s| tls_file(s, TlsFile::CaFile),
-        set: Some(|s, v| set_tls_file(s, TlsFile::CaFile, v)),
-    },
-    Param {
-        name: "tls-ca-cert-dir",
-        get: |s| tls_file(s, TlsFile::CaDir),
-        set: Some(|s, v| set_tls_file(s, TlsFile::CaDir, v)),
-    },
-    Param {
-        name: "tls-port",
-        get: |s| s.config.tls_port.to_string(),
-        set: None,
-    },
-    Param {
-        name: "databases",
-        get: |s| s.config.databases.to_string(),
-        set: None,
-    },
-    Param {
-        name: "maxclients",
-        get: |s| s.tunables.maxclients.load(Ordering::Relaxed).to_string(),
-        set: Some(|s, v| {
-            let n: usize = parse_num(v)?;
-            if n == 0 {
-                return Err("argument must be between 1 and 4294967295 inclusive");
-            }
-            s.tunables.maxclients.store(n, Ordering::Relaxed);
-            Ok(())
-        }),
-    },
-    Param {
-        name: "tcp-backlog",
-        get: |s| s.config.tcp_backlog.to_string(),
-        set: None,
-    },
-    Param {
-        name: "timeout",
-        get: |s| {
-            s.tunables
-                .idle_timeout_secs
-                .load(Ordering::Relaxed)
-                .to_string()
-        },
-        set: Some(|s, v| {
-            s.tunables
-                .idle_timeout_secs
-                .store(parse_num(v)?, Ordering::Relaxed);
-            Ok(())
-        }),
-    },
-    Param {
-        name: "proto-max-bulk-len",
-        get: |s| {
-            s.tunables
-                .proto_max_bulk_len
-                .load(Ordering::Relaxed)
-                .to_string()
-        },
-        set: Some(|s, v| {
-            let n = parse_byte_limit(v)?;
-            s.tunables.proto_max_bulk_len.store(n, Ordering::Relaxed);
-            Ok(())
-        }),
-    },
-    Param {
-        name: "client-query-buffer-limit",
-        get: |s| {
-            s.tunables
-                .client_query_buffer_limit
-                .load(Ordering::Relaxed)
-                .to_string()
-        },
-        set: Some(|s, v| {
-            let n = parse_byte_limit(v)?;
-            s.tunables
-                .client_query_buffer_limit
-                .store(n, Ordering::Relaxed);
-            Ok(())
-        }),
-    },
-    Param {
-        name: "tracking-table-max-keys",
-        get: |s| s.tracking.max_keys.load(Ordering::Relaxed).to_string(),
-        set: Some(|s, v| {
-            s.tracking.max_keys.store(parse_num(v)?, Ordering::Relaxed);
-            Ok(())
-        }),
-    },
-    Param {
-        name: "notify-keyspace-events",
-        get: |s| s.notifier.flags_string(),
-        set: Some(|s, v| s.notifier.set_flags(v)),
-    },
-    // Only the pubsub class bounds anything (src/server/pubsub.rs).
-    Param {
-        name: "client-output-buffer-limit",
-        get: |s| s.pubsub.limits.describe(),
-        set: Some(|s, v| s.pubsub.limits.set(v)),
-    },
-    Param {
-        name: "slowlog-log-slower-than",
-        get: |s| s.slowlog.threshold_us().to_string(),
-        set: Some(|s, v| {
-            s.slowlog.set_threshold_us(parse_num(v)?);
-            Ok(())
-        }),
-    },
-    Param {
-        name: "slowlog-max-len",
-        get: |s| s.slowlog.max_len().to_string(),
-        set: Some(|s, v| {
-            s.slowlog.set_max_len(parse_num(v)?);
-            Ok(())
-        }),
-    },
-    Param {
-        name: "enable-debug-command",
-        get: |s| s.config.enable_debug_command.as_str().to_string(),
-        set: None,
-    },
-    // How long a script runs before other clients get -BUSY
-    // (docs/scripting.md); lua-time-limit is its old name.
-    Param {
-        name: "busy-reply-threshold",
-        get: |s| s.scripts.threshold_ms().to_string(),
-        set: Some(|s, v| {
-            s.scripts.set_threshold_ms(parse_num(v)?);
-            Ok(())
-        }),
-    },
-    Param {
-        name: "lua-time-limit",
-        get: |s| s.scripts.threshold_ms().to_string(),
-        set: Some(|s, v| {
-            s.scripts.set_threshold_ms(parse_num(v)?);
-            Ok(())
-        }),
-    },
-    // The latency monitor (LATENCY) is off, Redis' default: nothing is
-    // sampled, so LATENCY LATEST and HISTORY are empty.
-    Param {
-        name: "latency-monitor-threshold",
-        get: |_| "0".to_string(),
-        set: None,
-    },
-    // Persistence and eviction do not exist in redynamo (the backends own
-    // durability); these answer what tools such as redis-benchmark ask.
-    Param {
-        name: "save",
-        get: |_| String::new(),
-        set: None,
-    },
-    Param {
-        name: "appendonly",
-        get: |_| "no".to_string(),
-        set: None,
-    },
-    Param {
-        name: "maxmemory",
-        get: |_| "0".to_string(),
-        set: None,
-    },
-    Param {
-        name: "maxmemory-policy",
-        get: |_| "noeviction".to_string(),
-        set: None,
-    },
-];
 
 pub(super) fn execute(state: &ServerState, cmd: &Command) -> Reply {
     let a = &cmd.args;
@@ -295,58 +31,91 @@ pub(super) fn execute(state: &ServerState, cmd: &Command) -> Reply {
             state.command_stats.reset();
             Reply::ok()
         }
-        "config|rewrite" => Reply::static_error("ERR The server is running without a config file"),
+        "config|rewrite" => rewrite(state),
         _ => help(),
     }
 }
 
 fn get(state: &ServerState, patterns: &[Bytes]) -> Reply {
-    let pairs = PARAMS
-        .iter()
-        .filter(|p| {
-            patterns
-                .iter()
-                .any(|pat| glob::matches(&pat.to_ascii_lowercase(), p.name.as_bytes()))
-        })
-        .map(|p| {
-            (
-                Reply::bulk(p.name),
-                Reply::Bulk(Bytes::from((p.get)(state))),
-            )
-        })
+    // As in Redis, a name and its alias are two entries: `*` lists both.
+    let mut matched: Vec<(&'static str, &'static Directive)> = Vec::new();
+    for pattern in patterns {
+        let pattern = pattern.to_ascii_lowercase();
+        let is_glob = pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+        for d in DIRECTIVES {
+            for name in std::iter::once(d.name).chain(d.alias) {
+                let hit = if is_glob {
+                    !d.hidden && glob::matches(&pattern, name.as_bytes())
+                } else {
+                    pattern == name.as_bytes()
+                };
+                if hit && !matched.iter().any(|(n, _)| *n == name) {
+                    matched.push((name, d));
+                }
+            }
+        }
+    }
+    let pairs = matched
+        .into_iter()
+        .map(|(name, d)| (Reply::bulk(name), Reply::Bulk(Bytes::from(d.value(state)))))
         .collect();
     Reply::Map(pairs)
+}
+
+fn set_failed(name: &str, why: &str) -> Reply {
+    Reply::error(format!(
+        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+    ))
 }
 
 fn set(state: &ServerState, args: &[Bytes]) -> Reply {
     if args.is_empty() || args.len() % 2 != 0 {
         return Reply::static_error("ERR wrong number of arguments for 'config|set' command");
     }
-    // Check every pair before applying any, so a bad one changes nothing.
-    let mut changes = Vec::new();
+    // Check every pair before changing anything.
+    let mut changes: Vec<(&'static Directive, String)> = Vec::new();
     for pair in args.chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-        let Some(param) = PARAMS.iter().find(|p| p.name == name) else {
+        let Some(d) = crate::config::directives::find(&name) else {
             return Reply::error(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
             ));
         };
-        let Some(setter) = param.set else {
-            return Reply::error(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-            ));
-        };
-        changes.push((name, setter, String::from_utf8_lossy(&pair[1]).into_owned()));
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        match d.effect {
+            Effect::Applied { set: None, .. } => {
+                return set_failed(&name, "can't set immutable config")
+            }
+            Effect::Applied { .. } => {}
+            Effect::Ignored(_, Mutability::Immutable) => {
+                return set_failed(&name, "can't set immutable config")
+            }
+            Effect::Ignored(_, Mutability::Protected) => {
+                return set_failed(&name, "can't set protected config")
+            }
+            Effect::Ignored(why, Mutability::Mutable) => {
+                if value != d.value(state) {
+                    return set_failed(
+                        &name,
+                        &format!("not supported by redynamo ({})", why.text()),
+                    );
+                }
+            }
+        }
+        if changes.iter().any(|(c, _)| std::ptr::eq(*c, d)) {
+            return set_failed(&name, "duplicate parameter");
+        }
+        changes.push((d, value));
     }
     // The TLS files change together, in one reload: a new certificate
     // and its key set in one CONFIG SET must not be tried one at a time.
     let (tls, changes): (Vec<_>, Vec<_>) = changes
         .into_iter()
-        .partition(|(name, _, _)| tls_which(name).is_some());
-    if let Some((name, _, _)) = tls.first() {
+        .partition(|(d, _)| tls_which(d.name).is_some());
+    if let Some((first, _)) = tls.first() {
         let files: Vec<_> = tls
             .iter()
-            .filter_map(|(n, _, v)| Some((tls_which(n)?, v.as_str())))
+            .filter_map(|(d, v)| Some((tls_which(d.name)?, v.as_str())))
             .collect();
         let result = match &state.tls {
             None => Err("TLS is not enabled (--tls-port)"),
@@ -356,19 +125,64 @@ fn set(state: &ServerState, args: &[Bytes]) -> Reply {
             }),
         };
         if let Err(why) = result {
-            return Reply::error(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-            ));
+            return set_failed(first.name, why);
         }
     }
-    for (name, setter, value) in changes {
-        if let Err(why) = setter(state, &value) {
-            return Reply::error(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-            ));
+    // Set them in order; on a failure, put back the ones already set.
+    let mut done: Vec<(&'static Directive, String)> = Vec::new();
+    for (d, value) in &changes {
+        let Effect::Applied {
+            set: Some(setter), ..
+        } = d.effect
+        else {
+            continue;
+        };
+        let old = d.value(state);
+        if let Err(why) = setter(state, value) {
+            for (d, old) in done.into_iter().rev() {
+                if let Effect::Applied {
+                    set: Some(setter), ..
+                } = d.effect
+                {
+                    let _ = setter(state, &old);
+                }
+            }
+            return set_failed(d.name, &why);
         }
+        done.push((d, old));
     }
     Reply::ok()
+}
+
+/// The TLS file a setting names.
+fn tls_which(name: &str) -> Option<TlsFile> {
+    Some(match name {
+        "tls-cert-file" => TlsFile::Cert,
+        "tls-key-file" => TlsFile::Key,
+        "tls-ca-cert-file" => TlsFile::CaFile,
+        "tls-ca-cert-dir" => TlsFile::CaDir,
+        _ => return None,
+    })
+}
+
+/// CONFIG REWRITE: the file the server was started with, or Redis' error
+/// when there is none.
+fn rewrite(state: &ServerState) -> Reply {
+    let Some(path) = &state.config.redis_conf.file else {
+        return Reply::static_error("ERR The server is running without a config file");
+    };
+    match crate::config::rewrite::rewrite(path, state) {
+        Ok(()) => {
+            tracing::warn!("CONFIG REWRITE executed with success.");
+            Reply::ok()
+        }
+        Err(e) => {
+            tracing::warn!("CONFIG REWRITE failed: {e}");
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            Reply::error(format!("ERR Rewriting config file: {text}"))
+        }
+    }
 }
 
 fn help() -> Reply {

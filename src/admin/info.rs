@@ -176,9 +176,13 @@ fn human(bytes: u64) -> String {
 
 fn memory(state: &ServerState) -> String {
     let rss = rss_bytes();
-    // redynamo does not instrument its allocator: used_memory is the RSS,
-    // the figure an operator's capacity planning needs anyway.
-    let used = rss;
+    // The allocator's own figures when the program gave a way to read
+    // them (the binary: mimalloc's committed bytes, see main.rs); else the
+    // RSS, the figure an operator's capacity planning needs anyway.
+    let (used, peak) = match state.allocator_stats {
+        Some(stats) => stats(),
+        None => (rss, rss),
+    };
     let backend = (state.backend_stats)();
     // An empty Lua VM is ~30 KB in Redis; 0 here until the first script.
     let lua = backend.lua_bytes;
@@ -187,7 +191,8 @@ fn memory(state: &ServerState) -> String {
          used_memory_human:{}\r\n\
          used_memory_rss:{rss}\r\n\
          used_memory_rss_human:{}\r\n\
-         used_memory_peak:{used}\r\n\
+         used_memory_peak:{peak}\r\n\
+         used_memory_peak_human:{}\r\n\
          used_memory_lua:{lua}\r\n\
          used_memory_vm_eval:{lua}\r\n\
          used_memory_lua_human:{}\r\n\
@@ -200,6 +205,7 @@ fn memory(state: &ServerState) -> String {
          mem_allocator:{}\r\n",
         human(used),
         human(rss),
+        human(peak),
         human(lua),
         backend.cached_scripts,
         backend.functions,

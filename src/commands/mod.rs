@@ -175,10 +175,10 @@ pub fn route(spec: &CommandSpec) -> Route {
         | ClientSetinfo | ClientSetname | ClientUnblock | Command | CommandCount | CommandDocs
         | CommandGetkeys | CommandHelp | CommandInfo | CommandList | Config | ConfigGet
         | ConfigHelp | ConfigResetstat | ConfigRewrite | ConfigSet | Discard | Echo | Hello
-        | Info | Lastsave | Multi | Ping | Quit | Reset | Slowlog | SlowlogGet | SlowlogHelp
-        | SlowlogLen | SlowlogReset | Time | Object | Memory | MemoryStats | MemoryDoctor
-        | Shutdown | Wait | Waitaof | Latency | LatencyDoctor | LatencyHelp | LatencyHistory
-        | LatencyLatest | LatencyReset | Debug => Route::NotStored,
+        | Info | Lastsave | Monitor | Multi | Ping | Quit | Reset | Slowlog | SlowlogGet
+        | SlowlogHelp | SlowlogLen | SlowlogReset | Time | Object | Memory | MemoryStats
+        | MemoryDoctor | Shutdown | Wait | Waitaof | Latency | LatencyDoctor | LatencyHelp
+        | LatencyHistory | LatencyLatest | LatencyReset | Debug => Route::NotStored,
         // Pub/Sub: the session's (the subscribe family) and the admin
         // layer's (PUBLISH, SPUBLISH, PUBSUB …), over the server's registry.
         Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Ssubscribe | Sunsubscribe

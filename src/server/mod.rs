@@ -15,6 +15,7 @@
 //! still running is dropped.
 
 pub mod clients;
+pub mod monitor;
 pub mod notify;
 pub mod pause;
 pub mod pubsub;
@@ -57,6 +58,7 @@ pub struct ServerBuilder {
     layers: Vec<BoxLayer>,
     clock: Clock,
     allocator: Option<String>,
+    allocator_stats: Option<state::AllocatorStats>,
 }
 
 impl ServerBuilder {
@@ -88,6 +90,14 @@ impl ServerBuilder {
     /// `libc`).
     pub fn allocator(mut self, name: impl Into<String>) -> Self {
         self.allocator = Some(name.into());
+        self
+    }
+
+    /// Where INFO's `used_memory` and `used_memory_peak` come from: the
+    /// global allocator's own figures (the binary reads mimalloc's). Without
+    /// it they are the process's RSS.
+    pub fn allocator_stats(mut self, stats: state::AllocatorStats) -> Self {
+        self.allocator_stats = Some(stats);
         self
     }
 
@@ -167,6 +177,7 @@ impl ServerBuilder {
             Arc::new(move || stats_source.stats()),
             telemetry,
         );
+        state.allocator_stats = self.allocator_stats;
         if let Some(name) = self.allocator {
             state.allocator = name;
         }
@@ -180,6 +191,7 @@ impl ServerBuilder {
         }
         state.backend_report = hints.report;
         if let Some(scripts) = hints.scripts.clone() {
+            scripts.set_threshold_ms(state.config.busy_reply_threshold);
             state.scripts = scripts;
         }
         let c = &state.config;
@@ -223,6 +235,7 @@ impl ServerBuilder {
                 std::io::Error::other(format!("Aborting startup because of ACL errors: {e}"))
             })?;
         }
+        load_configured_users(&state)?;
         let metrics_addr = match (metrics_listener, exporter) {
             (Some(l), Some(exporter)) => {
                 let addr = l.local_addr()?;
@@ -348,6 +361,7 @@ impl Server {
             layers: Vec::new(),
             clock: Clock::system(),
             allocator: None,
+            allocator_stats: None,
         }
     }
 
@@ -577,4 +591,26 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The `user` lines of the config file, as Redis' `ACLLoadConfiguredUsers`
+/// applies them: the `default` user is reset first, the others created.
+/// Their rules were checked when the file was read.
+fn load_configured_users(state: &ServerState) -> std::io::Result<()> {
+    for (name, rules) in &state.config.redis_conf.users {
+        let mut ops = rules.clone();
+        if name == "default" {
+            ops.insert(0, bytes::Bytes::from_static(b"reset"));
+        }
+        state
+            .credentials
+            .set_user(name.as_bytes(), &ops)
+            .map_err(|(op, e)| {
+                std::io::Error::other(format!(
+                    "Error loading ACL rule '{}' for the user named '{name}': {e}",
+                    String::from_utf8_lossy(&op)
+                ))
+            })?;
+    }
+    Ok(())
 }

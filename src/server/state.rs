@@ -61,6 +61,10 @@ impl ServerStats {
     }
 }
 
+/// The global allocator's memory in bytes, (current, peak), for INFO's
+/// `used_memory` and `used_memory_peak`.
+pub type AllocatorStats = fn() -> (u64, u64);
+
 /// Reads a backend's statistics; boxed so the server state is not generic.
 pub type StatsSource = Arc<dyn Fn() -> BackendStats + Send + Sync>;
 
@@ -78,6 +82,8 @@ pub struct ServerState {
     pub clients: Arc<Clients>,
     /// CLIENT PAUSE's pause, which connections wait on.
     pub pause: ClientPause,
+    /// MONITOR's clients, fed every command while there are any.
+    pub monitors: super::monitor::Monitors,
     /// Who listens to which channel; PUBLISH, keyspace notifications and
     /// tracking invalidations are delivered through it.
     pub pubsub: Arc<PubSub>,
@@ -94,6 +100,9 @@ pub struct ServerState {
     pub backend_stats: StatsSource,
     /// INFO `mem_allocator`: the process's global allocator.
     pub allocator: String,
+    /// The allocator's own figures, when the program supplied them
+    /// ([`crate::server::ServerBuilder::allocator_stats`]).
+    pub allocator_stats: Option<AllocatorStats>,
     /// Set when the backend warms keys ahead of commands (the memory
     /// store); None otherwise.
     pub warm: Option<Warm>,
@@ -146,7 +155,7 @@ impl ServerState {
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();
-        ServerState {
+        let state = ServerState {
             tunables: Tunables {
                 maxclients: AtomicUsize::new(config.maxclients),
                 idle_timeout_secs: AtomicU64::new(config.timeout),
@@ -161,6 +170,7 @@ impl ServerState {
             tls: None,
             clients: clients.clone(),
             pause: ClientPause::default(),
+            monitors: Default::default(),
             pubsub: pubsub.clone(),
             notifier: Arc::new(Notifier::new(pubsub, tracking.clone())),
             tracking,
@@ -171,6 +181,7 @@ impl ServerState {
             backend_name,
             backend_stats,
             allocator: "libc".to_string(),
+            allocator_stats: None,
             warm: None,
             durable: false,
             port: AtomicU64::new(config.port as u64),
@@ -187,10 +198,28 @@ impl ServerState {
             cache: None,
             follower: None,
             backend_report: None,
-            scripts: Arc::new(crate::scripting::ScriptStatus::default()),
+            scripts: Arc::new(crate::scripting::ScriptStatus::new(
+                config.busy_reply_threshold,
+            )),
             telemetry,
             config,
+        };
+        state.apply_runtime_settings();
+        state
+    }
+
+    /// The settings that live outside [`Tunables`] (the Pub/Sub, tracking
+    /// and keyspace-event registries) from the options: the options were
+    /// checked when parsed, so these cannot fail.
+    fn apply_runtime_settings(&self) {
+        let c = &self.config;
+        let _ = self.notifier.set_flags(&c.notify_keyspace_events);
+        if let Some(limits) = &c.client_output_buffer_limit {
+            let _ = self.pubsub.limits.set(limits);
         }
+        self.tracking
+            .max_keys
+            .store(c.tracking_table_max_keys, Ordering::Relaxed);
     }
 }
 

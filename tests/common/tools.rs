@@ -92,7 +92,9 @@ impl RedisServer {
         RedisServer::start_with(&[]).await
     }
 
-    /// The same with more arguments (`--aclfile f`, TLS options …).
+    /// The same with more arguments (`--aclfile f`, TLS options …); those
+    /// before the first `--option` (a config file, which must come first)
+    /// go before the port.
     pub async fn start_with(extra: &[&str]) -> Option<RedisServer> {
         if !tool_available("redis-server") {
             return None;
@@ -115,10 +117,16 @@ impl RedisServer {
 
     /// redis-server on `port`, once it accepts connections.
     async fn spawn(port: u16, extra: &[String]) -> Option<Child> {
+        let options = extra
+            .iter()
+            .position(|a| a.starts_with("--"))
+            .unwrap_or(extra.len());
+        let (first, rest) = extra.split_at(options);
         let mut child = Command::new("redis-server")
+            .args(first)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--databases", "16"])
-            .args(extra)
+            .args(rest)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)

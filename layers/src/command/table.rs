@@ -317,6 +317,8 @@ pub enum CommandId {
     MemoryUsage,
     /// `MGET`
     Mget,
+    /// `MONITOR`
+    Monitor,
     /// `MSET`
     Mset,
     /// `MSETNX`
@@ -3852,6 +3854,25 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         subcommands: &[],
         routing: Routing { cached_read: Some(CachedRead::Mget), ..Routing::STACK },
+    },
+    CommandSpec {
+        id: CommandId::Monitor,
+        name: "monitor",
+        arity: 1,
+        flags: Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::LOADING).union(Flags::STALE),
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["admin", "slow", "dangerous"],
+        key_specs: &[],
+        tips: &[],
+        group: "server",
+        summary: "Listens for all requests received by the server in real-time.",
+        since: "1.0.0",
+        complexity: "",
+        arguments: &[],
+        subcommands: &[],
+        routing: Routing { session: true, in_multi: InMulti::Refuse, ..Routing::STACK },
     },
     CommandSpec {
         id: CommandId::Mset,
