@@ -620,7 +620,7 @@ mod tests {
         assert!(session.contains(&"client|kill"), "{session:?}");
         assert_eq!(
             session.iter().filter(|n| !n.starts_with("client")).count(),
-            17,
+            18,
             "{session:?}"
         );
         assert_eq!(
