@@ -258,8 +258,15 @@ pub fn number_arg(n: f64) -> String {
     if n == 0.0 {
         return if n.is_sign_negative() { "-0" } else { "0" }.to_string();
     }
-    // 17 significant digits in scientific form, then laid out as %g does.
-    let sci = format!("{:.16e}", n);
+    format_g(n, 17)
+}
+
+/// C's `%.<precision>g` of a finite, non-zero `n`: `precision` significant
+/// digits in scientific form, then laid out as %g does (trailing zeros
+/// dropped; exponent form when the exponent is below -4 or not below
+/// `precision`).
+pub(crate) fn format_g(n: f64, precision: usize) -> String {
+    let sci = format!("{:.*e}", precision - 1, n);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let negative = mantissa.starts_with('-');
@@ -268,7 +275,7 @@ pub fn number_arg(n: f64) -> String {
     if negative {
         out.push('-');
     }
-    if !(-4..17).contains(&exp) {
+    if !(-4..precision as i32).contains(&exp) {
         let (first, rest) = digits.split_at(1);
         let rest = rest.trim_end_matches('0');
         out.push_str(first);

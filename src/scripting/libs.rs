@@ -128,44 +128,7 @@ fn number_text(n: f64) -> String {
     if n == n.trunc() && n.abs() < 1e15 {
         return format!("{}", n as i64);
     }
-    let sci = format!("{:.13e}", n);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let negative = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let mut out = String::new();
-    if negative {
-        out.push('-');
-    }
-    if !(-4..14).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
-        let rest = rest.trim_end_matches('0');
-        out.push_str(first);
-        if !rest.is_empty() {
-            out.push('.');
-            out.push_str(rest);
-        }
-        out.push_str(&format!(
-            "e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        ));
-    } else if exp >= 0 {
-        let (int, frac) = digits.split_at(exp as usize + 1);
-        out.push_str(int);
-        let frac = frac.trim_end_matches('0');
-        if !frac.is_empty() {
-            out.push('.');
-            out.push_str(frac);
-        }
-    } else {
-        out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
-        }
-        out.push_str(digits.trim_end_matches('0'));
-    }
-    out
+    super::convert::format_g(n, 14)
 }
 
 fn encode_string(s: &[u8], out: &mut Vec<u8>) {
